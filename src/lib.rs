@@ -1,0 +1,8 @@
+//! `residency`: verify where a vendor's services really are.
+//!
+//! The pipeline flows one way: [`policy`] → measurements ([`resolve`], [`geo`]) → [`verdict`]
+//! → [`history`] → reports. [`check`] runs it end to end; [`cli`] is the command-line surface.
+
+pub mod geo;
+pub mod model;
+pub mod resolve;

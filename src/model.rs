@@ -1,0 +1,206 @@
+//! Domain types shared by every pipeline stage: countries, verdicts, evidence.
+//!
+//! These are the words the rest of the crate speaks. They are validated once, at the edge
+//! (policy parsing, database answers), so later stages never re-check bare strings.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Every code officially assigned in ISO 3166-1 alpha-2 (249 codes, as published by the ISO 3166
+/// Maintenance Agency). `XK` (Kosovo) is user-assigned but used by every registry and database,
+/// so it is accepted too; `EU`/`AP` pseudo-codes from old registry data are not countries.
+const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ \
+BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK \
+FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP \
+KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW \
+MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG \
+SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI \
+VN VU WF WS YE YT ZA ZM ZW XK";
+
+/// An ISO 3166-1 alpha-2 country code, always upper case and always an assigned code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+/// Why a string is not a country code; the message says what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CountryCodeError {
+    #[error("`{0}` is not a country code: use two letters from ISO 3166-1 alpha-2, e.g. IN, US, SG")]
+    Malformed(String),
+    #[error("`{0}` is not an assigned ISO 3166-1 alpha-2 code (check the spelling, e.g. GB not UK)")]
+    Unassigned(String),
+}
+
+impl CountryCode {
+    /// The code as a two-letter upper-case string.
+    pub fn as_str(&self) -> &str {
+        // Constructed only from validated ASCII upper-case letters.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl FromStr for CountryCode {
+    type Err = CountryCodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 2 || !bytes.iter().all(u8::is_ascii_alphabetic) {
+            return Err(CountryCodeError::Malformed(s.to_string()));
+        }
+        let code = [bytes[0].to_ascii_uppercase(), bytes[1].to_ascii_uppercase()];
+        let text = std::str::from_utf8(&code).map_err(|_| CountryCodeError::Malformed(s.to_string()))?;
+        if !ISO_3166_ALPHA2.split_ascii_whitespace().any(|c| c == text) {
+            return Err(CountryCodeError::Unassigned(s.to_string()));
+        }
+        Ok(CountryCode(code))
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CountryCode({})", self.as_str())
+    }
+}
+
+impl Serialize for CountryCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The judgement on an address, an endpoint or a whole run.
+///
+/// Ordered by severity so that "the worst of" is `max()`: a single violating address makes
+/// its endpoint a violation, and anything not measured keeps a run from being compliant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Compliant,
+    Inconclusive,
+    Violation,
+}
+
+impl Verdict {
+    /// Monitoring-plugin exit code (Nagios/Icinga): 0 OK, 1 WARNING, 2 CRITICAL.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Compliant => 0,
+            Verdict::Inconclusive => 1,
+            Verdict::Violation => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Compliant => "compliant",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Violation => "violation",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Verdict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "compliant" => Ok(Verdict::Compliant),
+            "inconclusive" => Ok(Verdict::Inconclusive),
+            "violation" => Ok(Verdict::Violation),
+            other => Err(format!("unknown verdict `{other}`: expected compliant, inconclusive or violation")),
+        }
+    }
+}
+
+/// How much weight a piece of evidence carries on its own.
+///
+/// A geolocation database built from registry data says where the block is *registered*, which
+/// is what the vendor declares, so it is `Low`; later sources (RTT physics) can be `High`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// What kind of measurement a piece of evidence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// An offline MaxMind-format geolocation database.
+    GeoDatabase,
+}
+
+/// A point on Earth with the radius its source vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Coordinates {
+    pub latitude: f64,
+    pub longitude: f64,
+    /// The source's own accuracy radius, when it gives one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub accuracy_km: Option<u32>,
+}
+
+/// One source's answer about where an address is.
+///
+/// A source that had no answer is evidence too (`country: None`), so a report shows that a
+/// database was asked and knew nothing, rather than silently leaving it out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Name of the source, e.g. the database file name.
+    pub source: String,
+    pub kind: SourceKind,
+    pub country: Option<CountryCode>,
+    pub confidence: Confidence,
+    /// Human-readable detail: what the source said, in its own terms.
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub coordinates: Option<Coordinates>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn country_codes_are_validated_and_normalised() {
+        assert_eq!("in".parse::<CountryCode>().map(|c| c.to_string()), Ok("IN".into()));
+        assert!(matches!("UK".parse::<CountryCode>(), Err(CountryCodeError::Unassigned(_))));
+        assert!(matches!("IND".parse::<CountryCode>(), Err(CountryCodeError::Malformed(_))));
+        assert!(matches!("1N".parse::<CountryCode>(), Err(CountryCodeError::Malformed(_))));
+        assert_eq!(ISO_3166_ALPHA2.split_ascii_whitespace().count(), 250);
+    }
+
+    #[test]
+    fn verdicts_order_by_severity() {
+        let worst = [Verdict::Compliant, Verdict::Violation, Verdict::Inconclusive]
+            .into_iter()
+            .max();
+        assert_eq!(worst, Some(Verdict::Violation));
+        assert!(Verdict::Inconclusive > Verdict::Compliant);
+        assert_eq!(Verdict::Violation.exit_code(), 2);
+    }
+}
