@@ -5,4 +5,5 @@
 
 pub mod geo;
 pub mod model;
+pub mod policy;
 pub mod resolve;
