@@ -7,3 +7,4 @@ pub mod geo;
 pub mod model;
 pub mod policy;
 pub mod resolve;
+pub mod verdict;
