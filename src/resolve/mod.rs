@@ -89,6 +89,27 @@ pub struct Resolution {
     pub error: Option<String>,
 }
 
+impl Resolution {
+    /// A query that ended without any response, with the reason.
+    pub fn failed(query: &Query, error: impl Into<String>) -> Resolution {
+        Resolution {
+            resolver: query.resolver.to_string(),
+            client_subnet: query.client_subnet,
+            scope_prefix: None,
+            record_type: query.record_type,
+            attempt: query.attempt,
+            outcome: Outcome::Error,
+            rcode: None,
+            cname_chain: Vec::new(),
+            addresses: Vec::new(),
+            ttl: None,
+            transport: None,
+            elapsed_ms: 0,
+            error: Some(error.into()),
+        }
+    }
+}
+
 /// Timeouts and retries for every query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResolveSettings {

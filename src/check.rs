@@ -1,0 +1,325 @@
+//! The `check` pipeline: one policy, measured end to end, into one run document.
+//!
+//! Owns the order of work (resolve every endpoint through every resolver × client subnet ×
+//! record type × repeat, locate every address, judge) and the shape of the result. The run
+//! document is what the history stores and hashes and what `--format json` prints, so its
+//! field names are a public contract (documented in README.md).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use indicatif::ProgressBar;
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::geo::Locate;
+use crate::model::{CountryCode, Evidence, Verdict};
+use crate::policy::{Claim, Policy, Target};
+use crate::resolve::{Query, RecordType, Resolution, Resolve};
+use crate::verdict::{Rules, judge_address, judge_endpoint, judge_run};
+
+/// Default bound on queries in flight: enough to keep a 1,000-endpoint run short, small enough
+/// that it never opens more sockets than a resolver (or a file-descriptor limit) tolerates.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// How a check is carried out, beyond what the policy says.
+#[derive(Debug, Clone)]
+pub struct CheckSettings {
+    /// The resolvers actually asked (the policy's, the command line's or the system's).
+    pub resolvers: Vec<SocketAddr>,
+    /// Most queries in flight at once.
+    pub concurrency: usize,
+}
+
+/// The tool that produced a run, so a report can say which version judged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The policy as it stood when the run was made (policies change; the history must not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySnapshot {
+    pub id: String,
+    pub title: Option<String>,
+    pub vendor: Option<String>,
+    pub file: String,
+    pub allow: Vec<CountryCode>,
+    pub deny: Vec<CountryCode>,
+    pub claims: Vec<Claim>,
+}
+
+/// Counts for a quick look.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub endpoints: usize,
+    pub compliant: usize,
+    pub inconclusive: usize,
+    pub violation: usize,
+    pub addresses: usize,
+    pub queries: usize,
+}
+
+/// One address an endpoint resolved to (or a literal address endpoint), with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressResult {
+    pub ip: IpAddr,
+    /// The country every source agrees on, or null.
+    pub country: Option<CountryCode>,
+    /// Every country any source named.
+    pub countries: Vec<CountryCode>,
+    pub evidence: Vec<Evidence>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    /// How many queries returned this address (0 for a literal address endpoint).
+    pub seen: usize,
+    /// Which resolver (and client subnet) returned it, e.g. `127.0.0.1:53` or `127.0.0.1:53 ecs=192.0.2.0/24`.
+    pub via: Vec<String>,
+}
+
+/// One endpoint of the policy, as measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointResult {
+    pub host: String,
+    pub purpose: Option<String>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub resolutions: Vec<Resolution>,
+    pub addresses: Vec<AddressResult>,
+}
+
+/// The complete, self-contained result of one check of one policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDocument {
+    pub policy: PolicySnapshot,
+    #[serde(with = "rfc3339")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub tool: ToolInfo,
+    pub resolvers: Vec<String>,
+    pub client_subnets: Vec<IpNetwork>,
+    pub repeat: u32,
+    /// Names of the location sources consulted, in order.
+    pub sources: Vec<String>,
+    pub summary: Summary,
+    pub endpoints: Vec<EndpointResult>,
+}
+
+/// Timestamps as RFC 3339 UTC with millisecond precision: stable text for hashing and reports.
+pub mod rfc3339 {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Every query the policy asks for, in a stable order: endpoint, resolver, subnet (none first),
+/// record type, repeat. The order is what the document lists, whatever order answers arrive in.
+fn plan(policy: &Policy, settings: &CheckSettings) -> Vec<(usize, Query)> {
+    let subnets: Vec<Option<IpNetwork>> = std::iter::once(None)
+        .chain(policy.client_subnets.iter().copied().map(Some))
+        .collect();
+    let mut queries = Vec::new();
+    for (index, endpoint) in policy.endpoints.iter().enumerate() {
+        let Target::Host(host) = &endpoint.target else {
+            continue;
+        };
+        for resolver in &settings.resolvers {
+            for subnet in &subnets {
+                for record_type in [RecordType::A, RecordType::Aaaa] {
+                    for attempt in 1..=policy.repeat {
+                        queries.push((
+                            index,
+                            Query {
+                                host: host.clone(),
+                                record_type,
+                                resolver: *resolver,
+                                client_subnet: *subnet,
+                                attempt,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    queries
+}
+
+/// Runs every query with at most `concurrency` in flight; results come back in plan order.
+async fn resolve_all<R: Resolve + 'static>(
+    resolver: Arc<R>,
+    queries: Vec<(usize, Query)>,
+    concurrency: usize,
+    progress: &ProgressBar,
+) -> Vec<(usize, Resolution)> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (slot, (endpoint, query)) in queries.iter().cloned().enumerate() {
+        let resolver = Arc::clone(&resolver);
+        let permits = Arc::clone(&permits);
+        tasks.spawn(async move {
+            // The permit is taken before the query opens its socket, which is what bounds them.
+            let _permit = permits.acquire_owned().await;
+            let resolution = resolver.resolve(&query).await;
+            (slot, endpoint, resolution)
+        });
+    }
+    let mut done: Vec<Option<Resolution>> = vec![None; queries.len()];
+    while let Some(joined) = tasks.join_next().await {
+        progress.inc(1);
+        if let Ok((slot, _, resolution)) = joined {
+            done[slot] = Some(resolution);
+        }
+    }
+    // A task that panicked is a bug in a resolver; its query is recorded as failed (so the
+    // endpoint cannot come out compliant) rather than taking the whole run down.
+    queries
+        .into_iter()
+        .zip(done)
+        .map(|((endpoint, query), resolution)| {
+            let resolution =
+                resolution.unwrap_or_else(|| Resolution::failed(&query, "the query task panicked (a bug: please report it)"));
+            (endpoint, resolution)
+        })
+        .collect()
+}
+
+/// Checks one policy: measures, locates, judges. Never fails: what could not be measured is
+/// recorded and judged inconclusive. Storing the result is the caller's business.
+pub async fn run<R: Resolve + 'static>(
+    policy: &Policy,
+    settings: &CheckSettings,
+    resolver: Arc<R>,
+    locators: &[Box<dyn Locate>],
+    progress: &ProgressBar,
+) -> RunDocument {
+    let started_at = Utc::now();
+    let queries = plan(policy, settings);
+    let planned = queries.len();
+    progress.set_length(planned as u64);
+    let resolutions = resolve_all(resolver, queries, settings.concurrency, progress).await;
+
+    let mut per_endpoint: Vec<Vec<Resolution>> = vec![Vec::new(); policy.endpoints.len()];
+    for (index, resolution) in resolutions {
+        if let Some(list) = per_endpoint.get_mut(index) {
+            list.push(resolution);
+        }
+    }
+
+    let rules = Rules {
+        allow: &policy.allow,
+        deny: &policy.deny,
+    };
+    let mut located: HashMap<IpAddr, Vec<Evidence>> = HashMap::new();
+    let mut endpoints = Vec::with_capacity(policy.endpoints.len());
+    for (endpoint, resolutions) in policy.endpoints.iter().zip(per_endpoint) {
+        let mut seen: BTreeMap<IpAddr, (usize, usize, BTreeSet<String>)> = BTreeMap::new();
+        if let Target::Ip(ip) = endpoint.target {
+            seen.insert(ip, (0, 0, BTreeSet::new()));
+        }
+        for (order, r) in resolutions.iter().enumerate() {
+            let via = match r.client_subnet {
+                Some(net) => format!("{} ecs={net}", r.resolver),
+                None => r.resolver.clone(),
+            };
+            for ip in &r.addresses {
+                let entry = seen.entry(*ip).or_insert((order, 0, BTreeSet::new()));
+                entry.1 += 1;
+                entry.2.insert(via.clone());
+            }
+        }
+        let mut ordered: Vec<(IpAddr, (usize, usize, BTreeSet<String>))> = seen.into_iter().collect();
+        ordered.sort_by_key(|(ip, (first, _, _))| (*first, *ip));
+
+        let mut addresses = Vec::with_capacity(ordered.len());
+        for (ip, (_, count, via)) in ordered {
+            let evidence = located
+                .entry(ip)
+                .or_insert_with(|| locators.iter().map(|l| l.locate(ip)).collect())
+                .clone();
+            let judgement = judge_address(ip, &evidence, &rules);
+            addresses.push(AddressResult {
+                ip,
+                country: judgement.country,
+                countries: judgement.countries.into_iter().collect(),
+                evidence,
+                verdict: judgement.verdict,
+                reasons: judgement.reasons,
+                seen: count,
+                via: via.into_iter().collect(),
+            });
+        }
+        let verdicts: Vec<(IpAddr, Verdict)> = addresses.iter().map(|a| (a.ip, a.verdict)).collect();
+        let (verdict, reasons) = judge_endpoint(&endpoint.host, &resolutions, &verdicts);
+        endpoints.push(EndpointResult {
+            host: endpoint.host.clone(),
+            purpose: endpoint.purpose.clone(),
+            verdict,
+            reasons,
+            resolutions,
+            addresses,
+        });
+    }
+
+    let verdict = judge_run(endpoints.iter().map(|e| e.verdict));
+    let count = |v: Verdict| endpoints.iter().filter(|e| e.verdict == v).count();
+    let summary = Summary {
+        endpoints: endpoints.len(),
+        compliant: count(Verdict::Compliant),
+        inconclusive: count(Verdict::Inconclusive),
+        violation: count(Verdict::Violation),
+        addresses: located.len(),
+        queries: planned,
+    };
+    RunDocument {
+        policy: PolicySnapshot {
+            id: policy.id.to_string(),
+            title: policy.title.clone(),
+            vendor: policy.vendor.clone(),
+            file: policy.source.display().to_string(),
+            allow: policy.allow.iter().copied().collect(),
+            deny: policy.deny.iter().copied().collect(),
+            claims: policy.claims.clone(),
+        },
+        started_at,
+        finished_at: Utc::now(),
+        verdict,
+        tool: ToolInfo::current(),
+        resolvers: settings.resolvers.iter().map(ToString::to_string).collect(),
+        client_subnets: policy.client_subnets.clone(),
+        repeat: policy.repeat,
+        sources: locators.iter().map(|l| l.name().to_string()).collect(),
+        summary,
+        endpoints,
+    }
+}
