@@ -1,0 +1,427 @@
+//! The command-line surface: arguments, and the glue from them to the library.
+//!
+//! Owns nothing of the measurement itself. Each command returns an [`Exit`] code following
+//! the monitoring-plugin convention, or a [`CliError`] that the binary prints and maps to 3.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::check::{self, CheckSettings, RunDocument};
+use crate::geo::{self, Locate, MmdbDatabase};
+use crate::history::{self, History, NewRun, RunFilter};
+use crate::model::Verdict;
+use crate::policy::{self, Policy, PolicyError};
+use crate::report::table::{self, Stored};
+use crate::resolve::{self, DnsResolver};
+
+/// Exit codes, as monitoring plugins (Nagios, Icinga) and schedulers read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Inconclusive = 1,
+    Violation = 2,
+    Error = 3,
+}
+
+impl From<Verdict> for Exit {
+    fn from(v: Verdict) -> Exit {
+        match v {
+            Verdict::Compliant => Exit::Ok,
+            Verdict::Inconclusive => Exit::Inconclusive,
+            Verdict::Violation => Exit::Violation,
+        }
+    }
+}
+
+/// Everything that stops a command; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Geo(#[from] geo::GeoError),
+    #[error("{0}")]
+    History(#[from] history::HistoryError),
+    #[error("{0}")]
+    Resolve(#[from] resolve::ResolveError),
+    #[error("{0} of {1} policy files are invalid; nothing was checked")]
+    InvalidPolicies(usize, usize),
+    #[error("no run with id {0} in {1}: list runs with `residency history`")]
+    NoSuchRun(i64, String),
+    #[error("`{0}` is not a date: write YYYY-MM-DD or an RFC 3339 time such as 2026-11-27T06:00:00Z")]
+    BadDate(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("cannot encode JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "residency",
+    version,
+    about = "Verify where a vendor's services really are: resolve, locate, judge against a policy, keep a tamper-evident history.",
+    after_help = "Exit codes: 0 compliant, 1 inconclusive, 2 violation, 3 error (bad input, unreadable file, usage)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure every endpoint of each policy, judge it, and append the run to the history.
+    Check(CheckArgs),
+    /// Check policy files for mistakes without measuring anything.
+    Validate {
+        /// Policy files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List recorded runs, or verify the history's hash chain (`history verify`).
+    #[command(args_conflicts_with_subcommands = true)]
+    History {
+        #[command(subcommand)]
+        action: Option<HistoryAction>,
+        #[command(flatten)]
+        list: HistoryListArgs,
+    },
+    /// Print one recorded run in full.
+    Show {
+        /// The run id shown by `check` and `history`.
+        run_id: i64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Recompute every run's hash and check the chain; names the first broken run.
+    Verify {
+        /// Only this policy's chain.
+        #[arg(long)]
+        policy: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryListArgs {
+    /// Only runs of this policy id.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Only runs started at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only runs started before the end of this date (YYYY-MM-DD, UTC) or at/before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// History database (SQLite). Default: $RESIDENCY_DB, else $XDG_DATA_HOME/residency/history.sqlite,
+    /// else ~/.local/share/residency/history.sqlite.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+impl DbArg {
+    fn path(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(history::default_path)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Policy files (YAML).
+    #[arg(required = true)]
+    policies: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(flatten)]
+    db: DbArg,
+    /// Ask this resolver instead of the policy's (repeatable): 8.8.8.8, 127.0.0.1:5353, [::1]:53.
+    #[arg(long = "resolver", value_name = "ADDR", value_parser = parse_resolver_arg)]
+    resolvers: Vec<SocketAddr>,
+    /// Most DNS queries in flight at once.
+    #[arg(long, default_value_t = check::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
+    /// How long to wait for one DNS answer, in milliseconds (overrides the policy's dns.timeout_ms).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    dns_timeout_ms: Option<u64>,
+    /// How many times to send a DNS query that got no answer (overrides the policy's dns.tries).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
+    dns_tries: Option<u32>,
+}
+
+fn parse_resolver_arg(s: &str) -> Result<SocketAddr, String> {
+    policy::parse_resolver(s)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Exit, CliError> {
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Validate { files } => validate(&files),
+        Command::History {
+            action: Some(HistoryAction::Verify { policy, db }),
+            ..
+        } => verify(policy.as_deref(), &db.path()),
+        Command::History { action: None, list } => list_runs(&list),
+        Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
+    }
+}
+
+/// Loads every file, printing each problem; fails if any is invalid.
+fn load_all(files: &[PathBuf]) -> Result<Vec<Policy>, CliError> {
+    let mut policies = Vec::new();
+    let mut bad = 0;
+    for file in files {
+        match policy::load(file) {
+            Ok(p) => policies.push(p),
+            Err(e) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(CliError::InvalidPolicies(bad, files.len()));
+    }
+    Ok(policies)
+}
+
+fn validate(files: &[PathBuf]) -> Result<Exit, CliError> {
+    let policies = load_all(files)?;
+    for p in &policies {
+        println!(
+            "{}: ok (policy {}, {} endpoints)",
+            p.source.display(),
+            p.id,
+            p.endpoints.len()
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn open_locators(policy: &Policy) -> Result<Vec<Box<dyn Locate>>, CliError> {
+    match &policy.geo_databases {
+        None => Ok(vec![Box::new(geo::default_database()?)]),
+        Some(paths) => paths
+            .iter()
+            .map(|p| MmdbDatabase::open(p).map(|d| Box::new(d) as Box<dyn Locate>).map_err(CliError::from))
+            .collect(),
+    }
+}
+
+fn progress_bar(label: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} queries ({elapsed})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(label.to_string());
+    bar
+}
+
+fn check(args: &CheckArgs) -> Result<Exit, CliError> {
+    let policies = load_all(&args.policies)?;
+    // Everything that can be wrong with the inputs is found before anything is measured.
+    let mut prepared = Vec::new();
+    for policy in policies {
+        let locators = open_locators(&policy)?;
+        let resolvers = if !args.resolvers.is_empty() {
+            args.resolvers.clone()
+        } else if let Some(r) = &policy.resolvers {
+            r.clone()
+        } else {
+            resolve::system_resolvers()?
+        };
+        prepared.push((policy, locators, resolvers));
+    }
+    let db_path = args.db.path();
+    let mut history = History::open(&db_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+
+    let mut worst = Verdict::Compliant;
+    let mut json_docs = Vec::new();
+    for (policy, locators, resolvers) in prepared {
+        let mut dns = policy.dns;
+        if let Some(ms) = args.dns_timeout_ms {
+            dns.timeout = Duration::from_millis(ms);
+        }
+        if let Some(tries) = args.dns_tries {
+            dns.tries = tries;
+        }
+        let settings = CheckSettings {
+            resolvers,
+            concurrency: usize::from(args.concurrency),
+        };
+        let resolver = Arc::new(DnsResolver::new(dns));
+        let bar = progress_bar(policy.id.as_str());
+        let doc = runtime.block_on(check::run(&policy, &settings, resolver, &locators, &bar));
+        bar.finish_and_clear();
+
+        let stored = record(&mut history, &doc)?;
+        let stored = Stored {
+            run_id: stored.id,
+            seq: stored.seq,
+            hash: stored.hash,
+            database: db_path.display().to_string(),
+        };
+        worst = worst.max(doc.verdict);
+        match args.format {
+            Format::Table => print!("{}", table::run(&doc, Some(&stored))),
+            Format::Json => json_docs.push(with_history(&doc, &stored)?),
+        }
+    }
+    if args.format == Format::Json {
+        let out = if json_docs.len() == 1 {
+            json_docs.remove(0)
+        } else {
+            serde_json::Value::Array(json_docs)
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(worst.into())
+}
+
+fn record(history: &mut History, doc: &RunDocument) -> Result<history::StoredRun, CliError> {
+    let run = NewRun {
+        policy_id: doc.policy.id.clone(),
+        started_at: doc.started_at,
+        finished_at: doc.finished_at,
+        verdict: doc.verdict,
+        document: serde_json::to_value(doc)?,
+    };
+    Ok(history.append(&run)?)
+}
+
+/// The run document plus where it was stored; the `history` key is outside the hashed document.
+fn with_history(doc: &RunDocument, stored: &Stored) -> Result<serde_json::Value, CliError> {
+    let mut value = serde_json::to_value(doc)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert(
+            "history".into(),
+            serde_json::json!({
+                "run_id": stored.run_id,
+                "seq": stored.seq,
+                "hash": stored.hash,
+                "database": stored.database,
+            }),
+        );
+    }
+    Ok(value)
+}
+
+fn parse_when(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CliError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CliError::BadDate(s.to_string()))?;
+    let time = if end_of_day {
+        day.and_hms_milli_opt(23, 59, 59, 999)
+    } else {
+        day.and_hms_opt(0, 0, 0)
+    };
+    time.map(|t| t.and_utc()).ok_or_else(|| CliError::BadDate(s.to_string()))
+}
+
+fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
+    let filter = RunFilter {
+        policy_id: args.policy.clone(),
+        since: args.since.as_deref().map(|s| parse_when(s, false)).transpose()?,
+        until: args.until.as_deref().map(|s| parse_when(s, true)).transpose()?,
+    };
+    let history = History::open(&args.db.path())?;
+    let runs = history.list(&filter)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?,
+        Format::Table => {
+            writeln!(out, "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH", "RUN", "POLICY", "SEQ", "STARTED", "VERDICT")?;
+            for r in &runs {
+                writeln!(
+                    out,
+                    "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  {}",
+                    r.id,
+                    r.policy_id,
+                    r.seq,
+                    check::rfc3339::format(&r.started_at),
+                    r.verdict.as_str(),
+                    r.hash.get(..16).unwrap_or(&r.hash)
+                )?;
+            }
+            if runs.is_empty() {
+                writeln!(out, "(no runs)")?;
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {
+    let history = History::open(db)?;
+    let run = history
+        .get(run_id)?
+        .ok_or_else(|| CliError::NoSuchRun(run_id, db.display().to_string()))?;
+    let stored = Stored {
+        run_id: run.id,
+        seq: run.seq,
+        hash: run.hash.clone(),
+        database: db.display().to_string(),
+    };
+    match format {
+        Format::Json => {
+            let mut value = run.document.clone();
+            if let serde_json::Value::Object(map) = &mut value {
+                map.insert(
+                    "history".into(),
+                    serde_json::json!({"run_id": run.id, "seq": run.seq, "hash": run.hash, "prev_hash": run.prev_hash, "database": stored.database}),
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Table => {
+            let doc: RunDocument = serde_json::from_value(run.document.clone())?;
+            print!("{}", table::run(&doc, Some(&stored)));
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn verify(policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
+    let history = History::open(db)?;
+    let report = history.verify(policy)?;
+    print!("{report}");
+    Ok(if report.is_intact() { Exit::Ok } else { Exit::Violation })
+}
