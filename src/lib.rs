@@ -4,5 +4,6 @@
 //! → [`history`] → reports. [`check`] runs it end to end; [`cli`] is the command-line surface.
 
 pub mod geo;
+pub mod history;
 pub mod model;
 pub mod resolve;

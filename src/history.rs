@@ -1,0 +1,391 @@
+//! The compliance history: every `check` of a policy becomes one dated, hash-chained run record
+//! in an SQLite file, so a verdict given today can still be shown to a regulator next year.
+//!
+//! This module owns the database file end to end: where it lives ([`default_path`]), its schema
+//! and migrations, the canonical JSON form that run hashes are computed over
+//! ([`canonical_json`]), appending runs, reading them back, and verifying the chain.
+//!
+//! # Tamper evidence, and its limits
+//!
+//! Runs form one hash chain per policy. Each run's hash is the hex SHA-256 of the canonical JSON
+//! of `{policy_id, seq, started_at, finished_at, verdict, prev_hash, document}`, where
+//! `prev_hash` is the hash of the policy's previous run and, for the first run (`seq` 1),
+//! [`GENESIS_HASH`] (64 zeros, never NULL, so every record has the same shape). A `chain_head`
+//! table, updated in the same transaction as each append, remembers the last seq and hash per
+//! policy, so deleting the newest run is detectable too, which the chain alone cannot show.
+//!
+//! [`History::verify`] detects rows that were edited, deleted or reordered *by something that
+//! did not also recompute every later hash and the chain head*. It cannot detect a consistent
+//! rewrite: anyone with write access to the file can rebuild the whole chain from scratch. The
+//! defence against that is outside this file: the run hashes are printed in reports and on
+//! stdout, and those copies (in tickets, emails, CI logs) are the anchors to compare against.
+//! The triggers created by the schema only stop accidents (an operator's stray `DELETE`); they
+//! can be dropped by anyone who can write the file.
+
+use std::ffi::OsString;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::Verdict;
+
+/// `prev_hash` of the first run of every policy.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How long to wait for another process holding the write lock before giving up. A `check`
+/// appends one small row, so anything much longer than this means a stuck process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stamped into the file header (`PRAGMA application_id`, "RSDY") so that a residency history is
+/// recognisable and another program's SQLite file is never mistaken for one.
+const APPLICATION_ID: i64 = 0x5253_4459;
+
+/// Schema migrations, applied in order, each in its own transaction; the database's
+/// `PRAGMA user_version` is the number of steps applied. Steps only ever add: history is never
+/// dropped or rewritten by an upgrade. Append new steps at the end; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, chain heads, and guards against accidental edits.
+    "CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        policy_id   TEXT    NOT NULL,
+        seq         INTEGER NOT NULL CHECK (seq >= 1),
+        started_at  TEXT    NOT NULL,
+        finished_at TEXT    NOT NULL,
+        verdict     TEXT    NOT NULL CHECK (verdict IN ('compliant', 'inconclusive', 'violation')),
+        document    TEXT    NOT NULL,
+        prev_hash   TEXT    NOT NULL,
+        hash        TEXT    NOT NULL,
+        UNIQUE (policy_id, seq)
+    );
+    CREATE INDEX runs_policy_started ON runs (policy_id, started_at);
+    CREATE INDEX runs_started ON runs (started_at, id);
+    CREATE TABLE chain_head (
+        policy_id TEXT    PRIMARY KEY NOT NULL,
+        seq       INTEGER NOT NULL CHECK (seq >= 1),
+        hash      TEXT    NOT NULL
+    );
+    CREATE TRIGGER runs_append_only_update BEFORE UPDATE ON runs
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: runs cannot be edited'); END;
+    CREATE TRIGGER runs_append_only_delete BEFORE DELETE ON runs
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: runs cannot be deleted'); END;
+    CREATE TRIGGER chain_head_no_delete BEFORE DELETE ON chain_head
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: chain heads cannot be deleted'); END;
+    CREATE TRIGGER chain_head_forward_only BEFORE UPDATE ON chain_head
+    WHEN NEW.seq <= OLD.seq OR NEW.policy_id IS NOT OLD.policy_id
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: chain heads only move forward'); END;",
+];
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Everything that can go wrong with the history file. Messages name the file and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot create directory {} for the history database: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is not an SQLite database, so it cannot be a residency history: \
+         point RESIDENCY_DB at the right file, or move this one away",
+        path.display()
+    )]
+    NotADatabase { path: PathBuf },
+    #[error(
+        "{} is an SQLite database belonging to something else, not a residency history: \
+         point RESIDENCY_DB at another file",
+        path.display()
+    )]
+    ForeignDatabase { path: PathBuf },
+    #[error(
+        "{} has schema version {found}, this residency understands up to {supported}: upgrade residency",
+        path.display()
+    )]
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error(
+        "{} stayed locked by another process for more than {}s: retry when the other \
+         residency process has finished",
+        path.display(),
+        BUSY_TIMEOUT.as_secs()
+    )]
+    Busy { path: PathBuf },
+    #[error("{}: {context}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{}: run #{id} cannot be read back ({detail}): the file may have been edited outside \
+         residency; run a history verify",
+        path.display()
+    )]
+    Corrupt { path: PathBuf, id: i64, detail: String },
+    #[error("refusing to record run: {0}")]
+    InvalidRun(String),
+    #[error("invalid time filter: {0}")]
+    InvalidFilter(String),
+}
+
+/// Where the history lives unless the user says otherwise.
+///
+/// In order: `$RESIDENCY_DB` if set and non-empty; else `$XDG_DATA_HOME/residency/history.sqlite`;
+/// else `$HOME/.local/share/residency/history.sqlite` (the XDG default); else
+/// `./residency-history.sqlite` in the current directory, so there is always an answer.
+pub fn default_path() -> PathBuf {
+    default_path_from(|name| std::env::var_os(name))
+}
+
+// Environment access is injected so the precedence can be tested without mutating the
+// process environment (which is `unsafe` and racy across test threads).
+fn default_path_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if let Some(db) = set("RESIDENCY_DB") {
+        return PathBuf::from(db);
+    }
+    if let Some(data) = set("XDG_DATA_HOME") {
+        return PathBuf::from(data).join("residency").join("history.sqlite");
+    }
+    if let Some(home) = set("HOME") {
+        return PathBuf::from(home)
+            .join(".local")
+            .join("share")
+            .join("residency")
+            .join("history.sqlite");
+    }
+    PathBuf::from("residency-history.sqlite")
+}
+
+/// Canonical JSON: object keys sorted by their UTF-8 bytes at every depth, no whitespace,
+/// strings and numbers exactly as `serde_json` prints them.
+///
+/// Hashes are computed over this text, so it must not depend on how a map was built or on
+/// whether some dependency switched on serde_json's `preserve_order` feature.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_string(key, out);
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        // Leaves: serde_json's compact Display is the definition of "as serde_json prints them".
+        leaf => {
+            let _ = write!(out, "{leaf}");
+        }
+    }
+}
+
+fn push_json_string(s: &str, out: &mut String) {
+    let _ = write!(out, "{}", Value::String(s.to_owned()));
+}
+
+/// A database handle on the history file. One per process (or thread) is the intended use;
+/// several handles on one file are safe: appends serialise on SQLite's write lock.
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl fmt::Debug for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("History").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl History {
+    /// Opens (creating if missing, with parent directories) the history at `path` and brings its
+    /// schema up to date.
+    ///
+    /// The connection uses WAL journaling with `synchronous=FULL`, so a run that `append`
+    /// returned survives a power loss, plus a busy timeout so concurrent processes queue up
+    /// rather than fail.
+    pub fn open(path: &Path) -> Result<History, HistoryError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| HistoryError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        // No URI flag: the path is a file name, never interpreted as `file:` options.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(sql_err(path, "cannot open the history database"))?;
+        let mut history = History { conn, path: path.to_path_buf() };
+        history.configure()?;
+        history.migrate()?;
+        Ok(history)
+    }
+
+    /// The file this history is stored in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<(), HistoryError> {
+        let path = &self.path;
+        // Set first: switching to WAL itself needs a lock another process may hold.
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_err(path, "cannot set the busy timeout"))?;
+        // The first statement that reads the file header; a non-SQLite file fails here.
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sql_err(path, "cannot switch to WAL journaling"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Still durable with synchronous=FULL, just less concurrent; not worth refusing.
+            tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sql_err(path, "cannot set synchronous=FULL"))?;
+        self.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(sql_err(path, "cannot enable foreign keys"))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        loop {
+            // IMMEDIATE, and the version re-read inside the transaction, so two processes opening
+            // a fresh file at once cannot both apply the same step.
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_err(&path, "cannot start a schema migration"))?;
+            let version: i64 = tx
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(sql_err(&path, "cannot read the schema version"))?;
+            let app_id: i64 = tx
+                .pragma_query_value(None, "application_id", |row| row.get(0))
+                .map_err(sql_err(&path, "cannot read the application id"))?;
+            if app_id != 0 && app_id != APPLICATION_ID {
+                return Err(HistoryError::ForeignDatabase { path });
+            }
+            if version > SCHEMA_VERSION {
+                return Err(HistoryError::SchemaTooNew {
+                    path,
+                    found: version,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            if version == SCHEMA_VERSION {
+                return Ok(());
+            }
+            if version == 0 {
+                // Never add our tables to somebody else's database.
+                let tables: i64 = tx
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+                    .map_err(sql_err(&path, "cannot inspect the database"))?;
+                if tables > 0 {
+                    return Err(HistoryError::ForeignDatabase { path });
+                }
+                tx.pragma_update(None, "application_id", APPLICATION_ID)
+                    .map_err(sql_err(&path, "cannot stamp the application id"))?;
+            }
+            let step = usize::try_from(version).unwrap_or(usize::MAX);
+            let sql = MIGRATIONS.get(step).copied().unwrap_or_default();
+            tx.execute_batch(sql)
+                .map_err(sql_err(&path, "schema migration failed (nothing was changed)"))?;
+            tx.pragma_update(None, "user_version", version + 1)
+                .map_err(sql_err(&path, "cannot record the schema version"))?;
+            tx.commit()
+                .map_err(sql_err(&path, "cannot commit the schema migration"))?;
+            tracing::info!(path = %path.display(), version = version + 1, "history schema migrated");
+        }
+    }
+}
+
+/// Maps an SQLite error to the variant that tells the user what to do about it.
+fn sql_err(path: &Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> HistoryError {
+    let path = path.to_path_buf();
+    move |source| match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => HistoryError::NotADatabase { path },
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => HistoryError::Busy { path },
+        _ => HistoryError::Sqlite { path, context, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_ignores_key_insertion_order() {
+        let mut a = serde_json::Map::new();
+        a.insert("zeta".into(), json!(1));
+        a.insert("alpha".into(), json!({"y": [3, {"b": true, "a": null}], "x": "é\n"}));
+        let mut b = serde_json::Map::new();
+        b.insert("alpha".into(), json!({"x": "é\n", "y": [3, {"a": null, "b": true}]}));
+        b.insert("zeta".into(), json!(1));
+        let (a, b) = (canonical_json(&Value::Object(a)), canonical_json(&Value::Object(b)));
+        assert_eq!(a, b);
+        assert_eq!(a, r#"{"alpha":{"x":"é\n","y":[3,{"a":null,"b":true}]},"zeta":1}"#);
+    }
+
+    #[test]
+    fn canonical_json_keeps_numbers_and_array_order() {
+        let v = json!({"n": [1.5, -0, 10, 1e300, 18446744073709551615u64], "s": "\"q\""});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"n":[1.5,0,10,1e+300,18446744073709551615],"s":"\"q\""}"#
+        );
+    }
+
+    #[test]
+    fn default_path_precedence() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+            }
+        };
+        let all = &[("RESIDENCY_DB", "/x/h.db"), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/u")];
+        assert_eq!(default_path_from(env(all)), PathBuf::from("/x/h.db"));
+        let xdg = &[("RESIDENCY_DB", ""), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/u")];
+        assert_eq!(default_path_from(env(xdg)), PathBuf::from("/xdg/residency/history.sqlite"));
+        let home = &[("HOME", "/home/u")];
+        assert_eq!(
+            default_path_from(env(home)),
+            PathBuf::from("/home/u/.local/share/residency/history.sqlite")
+        );
+        assert_eq!(default_path_from(env(&[])), PathBuf::from("residency-history.sqlite"));
+    }
+}
