@@ -84,6 +84,125 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// One finished `check` of one policy, ready to be recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub policy_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    /// The run's full JSON result. Opaque here: stored (and hashed) in canonical form.
+    pub document: Value,
+}
+
+/// A run as recorded. Timestamps are as stored: truncated to microseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRun {
+    /// The run id users type (`RUN_ID`); never reused.
+    pub id: i64,
+    pub policy_id: String,
+    /// Position in the policy's chain, from 1 with no gaps.
+    pub seq: i64,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    /// Hash of the policy's previous run, or [`GENESIS_HASH`] for seq 1.
+    pub prev_hash: String,
+    /// Hex SHA-256 of the canonical record: the anchor worth copying somewhere else.
+    pub hash: String,
+    pub document: Value,
+}
+
+/// Which runs [`History::list`] returns. Time bounds apply to `started_at` and form a half-open
+/// interval, `since <= started_at < until`, so consecutive windows never overlap or miss a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub policy_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A run without its document, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub id: i64,
+    pub policy_id: String,
+    pub seq: i64,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub hash: String,
+}
+
+// Serialised exactly as stored and hashed, so a report's timestamps can be checked by hand.
+fn serialize_timestamp<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+/// The stored (and hashed) form of a timestamp: RFC 3339, UTC, `Z`, exactly six fractional
+/// digits, e.g. `2025-03-01T09:30:00.000000Z`. Fixed width, so text order is time order, which
+/// lets SQLite sort and filter the column as text. Years outside 0000-9999 would break that.
+fn timestamp_text(t: DateTime<Utc>) -> Result<String, String> {
+    if !(0..=9999).contains(&t.year()) {
+        return Err(format!("timestamp {t} is outside the years 0000-9999"));
+    }
+    Ok(t.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// The columns a run hash covers, in their stored text form.
+struct Record<'a> {
+    policy_id: &'a str,
+    seq: i64,
+    started_at: &'a str,
+    finished_at: &'a str,
+    verdict: &'a str,
+    prev_hash: &'a str,
+    /// Canonical JSON text, embedded verbatim: verification hashes the stored bytes, so any
+    /// change to them, even one that parses to the same value, shows as a mismatch.
+    document: &'a str,
+}
+
+impl Record<'_> {
+    /// Canonical JSON of the record. Written by hand (keys already in sorted order) so the
+    /// document text is embedded as stored rather than re-parsed; a unit test pins it to
+    /// `canonical_json` of the same object.
+    fn canonical_text(&self) -> String {
+        let mut out = String::with_capacity(self.document.len() + 320);
+        out.push_str("{\"document\":");
+        out.push_str(self.document);
+        out.push_str(",\"finished_at\":");
+        push_json_string(self.finished_at, &mut out);
+        out.push_str(",\"policy_id\":");
+        push_json_string(self.policy_id, &mut out);
+        out.push_str(",\"prev_hash\":");
+        push_json_string(self.prev_hash, &mut out);
+        let _ = write!(out, ",\"seq\":{}", self.seq);
+        out.push_str(",\"started_at\":");
+        push_json_string(self.started_at, &mut out);
+        out.push_str(",\"verdict\":");
+        push_json_string(self.verdict, &mut out);
+        out.push('}');
+        out
+    }
+
+    fn hash(&self) -> String {
+        let digest = Sha256::digest(self.canonical_text().as_bytes());
+        let mut hex = String::with_capacity(64);
+        for byte in digest.iter() {
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
+    }
+}
+
 /// Everything that can go wrong with the history file. Messages name the file and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -257,6 +376,233 @@ impl History {
         &self.path
     }
 
+    /// Records a run at the end of its policy's chain and returns it as stored.
+    ///
+    /// Everything happens in one `BEGIN IMMEDIATE` transaction: reading the chain head, inserting
+    /// the run and moving the head. Concurrent writers (threads or processes) therefore queue on
+    /// the write lock and each sees the previous one's run, so the chain cannot fork; and a crash
+    /// part-way leaves nothing behind.
+    pub fn append(&mut self, run: &NewRun) -> Result<StoredRun, HistoryError> {
+        if run.policy_id.trim().is_empty() {
+            return Err(HistoryError::InvalidRun("the policy id is empty".into()));
+        }
+        if run.finished_at < run.started_at {
+            return Err(HistoryError::InvalidRun(format!(
+                "run of {} finished ({}) before it started ({})",
+                run.policy_id, run.finished_at, run.started_at
+            )));
+        }
+        let started_at = timestamp_text(run.started_at).map_err(HistoryError::InvalidRun)?;
+        let finished_at = timestamp_text(run.finished_at).map_err(HistoryError::InvalidRun)?;
+        let document = canonical_json(&run.document);
+        let path = self.path.clone();
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err(&path, "cannot start recording the run"))?;
+        let head: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM chain_head WHERE policy_id = ?1",
+                [&run.policy_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(&path, "cannot read the chain head"))?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM runs WHERE policy_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [&run.policy_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(&path, "cannot read the policy's last run"))?;
+        // The two agree unless the file was edited. Chain from the furthest point either has
+        // seen, so a deleted last run stays a visible gap instead of being papered over by the
+        // next append; and record anyway, because losing today's verdict would not help.
+        let (prev_seq, prev_hash) = match (head, last) {
+            (None, None) => (0, GENESIS_HASH.to_string()),
+            (Some(head), Some(last)) if head == last => head,
+            (head, last) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    policy = %run.policy_id,
+                    ?head,
+                    last_run = ?last,
+                    "chain head and runs disagree: the history was edited outside residency; run a history verify"
+                );
+                match (head, last) {
+                    (Some(h), Some(l)) => {
+                        if h.0 >= l.0 {
+                            h
+                        } else {
+                            l
+                        }
+                    }
+                    (Some(one), None) | (None, Some(one)) => one,
+                    (None, None) => (0, GENESIS_HASH.to_string()),
+                }
+            }
+        };
+        let seq = prev_seq
+            .checked_add(1)
+            .ok_or_else(|| HistoryError::InvalidRun(format!("{} has no seq numbers left", run.policy_id)))?;
+        let verdict = run.verdict.as_str();
+        let hash = Record {
+            policy_id: &run.policy_id,
+            seq,
+            started_at: &started_at,
+            finished_at: &finished_at,
+            verdict,
+            prev_hash: &prev_hash,
+            document: &document,
+        }
+        .hash();
+        tx.execute(
+            "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![run.policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash],
+        )
+        .map_err(sql_err(&path, "cannot insert the run"))?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO chain_head (policy_id, seq, hash) VALUES (?1, ?2, ?3)
+             ON CONFLICT (policy_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            params![run.policy_id, seq, hash],
+        )
+        .map_err(sql_err(&path, "cannot move the chain head"))?;
+        tx.commit().map_err(sql_err(&path, "cannot commit the run"))?;
+
+        let stored_time = |text: &str| {
+            parse_timestamp(text).ok_or_else(|| HistoryError::Corrupt {
+                path: path.clone(),
+                id,
+                detail: format!("timestamp `{text}` does not parse"),
+            })
+        };
+        Ok(StoredRun {
+            id,
+            policy_id: run.policy_id.clone(),
+            seq,
+            started_at: stored_time(&started_at)?,
+            finished_at: stored_time(&finished_at)?,
+            verdict: run.verdict,
+            prev_hash,
+            hash,
+            document: run.document.clone(),
+        })
+    }
+
+    /// Run summaries matching `filter`, oldest first (by `started_at`, then id).
+    pub fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, HistoryError> {
+        let mut sql = String::from(
+            "SELECT id, policy_id, seq, started_at, finished_at, verdict, hash FROM runs WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        if let Some(policy) = &filter.policy_id {
+            args.push(policy.clone());
+            let _ = write!(sql, " AND policy_id = ?{}", args.len());
+        }
+        if let Some(since) = filter.since {
+            args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
+            let _ = write!(sql, " AND started_at >= ?{}", args.len());
+        }
+        if let Some(until) = filter.until {
+            args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
+            let _ = write!(sql, " AND started_at < ?{}", args.len());
+        }
+        sql.push_str(" ORDER BY started_at, id");
+
+        let path = &self.path;
+        let mut stmt = self.conn.prepare(&sql).map_err(sql_err(path, "cannot list runs"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(sql_err(path, "cannot list runs"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, policy_id, seq, started_at, finished_at, verdict, hash) =
+                row.map_err(sql_err(path, "cannot read a run"))?;
+            out.push(RunSummary {
+                id,
+                policy_id,
+                seq,
+                started_at: self.time_column(id, &started_at)?,
+                finished_at: self.time_column(id, &finished_at)?,
+                verdict: self.verdict_column(id, &verdict)?,
+                hash,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The run with this id, document included, or `None` if there is no such run.
+    pub fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
+        let path = &self.path;
+        let row = self
+            .conn
+            .query_row(
+                "SELECT policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash
+                 FROM runs WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, String>(6)?,
+                        row.get::<_, String>(7)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql_err(path, "cannot read the run"))?;
+        let Some((policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)) = row
+        else {
+            return Ok(None);
+        };
+        let document = serde_json::from_str(&document).map_err(|e| HistoryError::Corrupt {
+            path: path.clone(),
+            id,
+            detail: format!("document is not valid JSON: {e}"),
+        })?;
+        Ok(Some(StoredRun {
+            id,
+            policy_id,
+            seq,
+            started_at: self.time_column(id, &started_at)?,
+            finished_at: self.time_column(id, &finished_at)?,
+            verdict: self.verdict_column(id, &verdict)?,
+            prev_hash,
+            hash,
+            document,
+        }))
+    }
+
+    fn time_column(&self, id: i64, text: &str) -> Result<DateTime<Utc>, HistoryError> {
+        parse_timestamp(text).ok_or_else(|| HistoryError::Corrupt {
+            path: self.path.clone(),
+            id,
+            detail: format!("timestamp `{text}` does not parse"),
+        })
+    }
+
+    fn verdict_column(&self, id: i64, text: &str) -> Result<Verdict, HistoryError> {
+        text.parse().map_err(|detail| HistoryError::Corrupt { path: self.path.clone(), id, detail })
+    }
+
     fn configure(&self) -> Result<(), HistoryError> {
         let path = &self.path;
         // Set first: switching to WAL itself needs a lock another process may hold.
@@ -368,6 +714,42 @@ mod tests {
             canonical_json(&v),
             r#"{"n":[1.5,0,10,1e+300,18446744073709551615],"s":"\"q\""}"#
         );
+    }
+
+    #[test]
+    fn record_text_is_the_canonical_json_of_the_record() {
+        let document = json!({"b": [1, 2], "a": {"z": "ü", "y": null}});
+        let doc_text = canonical_json(&document);
+        let record = Record {
+            policy_id: "eu-\"only\"",
+            seq: 3,
+            started_at: "2025-01-02T03:04:05.000006Z",
+            finished_at: "2025-01-02T03:04:06.000000Z",
+            verdict: "violation",
+            prev_hash: GENESIS_HASH,
+            document: &doc_text,
+        };
+        let expected = canonical_json(&json!({
+            "verdict": "violation",
+            "started_at": "2025-01-02T03:04:05.000006Z",
+            "seq": 3,
+            "prev_hash": GENESIS_HASH,
+            "policy_id": "eu-\"only\"",
+            "finished_at": "2025-01-02T03:04:06.000000Z",
+            "document": document,
+        }));
+        assert_eq!(record.canonical_text(), expected);
+        assert_eq!(record.hash().len(), 64);
+    }
+
+    #[test]
+    fn timestamps_have_fixed_width() {
+        let t = DateTime::parse_from_rfc3339("2025-03-01T09:30:00.123456789Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("valid literal");
+        assert_eq!(timestamp_text(t), Ok("2025-03-01T09:30:00.123456Z".to_string()));
+        let whole = DateTime::from_timestamp(0, 0).expect("epoch");
+        assert_eq!(timestamp_text(whole), Ok("1970-01-01T00:00:00.000000Z".to_string()));
     }
 
     #[test]
