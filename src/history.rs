@@ -203,6 +203,167 @@ impl Record<'_> {
     }
 }
 
+/// What [`History::verify`] found, one entry per policy (sorted by policy id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub policies: Vec<PolicyVerification>,
+}
+
+impl VerifyReport {
+    /// True when no policy's chain is broken. Says nothing about a consistent rewrite of the
+    /// whole file; compare [`PolicyVerification::head_hash`] with copies kept elsewhere for that.
+    pub fn is_intact(&self) -> bool {
+        self.policies.iter().all(|p| p.broken.is_none())
+    }
+
+    /// Total runs checked across policies.
+    pub fn runs_checked(&self) -> u64 {
+        self.policies.iter().map(|p| p.runs_checked).sum()
+    }
+}
+
+/// The verification of one policy's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyVerification {
+    pub policy_id: String,
+    /// Runs whose hash, seq and link were checked: all of them when the chain is intact,
+    /// otherwise up to and including the first broken one.
+    pub runs_checked: u64,
+    /// Seq and hash of the policy's last run, when the chain is intact and non-empty.
+    pub head_seq: Option<i64>,
+    pub head_hash: Option<String>,
+    /// The first problem found walking the chain from seq 1, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+/// The first place a policy's chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// The run where the break shows; `None` when the problem is a run that no longer exists.
+    pub id: Option<i64>,
+    /// That run's seq, or the first missing seq.
+    pub seq: i64,
+    pub problem: ChainProblem,
+    /// One line for humans, e.g. "hash mismatch: row edited".
+    pub message: String,
+}
+
+impl fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "run #{id} (seq {}): {}", self.seq, self.message),
+            None => write!(f, "seq {}: {}", self.seq, self.message),
+        }
+    }
+}
+
+/// What is wrong at a [`ChainBreak`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChainProblem {
+    /// The stored hash is not the hash of the row's columns: the row was edited.
+    HashMismatch,
+    /// A column no longer has the type residency wrote: the row was edited.
+    Unreadable { detail: String },
+    /// Seqs jump: the runs in between were deleted.
+    SeqGap { missing_seq: i64 },
+    /// `prev_hash` is not the previous run's hash (`previous_id`), or for seq 1 not
+    /// [`GENESIS_HASH`]: a run was deleted, replaced or reordered.
+    PrevHashMismatch { previous_id: Option<i64> },
+    /// The chain head remembers runs after the last one present: they were deleted.
+    MissingTail { first_missing: i64, last_missing: i64 },
+    /// Runs exist but the policy's chain head row is gone.
+    HeadMissing,
+    /// Runs exist beyond the chain head: they were inserted outside residency.
+    HeadBehind { head_seq: i64 },
+    /// The chain head's hash is not the last run's hash: the last run was replaced.
+    HeadHashMismatch,
+}
+
+impl ChainProblem {
+    fn message(&self) -> String {
+        match self {
+            ChainProblem::HashMismatch => "hash mismatch: row edited".into(),
+            ChainProblem::Unreadable { detail } => format!("unreadable row ({detail}): row edited"),
+            ChainProblem::SeqGap { missing_seq } => format!("seq gap: run seq {missing_seq} missing"),
+            ChainProblem::PrevHashMismatch { previous_id: Some(prev) } => {
+                format!("prev_hash does not match run #{prev}: a run was deleted or reordered")
+            }
+            ChainProblem::PrevHashMismatch { previous_id: None } => {
+                "prev_hash of seq 1 is not the genesis hash: a run was deleted or reordered".into()
+            }
+            ChainProblem::MissingTail { first_missing, last_missing } if first_missing == last_missing => {
+                format!("run seq {first_missing} is missing (deleted after it was recorded)")
+            }
+            ChainProblem::MissingTail { first_missing, last_missing } => format!(
+                "runs seq {first_missing} to {last_missing} are missing (deleted after they were recorded)"
+            ),
+            ChainProblem::HeadMissing => "the chain head of this policy was deleted, so deletion of its \
+                latest runs cannot be ruled out"
+                .into(),
+            ChainProblem::HeadBehind { head_seq } => format!(
+                "the chain head says the last run is seq {head_seq}: later runs were added outside residency"
+            ),
+            ChainProblem::HeadHashMismatch => {
+                "the chain head's hash is not this run's hash: the latest run was replaced".into()
+            }
+        }
+    }
+
+    fn at(self, id: Option<i64>, seq: i64) -> ChainBreak {
+        let message = self.message();
+        ChainBreak { id, seq, problem: self, message }
+    }
+}
+
+/// One `runs` row as verification reads it: every column exactly as stored.
+struct RawRow {
+    id: i64,
+    seq: i64,
+    started_at: String,
+    finished_at: String,
+    verdict: String,
+    document: String,
+    prev_hash: String,
+    hash: String,
+}
+
+// Reads a row without trusting column types, since verification exists for files that were
+// edited; a wrong type becomes a reported break, not an error that stops verification.
+fn read_raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawRow, (i64, i64, String)>> {
+    use rusqlite::types::ValueRef;
+    let id: i64 = row.get(0)?;
+    let seq = match row.get_ref(1)? {
+        ValueRef::Integer(seq) => seq,
+        other => return Ok(Err((id, 0, format!("seq is {}, not an integer", other.data_type())))),
+    };
+    let mut texts = Vec::with_capacity(6);
+    for (i, name) in ["started_at", "finished_at", "verdict", "document", "prev_hash", "hash"]
+        .into_iter()
+        .enumerate()
+    {
+        match row.get_ref(i + 2)? {
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => texts.push(text.to_owned()),
+                Err(_) => return Ok(Err((id, seq, format!("{name} is not UTF-8")))),
+            },
+            other => return Ok(Err((id, seq, format!("{name} is {}, not text", other.data_type())))),
+        }
+    }
+    let mut texts = texts.into_iter();
+    let mut next = || texts.next().unwrap_or_default();
+    Ok(Ok(RawRow {
+        id,
+        seq,
+        started_at: next(),
+        finished_at: next(),
+        verdict: next(),
+        document: next(),
+        prev_hash: next(),
+        hash: next(),
+    }))
+}
+
 /// Everything that can go wrong with the history file. Messages name the file and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -589,6 +750,139 @@ impl History {
             hash,
             document,
         }))
+    }
+
+    /// Checks the hash chain of every policy (or only `policy_id`) and reports, per policy, the
+    /// first break: a row whose hash does not match its columns (edited), a seq gap or a
+    /// `prev_hash` that does not link to the previous run (deleted, replaced or reordered runs),
+    /// or a chain head that disagrees with the last run (the newest runs deleted or replaced).
+    ///
+    /// Limit: this proves the file is *self-consistent*, not that it is *original*. Someone with
+    /// write access can drop the triggers and rewrite every row, hash and chain head
+    /// consistently. Keep the run hashes printed in reports and on stdout elsewhere; comparing
+    /// them (or [`PolicyVerification::head_hash`]) with this file is what catches that.
+    ///
+    /// A `policy_id` with no runs yields an entry with `runs_checked == 0`, so a misspelt policy
+    /// is visible rather than silently "intact".
+    pub fn verify(&self, policy_id: Option<&str>) -> Result<VerifyReport, HistoryError> {
+        let path = &self.path;
+        // One read transaction: under WAL this is a snapshot, so a concurrent append cannot make
+        // the runs and the chain heads look inconsistent.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(sql_err(path, "cannot start verification"))?;
+        let policies: Vec<String> = match policy_id {
+            Some(policy) => vec![policy.to_string()],
+            None => {
+                let mut stmt = tx
+                    .prepare("SELECT policy_id FROM runs UNION SELECT policy_id FROM chain_head ORDER BY 1")
+                    .map_err(sql_err(path, "cannot list policies"))?;
+                let rows = stmt
+                    .query_map([], |row| row.get(0))
+                    .map_err(sql_err(path, "cannot list policies"))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(sql_err(path, "cannot list policies"))?
+            }
+        };
+        let mut report = VerifyReport { policies: Vec::with_capacity(policies.len()) };
+        for policy in policies {
+            report.policies.push(self.verify_policy(&tx, policy)?);
+        }
+        Ok(report)
+    }
+
+    fn verify_policy(&self, conn: &Connection, policy_id: String) -> Result<PolicyVerification, HistoryError> {
+        let path = &self.path;
+        let mut result = PolicyVerification {
+            policy_id,
+            runs_checked: 0,
+            head_seq: None,
+            head_hash: None,
+            broken: None,
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash
+                 FROM runs WHERE policy_id = ?1 ORDER BY seq, id",
+            )
+            .map_err(sql_err(path, "cannot read runs to verify"))?;
+        let mut rows = stmt
+            .query([&result.policy_id])
+            .map_err(sql_err(path, "cannot read runs to verify"))?;
+        // (id, seq, hash) of the last run that checked out.
+        let mut previous: Option<(i64, i64, String)> = None;
+        while let Some(row) = rows.next().map_err(sql_err(path, "cannot read runs to verify"))? {
+            result.runs_checked += 1;
+            let raw = match read_raw_row(row).map_err(sql_err(path, "cannot read runs to verify"))? {
+                Ok(raw) => raw,
+                Err((id, seq, detail)) => {
+                    result.broken = Some(ChainProblem::Unreadable { detail }.at(Some(id), seq));
+                    return Ok(result);
+                }
+            };
+            let recomputed = Record {
+                policy_id: &result.policy_id,
+                seq: raw.seq,
+                started_at: &raw.started_at,
+                finished_at: &raw.finished_at,
+                verdict: &raw.verdict,
+                prev_hash: &raw.prev_hash,
+                document: &raw.document,
+            }
+            .hash();
+            // Order matters: an edited row is the most specific diagnosis, then a missing seq,
+            // then a link that points elsewhere (a replaced or reordered run).
+            let expected_seq = previous.as_ref().map_or(1, |p| p.1 + 1);
+            let expected_prev = previous.as_ref().map_or(GENESIS_HASH, |p| p.2.as_str());
+            let problem = if recomputed != raw.hash {
+                Some(ChainProblem::HashMismatch)
+            } else if raw.seq != expected_seq {
+                Some(ChainProblem::SeqGap { missing_seq: expected_seq })
+            } else if raw.prev_hash != expected_prev {
+                Some(ChainProblem::PrevHashMismatch { previous_id: previous.as_ref().map(|p| p.0) })
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                result.broken = Some(problem.at(Some(raw.id), raw.seq));
+                return Ok(result);
+            }
+            previous = Some((raw.id, raw.seq, raw.hash));
+        }
+
+        let head: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT seq, hash FROM chain_head WHERE policy_id = ?1",
+                [&result.policy_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(path, "cannot read the chain head"))?;
+        let last_seq = previous.as_ref().map_or(0, |p| p.1);
+        let last_id = previous.as_ref().map(|p| p.0);
+        result.broken = match (&head, &previous) {
+            (None, None) => None,
+            (None, Some(_)) => Some(ChainProblem::HeadMissing.at(last_id, last_seq)),
+            (Some((head_seq, _)), _) if *head_seq > last_seq => Some(
+                ChainProblem::MissingTail { first_missing: last_seq + 1, last_missing: *head_seq }
+                    .at(None, last_seq + 1),
+            ),
+            (Some((head_seq, _)), _) if *head_seq < last_seq => {
+                Some(ChainProblem::HeadBehind { head_seq: *head_seq }.at(last_id, last_seq))
+            }
+            (Some((_, head_hash)), Some((_, _, last_hash))) if head_hash != last_hash => {
+                Some(ChainProblem::HeadHashMismatch.at(last_id, last_seq))
+            }
+            _ => None,
+        };
+        if result.broken.is_none() {
+            if let Some((_, seq, hash)) = previous {
+                result.head_seq = Some(seq);
+                result.head_hash = Some(hash);
+            }
+        }
+        Ok(result)
     }
 
     fn time_column(&self, id: i64, text: &str) -> Result<DateTime<Utc>, HistoryError> {
