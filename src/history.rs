@@ -154,7 +154,9 @@ fn timestamp_text(t: DateTime<Utc>) -> Result<String, String> {
 }
 
 fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The columns a run hash covers, in their stored text form.
@@ -271,7 +273,10 @@ pub enum ChainProblem {
     /// [`GENESIS_HASH`]: a run was deleted, replaced or reordered.
     PrevHashMismatch { previous_id: Option<i64> },
     /// The chain head remembers runs after the last one present: they were deleted.
-    MissingTail { first_missing: i64, last_missing: i64 },
+    MissingTail {
+        first_missing: i64,
+        last_missing: i64,
+    },
     /// Runs exist but the policy's chain head row is gone.
     HeadMissing,
     /// Runs exist beyond the chain head: they were inserted outside residency.
@@ -285,22 +290,34 @@ impl ChainProblem {
         match self {
             ChainProblem::HashMismatch => "hash mismatch: row edited".into(),
             ChainProblem::Unreadable { detail } => format!("unreadable row ({detail}): row edited"),
-            ChainProblem::SeqGap { missing_seq } => format!("seq gap: run seq {missing_seq} missing"),
-            ChainProblem::PrevHashMismatch { previous_id: Some(prev) } => {
+            ChainProblem::SeqGap { missing_seq } => {
+                format!("seq gap: run seq {missing_seq} missing")
+            }
+            ChainProblem::PrevHashMismatch {
+                previous_id: Some(prev),
+            } => {
                 format!("prev_hash does not match run #{prev}: a run was deleted or reordered")
             }
             ChainProblem::PrevHashMismatch { previous_id: None } => {
                 "prev_hash of seq 1 is not the genesis hash: a run was deleted or reordered".into()
             }
-            ChainProblem::MissingTail { first_missing, last_missing } if first_missing == last_missing => {
+            ChainProblem::MissingTail {
+                first_missing,
+                last_missing,
+            } if first_missing == last_missing => {
                 format!("run seq {first_missing} is missing (deleted after it was recorded)")
             }
-            ChainProblem::MissingTail { first_missing, last_missing } => format!(
+            ChainProblem::MissingTail {
+                first_missing,
+                last_missing,
+            } => format!(
                 "runs seq {first_missing} to {last_missing} are missing (deleted after they were recorded)"
             ),
-            ChainProblem::HeadMissing => "the chain head of this policy was deleted, so deletion of its \
+            ChainProblem::HeadMissing => {
+                "the chain head of this policy was deleted, so deletion of its \
                 latest runs cannot be ruled out"
-                .into(),
+                    .into()
+            }
             ChainProblem::HeadBehind { head_seq } => format!(
                 "the chain head says the last run is seq {head_seq}: later runs were added outside residency"
             ),
@@ -312,7 +329,12 @@ impl ChainProblem {
 
     fn at(self, id: Option<i64>, seq: i64) -> ChainBreak {
         let message = self.message();
-        ChainBreak { id, seq, problem: self, message }
+        ChainBreak {
+            id,
+            seq,
+            problem: self,
+            message,
+        }
     }
 }
 
@@ -335,19 +357,38 @@ fn read_raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawRow, (i64
     let id: i64 = row.get(0)?;
     let seq = match row.get_ref(1)? {
         ValueRef::Integer(seq) => seq,
-        other => return Ok(Err((id, 0, format!("seq is {}, not an integer", other.data_type())))),
+        other => {
+            return Ok(Err((
+                id,
+                0,
+                format!("seq is {}, not an integer", other.data_type()),
+            )));
+        }
     };
     let mut texts = Vec::with_capacity(6);
-    for (i, name) in ["started_at", "finished_at", "verdict", "document", "prev_hash", "hash"]
-        .into_iter()
-        .enumerate()
+    for (i, name) in [
+        "started_at",
+        "finished_at",
+        "verdict",
+        "document",
+        "prev_hash",
+        "hash",
+    ]
+    .into_iter()
+    .enumerate()
     {
         match row.get_ref(i + 2)? {
             ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => texts.push(text.to_owned()),
                 Err(_) => return Ok(Err((id, seq, format!("{name} is not UTF-8")))),
             },
-            other => return Ok(Err((id, seq, format!("{name} is {}, not text", other.data_type())))),
+            other => {
+                return Ok(Err((
+                    id,
+                    seq,
+                    format!("{name} is {}, not text", other.data_type()),
+                )));
+            }
         }
     }
     let mut texts = texts.into_iter();
@@ -389,7 +430,11 @@ pub enum HistoryError {
         "{} has schema version {found}, this residency understands up to {supported}: upgrade residency",
         path.display()
     )]
-    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error(
         "{} stayed locked by another process for more than {}s: retry when the other \
          residency process has finished",
@@ -409,7 +454,11 @@ pub enum HistoryError {
          residency; run a history verify",
         path.display()
     )]
-    Corrupt { path: PathBuf, id: i64, detail: String },
+    Corrupt {
+        path: PathBuf,
+        id: i64,
+        detail: String,
+    },
     #[error("refusing to record run: {0}")]
     InvalidRun(String),
     #[error("invalid time filter: {0}")]
@@ -502,7 +551,9 @@ pub struct History {
 
 impl fmt::Debug for History {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("History").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("History")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -526,7 +577,10 @@ impl History {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(sql_err(path, "cannot open the history database"))?;
-        let mut history = History { conn, path: path.to_path_buf() };
+        let mut history = History {
+            conn,
+            path: path.to_path_buf(),
+        };
         history.configure()?;
         history.migrate()?;
         Ok(history)
@@ -581,33 +635,25 @@ impl History {
         // The two agree unless the file was edited. Chain from the furthest point either has
         // seen, so a deleted last run stays a visible gap instead of being papered over by the
         // next append; and record anyway, because losing today's verdict would not help.
+        if head != last {
+            tracing::warn!(
+                path = %path.display(),
+                policy = %run.policy_id,
+                ?head,
+                last_run = ?last,
+                "chain head and runs disagree: the history was edited outside residency; run a history verify"
+            );
+        }
+        // On a tie the head wins: it is what residency itself recorded last.
         let (prev_seq, prev_hash) = match (head, last) {
+            (Some(head), Some(last)) if last.0 > head.0 => last,
+            (Some(head), _) => head,
+            (None, Some(last)) => last,
             (None, None) => (0, GENESIS_HASH.to_string()),
-            (Some(head), Some(last)) if head == last => head,
-            (head, last) => {
-                tracing::warn!(
-                    path = %path.display(),
-                    policy = %run.policy_id,
-                    ?head,
-                    last_run = ?last,
-                    "chain head and runs disagree: the history was edited outside residency; run a history verify"
-                );
-                match (head, last) {
-                    (Some(h), Some(l)) => {
-                        if h.0 >= l.0 {
-                            h
-                        } else {
-                            l
-                        }
-                    }
-                    (Some(one), None) | (None, Some(one)) => one,
-                    (None, None) => (0, GENESIS_HASH.to_string()),
-                }
-            }
         };
-        let seq = prev_seq
-            .checked_add(1)
-            .ok_or_else(|| HistoryError::InvalidRun(format!("{} has no seq numbers left", run.policy_id)))?;
+        let seq = prev_seq.checked_add(1).ok_or_else(|| {
+            HistoryError::InvalidRun(format!("{} has no seq numbers left", run.policy_id))
+        })?;
         let verdict = run.verdict.as_str();
         let hash = Record {
             policy_id: &run.policy_id,
@@ -632,7 +678,8 @@ impl History {
             params![run.policy_id, seq, hash],
         )
         .map_err(sql_err(&path, "cannot move the chain head"))?;
-        tx.commit().map_err(sql_err(&path, "cannot commit the run"))?;
+        tx.commit()
+            .map_err(sql_err(&path, "cannot commit the run"))?;
 
         let stored_time = |text: &str| {
             parse_timestamp(text).ok_or_else(|| HistoryError::Corrupt {
@@ -675,7 +722,10 @@ impl History {
         sql.push_str(" ORDER BY started_at, id");
 
         let path = &self.path;
-        let mut stmt = self.conn.prepare(&sql).map_err(sql_err(path, "cannot list runs"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(sql_err(path, "cannot list runs"))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), |row| {
                 Ok((
@@ -730,7 +780,8 @@ impl History {
             )
             .optional()
             .map_err(sql_err(path, "cannot read the run"))?;
-        let Some((policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)) = row
+        let Some((policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)) =
+            row
         else {
             return Ok(None);
         };
@@ -785,14 +836,20 @@ impl History {
                     .map_err(sql_err(path, "cannot list policies"))?
             }
         };
-        let mut report = VerifyReport { policies: Vec::with_capacity(policies.len()) };
+        let mut report = VerifyReport {
+            policies: Vec::with_capacity(policies.len()),
+        };
         for policy in policies {
             report.policies.push(self.verify_policy(&tx, policy)?);
         }
         Ok(report)
     }
 
-    fn verify_policy(&self, conn: &Connection, policy_id: String) -> Result<PolicyVerification, HistoryError> {
+    fn verify_policy(
+        &self,
+        conn: &Connection,
+        policy_id: String,
+    ) -> Result<PolicyVerification, HistoryError> {
         let path = &self.path;
         let mut result = PolicyVerification {
             policy_id,
@@ -812,15 +869,19 @@ impl History {
             .map_err(sql_err(path, "cannot read runs to verify"))?;
         // (id, seq, hash) of the last run that checked out.
         let mut previous: Option<(i64, i64, String)> = None;
-        while let Some(row) = rows.next().map_err(sql_err(path, "cannot read runs to verify"))? {
+        while let Some(row) = rows
+            .next()
+            .map_err(sql_err(path, "cannot read runs to verify"))?
+        {
             result.runs_checked += 1;
-            let raw = match read_raw_row(row).map_err(sql_err(path, "cannot read runs to verify"))? {
-                Ok(raw) => raw,
-                Err((id, seq, detail)) => {
-                    result.broken = Some(ChainProblem::Unreadable { detail }.at(Some(id), seq));
-                    return Ok(result);
-                }
-            };
+            let raw =
+                match read_raw_row(row).map_err(sql_err(path, "cannot read runs to verify"))? {
+                    Ok(raw) => raw,
+                    Err((id, seq, detail)) => {
+                        result.broken = Some(ChainProblem::Unreadable { detail }.at(Some(id), seq));
+                        return Ok(result);
+                    }
+                };
             let recomputed = Record {
                 policy_id: &result.policy_id,
                 seq: raw.seq,
@@ -838,9 +899,13 @@ impl History {
             let problem = if recomputed != raw.hash {
                 Some(ChainProblem::HashMismatch)
             } else if raw.seq != expected_seq {
-                Some(ChainProblem::SeqGap { missing_seq: expected_seq })
+                Some(ChainProblem::SeqGap {
+                    missing_seq: expected_seq,
+                })
             } else if raw.prev_hash != expected_prev {
-                Some(ChainProblem::PrevHashMismatch { previous_id: previous.as_ref().map(|p| p.0) })
+                Some(ChainProblem::PrevHashMismatch {
+                    previous_id: previous.as_ref().map(|p| p.0),
+                })
             } else {
                 None
             };
@@ -865,22 +930,28 @@ impl History {
             (None, None) => None,
             (None, Some(_)) => Some(ChainProblem::HeadMissing.at(last_id, last_seq)),
             (Some((head_seq, _)), _) if *head_seq > last_seq => Some(
-                ChainProblem::MissingTail { first_missing: last_seq + 1, last_missing: *head_seq }
-                    .at(None, last_seq + 1),
+                ChainProblem::MissingTail {
+                    first_missing: last_seq + 1,
+                    last_missing: *head_seq,
+                }
+                .at(None, last_seq + 1),
             ),
-            (Some((head_seq, _)), _) if *head_seq < last_seq => {
-                Some(ChainProblem::HeadBehind { head_seq: *head_seq }.at(last_id, last_seq))
-            }
+            (Some((head_seq, _)), _) if *head_seq < last_seq => Some(
+                ChainProblem::HeadBehind {
+                    head_seq: *head_seq,
+                }
+                .at(last_id, last_seq),
+            ),
             (Some((_, head_hash)), Some((_, _, last_hash))) if head_hash != last_hash => {
                 Some(ChainProblem::HeadHashMismatch.at(last_id, last_seq))
             }
             _ => None,
         };
-        if result.broken.is_none() {
-            if let Some((_, seq, hash)) = previous {
-                result.head_seq = Some(seq);
-                result.head_hash = Some(hash);
-            }
+        if result.broken.is_none()
+            && let Some((_, seq, hash)) = previous
+        {
+            result.head_seq = Some(seq);
+            result.head_hash = Some(hash);
         }
         Ok(result)
     }
@@ -894,7 +965,11 @@ impl History {
     }
 
     fn verdict_column(&self, id: i64, text: &str) -> Result<Verdict, HistoryError> {
-        text.parse().map_err(|detail| HistoryError::Corrupt { path: self.path.clone(), id, detail })
+        text.parse().map_err(|detail| HistoryError::Corrupt {
+            path: self.path.clone(),
+            id,
+            detail,
+        })
     }
 
     fn configure(&self) -> Result<(), HistoryError> {
@@ -962,8 +1037,10 @@ impl History {
             }
             let step = usize::try_from(version).unwrap_or(usize::MAX);
             let sql = MIGRATIONS.get(step).copied().unwrap_or_default();
-            tx.execute_batch(sql)
-                .map_err(sql_err(&path, "schema migration failed (nothing was changed)"))?;
+            tx.execute_batch(sql).map_err(sql_err(
+                &path,
+                "schema migration failed (nothing was changed)",
+            ))?;
             tx.pragma_update(None, "user_version", version + 1)
                 .map_err(sql_err(&path, "cannot record the schema version"))?;
             tx.commit()
@@ -978,8 +1055,14 @@ fn sql_err(path: &Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -
     let path = path.to_path_buf();
     move |source| match source.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => HistoryError::NotADatabase { path },
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => HistoryError::Busy { path },
-        _ => HistoryError::Sqlite { path, context, source },
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            HistoryError::Busy { path }
+        }
+        _ => HistoryError::Sqlite {
+            path,
+            context,
+            source,
+        },
     }
 }
 
@@ -992,13 +1075,25 @@ mod tests {
     fn canonical_json_ignores_key_insertion_order() {
         let mut a = serde_json::Map::new();
         a.insert("zeta".into(), json!(1));
-        a.insert("alpha".into(), json!({"y": [3, {"b": true, "a": null}], "x": "é\n"}));
+        a.insert(
+            "alpha".into(),
+            json!({"y": [3, {"b": true, "a": null}], "x": "é\n"}),
+        );
         let mut b = serde_json::Map::new();
-        b.insert("alpha".into(), json!({"x": "é\n", "y": [3, {"a": null, "b": true}]}));
+        b.insert(
+            "alpha".into(),
+            json!({"x": "é\n", "y": [3, {"a": null, "b": true}]}),
+        );
         b.insert("zeta".into(), json!(1));
-        let (a, b) = (canonical_json(&Value::Object(a)), canonical_json(&Value::Object(b)));
+        let (a, b) = (
+            canonical_json(&Value::Object(a)),
+            canonical_json(&Value::Object(b)),
+        );
         assert_eq!(a, b);
-        assert_eq!(a, r#"{"alpha":{"x":"é\n","y":[3,{"a":null,"b":true}]},"zeta":1}"#);
+        assert_eq!(
+            a,
+            r#"{"alpha":{"x":"é\n","y":[3,{"a":null,"b":true}]},"zeta":1}"#
+        );
     }
 
     #[test]
@@ -1041,27 +1136,124 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2025-03-01T09:30:00.123456789Z")
             .map(|t| t.with_timezone(&Utc))
             .expect("valid literal");
-        assert_eq!(timestamp_text(t), Ok("2025-03-01T09:30:00.123456Z".to_string()));
+        assert_eq!(
+            timestamp_text(t),
+            Ok("2025-03-01T09:30:00.123456Z".to_string())
+        );
         let whole = DateTime::from_timestamp(0, 0).expect("epoch");
-        assert_eq!(timestamp_text(whole), Ok("1970-01-01T00:00:00.000000Z".to_string()));
+        assert_eq!(
+            timestamp_text(whole),
+            Ok("1970-01-01T00:00:00.000000Z".to_string())
+        );
+    }
+
+    fn run(policy: &str, verdict: Verdict) -> NewRun {
+        let at = DateTime::from_timestamp(1_740_000_000, 0).unwrap_or_default();
+        NewRun {
+            policy_id: policy.into(),
+            started_at: at,
+            finished_at: at,
+            verdict,
+            document: json!({"k": "v"}),
+        }
+    }
+
+    #[test]
+    fn append_is_all_or_nothing_when_its_last_statement_fails() -> Result<(), HistoryError> {
+        let dir = tempfile::tempdir().map_err(|e| HistoryError::InvalidRun(e.to_string()))?;
+        let mut history = History::open(&dir.path().join("h.sqlite"))?;
+        let first = history.append(&run("p", Verdict::Compliant))?;
+        // Make the chain-head update, the step after the run insert, fail on this connection
+        // only: the insert before it must be rolled back with it.
+        history
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER fail_head BEFORE UPDATE ON main.chain_head
+                 BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+            )
+            .map_err(sql_err(&history.path, "test setup"))?;
+        let failed = history.append(&run("p", Verdict::Violation));
+        assert!(
+            matches!(&failed, Err(HistoryError::Sqlite { context, .. }) if context.contains("chain head"))
+        );
+        assert_eq!(
+            history.list(&RunFilter::default())?.len(),
+            1,
+            "no half-recorded run"
+        );
+        assert!(history.verify(None)?.is_intact());
+
+        history
+            .conn
+            .execute_batch("DROP TRIGGER temp.fail_head;")
+            .map_err(sql_err(&history.path, "test cleanup"))?;
+        let second = history.append(&run("p", Verdict::Violation))?;
+        assert_eq!(
+            (second.seq, second.prev_hash.as_str()),
+            (2, first.hash.as_str())
+        );
+        assert!(history.verify(None)?.is_intact());
+        Ok(())
+    }
+
+    #[test]
+    fn verify_reports_a_retyped_column_instead_of_failing() -> Result<(), HistoryError> {
+        let dir = tempfile::tempdir().map_err(|e| HistoryError::InvalidRun(e.to_string()))?;
+        let mut history = History::open(&dir.path().join("h.sqlite"))?;
+        let stored = history.append(&run("p", Verdict::Compliant))?;
+        history
+            .conn
+            .execute_batch(
+                "DROP TRIGGER runs_append_only_update;
+                 UPDATE runs SET document = CAST(document AS BLOB);",
+            )
+            .map_err(sql_err(&history.path, "test tampering"))?;
+        let report = history.verify(None)?;
+        let broken = report.policies[0].broken.clone();
+        assert_eq!(
+            broken.as_ref().map(|b| (b.id, b.seq)),
+            Some((Some(stored.id), 1))
+        );
+        assert!(matches!(
+            broken.map(|b| b.problem),
+            Some(ChainProblem::Unreadable { .. })
+        ));
+        Ok(())
     }
 
     #[test]
     fn default_path_precedence() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |name: &str| {
-                pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
             }
         };
-        let all = &[("RESIDENCY_DB", "/x/h.db"), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/u")];
+        let all = &[
+            ("RESIDENCY_DB", "/x/h.db"),
+            ("XDG_DATA_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ];
         assert_eq!(default_path_from(env(all)), PathBuf::from("/x/h.db"));
-        let xdg = &[("RESIDENCY_DB", ""), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/u")];
-        assert_eq!(default_path_from(env(xdg)), PathBuf::from("/xdg/residency/history.sqlite"));
+        let xdg = &[
+            ("RESIDENCY_DB", ""),
+            ("XDG_DATA_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ];
+        assert_eq!(
+            default_path_from(env(xdg)),
+            PathBuf::from("/xdg/residency/history.sqlite")
+        );
         let home = &[("HOME", "/home/u")];
         assert_eq!(
             default_path_from(env(home)),
             PathBuf::from("/home/u/.local/share/residency/history.sqlite")
         );
-        assert_eq!(default_path_from(env(&[])), PathBuf::from("residency-history.sqlite"));
+        assert_eq!(
+            default_path_from(env(&[])),
+            PathBuf::from("residency-history.sqlite")
+        );
     }
 }

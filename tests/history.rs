@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use residency::history::{
-    ChainProblem, GENESIS_HASH, History, HistoryError, NewRun, RunFilter, SCHEMA_VERSION, StoredRun,
-    canonical_json,
+    ChainProblem, GENESIS_HASH, History, HistoryError, NewRun, RunFilter, SCHEMA_VERSION,
+    StoredRun, canonical_json,
 };
 use residency::model::Verdict;
 use rusqlite::Connection;
@@ -54,7 +54,12 @@ fn seeded() -> Result<Seeded, Box<dyn std::error::Error>> {
     eu.push(history.append(&new_run("eu", 3, Verdict::Inconclusive, doc(4)))?);
     india.push(history.append(&new_run("in", 4, Verdict::Compliant, doc(5)))?);
     eu.push(history.append(&new_run("eu", 5, Verdict::Compliant, doc(6)))?);
-    Ok(Seeded { _dir: dir, path, eu, india })
+    Ok(Seeded {
+        _dir: dir,
+        path,
+        eu,
+        india,
+    })
 }
 
 /// A raw connection with the append-only triggers dropped: what a deliberate tamperer does.
@@ -68,7 +73,10 @@ fn tamperer(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -87,7 +95,11 @@ fn append_numbers_runs_per_policy_and_links_each_to_the_previous() -> TestResult
     let mut unique = ids.clone();
     unique.sort_unstable();
     unique.dedup();
-    assert_eq!(unique.len(), ids.len(), "run ids are unique across policies");
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "run ids are unique across policies"
+    );
     assert!(s.eu[0].hash.len() == 64 && s.eu[0].hash.bytes().all(|b| b.is_ascii_hexdigit()));
     Ok(())
 }
@@ -99,11 +111,20 @@ fn list_filters_by_policy_and_half_open_time_window() -> TestResult {
 
     let all = history.list(&RunFilter::default())?;
     assert_eq!(all.len(), 6);
-    assert!(all.windows(2).all(|w| w[0].started_at <= w[1].started_at), "oldest first");
+    assert!(
+        all.windows(2).all(|w| w[0].started_at <= w[1].started_at),
+        "oldest first"
+    );
     assert_eq!(all[1].id, s.india[0].id);
 
-    let eu = history.list(&RunFilter { policy_id: Some("eu".into()), ..Default::default() })?;
-    assert_eq!(eu.iter().map(|r| r.id).collect::<Vec<_>>(), s.eu.iter().map(|r| r.id).collect::<Vec<_>>());
+    let eu = history.list(&RunFilter {
+        policy_id: Some("eu".into()),
+        ..Default::default()
+    })?;
+    assert_eq!(
+        eu.iter().map(|r| r.id).collect::<Vec<_>>(),
+        s.eu.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
     assert_eq!(eu[3].hash, s.eu[3].hash);
     assert_eq!(eu[2].verdict, Verdict::Inconclusive);
 
@@ -116,12 +137,18 @@ fn list_filters_by_policy_and_half_open_time_window() -> TestResult {
     let ids: Vec<i64> = history.list(&window)?.iter().map(|r| r.id).collect();
     assert_eq!(ids, [s.eu[1].id, s.eu[2].id]);
 
-    let india_since =
-        RunFilter { policy_id: Some("in".into()), since: Some(s.eu[1].started_at), until: None };
+    let india_since = RunFilter {
+        policy_id: Some("in".into()),
+        since: Some(s.eu[1].started_at),
+        until: None,
+    };
     let ids: Vec<i64> = history.list(&india_since)?.iter().map(|r| r.id).collect();
     assert_eq!(ids, [s.india[1].id]);
 
-    let nobody = RunFilter { policy_id: Some("nope".into()), ..Default::default() };
+    let nobody = RunFilter {
+        policy_id: Some("nope".into()),
+        ..Default::default()
+    };
     assert!(history.list(&nobody)?.is_empty());
     Ok(())
 }
@@ -139,7 +166,11 @@ fn get_round_trips_the_document_and_stored_fields() -> TestResult {
     let fetched = history.get(stored.id)?.ok_or("run missing")?;
     assert_eq!(fetched, stored);
     assert_eq!(fetched.document, document);
-    assert_eq!(fetched.started_at, t0(), "microsecond timestamps survive unchanged");
+    assert_eq!(
+        fetched.started_at,
+        t0(),
+        "microsecond timestamps survive unchanged"
+    );
     assert_eq!(history.get(stored.id + 1000)?, None);
 
     let as_json = serde_json::to_value(&fetched)?;
@@ -154,17 +185,27 @@ fn verify_passes_on_an_untouched_history() -> TestResult {
     let report = History::open(&s.path)?.verify(None)?;
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.runs_checked(), 6);
-    let policies: Vec<&str> = report.policies.iter().map(|p| p.policy_id.as_str()).collect();
+    let policies: Vec<&str> = report
+        .policies
+        .iter()
+        .map(|p| p.policy_id.as_str())
+        .collect();
     assert_eq!(policies, ["eu", "in"]);
     assert_eq!(report.policies[0].head_seq, Some(4));
-    assert_eq!(report.policies[0].head_hash.as_deref(), Some(s.eu[3].hash.as_str()));
+    assert_eq!(
+        report.policies[0].head_hash.as_deref(),
+        Some(s.eu[3].hash.as_str())
+    );
 
     let one = History::open(&s.path)?.verify(Some("in"))?;
     assert_eq!(one.policies.len(), 1);
     assert_eq!(one.policies[0].runs_checked, 2);
 
     let unknown = History::open(&s.path)?.verify(Some("typo"))?;
-    assert_eq!(unknown.policies[0].runs_checked, 0, "an unknown policy is visibly empty");
+    assert_eq!(
+        unknown.policies[0].runs_checked, 0,
+        "an unknown policy is visibly empty"
+    );
     Ok(())
 }
 
@@ -172,7 +213,10 @@ fn verify_passes_on_an_untouched_history() -> TestResult {
 fn plain_edits_are_refused_by_the_append_only_triggers() -> TestResult {
     let s = seeded()?;
     let conn = Connection::open(&s.path)?;
-    let update = conn.execute("UPDATE runs SET verdict = 'compliant' WHERE id = ?1", [s.india[0].id]);
+    let update = conn.execute(
+        "UPDATE runs SET verdict = 'compliant' WHERE id = ?1",
+        [s.india[0].id],
+    );
     assert!(update.is_err_and(|e| e.to_string().contains("append-only")));
     let delete = conn.execute("DELETE FROM runs WHERE id = ?1", [s.eu[3].id]);
     assert!(delete.is_err_and(|e| e.to_string().contains("append-only")));
@@ -184,7 +228,10 @@ fn plain_edits_are_refused_by_the_append_only_triggers() -> TestResult {
 #[test]
 fn edited_verdict_is_reported_as_hash_mismatch_on_that_run() -> TestResult {
     let s = seeded()?;
-    tamperer(&s.path)?.execute("UPDATE runs SET verdict = 'compliant' WHERE id = ?1", [s.eu[2].id])?;
+    tamperer(&s.path)?.execute(
+        "UPDATE runs SET verdict = 'compliant' WHERE id = ?1",
+        [s.eu[2].id],
+    )?;
     let report = History::open(&s.path)?.verify(None)?;
     assert!(!report.is_intact());
     let eu = &report.policies[0];
@@ -193,7 +240,10 @@ fn edited_verdict_is_reported_as_hash_mismatch_on_that_run() -> TestResult {
     assert_eq!(broken.problem, ChainProblem::HashMismatch);
     assert_eq!(broken.message, "hash mismatch: row edited");
     assert_eq!(eu.runs_checked, 3);
-    assert!(report.policies[1].broken.is_none(), "the other policy's chain is unaffected");
+    assert!(
+        report.policies[1].broken.is_none(),
+        "the other policy's chain is unaffected"
+    );
     Ok(())
 }
 
@@ -202,7 +252,10 @@ fn deleted_middle_run_is_reported_as_a_seq_gap() -> TestResult {
     let s = seeded()?;
     tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[1].id])?;
     let report = History::open(&s.path)?.verify(Some("eu"))?;
-    let broken = report.policies[0].broken.as_ref().ok_or("break not found")?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
     assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
     assert_eq!(broken.problem, ChainProblem::SeqGap { missing_seq: 2 });
     assert_eq!(broken.message, "seq gap: run seq 2 missing");
@@ -236,12 +289,23 @@ fn replaced_run_with_recomputed_hash_breaks_the_next_link() -> TestResult {
     )?;
 
     let report = History::open(&s.path)?.verify(Some("eu"))?;
-    let broken = report.policies[0].broken.as_ref().ok_or("break not found")?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
     assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
-    assert_eq!(broken.problem, ChainProblem::PrevHashMismatch { previous_id: Some(victim.id) });
+    assert_eq!(
+        broken.problem,
+        ChainProblem::PrevHashMismatch {
+            previous_id: Some(victim.id)
+        }
+    );
     assert_eq!(
         broken.message,
-        format!("prev_hash does not match run #{}: a run was deleted or reordered", victim.id)
+        format!(
+            "prev_hash does not match run #{}: a run was deleted or reordered",
+            victim.id
+        )
     );
     Ok(())
 }
@@ -254,8 +318,17 @@ fn deleted_last_run_is_detected_through_chain_head() -> TestResult {
     let eu = &report.policies[0];
     let broken = eu.broken.as_ref().ok_or("break not found")?;
     assert_eq!((broken.id, broken.seq), (None, 4));
-    assert_eq!(broken.problem, ChainProblem::MissingTail { first_missing: 4, last_missing: 4 });
-    assert_eq!(broken.message, "run seq 4 is missing (deleted after it was recorded)");
+    assert_eq!(
+        broken.problem,
+        ChainProblem::MissingTail {
+            first_missing: 4,
+            last_missing: 4
+        }
+    );
+    assert_eq!(
+        broken.message,
+        "run seq 4 is missing (deleted after it was recorded)"
+    );
     assert_eq!(eu.runs_checked, 3);
     Ok(())
 }
@@ -266,9 +339,15 @@ fn appending_after_a_deleted_last_run_keeps_the_gap_visible() -> TestResult {
     tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[3].id])?;
     let mut history = History::open(&s.path)?;
     let next = history.append(&new_run("eu", 9, Verdict::Compliant, json!({})))?;
-    assert_eq!(next.seq, 5, "chains from the head, not from the surviving rows");
+    assert_eq!(
+        next.seq, 5,
+        "chains from the head, not from the surviving rows"
+    );
     assert_eq!(next.prev_hash, s.eu[3].hash);
-    let broken = history.verify(Some("eu"))?.policies[0].broken.clone().ok_or("break not found")?;
+    let broken = history.verify(Some("eu"))?.policies[0]
+        .broken
+        .clone()
+        .ok_or("break not found")?;
     assert_eq!(broken.problem, ChainProblem::SeqGap { missing_seq: 4 });
     Ok(())
 }
@@ -277,14 +356,29 @@ fn appending_after_a_deleted_last_run_keeps_the_gap_visible() -> TestResult {
 fn edited_document_content_is_a_hash_mismatch() -> TestResult {
     let s = seeded()?;
     let conn = tamperer(&s.path)?;
-    let original: String =
-        conn.query_row("SELECT document FROM runs WHERE id = ?1", [s.india[0].id], |r| r.get(0))?;
-    assert!(!original.contains(' ') && original.contains("\"DE\""), "stored canonical: {original}");
+    let original: String = conn.query_row(
+        "SELECT document FROM runs WHERE id = ?1",
+        [s.india[0].id],
+        |r| r.get(0),
+    )?;
+    assert!(
+        !original.contains(' ') && original.contains("\"DE\""),
+        "stored canonical: {original}"
+    );
     let edited = original.replace("\"DE\"", "\"IN\"");
-    conn.execute("UPDATE runs SET document = ?1 WHERE id = ?2", rusqlite::params![edited, s.india[0].id])?;
+    conn.execute(
+        "UPDATE runs SET document = ?1 WHERE id = ?2",
+        rusqlite::params![edited, s.india[0].id],
+    )?;
     let report = History::open(&s.path)?.verify(None)?;
-    let broken = report.policies[1].broken.as_ref().ok_or("break not found")?;
-    assert_eq!((broken.id, broken.problem.clone()), (Some(s.india[0].id), ChainProblem::HashMismatch));
+    let broken = report.policies[1]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
+    assert_eq!(
+        (broken.id, broken.problem.clone()),
+        (Some(s.india[0].id), ChainProblem::HashMismatch)
+    );
     Ok(())
 }
 
@@ -292,12 +386,21 @@ fn edited_document_content_is_a_hash_mismatch() -> TestResult {
 fn reformatted_document_is_a_hash_mismatch_even_if_equal_as_json() -> TestResult {
     let s = seeded()?;
     let conn = tamperer(&s.path)?;
-    let original: String =
-        conn.query_row("SELECT document FROM runs WHERE id = ?1", [s.eu[0].id], |r| r.get(0))?;
+    let original: String = conn.query_row(
+        "SELECT document FROM runs WHERE id = ?1",
+        [s.eu[0].id],
+        |r| r.get(0),
+    )?;
     let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&original)?)?;
-    conn.execute("UPDATE runs SET document = ?1 WHERE id = ?2", rusqlite::params![pretty, s.eu[0].id])?;
+    conn.execute(
+        "UPDATE runs SET document = ?1 WHERE id = ?2",
+        rusqlite::params![pretty, s.eu[0].id],
+    )?;
     let report = History::open(&s.path)?.verify(Some("eu"))?;
-    let broken = report.policies[0].broken.as_ref().ok_or("break not found")?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
     assert_eq!((broken.id, broken.seq), (Some(s.eu[0].id), 1));
     assert_eq!(broken.problem, ChainProblem::HashMismatch);
     Ok(())
@@ -315,7 +418,12 @@ fn concurrent_appends_from_two_handles_form_one_unbroken_chain() -> TestResult {
                 let mut history = History::open(&path)?;
                 (0..20)
                     .map(|i| {
-                        let run = new_run("shared", i, Verdict::Compliant, json!({"worker": worker, "i": i}));
+                        let run = new_run(
+                            "shared",
+                            i,
+                            Verdict::Compliant,
+                            json!({"worker": worker, "i": i}),
+                        );
                         history.append(&run).map(|stored| stored.seq)
                     })
                     .collect()
@@ -348,7 +456,11 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_alone() -> TestResult {
     let message = err.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(message.contains("not an SQLite database"), "{message}");
-    assert_eq!(std::fs::read_to_string(&path)?, text, "the file is untouched");
+    assert_eq!(
+        std::fs::read_to_string(&path)?,
+        text,
+        "the file is untouched"
+    );
     Ok(())
 }
 
@@ -358,7 +470,10 @@ fn another_programs_sqlite_database_is_not_adopted() -> TestResult {
     let path = dir.path().join("other.sqlite");
     Connection::open(&path)?.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY);")?;
     let err = History::open(&path).expect_err("must refuse a foreign database");
-    assert!(matches!(err, HistoryError::ForeignDatabase { .. }), "{err:?}");
+    assert!(
+        matches!(err, HistoryError::ForeignDatabase { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&path.display().to_string()));
     Ok(())
 }
@@ -411,13 +526,19 @@ fn an_uncommitted_append_leaves_no_trace() -> TestResult {
                      'compliant', '{}', ?1, ?2)",
             rusqlite::params![s.eu[3].hash, "f".repeat(64)],
         )?;
-        tx.execute("UPDATE chain_head SET seq = 5, hash = ?1 WHERE policy_id = 'eu'", [&"f".repeat(64)])?;
+        tx.execute(
+            "UPDATE chain_head SET seq = 5, hash = ?1 WHERE policy_id = 'eu'",
+            [&"f".repeat(64)],
+        )?;
         drop(tx);
     }
     assert_eq!(history.list(&RunFilter::default())?, before);
     assert!(history.verify(None)?.is_intact());
     let next = history.append(&new_run("eu", 10, Verdict::Compliant, json!({})))?;
-    assert_eq!((next.seq, next.prev_hash.as_str()), (5, s.eu[3].hash.as_str()));
+    assert_eq!(
+        (next.seq, next.prev_hash.as_str()),
+        (5, s.eu[3].hash.as_str())
+    );
     Ok(())
 }
 
@@ -427,9 +548,15 @@ fn invalid_runs_are_refused_before_touching_the_file() -> TestResult {
     let mut history = History::open(&dir.path().join("h.sqlite"))?;
     let mut backwards = new_run("p", 0, Verdict::Compliant, json!({}));
     backwards.finished_at = backwards.started_at - Duration::seconds(1);
-    assert!(matches!(history.append(&backwards), Err(HistoryError::InvalidRun(_))));
+    assert!(matches!(
+        history.append(&backwards),
+        Err(HistoryError::InvalidRun(_))
+    ));
     let unnamed = new_run(" ", 0, Verdict::Compliant, json!({}));
-    assert!(matches!(history.append(&unnamed), Err(HistoryError::InvalidRun(_))));
+    assert!(matches!(
+        history.append(&unnamed),
+        Err(HistoryError::InvalidRun(_))
+    ));
     assert!(history.list(&RunFilter::default())?.is_empty());
     Ok(())
 }
