@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod geo;
+pub mod history;
 pub mod model;
 pub mod policy;
 pub mod resolve;

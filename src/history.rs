@@ -1,0 +1,1259 @@
+//! The compliance history: every `check` of a policy becomes one dated, hash-chained run record
+//! in an SQLite file, so a verdict given today can still be shown to a regulator next year.
+//!
+//! This module owns the database file end to end: where it lives ([`default_path`]), its schema
+//! and migrations, the canonical JSON form that run hashes are computed over
+//! ([`canonical_json`]), appending runs, reading them back, and verifying the chain.
+//!
+//! # Tamper evidence, and its limits
+//!
+//! Runs form one hash chain per policy. Each run's hash is the hex SHA-256 of the canonical JSON
+//! of `{policy_id, seq, started_at, finished_at, verdict, prev_hash, document}`, where
+//! `prev_hash` is the hash of the policy's previous run and, for the first run (`seq` 1),
+//! [`GENESIS_HASH`] (64 zeros, never NULL, so every record has the same shape). A `chain_head`
+//! table, updated in the same transaction as each append, remembers the last seq and hash per
+//! policy, so deleting the newest run is detectable too, which the chain alone cannot show.
+//!
+//! [`History::verify`] detects rows that were edited, deleted or reordered *by something that
+//! did not also recompute every later hash and the chain head*. It cannot detect a consistent
+//! rewrite: anyone with write access to the file can rebuild the whole chain from scratch. The
+//! defence against that is outside this file: the run hashes are printed in reports and on
+//! stdout, and those copies (in tickets, emails, CI logs) are the anchors to compare against.
+//! The triggers created by the schema only stop accidents (an operator's stray `DELETE`); they
+//! can be dropped by anyone who can write the file.
+
+use std::ffi::OsString;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::Verdict;
+
+/// `prev_hash` of the first run of every policy.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How long to wait for another process holding the write lock before giving up. A `check`
+/// appends one small row, so anything much longer than this means a stuck process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stamped into the file header (`PRAGMA application_id`, "RSDY") so that a residency history is
+/// recognisable and another program's SQLite file is never mistaken for one.
+const APPLICATION_ID: i64 = 0x5253_4459;
+
+/// Schema migrations, applied in order, each in its own transaction; the database's
+/// `PRAGMA user_version` is the number of steps applied. Steps only ever add: history is never
+/// dropped or rewritten by an upgrade. Append new steps at the end; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, chain heads, and guards against accidental edits.
+    "CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        policy_id   TEXT    NOT NULL,
+        seq         INTEGER NOT NULL CHECK (seq >= 1),
+        started_at  TEXT    NOT NULL,
+        finished_at TEXT    NOT NULL,
+        verdict     TEXT    NOT NULL CHECK (verdict IN ('compliant', 'inconclusive', 'violation')),
+        document    TEXT    NOT NULL,
+        prev_hash   TEXT    NOT NULL,
+        hash        TEXT    NOT NULL,
+        UNIQUE (policy_id, seq)
+    );
+    CREATE INDEX runs_policy_started ON runs (policy_id, started_at);
+    CREATE INDEX runs_started ON runs (started_at, id);
+    CREATE TABLE chain_head (
+        policy_id TEXT    PRIMARY KEY NOT NULL,
+        seq       INTEGER NOT NULL CHECK (seq >= 1),
+        hash      TEXT    NOT NULL
+    );
+    CREATE TRIGGER runs_append_only_update BEFORE UPDATE ON runs
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: runs cannot be edited'); END;
+    CREATE TRIGGER runs_append_only_delete BEFORE DELETE ON runs
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: runs cannot be deleted'); END;
+    CREATE TRIGGER chain_head_no_delete BEFORE DELETE ON chain_head
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: chain heads cannot be deleted'); END;
+    CREATE TRIGGER chain_head_forward_only BEFORE UPDATE ON chain_head
+    WHEN NEW.seq <= OLD.seq OR NEW.policy_id IS NOT OLD.policy_id
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: chain heads only move forward'); END;",
+];
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// One finished `check` of one policy, ready to be recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub policy_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    /// The run's full JSON result. Opaque here: stored (and hashed) in canonical form.
+    pub document: Value,
+}
+
+/// A run as recorded. Timestamps are as stored: truncated to microseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRun {
+    /// The run id users type (`RUN_ID`); never reused.
+    pub id: i64,
+    pub policy_id: String,
+    /// Position in the policy's chain, from 1 with no gaps.
+    pub seq: i64,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    /// Hash of the policy's previous run, or [`GENESIS_HASH`] for seq 1.
+    pub prev_hash: String,
+    /// Hex SHA-256 of the canonical record: the anchor worth copying somewhere else.
+    pub hash: String,
+    pub document: Value,
+}
+
+/// Which runs [`History::list`] returns. Time bounds apply to `started_at` and form a half-open
+/// interval, `since <= started_at < until`, so consecutive windows never overlap or miss a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub policy_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A run without its document, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub id: i64,
+    pub policy_id: String,
+    pub seq: i64,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub hash: String,
+}
+
+// Serialised exactly as stored and hashed, so a report's timestamps can be checked by hand.
+fn serialize_timestamp<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+/// The stored (and hashed) form of a timestamp: RFC 3339, UTC, `Z`, exactly six fractional
+/// digits, e.g. `2025-03-01T09:30:00.000000Z`. Fixed width, so text order is time order, which
+/// lets SQLite sort and filter the column as text. Years outside 0000-9999 would break that.
+fn timestamp_text(t: DateTime<Utc>) -> Result<String, String> {
+    if !(0..=9999).contains(&t.year()) {
+        return Err(format!("timestamp {t} is outside the years 0000-9999"));
+    }
+    Ok(t.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The columns a run hash covers, in their stored text form.
+struct Record<'a> {
+    policy_id: &'a str,
+    seq: i64,
+    started_at: &'a str,
+    finished_at: &'a str,
+    verdict: &'a str,
+    prev_hash: &'a str,
+    /// Canonical JSON text, embedded verbatim: verification hashes the stored bytes, so any
+    /// change to them, even one that parses to the same value, shows as a mismatch.
+    document: &'a str,
+}
+
+impl Record<'_> {
+    /// Canonical JSON of the record. Written by hand (keys already in sorted order) so the
+    /// document text is embedded as stored rather than re-parsed; a unit test pins it to
+    /// `canonical_json` of the same object.
+    fn canonical_text(&self) -> String {
+        let mut out = String::with_capacity(self.document.len() + 320);
+        out.push_str("{\"document\":");
+        out.push_str(self.document);
+        out.push_str(",\"finished_at\":");
+        push_json_string(self.finished_at, &mut out);
+        out.push_str(",\"policy_id\":");
+        push_json_string(self.policy_id, &mut out);
+        out.push_str(",\"prev_hash\":");
+        push_json_string(self.prev_hash, &mut out);
+        let _ = write!(out, ",\"seq\":{}", self.seq);
+        out.push_str(",\"started_at\":");
+        push_json_string(self.started_at, &mut out);
+        out.push_str(",\"verdict\":");
+        push_json_string(self.verdict, &mut out);
+        out.push('}');
+        out
+    }
+
+    fn hash(&self) -> String {
+        let digest = Sha256::digest(self.canonical_text().as_bytes());
+        let mut hex = String::with_capacity(64);
+        for byte in digest.iter() {
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
+    }
+}
+
+/// What [`History::verify`] found, one entry per policy (sorted by policy id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub policies: Vec<PolicyVerification>,
+}
+
+impl VerifyReport {
+    /// True when no policy's chain is broken. Says nothing about a consistent rewrite of the
+    /// whole file; compare [`PolicyVerification::head_hash`] with copies kept elsewhere for that.
+    pub fn is_intact(&self) -> bool {
+        self.policies.iter().all(|p| p.broken.is_none())
+    }
+
+    /// Total runs checked across policies.
+    pub fn runs_checked(&self) -> u64 {
+        self.policies.iter().map(|p| p.runs_checked).sum()
+    }
+}
+
+/// The verification of one policy's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyVerification {
+    pub policy_id: String,
+    /// Runs whose hash, seq and link were checked: all of them when the chain is intact,
+    /// otherwise up to and including the first broken one.
+    pub runs_checked: u64,
+    /// Seq and hash of the policy's last run, when the chain is intact and non-empty.
+    pub head_seq: Option<i64>,
+    pub head_hash: Option<String>,
+    /// The first problem found walking the chain from seq 1, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+/// The first place a policy's chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// The run where the break shows; `None` when the problem is a run that no longer exists.
+    pub id: Option<i64>,
+    /// That run's seq, or the first missing seq.
+    pub seq: i64,
+    pub problem: ChainProblem,
+    /// One line for humans, e.g. "hash mismatch: row edited".
+    pub message: String,
+}
+
+impl fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "run #{id} (seq {}): {}", self.seq, self.message),
+            None => write!(f, "seq {}: {}", self.seq, self.message),
+        }
+    }
+}
+
+/// What is wrong at a [`ChainBreak`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChainProblem {
+    /// The stored hash is not the hash of the row's columns: the row was edited.
+    HashMismatch,
+    /// A column no longer has the type residency wrote: the row was edited.
+    Unreadable { detail: String },
+    /// Seqs jump: the runs in between were deleted.
+    SeqGap { missing_seq: i64 },
+    /// `prev_hash` is not the previous run's hash (`previous_id`), or for seq 1 not
+    /// [`GENESIS_HASH`]: a run was deleted, replaced or reordered.
+    PrevHashMismatch { previous_id: Option<i64> },
+    /// The chain head remembers runs after the last one present: they were deleted.
+    MissingTail {
+        first_missing: i64,
+        last_missing: i64,
+    },
+    /// Runs exist but the policy's chain head row is gone.
+    HeadMissing,
+    /// Runs exist beyond the chain head: they were inserted outside residency.
+    HeadBehind { head_seq: i64 },
+    /// The chain head's hash is not the last run's hash: the last run was replaced.
+    HeadHashMismatch,
+}
+
+impl ChainProblem {
+    fn message(&self) -> String {
+        match self {
+            ChainProblem::HashMismatch => "hash mismatch: row edited".into(),
+            ChainProblem::Unreadable { detail } => format!("unreadable row ({detail}): row edited"),
+            ChainProblem::SeqGap { missing_seq } => {
+                format!("seq gap: run seq {missing_seq} missing")
+            }
+            ChainProblem::PrevHashMismatch {
+                previous_id: Some(prev),
+            } => {
+                format!("prev_hash does not match run #{prev}: a run was deleted or reordered")
+            }
+            ChainProblem::PrevHashMismatch { previous_id: None } => {
+                "prev_hash of seq 1 is not the genesis hash: a run was deleted or reordered".into()
+            }
+            ChainProblem::MissingTail {
+                first_missing,
+                last_missing,
+            } if first_missing == last_missing => {
+                format!("run seq {first_missing} is missing (deleted after it was recorded)")
+            }
+            ChainProblem::MissingTail {
+                first_missing,
+                last_missing,
+            } => format!(
+                "runs seq {first_missing} to {last_missing} are missing (deleted after they were recorded)"
+            ),
+            ChainProblem::HeadMissing => {
+                "the chain head of this policy was deleted, so deletion of its \
+                latest runs cannot be ruled out"
+                    .into()
+            }
+            ChainProblem::HeadBehind { head_seq } => format!(
+                "the chain head says the last run is seq {head_seq}: later runs were added outside residency"
+            ),
+            ChainProblem::HeadHashMismatch => {
+                "the chain head's hash is not this run's hash: the latest run was replaced".into()
+            }
+        }
+    }
+
+    fn at(self, id: Option<i64>, seq: i64) -> ChainBreak {
+        let message = self.message();
+        ChainBreak {
+            id,
+            seq,
+            problem: self,
+            message,
+        }
+    }
+}
+
+/// One `runs` row as verification reads it: every column exactly as stored.
+struct RawRow {
+    id: i64,
+    seq: i64,
+    started_at: String,
+    finished_at: String,
+    verdict: String,
+    document: String,
+    prev_hash: String,
+    hash: String,
+}
+
+// Reads a row without trusting column types, since verification exists for files that were
+// edited; a wrong type becomes a reported break, not an error that stops verification.
+fn read_raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawRow, (i64, i64, String)>> {
+    use rusqlite::types::ValueRef;
+    let id: i64 = row.get(0)?;
+    let seq = match row.get_ref(1)? {
+        ValueRef::Integer(seq) => seq,
+        other => {
+            return Ok(Err((
+                id,
+                0,
+                format!("seq is {}, not an integer", other.data_type()),
+            )));
+        }
+    };
+    let mut texts = Vec::with_capacity(6);
+    for (i, name) in [
+        "started_at",
+        "finished_at",
+        "verdict",
+        "document",
+        "prev_hash",
+        "hash",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match row.get_ref(i + 2)? {
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => texts.push(text.to_owned()),
+                Err(_) => return Ok(Err((id, seq, format!("{name} is not UTF-8")))),
+            },
+            other => {
+                return Ok(Err((
+                    id,
+                    seq,
+                    format!("{name} is {}, not text", other.data_type()),
+                )));
+            }
+        }
+    }
+    let mut texts = texts.into_iter();
+    let mut next = || texts.next().unwrap_or_default();
+    Ok(Ok(RawRow {
+        id,
+        seq,
+        started_at: next(),
+        finished_at: next(),
+        verdict: next(),
+        document: next(),
+        prev_hash: next(),
+        hash: next(),
+    }))
+}
+
+/// Everything that can go wrong with the history file. Messages name the file and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot create directory {} for the history database: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is not an SQLite database, so it cannot be a residency history: \
+         point RESIDENCY_DB at the right file, or move this one away",
+        path.display()
+    )]
+    NotADatabase { path: PathBuf },
+    #[error(
+        "{} is an SQLite database belonging to something else, not a residency history: \
+         point RESIDENCY_DB at another file",
+        path.display()
+    )]
+    ForeignDatabase { path: PathBuf },
+    #[error(
+        "{} has schema version {found}, this residency understands up to {supported}: upgrade residency",
+        path.display()
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "{} stayed locked by another process for more than {}s: retry when the other \
+         residency process has finished",
+        path.display(),
+        BUSY_TIMEOUT.as_secs()
+    )]
+    Busy { path: PathBuf },
+    #[error("{}: {context}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{}: run #{id} cannot be read back ({detail}): the file may have been edited outside \
+         residency; run a history verify",
+        path.display()
+    )]
+    Corrupt {
+        path: PathBuf,
+        id: i64,
+        detail: String,
+    },
+    #[error("refusing to record run: {0}")]
+    InvalidRun(String),
+    #[error("invalid time filter: {0}")]
+    InvalidFilter(String),
+}
+
+/// Where the history lives unless the user says otherwise.
+///
+/// In order: `$RESIDENCY_DB` if set and non-empty; else `$XDG_DATA_HOME/residency/history.sqlite`;
+/// else `$HOME/.local/share/residency/history.sqlite` (the XDG default); else
+/// `./residency-history.sqlite` in the current directory, so there is always an answer.
+pub fn default_path() -> PathBuf {
+    default_path_from(|name| std::env::var_os(name))
+}
+
+// Environment access is injected so the precedence can be tested without mutating the
+// process environment (which is `unsafe` and racy across test threads).
+fn default_path_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if let Some(db) = set("RESIDENCY_DB") {
+        return PathBuf::from(db);
+    }
+    if let Some(data) = set("XDG_DATA_HOME") {
+        return PathBuf::from(data).join("residency").join("history.sqlite");
+    }
+    if let Some(home) = set("HOME") {
+        return PathBuf::from(home)
+            .join(".local")
+            .join("share")
+            .join("residency")
+            .join("history.sqlite");
+    }
+    PathBuf::from("residency-history.sqlite")
+}
+
+/// Canonical JSON: object keys sorted by their UTF-8 bytes at every depth, no whitespace,
+/// strings and numbers exactly as `serde_json` prints them.
+///
+/// Hashes are computed over this text, so it must not depend on how a map was built or on
+/// whether some dependency switched on serde_json's `preserve_order` feature.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_string(key, out);
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        // Leaves: serde_json's compact Display is the definition of "as serde_json prints them".
+        leaf => {
+            let _ = write!(out, "{leaf}");
+        }
+    }
+}
+
+fn push_json_string(s: &str, out: &mut String) {
+    let _ = write!(out, "{}", Value::String(s.to_owned()));
+}
+
+/// A database handle on the history file. One per process (or thread) is the intended use;
+/// several handles on one file are safe: appends serialise on SQLite's write lock.
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl fmt::Debug for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("History")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl History {
+    /// Opens (creating if missing, with parent directories) the history at `path` and brings its
+    /// schema up to date.
+    ///
+    /// The connection uses WAL journaling with `synchronous=FULL`, so a run that `append`
+    /// returned survives a power loss, plus a busy timeout so concurrent processes queue up
+    /// rather than fail.
+    pub fn open(path: &Path) -> Result<History, HistoryError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| HistoryError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        // No URI flag: the path is a file name, never interpreted as `file:` options.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(sql_err(path, "cannot open the history database"))?;
+        let mut history = History {
+            conn,
+            path: path.to_path_buf(),
+        };
+        history.configure()?;
+        history.migrate()?;
+        Ok(history)
+    }
+
+    /// The file this history is stored in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records a run at the end of its policy's chain and returns it as stored.
+    ///
+    /// Everything happens in one `BEGIN IMMEDIATE` transaction: reading the chain head, inserting
+    /// the run and moving the head. Concurrent writers (threads or processes) therefore queue on
+    /// the write lock and each sees the previous one's run, so the chain cannot fork; and a crash
+    /// part-way leaves nothing behind.
+    pub fn append(&mut self, run: &NewRun) -> Result<StoredRun, HistoryError> {
+        if run.policy_id.trim().is_empty() {
+            return Err(HistoryError::InvalidRun("the policy id is empty".into()));
+        }
+        if run.finished_at < run.started_at {
+            return Err(HistoryError::InvalidRun(format!(
+                "run of {} finished ({}) before it started ({})",
+                run.policy_id, run.finished_at, run.started_at
+            )));
+        }
+        let started_at = timestamp_text(run.started_at).map_err(HistoryError::InvalidRun)?;
+        let finished_at = timestamp_text(run.finished_at).map_err(HistoryError::InvalidRun)?;
+        let document = canonical_json(&run.document);
+        let path = self.path.clone();
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err(&path, "cannot start recording the run"))?;
+        let head: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM chain_head WHERE policy_id = ?1",
+                [&run.policy_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(&path, "cannot read the chain head"))?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM runs WHERE policy_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [&run.policy_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(&path, "cannot read the policy's last run"))?;
+        // The two agree unless the file was edited. Chain from the furthest point either has
+        // seen, so a deleted last run stays a visible gap instead of being papered over by the
+        // next append; and record anyway, because losing today's verdict would not help.
+        if head != last {
+            tracing::warn!(
+                path = %path.display(),
+                policy = %run.policy_id,
+                ?head,
+                last_run = ?last,
+                "chain head and runs disagree: the history was edited outside residency; run a history verify"
+            );
+        }
+        // On a tie the head wins: it is what residency itself recorded last.
+        let (prev_seq, prev_hash) = match (head, last) {
+            (Some(head), Some(last)) if last.0 > head.0 => last,
+            (Some(head), _) => head,
+            (None, Some(last)) => last,
+            (None, None) => (0, GENESIS_HASH.to_string()),
+        };
+        let seq = prev_seq.checked_add(1).ok_or_else(|| {
+            HistoryError::InvalidRun(format!("{} has no seq numbers left", run.policy_id))
+        })?;
+        let verdict = run.verdict.as_str();
+        let hash = Record {
+            policy_id: &run.policy_id,
+            seq,
+            started_at: &started_at,
+            finished_at: &finished_at,
+            verdict,
+            prev_hash: &prev_hash,
+            document: &document,
+        }
+        .hash();
+        tx.execute(
+            "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![run.policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash],
+        )
+        .map_err(sql_err(&path, "cannot insert the run"))?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO chain_head (policy_id, seq, hash) VALUES (?1, ?2, ?3)
+             ON CONFLICT (policy_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            params![run.policy_id, seq, hash],
+        )
+        .map_err(sql_err(&path, "cannot move the chain head"))?;
+        tx.commit()
+            .map_err(sql_err(&path, "cannot commit the run"))?;
+
+        let stored_time = |text: &str| {
+            parse_timestamp(text).ok_or_else(|| HistoryError::Corrupt {
+                path: path.clone(),
+                id,
+                detail: format!("timestamp `{text}` does not parse"),
+            })
+        };
+        Ok(StoredRun {
+            id,
+            policy_id: run.policy_id.clone(),
+            seq,
+            started_at: stored_time(&started_at)?,
+            finished_at: stored_time(&finished_at)?,
+            verdict: run.verdict,
+            prev_hash,
+            hash,
+            document: run.document.clone(),
+        })
+    }
+
+    /// Run summaries matching `filter`, oldest first (by `started_at`, then id).
+    pub fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, HistoryError> {
+        let mut sql = String::from(
+            "SELECT id, policy_id, seq, started_at, finished_at, verdict, hash FROM runs WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        if let Some(policy) = &filter.policy_id {
+            args.push(policy.clone());
+            let _ = write!(sql, " AND policy_id = ?{}", args.len());
+        }
+        if let Some(since) = filter.since {
+            args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
+            let _ = write!(sql, " AND started_at >= ?{}", args.len());
+        }
+        if let Some(until) = filter.until {
+            args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
+            let _ = write!(sql, " AND started_at < ?{}", args.len());
+        }
+        sql.push_str(" ORDER BY started_at, id");
+
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(sql_err(path, "cannot list runs"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(sql_err(path, "cannot list runs"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, policy_id, seq, started_at, finished_at, verdict, hash) =
+                row.map_err(sql_err(path, "cannot read a run"))?;
+            out.push(RunSummary {
+                id,
+                policy_id,
+                seq,
+                started_at: self.time_column(id, &started_at)?,
+                finished_at: self.time_column(id, &finished_at)?,
+                verdict: self.verdict_column(id, &verdict)?,
+                hash,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The run with this id, document included, or `None` if there is no such run.
+    pub fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
+        let path = &self.path;
+        let row = self
+            .conn
+            .query_row(
+                "SELECT policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash
+                 FROM runs WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, String>(6)?,
+                        row.get::<_, String>(7)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql_err(path, "cannot read the run"))?;
+        let Some((policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let document = serde_json::from_str(&document).map_err(|e| HistoryError::Corrupt {
+            path: path.clone(),
+            id,
+            detail: format!("document is not valid JSON: {e}"),
+        })?;
+        Ok(Some(StoredRun {
+            id,
+            policy_id,
+            seq,
+            started_at: self.time_column(id, &started_at)?,
+            finished_at: self.time_column(id, &finished_at)?,
+            verdict: self.verdict_column(id, &verdict)?,
+            prev_hash,
+            hash,
+            document,
+        }))
+    }
+
+    /// Checks the hash chain of every policy (or only `policy_id`) and reports, per policy, the
+    /// first break: a row whose hash does not match its columns (edited), a seq gap or a
+    /// `prev_hash` that does not link to the previous run (deleted, replaced or reordered runs),
+    /// or a chain head that disagrees with the last run (the newest runs deleted or replaced).
+    ///
+    /// Limit: this proves the file is *self-consistent*, not that it is *original*. Someone with
+    /// write access can drop the triggers and rewrite every row, hash and chain head
+    /// consistently. Keep the run hashes printed in reports and on stdout elsewhere; comparing
+    /// them (or [`PolicyVerification::head_hash`]) with this file is what catches that.
+    ///
+    /// A `policy_id` with no runs yields an entry with `runs_checked == 0`, so a misspelt policy
+    /// is visible rather than silently "intact".
+    pub fn verify(&self, policy_id: Option<&str>) -> Result<VerifyReport, HistoryError> {
+        let path = &self.path;
+        // One read transaction: under WAL this is a snapshot, so a concurrent append cannot make
+        // the runs and the chain heads look inconsistent.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(sql_err(path, "cannot start verification"))?;
+        let policies: Vec<String> = match policy_id {
+            Some(policy) => vec![policy.to_string()],
+            None => {
+                let mut stmt = tx
+                    .prepare("SELECT policy_id FROM runs UNION SELECT policy_id FROM chain_head ORDER BY 1")
+                    .map_err(sql_err(path, "cannot list policies"))?;
+                let rows = stmt
+                    .query_map([], |row| row.get(0))
+                    .map_err(sql_err(path, "cannot list policies"))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(sql_err(path, "cannot list policies"))?
+            }
+        };
+        let mut report = VerifyReport {
+            policies: Vec::with_capacity(policies.len()),
+        };
+        for policy in policies {
+            report.policies.push(self.verify_policy(&tx, policy)?);
+        }
+        Ok(report)
+    }
+
+    fn verify_policy(
+        &self,
+        conn: &Connection,
+        policy_id: String,
+    ) -> Result<PolicyVerification, HistoryError> {
+        let path = &self.path;
+        let mut result = PolicyVerification {
+            policy_id,
+            runs_checked: 0,
+            head_seq: None,
+            head_hash: None,
+            broken: None,
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash
+                 FROM runs WHERE policy_id = ?1 ORDER BY seq, id",
+            )
+            .map_err(sql_err(path, "cannot read runs to verify"))?;
+        let mut rows = stmt
+            .query([&result.policy_id])
+            .map_err(sql_err(path, "cannot read runs to verify"))?;
+        // (id, seq, hash) of the last run that checked out.
+        let mut previous: Option<(i64, i64, String)> = None;
+        while let Some(row) = rows
+            .next()
+            .map_err(sql_err(path, "cannot read runs to verify"))?
+        {
+            result.runs_checked += 1;
+            let raw =
+                match read_raw_row(row).map_err(sql_err(path, "cannot read runs to verify"))? {
+                    Ok(raw) => raw,
+                    Err((id, seq, detail)) => {
+                        result.broken = Some(ChainProblem::Unreadable { detail }.at(Some(id), seq));
+                        return Ok(result);
+                    }
+                };
+            let recomputed = Record {
+                policy_id: &result.policy_id,
+                seq: raw.seq,
+                started_at: &raw.started_at,
+                finished_at: &raw.finished_at,
+                verdict: &raw.verdict,
+                prev_hash: &raw.prev_hash,
+                document: &raw.document,
+            }
+            .hash();
+            // Order matters: an edited row is the most specific diagnosis, then a missing seq,
+            // then a link that points elsewhere (a replaced or reordered run).
+            let expected_seq = previous.as_ref().map_or(1, |p| p.1 + 1);
+            let expected_prev = previous.as_ref().map_or(GENESIS_HASH, |p| p.2.as_str());
+            let problem = if recomputed != raw.hash {
+                Some(ChainProblem::HashMismatch)
+            } else if raw.seq != expected_seq {
+                Some(ChainProblem::SeqGap {
+                    missing_seq: expected_seq,
+                })
+            } else if raw.prev_hash != expected_prev {
+                Some(ChainProblem::PrevHashMismatch {
+                    previous_id: previous.as_ref().map(|p| p.0),
+                })
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                result.broken = Some(problem.at(Some(raw.id), raw.seq));
+                return Ok(result);
+            }
+            previous = Some((raw.id, raw.seq, raw.hash));
+        }
+
+        let head: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT seq, hash FROM chain_head WHERE policy_id = ?1",
+                [&result.policy_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(path, "cannot read the chain head"))?;
+        let last_seq = previous.as_ref().map_or(0, |p| p.1);
+        let last_id = previous.as_ref().map(|p| p.0);
+        result.broken = match (&head, &previous) {
+            (None, None) => None,
+            (None, Some(_)) => Some(ChainProblem::HeadMissing.at(last_id, last_seq)),
+            (Some((head_seq, _)), _) if *head_seq > last_seq => Some(
+                ChainProblem::MissingTail {
+                    first_missing: last_seq + 1,
+                    last_missing: *head_seq,
+                }
+                .at(None, last_seq + 1),
+            ),
+            (Some((head_seq, _)), _) if *head_seq < last_seq => Some(
+                ChainProblem::HeadBehind {
+                    head_seq: *head_seq,
+                }
+                .at(last_id, last_seq),
+            ),
+            (Some((_, head_hash)), Some((_, _, last_hash))) if head_hash != last_hash => {
+                Some(ChainProblem::HeadHashMismatch.at(last_id, last_seq))
+            }
+            _ => None,
+        };
+        if result.broken.is_none()
+            && let Some((_, seq, hash)) = previous
+        {
+            result.head_seq = Some(seq);
+            result.head_hash = Some(hash);
+        }
+        Ok(result)
+    }
+
+    fn time_column(&self, id: i64, text: &str) -> Result<DateTime<Utc>, HistoryError> {
+        parse_timestamp(text).ok_or_else(|| HistoryError::Corrupt {
+            path: self.path.clone(),
+            id,
+            detail: format!("timestamp `{text}` does not parse"),
+        })
+    }
+
+    fn verdict_column(&self, id: i64, text: &str) -> Result<Verdict, HistoryError> {
+        text.parse().map_err(|detail| HistoryError::Corrupt {
+            path: self.path.clone(),
+            id,
+            detail,
+        })
+    }
+
+    fn configure(&self) -> Result<(), HistoryError> {
+        let path = &self.path;
+        // Set first: switching to WAL itself needs a lock another process may hold.
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_err(path, "cannot set the busy timeout"))?;
+        // The first statement that reads the file header; a non-SQLite file fails here.
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sql_err(path, "cannot switch to WAL journaling"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Still durable with synchronous=FULL, just less concurrent; not worth refusing.
+            tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sql_err(path, "cannot set synchronous=FULL"))?;
+        self.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(sql_err(path, "cannot enable foreign keys"))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        loop {
+            // IMMEDIATE, and the version re-read inside the transaction, so two processes opening
+            // a fresh file at once cannot both apply the same step.
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_err(&path, "cannot start a schema migration"))?;
+            let version: i64 = tx
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(sql_err(&path, "cannot read the schema version"))?;
+            let app_id: i64 = tx
+                .pragma_query_value(None, "application_id", |row| row.get(0))
+                .map_err(sql_err(&path, "cannot read the application id"))?;
+            if app_id != 0 && app_id != APPLICATION_ID {
+                return Err(HistoryError::ForeignDatabase { path });
+            }
+            if version > SCHEMA_VERSION {
+                return Err(HistoryError::SchemaTooNew {
+                    path,
+                    found: version,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            if version == SCHEMA_VERSION {
+                return Ok(());
+            }
+            if version == 0 {
+                // Never add our tables to somebody else's database.
+                let tables: i64 = tx
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+                    .map_err(sql_err(&path, "cannot inspect the database"))?;
+                if tables > 0 {
+                    return Err(HistoryError::ForeignDatabase { path });
+                }
+                tx.pragma_update(None, "application_id", APPLICATION_ID)
+                    .map_err(sql_err(&path, "cannot stamp the application id"))?;
+            }
+            let step = usize::try_from(version).unwrap_or(usize::MAX);
+            let sql = MIGRATIONS.get(step).copied().unwrap_or_default();
+            tx.execute_batch(sql).map_err(sql_err(
+                &path,
+                "schema migration failed (nothing was changed)",
+            ))?;
+            tx.pragma_update(None, "user_version", version + 1)
+                .map_err(sql_err(&path, "cannot record the schema version"))?;
+            tx.commit()
+                .map_err(sql_err(&path, "cannot commit the schema migration"))?;
+            tracing::info!(path = %path.display(), version = version + 1, "history schema migrated");
+        }
+    }
+}
+
+/// Maps an SQLite error to the variant that tells the user what to do about it.
+fn sql_err(path: &Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> HistoryError {
+    let path = path.to_path_buf();
+    move |source| match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => HistoryError::NotADatabase { path },
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            HistoryError::Busy { path }
+        }
+        _ => HistoryError::Sqlite {
+            path,
+            context,
+            source,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_ignores_key_insertion_order() {
+        let mut a = serde_json::Map::new();
+        a.insert("zeta".into(), json!(1));
+        a.insert(
+            "alpha".into(),
+            json!({"y": [3, {"b": true, "a": null}], "x": "é\n"}),
+        );
+        let mut b = serde_json::Map::new();
+        b.insert(
+            "alpha".into(),
+            json!({"x": "é\n", "y": [3, {"a": null, "b": true}]}),
+        );
+        b.insert("zeta".into(), json!(1));
+        let (a, b) = (
+            canonical_json(&Value::Object(a)),
+            canonical_json(&Value::Object(b)),
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            r#"{"alpha":{"x":"é\n","y":[3,{"a":null,"b":true}]},"zeta":1}"#
+        );
+    }
+
+    #[test]
+    fn canonical_json_keeps_numbers_and_array_order() {
+        let v = json!({"n": [1.5, -0, 10, 1e300, 18446744073709551615u64], "s": "\"q\""});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"n":[1.5,0,10,1e+300,18446744073709551615],"s":"\"q\""}"#
+        );
+    }
+
+    #[test]
+    fn record_text_is_the_canonical_json_of_the_record() {
+        let document = json!({"b": [1, 2], "a": {"z": "ü", "y": null}});
+        let doc_text = canonical_json(&document);
+        let record = Record {
+            policy_id: "eu-\"only\"",
+            seq: 3,
+            started_at: "2025-01-02T03:04:05.000006Z",
+            finished_at: "2025-01-02T03:04:06.000000Z",
+            verdict: "violation",
+            prev_hash: GENESIS_HASH,
+            document: &doc_text,
+        };
+        let expected = canonical_json(&json!({
+            "verdict": "violation",
+            "started_at": "2025-01-02T03:04:05.000006Z",
+            "seq": 3,
+            "prev_hash": GENESIS_HASH,
+            "policy_id": "eu-\"only\"",
+            "finished_at": "2025-01-02T03:04:06.000000Z",
+            "document": document,
+        }));
+        assert_eq!(record.canonical_text(), expected);
+        assert_eq!(record.hash().len(), 64);
+    }
+
+    #[test]
+    fn timestamps_have_fixed_width() {
+        let t = DateTime::parse_from_rfc3339("2025-03-01T09:30:00.123456789Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("valid literal");
+        assert_eq!(
+            timestamp_text(t),
+            Ok("2025-03-01T09:30:00.123456Z".to_string())
+        );
+        let whole = DateTime::from_timestamp(0, 0).expect("epoch");
+        assert_eq!(
+            timestamp_text(whole),
+            Ok("1970-01-01T00:00:00.000000Z".to_string())
+        );
+    }
+
+    fn run(policy: &str, verdict: Verdict) -> NewRun {
+        let at = DateTime::from_timestamp(1_740_000_000, 0).unwrap_or_default();
+        NewRun {
+            policy_id: policy.into(),
+            started_at: at,
+            finished_at: at,
+            verdict,
+            document: json!({"k": "v"}),
+        }
+    }
+
+    #[test]
+    fn append_is_all_or_nothing_when_its_last_statement_fails() -> Result<(), HistoryError> {
+        let dir = tempfile::tempdir().map_err(|e| HistoryError::InvalidRun(e.to_string()))?;
+        let mut history = History::open(&dir.path().join("h.sqlite"))?;
+        let first = history.append(&run("p", Verdict::Compliant))?;
+        // Make the chain-head update, the step after the run insert, fail on this connection
+        // only: the insert before it must be rolled back with it.
+        history
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER fail_head BEFORE UPDATE ON main.chain_head
+                 BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+            )
+            .map_err(sql_err(&history.path, "test setup"))?;
+        let failed = history.append(&run("p", Verdict::Violation));
+        assert!(
+            matches!(&failed, Err(HistoryError::Sqlite { context, .. }) if context.contains("chain head"))
+        );
+        assert_eq!(
+            history.list(&RunFilter::default())?.len(),
+            1,
+            "no half-recorded run"
+        );
+        assert!(history.verify(None)?.is_intact());
+
+        history
+            .conn
+            .execute_batch("DROP TRIGGER temp.fail_head;")
+            .map_err(sql_err(&history.path, "test cleanup"))?;
+        let second = history.append(&run("p", Verdict::Violation))?;
+        assert_eq!(
+            (second.seq, second.prev_hash.as_str()),
+            (2, first.hash.as_str())
+        );
+        assert!(history.verify(None)?.is_intact());
+        Ok(())
+    }
+
+    #[test]
+    fn verify_reports_a_retyped_column_instead_of_failing() -> Result<(), HistoryError> {
+        let dir = tempfile::tempdir().map_err(|e| HistoryError::InvalidRun(e.to_string()))?;
+        let mut history = History::open(&dir.path().join("h.sqlite"))?;
+        let stored = history.append(&run("p", Verdict::Compliant))?;
+        history
+            .conn
+            .execute_batch(
+                "DROP TRIGGER runs_append_only_update;
+                 UPDATE runs SET document = CAST(document AS BLOB);",
+            )
+            .map_err(sql_err(&history.path, "test tampering"))?;
+        let report = history.verify(None)?;
+        let broken = report.policies[0].broken.clone();
+        assert_eq!(
+            broken.as_ref().map(|b| (b.id, b.seq)),
+            Some((Some(stored.id), 1))
+        );
+        assert!(matches!(
+            broken.map(|b| b.problem),
+            Some(ChainProblem::Unreadable { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn default_path_precedence() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let all = &[
+            ("RESIDENCY_DB", "/x/h.db"),
+            ("XDG_DATA_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ];
+        assert_eq!(default_path_from(env(all)), PathBuf::from("/x/h.db"));
+        let xdg = &[
+            ("RESIDENCY_DB", ""),
+            ("XDG_DATA_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ];
+        assert_eq!(
+            default_path_from(env(xdg)),
+            PathBuf::from("/xdg/residency/history.sqlite")
+        );
+        let home = &[("HOME", "/home/u")];
+        assert_eq!(
+            default_path_from(env(home)),
+            PathBuf::from("/home/u/.local/share/residency/history.sqlite")
+        );
+        assert_eq!(
+            default_path_from(env(&[])),
+            PathBuf::from("residency-history.sqlite")
+        );
+    }
+}

@@ -1,0 +1,562 @@
+//! The history store through its public API, plus tampering through a raw SQLite connection on
+//! the same file, the way someone with write access to the file would do it.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use residency::history::{
+    ChainProblem, GENESIS_HASH, History, HistoryError, NewRun, RunFilter, SCHEMA_VERSION,
+    StoredRun, canonical_json,
+};
+use residency::model::Verdict;
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2025-03-01T09:00:00.123456Z")
+        .map(|t| t.with_timezone(&Utc))
+        .expect("valid literal")
+}
+
+fn new_run(policy: &str, minute: i64, verdict: Verdict, document: Value) -> NewRun {
+    let started_at = t0() + Duration::minutes(minute);
+    NewRun {
+        policy_id: policy.to_string(),
+        started_at,
+        finished_at: started_at + Duration::seconds(7),
+        verdict,
+        document,
+    }
+}
+
+/// A history with two interleaved policies: eu seq 1..=4 and in seq 1..=2.
+struct Seeded {
+    _dir: TempDir,
+    path: PathBuf,
+    eu: Vec<StoredRun>,
+    india: Vec<StoredRun>,
+}
+
+fn seeded() -> Result<Seeded, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("history.sqlite");
+    let mut history = History::open(&path)?;
+    let mut eu = Vec::new();
+    let mut india = Vec::new();
+    let doc = |n: i64| json!({"endpoints": [{"host": "api.example.com", "country": "DE"}], "n": n});
+    eu.push(history.append(&new_run("eu", 0, Verdict::Compliant, doc(1)))?);
+    india.push(history.append(&new_run("in", 1, Verdict::Violation, doc(2)))?);
+    eu.push(history.append(&new_run("eu", 2, Verdict::Compliant, doc(3)))?);
+    eu.push(history.append(&new_run("eu", 3, Verdict::Inconclusive, doc(4)))?);
+    india.push(history.append(&new_run("in", 4, Verdict::Compliant, doc(5)))?);
+    eu.push(history.append(&new_run("eu", 5, Verdict::Compliant, doc(6)))?);
+    Ok(Seeded {
+        _dir: dir,
+        path,
+        eu,
+        india,
+    })
+}
+
+/// A raw connection with the append-only triggers dropped: what a deliberate tamperer does.
+fn tamperer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "DROP TRIGGER runs_append_only_update; DROP TRIGGER runs_append_only_delete;
+         DROP TRIGGER chain_head_no_delete; DROP TRIGGER chain_head_forward_only;",
+    )?;
+    Ok(conn)
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn append_numbers_runs_per_policy_and_links_each_to_the_previous() -> TestResult {
+    let s = seeded()?;
+    let seqs: Vec<i64> = s.eu.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(s.india.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(s.eu[0].prev_hash, GENESIS_HASH);
+    assert_eq!(s.india[0].prev_hash, GENESIS_HASH);
+    for pair in s.eu.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    assert_eq!(s.india[1].prev_hash, s.india[0].hash);
+    let ids: Vec<i64> = s.eu.iter().chain(&s.india).map(|r| r.id).collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "run ids are unique across policies"
+    );
+    assert!(s.eu[0].hash.len() == 64 && s.eu[0].hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    Ok(())
+}
+
+#[test]
+fn list_filters_by_policy_and_half_open_time_window() -> TestResult {
+    let s = seeded()?;
+    let history = History::open(&s.path)?;
+
+    let all = history.list(&RunFilter::default())?;
+    assert_eq!(all.len(), 6);
+    assert!(
+        all.windows(2).all(|w| w[0].started_at <= w[1].started_at),
+        "oldest first"
+    );
+    assert_eq!(all[1].id, s.india[0].id);
+
+    let eu = history.list(&RunFilter {
+        policy_id: Some("eu".into()),
+        ..Default::default()
+    })?;
+    assert_eq!(
+        eu.iter().map(|r| r.id).collect::<Vec<_>>(),
+        s.eu.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    assert_eq!(eu[3].hash, s.eu[3].hash);
+    assert_eq!(eu[2].verdict, Verdict::Inconclusive);
+
+    // since is inclusive, until exclusive: minutes 2..4 are eu#2, eu#3 (and not in#2 at 4).
+    let window = RunFilter {
+        policy_id: None,
+        since: Some(s.eu[1].started_at),
+        until: Some(s.india[1].started_at),
+    };
+    let ids: Vec<i64> = history.list(&window)?.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [s.eu[1].id, s.eu[2].id]);
+
+    let india_since = RunFilter {
+        policy_id: Some("in".into()),
+        since: Some(s.eu[1].started_at),
+        until: None,
+    };
+    let ids: Vec<i64> = history.list(&india_since)?.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [s.india[1].id]);
+
+    let nobody = RunFilter {
+        policy_id: Some("nope".into()),
+        ..Default::default()
+    };
+    assert!(history.list(&nobody)?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn get_round_trips_the_document_and_stored_fields() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut history = History::open(&dir.path().join("h.sqlite"))?;
+    let document = json!({
+        "z": {"nested": [1, 2.5, -3, null, true], "unicode": "Zürich ✓ \"quoted\"\n"},
+        "a": [],
+        "m": {}
+    });
+    let stored = history.append(&new_run("ch", 0, Verdict::Violation, document.clone()))?;
+    let fetched = history.get(stored.id)?.ok_or("run missing")?;
+    assert_eq!(fetched, stored);
+    assert_eq!(fetched.document, document);
+    assert_eq!(
+        fetched.started_at,
+        t0(),
+        "microsecond timestamps survive unchanged"
+    );
+    assert_eq!(history.get(stored.id + 1000)?, None);
+
+    let as_json = serde_json::to_value(&fetched)?;
+    assert_eq!(as_json["started_at"], "2025-03-01T09:00:00.123456Z");
+    assert_eq!(as_json["verdict"], "violation");
+    Ok(())
+}
+
+#[test]
+fn verify_passes_on_an_untouched_history() -> TestResult {
+    let s = seeded()?;
+    let report = History::open(&s.path)?.verify(None)?;
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.runs_checked(), 6);
+    let policies: Vec<&str> = report
+        .policies
+        .iter()
+        .map(|p| p.policy_id.as_str())
+        .collect();
+    assert_eq!(policies, ["eu", "in"]);
+    assert_eq!(report.policies[0].head_seq, Some(4));
+    assert_eq!(
+        report.policies[0].head_hash.as_deref(),
+        Some(s.eu[3].hash.as_str())
+    );
+
+    let one = History::open(&s.path)?.verify(Some("in"))?;
+    assert_eq!(one.policies.len(), 1);
+    assert_eq!(one.policies[0].runs_checked, 2);
+
+    let unknown = History::open(&s.path)?.verify(Some("typo"))?;
+    assert_eq!(
+        unknown.policies[0].runs_checked, 0,
+        "an unknown policy is visibly empty"
+    );
+    Ok(())
+}
+
+#[test]
+fn plain_edits_are_refused_by_the_append_only_triggers() -> TestResult {
+    let s = seeded()?;
+    let conn = Connection::open(&s.path)?;
+    let update = conn.execute(
+        "UPDATE runs SET verdict = 'compliant' WHERE id = ?1",
+        [s.india[0].id],
+    );
+    assert!(update.is_err_and(|e| e.to_string().contains("append-only")));
+    let delete = conn.execute("DELETE FROM runs WHERE id = ?1", [s.eu[3].id]);
+    assert!(delete.is_err_and(|e| e.to_string().contains("append-only")));
+    assert!(conn.execute("DELETE FROM chain_head", []).is_err());
+    assert!(History::open(&s.path)?.verify(None)?.is_intact());
+    Ok(())
+}
+
+#[test]
+fn edited_verdict_is_reported_as_hash_mismatch_on_that_run() -> TestResult {
+    let s = seeded()?;
+    tamperer(&s.path)?.execute(
+        "UPDATE runs SET verdict = 'compliant' WHERE id = ?1",
+        [s.eu[2].id],
+    )?;
+    let report = History::open(&s.path)?.verify(None)?;
+    assert!(!report.is_intact());
+    let eu = &report.policies[0];
+    let broken = eu.broken.as_ref().ok_or("break not found")?;
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
+    assert_eq!(broken.problem, ChainProblem::HashMismatch);
+    assert_eq!(broken.message, "hash mismatch: row edited");
+    assert_eq!(eu.runs_checked, 3);
+    assert!(
+        report.policies[1].broken.is_none(),
+        "the other policy's chain is unaffected"
+    );
+    Ok(())
+}
+
+#[test]
+fn deleted_middle_run_is_reported_as_a_seq_gap() -> TestResult {
+    let s = seeded()?;
+    tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[1].id])?;
+    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
+    assert_eq!(broken.problem, ChainProblem::SeqGap { missing_seq: 2 });
+    assert_eq!(broken.message, "seq gap: run seq 2 missing");
+    Ok(())
+}
+
+#[test]
+fn replaced_run_with_recomputed_hash_breaks_the_next_link() -> TestResult {
+    let s = seeded()?;
+    let conn = tamperer(&s.path)?;
+    // A careful tamperer edits eu seq 2's document and recomputes that row's hash correctly.
+    let victim = &s.eu[1];
+    let forged_doc = json!({"endpoints": [{"host": "api.example.com", "country": "FR"}], "n": 3});
+    let record = json!({
+        "policy_id": "eu",
+        "seq": victim.seq,
+        "started_at": "2025-03-01T09:02:00.123456Z",
+        "finished_at": "2025-03-01T09:02:07.123456Z",
+        "verdict": "compliant",
+        "prev_hash": victim.prev_hash,
+        "document": forged_doc,
+    });
+    let forged_hash = sha256_hex(&canonical_json(&record));
+    // Sanity: the same recipe reproduces the genuine hash, so the forgery is "valid" on its own.
+    let mut genuine = record.clone();
+    genuine["document"] = victim.document.clone();
+    assert_eq!(sha256_hex(&canonical_json(&genuine)), victim.hash);
+    conn.execute(
+        "UPDATE runs SET document = ?1, hash = ?2 WHERE id = ?3",
+        rusqlite::params![canonical_json(&forged_doc), forged_hash, victim.id],
+    )?;
+
+    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
+    assert_eq!(
+        broken.problem,
+        ChainProblem::PrevHashMismatch {
+            previous_id: Some(victim.id)
+        }
+    );
+    assert_eq!(
+        broken.message,
+        format!(
+            "prev_hash does not match run #{}: a run was deleted or reordered",
+            victim.id
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn deleted_last_run_is_detected_through_chain_head() -> TestResult {
+    let s = seeded()?;
+    tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[3].id])?;
+    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let eu = &report.policies[0];
+    let broken = eu.broken.as_ref().ok_or("break not found")?;
+    assert_eq!((broken.id, broken.seq), (None, 4));
+    assert_eq!(
+        broken.problem,
+        ChainProblem::MissingTail {
+            first_missing: 4,
+            last_missing: 4
+        }
+    );
+    assert_eq!(
+        broken.message,
+        "run seq 4 is missing (deleted after it was recorded)"
+    );
+    assert_eq!(eu.runs_checked, 3);
+    Ok(())
+}
+
+#[test]
+fn appending_after_a_deleted_last_run_keeps_the_gap_visible() -> TestResult {
+    let s = seeded()?;
+    tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[3].id])?;
+    let mut history = History::open(&s.path)?;
+    let next = history.append(&new_run("eu", 9, Verdict::Compliant, json!({})))?;
+    assert_eq!(
+        next.seq, 5,
+        "chains from the head, not from the surviving rows"
+    );
+    assert_eq!(next.prev_hash, s.eu[3].hash);
+    let broken = history.verify(Some("eu"))?.policies[0]
+        .broken
+        .clone()
+        .ok_or("break not found")?;
+    assert_eq!(broken.problem, ChainProblem::SeqGap { missing_seq: 4 });
+    Ok(())
+}
+
+#[test]
+fn edited_document_content_is_a_hash_mismatch() -> TestResult {
+    let s = seeded()?;
+    let conn = tamperer(&s.path)?;
+    let original: String = conn.query_row(
+        "SELECT document FROM runs WHERE id = ?1",
+        [s.india[0].id],
+        |r| r.get(0),
+    )?;
+    assert!(
+        !original.contains(' ') && original.contains("\"DE\""),
+        "stored canonical: {original}"
+    );
+    let edited = original.replace("\"DE\"", "\"IN\"");
+    conn.execute(
+        "UPDATE runs SET document = ?1 WHERE id = ?2",
+        rusqlite::params![edited, s.india[0].id],
+    )?;
+    let report = History::open(&s.path)?.verify(None)?;
+    let broken = report.policies[1]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
+    assert_eq!(
+        (broken.id, broken.problem.clone()),
+        (Some(s.india[0].id), ChainProblem::HashMismatch)
+    );
+    Ok(())
+}
+
+#[test]
+fn reformatted_document_is_a_hash_mismatch_even_if_equal_as_json() -> TestResult {
+    let s = seeded()?;
+    let conn = tamperer(&s.path)?;
+    let original: String = conn.query_row(
+        "SELECT document FROM runs WHERE id = ?1",
+        [s.eu[0].id],
+        |r| r.get(0),
+    )?;
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&original)?)?;
+    conn.execute(
+        "UPDATE runs SET document = ?1 WHERE id = ?2",
+        rusqlite::params![pretty, s.eu[0].id],
+    )?;
+    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[0].id), 1));
+    assert_eq!(broken.problem, ChainProblem::HashMismatch);
+    Ok(())
+}
+
+#[test]
+fn concurrent_appends_from_two_handles_form_one_unbroken_chain() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("shared.sqlite");
+    // Both threads open a fresh file at the same time: migration must not race either.
+    let workers: Vec<_> = (0..2)
+        .map(|worker| {
+            let path = path.clone();
+            std::thread::spawn(move || -> Result<Vec<i64>, HistoryError> {
+                let mut history = History::open(&path)?;
+                (0..20)
+                    .map(|i| {
+                        let run = new_run(
+                            "shared",
+                            i,
+                            Verdict::Compliant,
+                            json!({"worker": worker, "i": i}),
+                        );
+                        history.append(&run).map(|stored| stored.seq)
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for worker in workers {
+        seqs.extend(worker.join().map_err(|_| "worker panicked")??);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<i64>>());
+
+    let history = History::open(&path)?;
+    let report = history.verify(None)?;
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.policies[0].runs_checked, 40);
+    assert_eq!(report.policies[0].head_seq, Some(40));
+    Ok(())
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_alone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("notes.txt");
+    let text = "these are my notes, not a database\n".repeat(20);
+    std::fs::write(&path, &text)?;
+    let err = History::open(&path).expect_err("must refuse a text file");
+    assert!(matches!(err, HistoryError::NotADatabase { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("not an SQLite database"), "{message}");
+    assert_eq!(
+        std::fs::read_to_string(&path)?,
+        text,
+        "the file is untouched"
+    );
+    Ok(())
+}
+
+#[test]
+fn another_programs_sqlite_database_is_not_adopted() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("other.sqlite");
+    Connection::open(&path)?.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY);")?;
+    let err = History::open(&path).expect_err("must refuse a foreign database");
+    assert!(
+        matches!(err, HistoryError::ForeignDatabase { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&path.display().to_string()));
+    Ok(())
+}
+
+#[test]
+fn a_newer_schema_version_asks_for_an_upgrade() -> TestResult {
+    let s = seeded()?;
+    let future = SCHEMA_VERSION + 1;
+    Connection::open(&s.path)?.pragma_update(None, "user_version", future)?;
+    let err = History::open(&s.path).expect_err("must refuse a newer schema");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} has schema version {future}, this residency understands up to {SCHEMA_VERSION}: upgrade residency",
+            s.path.display()
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn open_creates_parent_directories_uses_wal_and_keeps_runs() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("a/b/c/history.sqlite");
+    let stored = History::open(&path)?.append(&new_run("p", 0, Verdict::Compliant, json!([1])))?;
+    let reopened = History::open(&path)?;
+    assert_eq!(reopened.path(), path);
+    assert_eq!(reopened.get(stored.id)?, Some(stored));
+    let conn = Connection::open(&path)?;
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    assert_eq!(mode, "wal");
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    assert_eq!(version, SCHEMA_VERSION);
+    Ok(())
+}
+
+#[test]
+fn an_uncommitted_append_leaves_no_trace() -> TestResult {
+    let s = seeded()?;
+    let mut history = History::open(&s.path)?;
+    let before = history.list(&RunFilter::default())?;
+    {
+        // The same statements append runs, in a transaction that never commits (a writer that
+        // crashed or was killed mid-append).
+        let mut raw = Connection::open(&s.path)?;
+        let tx = raw.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)
+             VALUES ('eu', 5, '2025-03-01T10:00:00.000000Z', '2025-03-01T10:00:01.000000Z',
+                     'compliant', '{}', ?1, ?2)",
+            rusqlite::params![s.eu[3].hash, "f".repeat(64)],
+        )?;
+        tx.execute(
+            "UPDATE chain_head SET seq = 5, hash = ?1 WHERE policy_id = 'eu'",
+            [&"f".repeat(64)],
+        )?;
+        drop(tx);
+    }
+    assert_eq!(history.list(&RunFilter::default())?, before);
+    assert!(history.verify(None)?.is_intact());
+    let next = history.append(&new_run("eu", 10, Verdict::Compliant, json!({})))?;
+    assert_eq!(
+        (next.seq, next.prev_hash.as_str()),
+        (5, s.eu[3].hash.as_str())
+    );
+    Ok(())
+}
+
+#[test]
+fn invalid_runs_are_refused_before_touching_the_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut history = History::open(&dir.path().join("h.sqlite"))?;
+    let mut backwards = new_run("p", 0, Verdict::Compliant, json!({}));
+    backwards.finished_at = backwards.started_at - Duration::seconds(1);
+    assert!(matches!(
+        history.append(&backwards),
+        Err(HistoryError::InvalidRun(_))
+    ));
+    let unnamed = new_run(" ", 0, Verdict::Compliant, json!({}));
+    assert!(matches!(
+        history.append(&unnamed),
+        Err(HistoryError::InvalidRun(_))
+    ));
+    assert!(history.list(&RunFilter::default())?.is_empty());
+    Ok(())
+}
