@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use common::mmdb::{FIXTURE_BUILD_DATE, write_city_db, write_country_db, write_db};
 use mmdb_writer::Value;
-use residency::geo::{GeoError, Geolocator, Locate, MmdbDatabase, SHIPPED_DATABASE_NAME, default_database};
+use residency::geo::{
+    GeoError, Geolocator, Locate, MmdbDatabase, SHIPPED_DATABASE_NAME, default_database,
+};
 use residency::model::{Confidence, CountryCode, SourceKind};
 
 fn ip(s: &str) -> IpAddr {
@@ -23,7 +25,11 @@ fn country_fixture(dir: &Path) -> PathBuf {
     let path = dir.join("country.mmdb");
     write_country_db(
         &path,
-        &[("192.0.2.0/24", "IN"), ("198.51.100.0/24", "CN"), ("2001:db8::/32", "SG")],
+        &[
+            ("192.0.2.0/24", "IN"),
+            ("198.51.100.0/24", "CN"),
+            ("2001:db8::/32", "SG"),
+        ],
     );
     path
 }
@@ -38,7 +44,11 @@ fn flat_country_shape_answers_ipv4_and_ipv6_from_one_file() {
     let db = open(&country_fixture(dir.path()));
     assert_eq!(db.name(), "country.mmdb");
 
-    for (addr, want) in [("192.0.2.7", "IN"), ("198.51.100.200", "CN"), ("2001:db8::1", "SG")] {
+    for (addr, want) in [
+        ("192.0.2.7", "IN"),
+        ("198.51.100.200", "CN"),
+        ("2001:db8::1", "SG"),
+    ] {
         let ev = db.locate(ip(addr));
         assert_eq!(ev.country, cc(want), "{addr}: {ev:?}");
         assert_eq!(ev.source, "country.mmdb");
@@ -47,7 +57,10 @@ fn flat_country_shape_answers_ipv4_and_ipv6_from_one_file() {
         assert_eq!(ev.confidence, Confidence::Low);
         assert_eq!(ev.city, None);
         assert_eq!(ev.coordinates, None);
-        assert_eq!(ev.detail, format!("country.mmdb (build {FIXTURE_BUILD_DATE}): {want}"));
+        assert_eq!(
+            ev.detail,
+            format!("country.mmdb (build {FIXTURE_BUILD_DATE}): {want}")
+        );
     }
 }
 
@@ -77,7 +90,10 @@ fn geoip2_city_shape_reads_country_city_coordinates_and_accuracy() {
     assert_eq!(ev.country, cc("IN"));
     assert_eq!(ev.city.as_deref(), Some("Mumbai"));
     let c = ev.coordinates.expect("coordinates");
-    assert_eq!((c.latitude, c.longitude, c.accuracy_km), (19.0728, 72.8826, Some(50)));
+    assert_eq!(
+        (c.latitude, c.longitude, c.accuracy_km),
+        (19.0728, 72.8826, Some(50))
+    );
     assert_eq!(ev.confidence, Confidence::Medium);
     assert_eq!(
         ev.detail,
@@ -130,7 +146,10 @@ fn flat_city_shape_reads_city_and_coordinates() {
     assert_eq!(ev.country, cc("DE"));
     assert_eq!(ev.city.as_deref(), Some("Frankfurt am Main"));
     let c = ev.coordinates.expect("coordinates");
-    assert!((c.latitude - 50.1109).abs() < 1e-4 && (c.longitude - 8.6821).abs() < 1e-4, "{c:?}");
+    assert!(
+        (c.latitude - 50.1109).abs() < 1e-4 && (c.longitude - 8.6821).abs() < 1e-4,
+        "{c:?}"
+    );
     assert_eq!(c.accuracy_km, None);
     assert_eq!(ev.confidence, Confidence::Medium);
 }
@@ -161,11 +180,18 @@ fn invalid_country_codes_are_no_country_with_what_the_database_said() {
         let ev = db.locate(ip(addr));
         assert_eq!(ev.country, None, "{ev:?}");
         assert!(ev.detail.contains(&format!("`{said}`")), "{}", ev.detail);
-        assert!(ev.detail.contains("not an ISO 3166-1 country"), "{}", ev.detail);
+        assert!(
+            ev.detail.contains("not an ISO 3166-1 country"),
+            "{}",
+            ev.detail
+        );
     }
 
     let geoip2 = dir.path().join("geoip2.mmdb");
-    write_city_db(&geoip2, &[("2001:db8::/32", "AP", "Nowhere", 35.0, 105.0, 1000)]);
+    write_city_db(
+        &geoip2,
+        &[("2001:db8::/32", "AP", "Nowhere", 35.0, 105.0, 1000)],
+    );
     let ev = open(&geoip2).locate(ip("2001:db8::1"));
     assert_eq!(ev.country, None);
     assert_eq!(ev.confidence, Confidence::Low);
@@ -182,7 +208,10 @@ fn registered_country_is_used_only_when_alone_and_the_detail_says_so() {
     )]);
     let both = Value::map([
         ("country", Value::map([("iso_code", Value::from("IE"))])),
-        ("registered_country", Value::map([("iso_code", Value::from("US"))])),
+        (
+            "registered_country",
+            Value::map([("iso_code", Value::from("US"))]),
+        ),
     ]);
     write_db(
         &path,
@@ -194,7 +223,11 @@ fn registered_country_is_used_only_when_alone_and_the_detail_says_so() {
     let ev = db.locate(ip("192.0.2.1"));
     assert_eq!(ev.country, cc("US"));
     assert_eq!(ev.confidence, Confidence::Low);
-    assert!(ev.detail.contains("registered country only"), "{}", ev.detail);
+    assert!(
+        ev.detail.contains("registered country only"),
+        "{}",
+        ev.detail
+    );
 
     let ev = db.locate(ip("198.51.100.1"));
     assert_eq!(ev.country, cc("IE"));
@@ -215,7 +248,10 @@ fn disagreeing_databases_both_answer_in_order() {
     assert_eq!(geo.source_names(), ["a.mmdb", "b.mmdb", "c.mmdb"]);
 
     let evidence = geo.locate(ip("192.0.2.77"));
-    let answers: Vec<_> = evidence.iter().map(|e| (e.source.as_str(), e.country)).collect();
+    let answers: Vec<_> = evidence
+        .iter()
+        .map(|e| (e.source.as_str(), e.country))
+        .collect();
     assert_eq!(
         answers,
         [("a.mmdb", cc("IN")), ("b.mmdb", cc("SG")), ("c.mmdb", None)],
@@ -235,7 +271,7 @@ fn missing_file_error_names_the_path_and_the_remedy() {
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("geo.databases"), "{msg}");
 
-    let err = Geolocator::open(&[path.clone()]).expect_err("geolocator must fail too");
+    let err = Geolocator::open(std::slice::from_ref(&path)).expect_err("geolocator must fail too");
     assert!(err.to_string().contains(&path.display().to_string()));
 }
 
@@ -244,7 +280,10 @@ fn directory_instead_of_file_is_unreadable_naming_the_path() {
     let dir = tempfile::tempdir().expect("temp dir");
     let err = MmdbDatabase::open(dir.path()).expect_err("a directory is not a database");
     assert!(matches!(err, GeoError::Unreadable { .. }), "{err:?}");
-    assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -277,10 +316,17 @@ fn corrupt_files_are_rejected_naming_the_path() {
 
     for path in [random, text, empty, truncated] {
         let err = MmdbDatabase::open(&path).expect_err("corrupt file must fail");
-        assert!(matches!(err, GeoError::Invalid { .. }), "{}: {err:?}", path.display());
+        assert!(
+            matches!(err, GeoError::Invalid { .. }),
+            "{}: {err:?}",
+            path.display()
+        );
         let msg = err.to_string();
         assert!(
-            msg.starts_with(&format!("{} is not a valid MaxMind DB (.mmdb): ", path.display())),
+            msg.starts_with(&format!(
+                "{} is not a valid MaxMind DB (.mmdb): ",
+                path.display()
+            )),
             "{msg}"
         );
     }
@@ -290,7 +336,11 @@ fn corrupt_files_are_rejected_naming_the_path() {
 fn from_bytes_errors_name_the_given_name() {
     let err = MmdbDatabase::from_bytes("upload.mmdb".into(), b"garbage".to_vec())
         .expect_err("garbage is not a database");
-    assert!(err.to_string().starts_with("upload.mmdb is not a valid MaxMind DB"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("upload.mmdb is not a valid MaxMind DB"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -321,9 +371,16 @@ fn shipped_database_knows_well_known_addresses() {
         assert_eq!(ev.country, cc(want), "{addr}: {}", ev.detail);
         assert_eq!(ev.source, "geo-whois-asn-country.mmdb");
         assert_eq!(ev.confidence, Confidence::Low);
-        assert_eq!(ev.detail, format!("geo-whois-asn-country.mmdb (build 2026-06-17): {want}"));
+        assert_eq!(
+            ev.detail,
+            format!("geo-whois-asn-country.mmdb (build 2026-06-17): {want}")
+        );
     }
-    assert_eq!(db.locate(ip("10.0.0.1")).country, None, "private space has no record");
+    assert_eq!(
+        db.locate(ip("10.0.0.1")).country,
+        None,
+        "private space has no record"
+    );
 
     let geo = Geolocator::shipped().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(geo.source_names(), ["geo-whois-asn-country.mmdb"]);

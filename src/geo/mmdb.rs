@@ -73,6 +73,10 @@ impl MmdbDatabase {
     /// Opening only reads the metadata, so a file with a valid header and a damaged tree or data
     /// section opens fine and fails per lookup; this finds that up front. It reads every record,
     /// so it costs time proportional to the database size.
+    ///
+    /// It is stricter than lookups need: it also rejects metadata with an empty description,
+    /// which real databases have (the shipped ip-location-db file fails it for that reason alone
+    /// and answers lookups correctly), so it is a diagnostic, not a condition for use.
     pub fn verify(&self) -> Result<(), GeoError> {
         self.reader.verify().map_err(|source| GeoError::Invalid {
             location: self.name.clone(),
@@ -124,7 +128,10 @@ impl MmdbDatabase {
         let coordinates = record.coordinates();
 
         let Some((said, origin)) = answer else {
-            return self.evidence(None, format!("{prefix}: the record for {ip} has no country"));
+            return self.evidence(
+                None,
+                format!("{prefix}: the record for {ip} has no country"),
+            );
         };
         let country = match said.parse::<CountryCode>() {
             Ok(code) => code,
@@ -184,11 +191,17 @@ impl Locate for MmdbDatabase {
             .and_then(|result| result.decode::<Record>());
         match found {
             Ok(Some(record)) => self.evidence_from_record(ip, record),
-            Ok(None) => self.evidence(None, format!("{}: no record for {ip}", self.detail_prefix())),
+            Ok(None) => self.evidence(
+                None,
+                format!("{}: no record for {ip}", self.detail_prefix()),
+            ),
             // A damaged record is the database failing to answer, not an answer; keep it visible.
             Err(e) => self.evidence(
                 None,
-                format!("{}: could not read the record for {ip}: {e}", self.detail_prefix()),
+                format!(
+                    "{}: could not read the record for {ip}: {e}",
+                    self.detail_prefix()
+                ),
             ),
         }
     }
@@ -317,7 +330,11 @@ impl Record {
             let accuracy_km = radius
                 .filter(|r| r.is_finite() && *r >= 0.0 && *r <= f64::from(u32::MAX))
                 .map(|r| r.round() as u32);
-            Some((l.latitude.as_ref()?.value()?, l.longitude.as_ref()?.value()?, accuracy_km))
+            Some((
+                l.latitude.as_ref()?.value()?,
+                l.longitude.as_ref()?.value()?,
+                accuracy_km,
+            ))
         });
         let (latitude, longitude, accuracy_km) = match geoip2 {
             Some(found) => found,
@@ -334,5 +351,124 @@ impl Record {
             longitude,
             accuracy_km,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmdb_writer::{Value, Writer};
+
+    fn db_with(records: Vec<(&str, Value)>) -> MmdbDatabase {
+        let mut writer = Writer::builder("unit")
+            .description(&[("en", "unit test")])
+            .build_epoch(std::time::UNIX_EPOCH)
+            .build();
+        for (net, value) in records {
+            let net: ipnet::IpNet = net.parse().expect("network");
+            writer.insert_value(net, value).expect("insert");
+        }
+        let bytes = writer.to_bytes().expect("serialise");
+        MmdbDatabase::from_bytes("unit.mmdb".into(), bytes).expect("valid database")
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn numbers_are_read_in_any_stored_type() {
+        // GeoIP2 stores accuracy_radius as uint16 and coordinates as double; other writers use
+        // uint32 and float, and CSV conversions use strings. All must be read.
+        let db = db_with(vec![
+            (
+                "192.0.2.0/24",
+                Value::map([
+                    ("country", Value::map([("iso_code", Value::from("IN"))])),
+                    (
+                        "location",
+                        Value::map([
+                            ("latitude", Value::from(19.5_f32)),
+                            ("longitude", Value::from(72_u32)),
+                            ("accuracy_radius", Value::from(100_u32)),
+                        ]),
+                    ),
+                ]),
+            ),
+            (
+                "198.51.100.0/24",
+                Value::map([
+                    ("country_code", Value::from("SG")),
+                    ("latitude", Value::from(" 1.25 ")),
+                    ("longitude", Value::from("103.75")),
+                ]),
+            ),
+        ]);
+        let c = db.locate(ip("192.0.2.1")).coordinates.expect("coordinates");
+        assert_eq!(
+            (c.latitude, c.longitude, c.accuracy_km),
+            (19.5, 72.0, Some(100))
+        );
+        let c = db
+            .locate(ip("198.51.100.1"))
+            .coordinates
+            .expect("coordinates");
+        assert_eq!(
+            (c.latitude, c.longitude, c.accuracy_km),
+            (1.25, 103.75, None)
+        );
+    }
+
+    #[test]
+    fn impossible_coordinates_and_empty_strings_are_dropped() {
+        let db = db_with(vec![(
+            "192.0.2.0/24",
+            Value::map([
+                ("country_code", Value::from("IN")),
+                ("city", Value::from("  ")),
+                ("latitude", Value::from(91.0)),
+                ("longitude", Value::from(10.0)),
+            ]),
+        )]);
+        let ev = db.locate(ip("192.0.2.1"));
+        assert_eq!(ev.country.map(|c| c.to_string()).as_deref(), Some("IN"));
+        assert_eq!((ev.city, ev.coordinates), (None, None));
+        assert_eq!(ev.confidence, Confidence::Low);
+    }
+
+    #[test]
+    fn record_without_any_country_field_says_so() {
+        let db = db_with(vec![(
+            "192.0.2.0/24",
+            Value::map([("asn", Value::from(64_500_u32))]),
+        )]);
+        let ev = db.locate(ip("192.0.2.1"));
+        assert_eq!(ev.country, None);
+        assert_eq!(
+            ev.detail,
+            "unit.mmdb (build 1970-01-01): the record for 192.0.2.1 has no country"
+        );
+    }
+
+    #[test]
+    fn non_map_record_is_reported_not_panicked_on() {
+        let db = db_with(vec![("192.0.2.0/24", Value::from("IN"))]);
+        let ev = db.locate(ip("192.0.2.1"));
+        assert_eq!(ev.country, None);
+        assert!(
+            ev.detail
+                .contains("could not read the record for 192.0.2.1"),
+            "{}",
+            ev.detail
+        );
+    }
+
+    #[test]
+    fn metadata_is_exposed() {
+        let db = db_with(vec![]);
+        assert_eq!(db.database_type(), "unit");
+        assert_eq!(db.build_epoch(), 0);
+        assert_eq!(db.build_date(), "1970-01-01");
+        assert!(format!("{db:?}").contains("unit.mmdb"));
     }
 }

@@ -51,7 +51,9 @@ pub fn write_country_db(path: &Path, entries: &[(&str, &str)]) {
 pub fn write_city_db(path: &Path, entries: &[(&str, &str, &str, f64, f64, u16)]) {
     let records = entries
         .iter()
-        .map(|&(net, iso, city, lat, lon, radius)| (net, geoip2_city_record(iso, city, lat, lon, radius)))
+        .map(|&(net, iso, city, lat, lon, radius)| {
+            (net, geoip2_city_record(iso, city, lat, lon, radius))
+        })
         .collect();
     write_db(path, "GeoIP2-City", records);
 }
@@ -64,7 +66,10 @@ pub fn geoip2_city_record(iso: &str, city: &str, lat: f64, lon: f64, radius: u16
             "city",
             Value::map([
                 ("geoname_id", Value::from(1_u32)),
-                ("names", Value::map([("en", Value::from(city)), ("de", Value::from(city))])),
+                (
+                    "names",
+                    Value::map([("en", Value::from(city)), ("de", Value::from(city))]),
+                ),
             ]),
         ),
         (
@@ -75,7 +80,10 @@ pub fn geoip2_city_record(iso: &str, city: &str, lat: f64, lon: f64, radius: u16
                 ("names", Value::map([("en", Value::from(iso))])),
             ]),
         ),
-        ("registered_country", Value::map([("iso_code", Value::from(iso))])),
+        (
+            "registered_country",
+            Value::map([("iso_code", Value::from(iso))]),
+        ),
         (
             "location",
             Value::map([
