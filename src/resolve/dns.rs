@@ -227,6 +227,7 @@ async fn udp_try(
     request: &DnsRequest,
     timeout: Duration,
 ) -> Result<DnsResponse, TryFailure> {
+    // The UDP stream keeps its provider (and so its background task) alive by itself.
     let exchange = UdpClientStream::builder(query.resolver, TokioRuntimeProvider::new())
         .with_timeout(Some(timeout))
         .with_max_retries(1)
@@ -240,22 +241,23 @@ async fn tcp_try(
     request: &DnsRequest,
     timeout: Duration,
 ) -> Result<DnsResponse, TryFailure> {
+    // The provider owns the set of background tasks driving the connection; hickory's TCP
+    // exchange does not keep it, so it must live here until the answer is in or the task is
+    // aborted ("receiver was canceled").
+    let provider = TokioRuntimeProvider::new();
     let attempt = async {
-        let exchange = TcpClientStream::exchange(
-            query.resolver,
-            None,
-            timeout,
-            Some(1),
-            TokioRuntimeProvider::new(),
-        )
-        .await
-        .map_err(net_failure)?;
+        let exchange =
+            TcpClientStream::exchange(query.resolver, None, timeout, Some(1), provider.clone())
+                .await
+                .map_err(net_failure)?;
         send_bounded(exchange, request, timeout).await
     };
-    match tokio::time::timeout(timeout, attempt).await {
+    let result = match tokio::time::timeout(timeout, attempt).await {
         Ok(result) => result,
         Err(_elapsed) => Err(TryFailure::Timeout),
-    }
+    };
+    drop(provider);
+    result
 }
 
 /// Sends on an exchange and waits for the first answer, never longer than `timeout` even if a
