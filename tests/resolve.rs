@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::dns::{GeoConfig, KnotServer, SilentServer, Zone, closed_port};
+use common::dns::{GeoConfig, KnotServer, SilentServer, TruncatingServer, Zone, closed_port};
 use residency::resolve::{
     CnameLink, DnsResolver, Outcome, Query, RecordType, Resolution, Resolve, ResolveSettings,
     Transport,
@@ -309,6 +309,25 @@ async fn truncated_answer_is_retried_over_tcp() {
     assert_eq!(got(&r), expected);
     assert_eq!(r.addresses.len(), 100);
     assert_eq!(r.ttl, Some(30));
+}
+
+#[tokio::test]
+async fn truncated_answer_without_tcp_is_an_error_not_a_partial_answer() {
+    let server = TruncatingServer::start();
+    let r = quick()
+        .resolve(&query("big.lab.test", RecordType::A, server.addr()))
+        .await;
+    assert_eq!(r.outcome, Outcome::Error, "{r:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("UDP answer was truncated; over TCP: ")),
+        "{r:?}"
+    );
+    assert!(
+        r.addresses.is_empty() && r.transport.is_none() && r.rcode.is_none(),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
 const INSTALL_HINT: &str = "install Knot DNS: `apt-get install knot knot-module-geoip`";
@@ -414,6 +414,70 @@ impl SilentServer {
 }
 
 impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A UDP server on 127.0.0.1 that answers every query with an empty, truncated (TC) response,
+/// with nothing listening on the same TCP port: a client's TCP fallback is refused.
+///
+/// knotd cannot be made to fail TCP while serving UDP, so this one failure path is scripted.
+pub struct TruncatingServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TruncatingServer {
+    pub fn start() -> TruncatingServer {
+        let socket =
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a UDP socket on 127.0.0.1");
+        let addr = socket.local_addr().expect("the socket has an address");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("set a read timeout");
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let thread = std::thread::spawn(move || {
+            // Bounded: stops on drop, and in any case after ten minutes.
+            let deadline = Instant::now() + Duration::from_secs(600);
+            let mut buf = [0u8; 4096];
+            while !halt.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Ok(query) = Message::from_vec(&buf[..len]) else {
+                    continue;
+                };
+                let mut answer = Message::response(query.metadata.id, OpCode::Query);
+                answer.metadata.recursion_desired = query.metadata.recursion_desired;
+                answer.metadata.truncation = true;
+                answer.queries = query.queries.clone();
+                // Only ever back to the loopback sender of the query.
+                if from.ip().is_loopback()
+                    && let Ok(bytes) = answer.to_vec()
+                {
+                    let _ = socket.send_to(&bytes, from);
+                }
+            }
+        });
+        TruncatingServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for TruncatingServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
