@@ -114,7 +114,7 @@ impl DnsResolver {
         let udp = self
             .with_tries(|| udp_try(query, &request, self.settings.timeout))
             .await;
-        let response = match udp {
+        let (response, transport) = match udp {
             Ok(response) if !response.metadata.truncation => (response, Transport::Udp),
             Ok(_truncated) => {
                 // A truncated answer may hold only part of the address set; judging residency on
@@ -139,7 +139,7 @@ impl DnsResolver {
                 return;
             }
         };
-        record_response(query, &response.0, response.1, resolution);
+        record_response(query, &response, transport, resolution);
     }
 
     /// Runs `one_try` up to `settings.tries` times while it times out. Other errors (socket,
@@ -149,15 +149,13 @@ impl DnsResolver {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<DnsResponse, TryFailure>>,
     {
-        let mut last = TryFailure::Timeout;
         for _ in 0..self.settings.tries {
             match one_try().await {
-                Ok(response) => return Ok(response),
-                Err(TryFailure::Timeout) => last = TryFailure::Timeout,
-                Err(error @ TryFailure::Error(_)) => return Err(error),
+                Err(TryFailure::Timeout) => continue,
+                done => return done,
             }
         }
-        Err(last)
+        Err(TryFailure::Timeout)
     }
 
     fn record_failure(&self, resolution: &mut Resolution, failure: TryFailure, context: &str) {

@@ -198,6 +198,15 @@ mod tests {
     }
 
     #[test]
+    fn system_resolvers_are_a_list_or_an_actionable_error() {
+        // Depends on this machine's /etc/resolv.conf: either outcome is fine, a panic is not.
+        match system_resolvers() {
+            Ok(servers) => assert!(!servers.is_empty() && servers.iter().all(|s| s.port() == 53)),
+            Err(e) => assert!(e.to_string().contains("resolvers:"), "{e}"),
+        }
+    }
+
+    #[test]
     fn unreadable_resolv_conf_is_an_error() {
         let dir = tempfile::tempdir().expect("temp dir");
         let err = resolvers_from_file(&dir.path().join("missing")).expect_err("missing file");
