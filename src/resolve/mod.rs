@@ -10,6 +10,14 @@ use std::time::Duration;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
+mod dns;
+mod servers;
+
+pub use dns::DnsResolver;
+pub use servers::{
+    ResolveError, parse_resolver, resolvers_from_file, resolvers_from_resolv_conf, system_resolvers,
+};
+
 /// Which address family a query asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RecordType {

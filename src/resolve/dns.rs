@@ -1,0 +1,461 @@
+//! The plain-DNS measurement: one question over UDP (TCP when the answer is truncated) to one
+//! resolver, recorded verbatim as a [`Resolution`].
+//!
+//! Owns the wire side of [`Resolve`]: building the query message (recursion desired, EDNS with
+//! an optional Client Subnet option), sending it through hickory-net's UDP/TCP exchanges,
+//! retrying timeouts, and reading the raw response (rcode, CNAME chain, addresses, TTLs, ECS
+//! scope). The high-level hickory resolver is deliberately not used: it cannot send EDNS options
+//! and it interprets responses (caching, chasing, folding rcodes into errors) where we must see
+//! exactly what the server said.
+//!
+//! Names in [`CnameLink`] are written in ASCII (IDNA) form, lower case, **without** the trailing
+//! dot (`www.example.com`), so chains compare equal however the server cased them.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use hickory_net::NetError;
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::xfer::{DnsExchange, DnsHandle, FirstAnswer};
+use hickory_proto::op::{
+    DEFAULT_MAX_PAYLOAD_LEN, DnsRequest, DnsRequestOptions, DnsResponse, Edns, Message,
+    Query as DnsQuery, ResponseCode,
+};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{Name, RData, RecordType as DnsRecordType};
+use ipnetwork::IpNetwork;
+
+use super::{
+    CnameLink, Outcome, Query, RecordType, Resolution, Resolve, ResolveSettings, Transport,
+};
+
+/// Upper bound on CNAME links followed inside one answer, far above any sane chain; it only
+/// guards against loops in a hostile or broken response.
+const MAX_CNAME_LINKS: usize = 32;
+
+/// Asks real DNS servers over UDP, falling back to TCP for truncated answers.
+///
+/// Every call is a fresh measurement: no cache, a new socket (random source port) per try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsResolver {
+    settings: ResolveSettings,
+}
+
+impl DnsResolver {
+    /// A resolver with these timeouts; `tries` below 1 is treated as 1 (a query is always sent).
+    pub fn new(settings: ResolveSettings) -> Self {
+        DnsResolver {
+            settings: ResolveSettings {
+                timeout: settings.timeout,
+                tries: settings.tries.max(1),
+            },
+        }
+    }
+
+    /// The settings in force (after clamping).
+    pub fn settings(&self) -> ResolveSettings {
+        self.settings
+    }
+}
+
+impl Default for DnsResolver {
+    fn default() -> Self {
+        DnsResolver::new(ResolveSettings::default())
+    }
+}
+
+impl Resolve for DnsResolver {
+    async fn resolve(&self, query: &Query) -> Resolution {
+        let started = Instant::now();
+        let mut resolution = Resolution {
+            resolver: query.resolver.to_string(),
+            client_subnet: query.client_subnet,
+            scope_prefix: None,
+            record_type: query.record_type,
+            attempt: query.attempt,
+            outcome: Outcome::Error,
+            rcode: None,
+            cname_chain: Vec::new(),
+            addresses: Vec::new(),
+            ttl: None,
+            transport: None,
+            elapsed_ms: 0,
+            error: None,
+        };
+
+        match build_request(query) {
+            Ok(request) => self.exchange(query, request, &mut resolution).await,
+            Err(error) => resolution.error = Some(error),
+        }
+
+        resolution.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::debug!(
+            host = %query.host,
+            resolver = %query.resolver,
+            outcome = ?resolution.outcome,
+            addresses = resolution.addresses.len(),
+            "resolved"
+        );
+        resolution
+    }
+}
+
+/// Why one try got no usable response.
+enum TryFailure {
+    Timeout,
+    Error(String),
+}
+
+impl DnsResolver {
+    /// Sends `request` over UDP (then TCP if truncated) and fills in `resolution`.
+    async fn exchange(&self, query: &Query, request: DnsRequest, resolution: &mut Resolution) {
+        let udp = self
+            .with_tries(|| udp_try(query, &request, self.settings.timeout))
+            .await;
+        let (response, transport) = match udp {
+            Ok(response) if !response.metadata.truncation => (response, Transport::Udp),
+            Ok(_truncated) => {
+                // A truncated answer may hold only part of the address set; judging residency on
+                // a partial set would hide servers, so only the complete TCP answer is recorded.
+                match self
+                    .with_tries(|| tcp_try(query, &request, self.settings.timeout))
+                    .await
+                {
+                    Ok(response) => (response, Transport::Tcp),
+                    Err(failure) => {
+                        self.record_failure(
+                            resolution,
+                            failure,
+                            "UDP answer was truncated; over TCP: ",
+                        );
+                        return;
+                    }
+                }
+            }
+            Err(failure) => {
+                self.record_failure(resolution, failure, "");
+                return;
+            }
+        };
+        record_response(query, &response, transport, resolution);
+    }
+
+    /// Runs `one_try` up to `settings.tries` times while it times out. Other errors (socket,
+    /// malformed answer) are not retried: they say something about the path, not about loss.
+    async fn with_tries<F, Fut>(&self, mut one_try: F) -> Result<DnsResponse, TryFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<DnsResponse, TryFailure>>,
+    {
+        for _ in 0..self.settings.tries {
+            match one_try().await {
+                Err(TryFailure::Timeout) => continue,
+                done => return done,
+            }
+        }
+        Err(TryFailure::Timeout)
+    }
+
+    fn record_failure(&self, resolution: &mut Resolution, failure: TryFailure, context: &str) {
+        match failure {
+            TryFailure::Timeout => {
+                resolution.outcome = Outcome::Timeout;
+                resolution.error = Some(format!(
+                    "{context}no answer after {} tries of {} ms each",
+                    self.settings.tries,
+                    self.settings.timeout.as_millis()
+                ));
+            }
+            TryFailure::Error(error) => {
+                resolution.outcome = Outcome::Error;
+                resolution.error = Some(format!("{context}{error}"));
+            }
+        }
+    }
+}
+
+/// Builds the query message: one question, recursion desired, EDNS0 (advertising hickory's
+/// default 1232-byte UDP payload, the DNS Flag Day 2020 value) and ECS when asked for.
+fn build_request(query: &Query) -> Result<DnsRequest, String> {
+    let mut name = Name::from_utf8(query.host.trim())
+        .map_err(|e| format!("`{}` is not a valid host name: {e}", query.host))?;
+    if name.num_labels() == 0 {
+        return Err(format!(
+            "`{}` is not a valid host name: it is empty",
+            query.host
+        ));
+    }
+    // Policies write names as users do (`api.vendor.com`); we never apply search domains.
+    name.set_fqdn(true);
+
+    let record_type = match query.record_type {
+        RecordType::A => DnsRecordType::A,
+        RecordType::Aaaa => DnsRecordType::AAAA,
+    };
+
+    let mut message = Message::query();
+    message.add_query(DnsQuery::query(name, record_type));
+    message.metadata.recursion_desired = true;
+
+    let mut edns = Edns::new();
+    edns.set_max_payload(DEFAULT_MAX_PAYLOAD_LEN).set_version(0);
+    if let Some(subnet) = query.client_subnet {
+        edns.options_mut()
+            .insert(EdnsOption::Subnet(client_subnet(subnet)));
+    }
+    message.set_edns(edns);
+
+    let mut options = DnsRequestOptions::default();
+    options.use_edns = true;
+    options.recursion_desired = true;
+    Ok(DnsRequest::new(message, options))
+}
+
+/// RFC 7871 §6: the address must be zero beyond the source prefix, so send the network address.
+fn client_subnet(subnet: IpNetwork) -> ClientSubnet {
+    ClientSubnet::new(subnet.network(), subnet.prefix(), 0)
+}
+
+/// One UDP try on a fresh socket. hickory's own in-stream retransmission is disabled
+/// (`max_retries(1)`) so a "try" here is exactly one datagram; the outer loop owns retries.
+async fn udp_try(
+    query: &Query,
+    request: &DnsRequest,
+    timeout: Duration,
+) -> Result<DnsResponse, TryFailure> {
+    // The UDP stream keeps its provider (and so its background task) alive by itself.
+    let exchange = UdpClientStream::builder(query.resolver, TokioRuntimeProvider::new())
+        .with_timeout(Some(timeout))
+        .with_max_retries(1)
+        .exchange();
+    send_bounded(exchange, request, timeout).await
+}
+
+/// One TCP try on a fresh connection; connecting and answering share the one `timeout`.
+async fn tcp_try(
+    query: &Query,
+    request: &DnsRequest,
+    timeout: Duration,
+) -> Result<DnsResponse, TryFailure> {
+    // The provider owns the set of background tasks driving the connection; hickory's TCP
+    // exchange does not keep it, so it must live here until the answer is in or the task is
+    // aborted ("receiver was canceled").
+    let provider = TokioRuntimeProvider::new();
+    let attempt = async {
+        let exchange =
+            TcpClientStream::exchange(query.resolver, None, timeout, Some(1), provider.clone())
+                .await
+                .map_err(net_failure)?;
+        send_bounded(exchange, request, timeout).await
+    };
+    let result = match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(TryFailure::Timeout),
+    };
+    drop(provider);
+    result
+}
+
+/// Sends on an exchange and waits for the first answer, never longer than `timeout` even if a
+/// lower layer misbehaves.
+async fn send_bounded(
+    exchange: DnsExchange<TokioRuntimeProvider>,
+    request: &DnsRequest,
+    timeout: Duration,
+) -> Result<DnsResponse, TryFailure> {
+    match tokio::time::timeout(timeout, exchange.send(request.clone()).first_answer()).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => Err(net_failure(error)),
+        Err(_elapsed) => Err(TryFailure::Timeout),
+    }
+}
+
+fn net_failure(error: NetError) -> TryFailure {
+    match error {
+        NetError::Timeout => TryFailure::Timeout,
+        NetError::Io(ref io) if io.kind() == std::io::ErrorKind::TimedOut => TryFailure::Timeout,
+        other => TryFailure::Error(other.to_string()),
+    }
+}
+
+/// Reads what the server said into `resolution`.
+fn record_response(
+    query: &Query,
+    response: &Message,
+    transport: Transport,
+    resolution: &mut Resolution,
+) {
+    let rcode = response.metadata.response_code;
+    resolution.rcode = Some(rcode_text(rcode));
+    resolution.transport = Some(transport);
+
+    if query.client_subnet.is_some()
+        && let Some(edns) = &response.edns
+        && let Some(EdnsOption::Subnet(echoed)) = edns.option(EdnsCode::Subnet)
+    {
+        resolution.scope_prefix = Some(echoed.scope_prefix());
+    }
+
+    let asked = response
+        .queries
+        .first()
+        .map(|q| q.name().clone())
+        .unwrap_or_else(Name::root);
+    let (chain, end) = follow_cnames(response, &asked);
+    resolution.cname_chain = chain;
+
+    let mut ttl: Option<u32> = None;
+    for record in response.answers.iter().filter(|r| r.name == end) {
+        let address = match (&record.data, query.record_type) {
+            (RData::A(a), RecordType::A) => IpAddr::V4(a.0),
+            (RData::AAAA(aaaa), RecordType::Aaaa) => IpAddr::V6(aaaa.0),
+            _ => continue,
+        };
+        if !resolution.addresses.contains(&address) {
+            resolution.addresses.push(address);
+        }
+        ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
+    }
+    resolution.ttl = ttl;
+
+    resolution.outcome = match rcode {
+        ResponseCode::NoError if resolution.addresses.is_empty() => Outcome::NoData,
+        ResponseCode::NoError => Outcome::Answer,
+        ResponseCode::NXDomain => Outcome::NxDomain,
+        ResponseCode::ServFail => Outcome::ServFail,
+        ResponseCode::Refused => Outcome::Refused,
+        _ => Outcome::OtherRcode,
+    };
+}
+
+/// Follows CNAMEs in the answer section from `start`, in order; returns the chain and the name
+/// at its end (where the addresses must be). Stops at a loop or after [`MAX_CNAME_LINKS`].
+fn follow_cnames(response: &Message, start: &Name) -> (Vec<CnameLink>, Name) {
+    let mut chain = Vec::new();
+    let mut current = start.clone();
+    let mut seen = vec![current.clone()];
+    while chain.len() < MAX_CNAME_LINKS {
+        let next = response.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if r.name == current => Some((target.0.clone(), r.ttl)),
+            _ => None,
+        });
+        let Some((target, ttl)) = next else { break };
+        chain.push(CnameLink {
+            name: display_name(&current),
+            target: display_name(&target),
+            ttl,
+        });
+        if seen.contains(&target) {
+            break;
+        }
+        seen.push(target.clone());
+        current = target;
+    }
+    (chain, current)
+}
+
+/// `Www.Example.COM.` → `www.example.com` (see the module doc).
+fn display_name(name: &Name) -> String {
+    let ascii = name.to_ascii().to_ascii_lowercase();
+    match ascii.strip_suffix('.') {
+        Some(stripped) if !stripped.is_empty() => stripped.to_string(),
+        _ => ascii,
+    }
+}
+
+/// The mnemonic used in zone files and dig output (`NOERROR`, `NXDOMAIN`, …).
+fn rcode_text(rcode: ResponseCode) -> String {
+    let text = match rcode {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::YXDomain => "YXDOMAIN",
+        ResponseCode::YXRRSet => "YXRRSET",
+        ResponseCode::NXRRSet => "NXRRSET",
+        ResponseCode::NotAuth => "NOTAUTH",
+        ResponseCode::NotZone => "NOTZONE",
+        ResponseCode::BADVERS => "BADVERS",
+        ResponseCode::BADCOOKIE => "BADCOOKIE",
+        other => return format!("RCODE{}", u16::from(other)),
+    };
+    text.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_subnet_sends_the_network_address_and_its_prefix() {
+        let subnet: IpNetwork = "198.51.100.77/24".parse().expect("valid network");
+        let ecs = client_subnet(subnet);
+        assert_eq!(
+            ecs.addr(),
+            "198.51.100.0".parse::<IpAddr>().expect("valid address")
+        );
+        assert_eq!(ecs.source_prefix(), 24);
+        assert_eq!(ecs.scope_prefix(), 0);
+    }
+
+    #[test]
+    fn names_are_lower_case_without_trailing_dot() {
+        let name = Name::from_ascii("Www.Example.COM.").expect("valid name");
+        assert_eq!(display_name(&name), "www.example.com");
+        assert_eq!(display_name(&Name::root()), ".");
+    }
+
+    #[test]
+    fn rcodes_use_their_mnemonics() {
+        assert_eq!(rcode_text(ResponseCode::NoError), "NOERROR");
+        assert_eq!(rcode_text(ResponseCode::NXDomain), "NXDOMAIN");
+        assert_eq!(rcode_text(ResponseCode::Unknown(3841)), "RCODE3841");
+    }
+
+    #[test]
+    fn requests_are_recursive_absolute_and_carry_ecs_only_when_asked() {
+        let mut query = Query {
+            host: "api.example.com".into(),
+            record_type: RecordType::Aaaa,
+            resolver: "127.0.0.1:53".parse().expect("valid socket address"),
+            client_subnet: None,
+            attempt: 1,
+        };
+        let request = build_request(&query).expect("request builds");
+        assert!(request.metadata.recursion_desired);
+        let question = request.queries.first().expect("one question");
+        assert!(question.name().is_fqdn());
+        assert_eq!(question.query_type(), DnsRecordType::AAAA);
+        let edns = request.edns.as_ref().expect("EDNS present");
+        assert!(edns.option(EdnsCode::Subnet).is_none());
+
+        query.client_subnet = Some("2001:db8:1234::/48".parse().expect("valid network"));
+        let request = build_request(&query).expect("request builds");
+        let edns = request.edns.as_ref().expect("EDNS present");
+        match edns.option(EdnsCode::Subnet) {
+            Some(EdnsOption::Subnet(ecs)) => assert_eq!(ecs.source_prefix(), 48),
+            other => panic!("expected an ECS option, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_host_names_are_errors_not_panics() {
+        for host in ["", ".", "a..b"] {
+            let query = Query {
+                host: host.into(),
+                record_type: RecordType::A,
+                resolver: "127.0.0.1:53".parse().expect("valid socket address"),
+                client_subnet: None,
+                attempt: 1,
+            };
+            assert!(
+                build_request(&query).is_err(),
+                "`{host}` should be rejected"
+            );
+        }
+    }
+}
