@@ -24,7 +24,7 @@ use crate::verdict::{Rules, judge_address, judge_endpoint, judge_run};
 
 /// Default bound on queries in flight: enough to keep a 1,000-endpoint run short, small enough
 /// that it never opens more sockets than a resolver (or a file-descriptor limit) tolerates.
-pub const DEFAULT_CONCURRENCY: usize = 64;
+pub const DEFAULT_CONCURRENCY: u16 = 64;
 
 /// How a check is carried out, beyond what the policy says.
 #[derive(Debug, Clone)]
@@ -207,11 +207,20 @@ async fn resolve_all<R: Resolve + 'static>(
         .into_iter()
         .zip(done)
         .map(|((endpoint, query), resolution)| {
-            let resolution =
-                resolution.unwrap_or_else(|| Resolution::failed(&query, "the query task panicked (a bug: please report it)"));
+            let resolution = resolution.unwrap_or_else(|| {
+                Resolution::failed(&query, "the query task panicked (a bug: please report it)")
+            });
             (endpoint, resolution)
         })
         .collect()
+}
+
+/// Where an endpoint's address was seen: first query (for a stable order), how often, via what.
+#[derive(Default)]
+struct Sighting {
+    first: usize,
+    count: usize,
+    via: BTreeSet<String>,
 }
 
 /// Checks one policy: measures, locates, judges. Never fails: what could not be measured is
@@ -243,9 +252,9 @@ pub async fn run<R: Resolve + 'static>(
     let mut located: HashMap<IpAddr, Vec<Evidence>> = HashMap::new();
     let mut endpoints = Vec::with_capacity(policy.endpoints.len());
     for (endpoint, resolutions) in policy.endpoints.iter().zip(per_endpoint) {
-        let mut seen: BTreeMap<IpAddr, (usize, usize, BTreeSet<String>)> = BTreeMap::new();
+        let mut seen: BTreeMap<IpAddr, Sighting> = BTreeMap::new();
         if let Target::Ip(ip) = endpoint.target {
-            seen.insert(ip, (0, 0, BTreeSet::new()));
+            seen.insert(ip, Sighting::default());
         }
         for (order, r) in resolutions.iter().enumerate() {
             let via = match r.client_subnet {
@@ -253,16 +262,19 @@ pub async fn run<R: Resolve + 'static>(
                 None => r.resolver.clone(),
             };
             for ip in &r.addresses {
-                let entry = seen.entry(*ip).or_insert((order, 0, BTreeSet::new()));
-                entry.1 += 1;
-                entry.2.insert(via.clone());
+                let sighting = seen.entry(*ip).or_insert_with(|| Sighting {
+                    first: order,
+                    ..Sighting::default()
+                });
+                sighting.count += 1;
+                sighting.via.insert(via.clone());
             }
         }
-        let mut ordered: Vec<(IpAddr, (usize, usize, BTreeSet<String>))> = seen.into_iter().collect();
-        ordered.sort_by_key(|(ip, (first, _, _))| (*first, *ip));
+        let mut ordered: Vec<(IpAddr, Sighting)> = seen.into_iter().collect();
+        ordered.sort_by_key(|(ip, s)| (s.first, *ip));
 
         let mut addresses = Vec::with_capacity(ordered.len());
-        for (ip, (_, count, via)) in ordered {
+        for (ip, Sighting { count, via, .. }) in ordered {
             let evidence = located
                 .entry(ip)
                 .or_insert_with(|| locators.iter().map(|l| l.locate(ip)).collect())
@@ -279,7 +291,8 @@ pub async fn run<R: Resolve + 'static>(
                 via: via.into_iter().collect(),
             });
         }
-        let verdicts: Vec<(IpAddr, Verdict)> = addresses.iter().map(|a| (a.ip, a.verdict)).collect();
+        let verdicts: Vec<(IpAddr, Verdict)> =
+            addresses.iter().map(|a| (a.ip, a.verdict)).collect();
         let (verdict, reasons) = judge_endpoint(&endpoint.host, &resolutions, &verdicts);
         endpoints.push(EndpointResult {
             host: endpoint.host.clone(),

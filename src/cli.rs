@@ -55,7 +55,9 @@ pub enum CliError {
     InvalidPolicies(usize, usize),
     #[error("no run with id {0} in {1}: list runs with `residency history`")]
     NoSuchRun(i64, String),
-    #[error("`{0}` is not a date: write YYYY-MM-DD or an RFC 3339 time such as 2026-11-27T06:00:00Z")]
+    #[error(
+        "`{0}` is not a date: write YYYY-MM-DD or an RFC 3339 time such as 2026-11-27T06:00:00Z"
+    )]
     BadDate(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -173,7 +175,7 @@ pub struct CheckArgs {
 }
 
 fn parse_resolver_arg(s: &str) -> Result<SocketAddr, String> {
-    policy::parse_resolver(s)
+    resolve::parse_resolver(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -233,7 +235,11 @@ fn open_locators(policy: &Policy) -> Result<Vec<Box<dyn Locate>>, CliError> {
         None => Ok(vec![Box::new(geo::default_database()?)]),
         Some(paths) => paths
             .iter()
-            .map(|p| MmdbDatabase::open(p).map(|d| Box::new(d) as Box<dyn Locate>).map_err(CliError::from))
+            .map(|p| {
+                MmdbDatabase::open(p)
+                    .map(|d| Box::new(d) as Box<dyn Locate>)
+                    .map_err(CliError::from)
+            })
             .collect(),
     }
 }
@@ -243,7 +249,9 @@ fn progress_bar(label: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} queries ({elapsed})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} queries ({elapsed})")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(label.to_string());
@@ -347,20 +355,30 @@ fn parse_when(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CliError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CliError::BadDate(s.to_string()))?;
+    let day =
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CliError::BadDate(s.to_string()))?;
     let time = if end_of_day {
         day.and_hms_milli_opt(23, 59, 59, 999)
     } else {
         day.and_hms_opt(0, 0, 0)
     };
-    time.map(|t| t.and_utc()).ok_or_else(|| CliError::BadDate(s.to_string()))
+    time.map(|t| t.and_utc())
+        .ok_or_else(|| CliError::BadDate(s.to_string()))
 }
 
 fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
     let filter = RunFilter {
         policy_id: args.policy.clone(),
-        since: args.since.as_deref().map(|s| parse_when(s, false)).transpose()?,
-        until: args.until.as_deref().map(|s| parse_when(s, true)).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_when(s, false))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_when(s, true))
+            .transpose()?,
     };
     let history = History::open(&args.db.path())?;
     let runs = history.list(&filter)?;
@@ -368,7 +386,11 @@ fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?,
         Format::Table => {
-            writeln!(out, "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH", "RUN", "POLICY", "SEQ", "STARTED", "VERDICT")?;
+            writeln!(
+                out,
+                "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH",
+                "RUN", "POLICY", "SEQ", "STARTED", "VERDICT"
+            )?;
             for r in &runs {
                 writeln!(
                     out,
@@ -423,5 +445,9 @@ fn verify(policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
     let history = History::open(db)?;
     let report = history.verify(policy)?;
     print!("{report}");
-    Ok(if report.is_intact() { Exit::Ok } else { Exit::Violation })
+    Ok(if report.is_intact() {
+        Exit::Ok
+    } else {
+        Exit::Violation
+    })
 }

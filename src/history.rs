@@ -224,6 +224,28 @@ impl VerifyReport {
     }
 }
 
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.policies.is_empty() {
+            writeln!(f, "no runs recorded")?;
+        }
+        for p in &self.policies {
+            match (&p.broken, &p.head_hash) {
+                (Some(b), _) => writeln!(f, "{}: BROKEN at {b}", p.policy_id)?,
+                (None, Some(head)) => writeln!(
+                    f,
+                    "{}: intact, {} runs, head seq {} hash {head}",
+                    p.policy_id,
+                    p.runs_checked,
+                    p.head_seq.unwrap_or(0)
+                )?,
+                (None, None) => writeln!(f, "{}: no runs", p.policy_id)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The verification of one policy's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyVerification {
@@ -451,7 +473,7 @@ pub enum HistoryError {
     },
     #[error(
         "{}: run #{id} cannot be read back ({detail}): the file may have been edited outside \
-         residency; run a history verify",
+         residency; run `residency history verify`",
         path.display()
     )]
     Corrupt {
@@ -641,7 +663,7 @@ impl History {
                 policy = %run.policy_id,
                 ?head,
                 last_run = ?last,
-                "chain head and runs disagree: the history was edited outside residency; run a history verify"
+                "chain head and runs disagree: the history was edited outside residency; run `residency history verify`"
             );
         }
         // On a tie the head wins: it is what residency itself recorded last.

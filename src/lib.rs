@@ -4,9 +4,11 @@
 //! → [`history`] → reports. [`check`] runs it end to end; [`cli`] is the command-line surface.
 
 pub mod check;
+pub mod cli;
 pub mod geo;
 pub mod history;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod resolve;
 pub mod verdict;

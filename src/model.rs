@@ -26,9 +26,13 @@ pub struct CountryCode([u8; 2]);
 /// Why a string is not a country code; the message says what would be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CountryCodeError {
-    #[error("`{0}` is not a country code: use two letters from ISO 3166-1 alpha-2, e.g. IN, US, SG")]
+    #[error(
+        "`{0}` is not a country code: use two letters from ISO 3166-1 alpha-2, e.g. IN, US, SG"
+    )]
     Malformed(String),
-    #[error("`{0}` is not an assigned ISO 3166-1 alpha-2 code (check the spelling, e.g. GB not UK)")]
+    #[error(
+        "`{0}` is not an assigned ISO 3166-1 alpha-2 code (check the spelling, e.g. GB not UK)"
+    )]
     Unassigned(String),
 }
 
@@ -49,7 +53,8 @@ impl FromStr for CountryCode {
             return Err(CountryCodeError::Malformed(s.to_string()));
         }
         let code = [bytes[0].to_ascii_uppercase(), bytes[1].to_ascii_uppercase()];
-        let text = std::str::from_utf8(&code).map_err(|_| CountryCodeError::Malformed(s.to_string()))?;
+        let text =
+            std::str::from_utf8(&code).map_err(|_| CountryCodeError::Malformed(s.to_string()))?;
         if !ISO_3166_ALPHA2.split_ascii_whitespace().any(|c| c == text) {
             return Err(CountryCodeError::Unassigned(s.to_string()));
         }
@@ -127,7 +132,9 @@ impl FromStr for Verdict {
             "compliant" => Ok(Verdict::Compliant),
             "inconclusive" => Ok(Verdict::Inconclusive),
             "violation" => Ok(Verdict::Violation),
-            other => Err(format!("unknown verdict `{other}`: expected compliant, inconclusive or violation")),
+            other => Err(format!(
+                "unknown verdict `{other}`: expected compliant, inconclusive or violation"
+            )),
         }
     }
 }
@@ -187,18 +194,34 @@ mod tests {
 
     #[test]
     fn country_codes_are_validated_and_normalised() {
-        assert_eq!("in".parse::<CountryCode>().map(|c| c.to_string()), Ok("IN".into()));
-        assert!(matches!("UK".parse::<CountryCode>(), Err(CountryCodeError::Unassigned(_))));
-        assert!(matches!("IND".parse::<CountryCode>(), Err(CountryCodeError::Malformed(_))));
-        assert!(matches!("1N".parse::<CountryCode>(), Err(CountryCodeError::Malformed(_))));
+        assert_eq!(
+            "in".parse::<CountryCode>().map(|c| c.to_string()),
+            Ok("IN".into())
+        );
+        assert!(matches!(
+            "UK".parse::<CountryCode>(),
+            Err(CountryCodeError::Unassigned(_))
+        ));
+        assert!(matches!(
+            "IND".parse::<CountryCode>(),
+            Err(CountryCodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            "1N".parse::<CountryCode>(),
+            Err(CountryCodeError::Malformed(_))
+        ));
         assert_eq!(ISO_3166_ALPHA2.split_ascii_whitespace().count(), 250);
     }
 
     #[test]
     fn verdicts_order_by_severity() {
-        let worst = [Verdict::Compliant, Verdict::Violation, Verdict::Inconclusive]
-            .into_iter()
-            .max();
+        let worst = [
+            Verdict::Compliant,
+            Verdict::Violation,
+            Verdict::Inconclusive,
+        ]
+        .into_iter()
+        .max();
         assert_eq!(worst, Some(Verdict::Violation));
         assert!(Verdict::Inconclusive > Verdict::Compliant);
         assert_eq!(Verdict::Violation.exit_code(), 2);

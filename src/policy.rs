@@ -77,7 +77,8 @@ impl PolicyId {
     pub fn parse(s: &str) -> Result<PolicyId, String> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(PolicyId(s.to_string()))
         } else {
@@ -155,7 +156,9 @@ pub struct Policy {
 fn date_from_yaml<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
     let text = String::deserialize(d)?;
     NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| {
-        serde::de::Error::custom(format!("`{text}` is not a date: write it as YYYY-MM-DD, e.g. 2014-10-27"))
+        serde::de::Error::custom(format!(
+            "`{text}` is not a date: write it as YYYY-MM-DD, e.g. 2014-10-27"
+        ))
     })
 }
 
@@ -245,7 +248,10 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     let rendered = e.to_string();
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    let first = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+    let first = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
         Some((_position, message)) => message,
         None => first,
     };
@@ -272,7 +278,9 @@ impl Problems {
 fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
     let mut problems = Problems(Vec::new());
 
-    let id = PolicyId::parse(&raw.id.value).map_err(|m| problems.add(&raw.id, m)).ok();
+    let id = PolicyId::parse(&raw.id.value)
+        .map_err(|m| problems.add(&raw.id, m))
+        .ok();
 
     let allow: BTreeSet<CountryCode> = raw.allow.value.iter().map(|c| c.value).collect();
     if allow.is_empty() {
@@ -295,7 +303,10 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
     let deny: BTreeSet<CountryCode> = raw.deny.iter().map(|c| c.value).collect();
 
     if raw.endpoints.value.is_empty() {
-        problems.add(&raw.endpoints, "`endpoints` is empty: list at least one `- host: NAME or IP`");
+        problems.add(
+            &raw.endpoints,
+            "`endpoints` is empty: list at least one `- host: NAME or IP`",
+        );
     }
     let mut seen = HashSet::new();
     let mut endpoints = Vec::new();
@@ -304,7 +315,10 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         match parse_target(&host) {
             Ok(target) => {
                 if !seen.insert(host.to_ascii_lowercase()) {
-                    problems.add(&ep.value.host, format!("endpoint `{host}` is listed twice; remove one"));
+                    problems.add(
+                        &ep.value.host,
+                        format!("endpoint `{host}` is listed twice; remove one"),
+                    );
                 }
                 endpoints.push(Endpoint {
                     host,
@@ -321,11 +335,17 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             problems.0.push(Problem {
                 line: 0,
                 column: 0,
-                message: "`resolvers` is empty: list resolvers or remove the key to use the system's".into(),
+                message:
+                    "`resolvers` is empty: list resolvers or remove the key to use the system's"
+                        .into(),
             });
         }
         list.iter()
-            .filter_map(|r| parse_resolver(&r.value).map_err(|m| problems.add(r, m)).ok())
+            .filter_map(|r| {
+                crate::resolve::parse_resolver(&r.value)
+                    .map_err(|e| problems.add(r, e.to_string()))
+                    .ok()
+            })
             .collect::<Vec<_>>()
     });
 
@@ -341,7 +361,10 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         None => 3,
         Some(r) if (1..=MAX_REPEAT).contains(&r.value) => r.value,
         Some(r) => {
-            problems.add(r, format!("`repeat: {}` must be between 1 and {MAX_REPEAT}", r.value));
+            problems.add(
+                r,
+                format!("`repeat: {}` must be between 1 and {MAX_REPEAT}", r.value),
+            );
             3
         }
     };
@@ -417,7 +440,8 @@ fn parse_target(host: &str) -> Result<Target, String> {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
@@ -427,25 +451,6 @@ fn parse_target(host: &str) -> Result<Target, String> {
         ));
     }
     Ok(Target::Host(host.to_string()))
-}
-
-/// Accepts `8.8.8.8`, `1.1.1.1:53`, `2001:db8::53` and `[2001:db8::53]:5353`; port 53 by default.
-pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
-    let s = s.trim();
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
-        && let Ok(ip) = inner.parse::<IpAddr>()
-    {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    Err(format!(
-        "resolver `{s}` is not an address: write `8.8.8.8`, `1.1.1.1:53` or `[2001:db8::53]:5353`"
-    ))
 }
 
 fn parse_subnet(s: &str) -> Result<IpNetwork, String> {
@@ -503,12 +508,18 @@ geo:
         assert_eq!(p.id.as_str(), "xiaomi-india");
         assert_eq!(p.allow.len(), 3);
         assert!(p.deny.contains(&"CN".parse().expect("CN")));
-        assert_eq!(p.endpoints[1].target, Target::Ip("203.0.113.7".parse().expect("ip")));
+        assert_eq!(
+            p.endpoints[1].target,
+            Target::Ip("203.0.113.7".parse().expect("ip"))
+        );
         let resolvers = p.resolvers.expect("resolvers");
         assert_eq!(resolvers[0], "8.8.8.8:53".parse().expect("addr"));
         assert_eq!(resolvers[2], "[2001:db8::53]:5353".parse().expect("addr"));
         assert_eq!(p.client_subnets.len(), 2);
-        assert_eq!(p.claims[0].date, NaiveDate::from_ymd_opt(2014, 10, 27).expect("date"));
+        assert_eq!(
+            p.claims[0].date,
+            NaiveDate::from_ymd_opt(2014, 10, 27).expect("date")
+        );
         assert_eq!(p.repeat, 3);
     }
 
@@ -538,11 +549,25 @@ geo:
     fn every_semantic_mistake_is_reported_at_once() {
         let text = "id: Bad_Id\nallow: [IN, CN]\ndeny: [CN]\nendpoints: []\nclient_subnets: [10.1.2.3/8, 300.0.0.0/8]\nresolvers: [not-an-ip]\nrepeat: 0\n";
         let p = problems(text);
-        let all: String = p.iter().map(|p| format!("{}:{} {}\n", p.line, p.column, p.message)).collect();
-        for needle in ["id: Bad_Id", "both `allow` and `deny`", "`endpoints` is empty", "host bits", "300.0.0.0/8", "not-an-ip", "repeat: 0"] {
+        let all: String = p
+            .iter()
+            .map(|p| format!("{}:{} {}\n", p.line, p.column, p.message))
+            .collect();
+        for needle in [
+            "id: Bad_Id",
+            "both `allow` and `deny`",
+            "`endpoints` is empty",
+            "host bits",
+            "300.0.0.0/8",
+            "not-an-ip",
+            "repeat: 0",
+        ] {
             assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
         }
-        assert!(p.iter().all(|p| p.line > 0), "every problem has a line: {all}");
+        assert!(
+            p.iter().all(|p| p.line > 0),
+            "every problem has a line: {all}"
+        );
     }
 
     #[test]
@@ -551,13 +576,6 @@ geo:
             .expect_err("deny ∩ allow");
         let text = err.to_string();
         assert!(text.starts_with("policies/test.yaml:3:"), "{text}");
-    }
-
-    #[test]
-    fn resolvers_accept_every_documented_form() {
-        assert_eq!(parse_resolver("2001:db8::53"), Ok("[2001:db8::53]:53".parse().expect("addr")));
-        assert_eq!(parse_resolver("[::1]"), Ok("[::1]:53".parse().expect("addr")));
-        assert!(parse_resolver("dns.google").is_err());
     }
 
     #[test]

@@ -58,7 +58,10 @@ pub fn judge_address(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> Ad
         };
     }
 
-    let denied: Vec<&CountryCode> = countries.iter().filter(|c| rules.deny.contains(c)).collect();
+    let denied: Vec<&CountryCode> = countries
+        .iter()
+        .filter(|c| rules.deny.contains(c))
+        .collect();
     let outside: Vec<&CountryCode> = countries
         .iter()
         .filter(|c| !rules.allow.contains(c) && !rules.deny.contains(c))
@@ -77,7 +80,10 @@ pub fn judge_address(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> Ad
     let (verdict, mut reasons) = if allowed.is_empty() {
         let mut reasons = Vec::new();
         if !denied.is_empty() {
-            reasons.push(format!("{ip} is located in a denied country: {}", list(&denied)));
+            reasons.push(format!(
+                "{ip} is located in a denied country: {}",
+                list(&denied)
+            ));
         }
         if !outside.is_empty() {
             reasons.push(format!(
@@ -144,7 +150,9 @@ pub fn judge_endpoint(
             (None, Outcome::Timeout) => "timeout".to_string(),
             (None, _) => r.error.clone().unwrap_or_else(|| "error".to_string()),
         };
-        *failed.entry(format!("{what} from {}", r.resolver)).or_default() += 1;
+        *failed
+            .entry(format!("{what} from {}", r.resolver))
+            .or_default() += 1;
     }
     let failures = failed
         .iter()
@@ -153,7 +161,10 @@ pub fn judge_endpoint(
         .join(", ");
 
     let Some(worst) = worst else {
-        let nx = resolutions.iter().filter(|r| r.outcome == Outcome::NxDomain).count();
+        let nx = resolutions
+            .iter()
+            .filter(|r| r.outcome == Outcome::NxDomain)
+            .count();
         let mut reason = format!(
             "{host} resolved to no address in {} quer{}",
             resolutions.len(),
@@ -182,6 +193,9 @@ pub fn judge_endpoint(
             count(Verdict::Inconclusive),
             addresses.len()
         )),
+        Verdict::Compliant if addresses.len() == 1 => {
+            reasons.push("its only address is in an allowed country".to_string())
+        }
         Verdict::Compliant => reasons.push(format!(
             "all {} addresses are in allowed countries",
             addresses.len()
@@ -202,7 +216,11 @@ pub fn judge_endpoint(
 fn unmeasured(outcome: Outcome) -> bool {
     matches!(
         outcome,
-        Outcome::Timeout | Outcome::Error | Outcome::ServFail | Outcome::Refused | Outcome::OtherRcode
+        Outcome::Timeout
+            | Outcome::Error
+            | Outcome::ServFail
+            | Outcome::Refused
+            | Outcome::OtherRcode
     )
 }
 
@@ -238,7 +256,14 @@ mod tests {
         let allow = [cc("IN"), cc("US"), cc("SG")].into_iter().collect();
         let deny = [cc("CN")].into_iter().collect();
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        judge_address(ip, evidence, &Rules { allow: &allow, deny: &deny })
+        judge_address(
+            ip,
+            evidence,
+            &Rules {
+                allow: &allow,
+                deny: &deny,
+            },
+        )
     }
 
     #[test]
@@ -248,11 +273,19 @@ mod tests {
 
         let j = judge(&[ev("a", Some("CN"))]);
         assert_eq!(j.verdict, Verdict::Violation);
-        assert!(j.reasons[0].contains("denied country: CN (per a)"), "{:?}", j.reasons);
+        assert!(
+            j.reasons[0].contains("denied country: CN (per a)"),
+            "{:?}",
+            j.reasons
+        );
 
         let j = judge(&[ev("a", Some("FR"))]);
         assert_eq!(j.verdict, Verdict::Violation);
-        assert!(j.reasons[0].contains("outside the allowed"), "{:?}", j.reasons);
+        assert!(
+            j.reasons[0].contains("outside the allowed"),
+            "{:?}",
+            j.reasons
+        );
 
         let j = judge(&[ev("a", None)]);
         assert_eq!((j.verdict, j.country), (Verdict::Inconclusive, None));
@@ -261,7 +294,11 @@ mod tests {
         let j = judge(&[ev("a", Some("IN")), ev("b", Some("CN"))]);
         assert_eq!((j.verdict, j.country), (Verdict::Inconclusive, None));
         assert_eq!(j.countries.len(), 2);
-        assert!(j.reasons[0].contains("allowed IN (per a) versus not allowed CN (per b)"), "{:?}", j.reasons);
+        assert!(
+            j.reasons[0].contains("allowed IN (per a) versus not allowed CN (per b)"),
+            "{:?}",
+            j.reasons
+        );
 
         let j = judge(&[ev("a", Some("IN")), ev("b", Some("SG"))]);
         assert_eq!(j.verdict, Verdict::Compliant);
@@ -292,9 +329,17 @@ mod tests {
     fn endpoint_rules() {
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
         let ok = [res(Outcome::Answer, Some("NOERROR"))];
-        assert_eq!(judge_endpoint("h", &ok, &[(ip, Verdict::Compliant)]).0, Verdict::Compliant);
         assert_eq!(
-            judge_endpoint("h", &ok, &[(ip, Verdict::Compliant), (ip, Verdict::Violation)]).0,
+            judge_endpoint("h", &ok, &[(ip, Verdict::Compliant)]).0,
+            Verdict::Compliant
+        );
+        assert_eq!(
+            judge_endpoint(
+                "h",
+                &ok,
+                &[(ip, Verdict::Compliant), (ip, Verdict::Violation)]
+            )
+            .0,
             Verdict::Violation
         );
 
@@ -303,18 +348,37 @@ mod tests {
         assert_eq!(v, Verdict::Inconclusive);
         assert!(reasons[0].contains("NXDOMAIN 1×"), "{reasons:?}");
 
-        let partly = [res(Outcome::Answer, Some("NOERROR")), res(Outcome::Timeout, None)];
+        let partly = [
+            res(Outcome::Answer, Some("NOERROR")),
+            res(Outcome::Timeout, None),
+        ];
         let (v, reasons) = judge_endpoint("h", &partly, &[(ip, Verdict::Compliant)]);
-        assert_eq!(v, Verdict::Inconclusive, "a timed-out query keeps it from compliant");
-        assert!(reasons[1].contains("timeout from 127.0.0.1:53 (1×)"), "{reasons:?}");
+        assert_eq!(
+            v,
+            Verdict::Inconclusive,
+            "a timed-out query keeps it from compliant"
+        );
+        assert!(
+            reasons[1].contains("timeout from 127.0.0.1:53 (1×)"),
+            "{reasons:?}"
+        );
 
-        let nodata_aaaa = [res(Outcome::Answer, Some("NOERROR")), res(Outcome::NoData, Some("NOERROR"))];
-        assert_eq!(judge_endpoint("h", &nodata_aaaa, &[(ip, Verdict::Compliant)]).0, Verdict::Compliant);
+        let nodata_aaaa = [
+            res(Outcome::Answer, Some("NOERROR")),
+            res(Outcome::NoData, Some("NOERROR")),
+        ];
+        assert_eq!(
+            judge_endpoint("h", &nodata_aaaa, &[(ip, Verdict::Compliant)]).0,
+            Verdict::Compliant
+        );
     }
 
     #[test]
     fn run_is_the_worst_endpoint() {
-        assert_eq!(judge_run([Verdict::Compliant, Verdict::Inconclusive]), Verdict::Inconclusive);
+        assert_eq!(
+            judge_run([Verdict::Compliant, Verdict::Inconclusive]),
+            Verdict::Inconclusive
+        );
         assert_eq!(judge_run([]), Verdict::Inconclusive);
     }
 }

@@ -30,7 +30,8 @@ fn every_shipped_policy_rejects_a_bogus_key() {
     for file in shipped() {
         let text = std::fs::read_to_string(&file).expect("read policy");
         let bogus = format!("{text}\nbogus_key: 1\n");
-        let err = residency::policy::parse(&bogus, &file).expect_err("a bogus key must be rejected");
+        let err =
+            residency::policy::parse(&bogus, &file).expect_err("a bogus key must be rejected");
         let msg = err.to_string();
         assert!(msg.contains("bogus_key"), "{}: {msg}", file.display());
         assert!(msg.starts_with(&format!("{}:", file.display())), "{msg}");
@@ -54,7 +55,10 @@ fn validate(file: &str) -> (i32, String, String) {
 fn validate_accepts_the_shipped_policies() {
     let (code, stdout, stderr) = validate("policies/xiaomi-india.yaml");
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("ok (policy xiaomi-india, 7 endpoints)"), "{stdout}");
+    assert!(
+        stdout.contains("ok (policy xiaomi-india, 7 endpoints)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -63,16 +67,36 @@ fn validate_reports_every_mistake_with_its_position() {
     assert_eq!(code, 3, "{stderr}");
     let expected = [
         ("tests/fixtures/every-mistake.yaml:1:5:", "id: Bad_Policy"),
-        ("tests/fixtures/every-mistake.yaml:4:8:", "CN is in both `allow` and `deny`"),
-        ("tests/fixtures/every-mistake.yaml:5:12:", "`endpoints` is empty"),
-        ("tests/fixtures/every-mistake.yaml:6:18:", "host bits set: did you mean `117.192.0.0/16`?"),
-        ("tests/fixtures/every-mistake.yaml:6:", "`300.1.0.0/16` is not a network"),
-        ("tests/fixtures/every-mistake.yaml:7:", "resolver `not-a-resolver` is not an address"),
-        ("tests/fixtures/every-mistake.yaml:8:9:", "`repeat: 0` must be between 1 and 100"),
+        (
+            "tests/fixtures/every-mistake.yaml:4:8:",
+            "CN is in both `allow` and `deny`",
+        ),
+        (
+            "tests/fixtures/every-mistake.yaml:5:12:",
+            "`endpoints` is empty",
+        ),
+        (
+            "tests/fixtures/every-mistake.yaml:6:18:",
+            "host bits set: did you mean `117.192.0.0/16`?",
+        ),
+        (
+            "tests/fixtures/every-mistake.yaml:6:",
+            "`300.1.0.0/16` is not a network",
+        ),
+        (
+            "tests/fixtures/every-mistake.yaml:7:",
+            "resolver `not-a-resolver` is not an address",
+        ),
+        (
+            "tests/fixtures/every-mistake.yaml:8:9:",
+            "`repeat: 0` must be between 1 and 100",
+        ),
     ];
     for (position, message) in expected {
         assert!(
-            stderr.lines().any(|l| l.starts_with(position) && l.contains(message)),
+            stderr
+                .lines()
+                .any(|l| l.starts_with(position) && l.contains(message)),
             "missing `{position} … {message}` in:\n{stderr}"
         );
     }
@@ -82,13 +106,22 @@ fn validate_reports_every_mistake_with_its_position() {
 fn validate_reports_unknown_keys_and_bad_countries() {
     let (code, _, stderr) = validate("tests/fixtures/unknown-key.yaml");
     assert_eq!(code, 3);
-    assert!(stderr.contains("tests/fixtures/unknown-key.yaml:5:5: unknown field `purpse`"), "{stderr}");
+    assert!(
+        stderr.contains("tests/fixtures/unknown-key.yaml:5:5: unknown field `purpse`"),
+        "{stderr}"
+    );
     let (code, _, stderr) = validate("tests/fixtures/bad-country.yaml");
     assert_eq!(code, 3);
-    assert!(stderr.contains("tests/fixtures/bad-country.yaml:2:13: `UK` is not an assigned"), "{stderr}");
+    assert!(
+        stderr.contains("tests/fixtures/bad-country.yaml:2:13: `UK` is not an assigned"),
+        "{stderr}"
+    );
     let (code, _, stderr) = validate("tests/fixtures/does-not-exist.yaml");
     assert_eq!(code, 3);
-    assert!(stderr.contains("tests/fixtures/does-not-exist.yaml: cannot read policy file"), "{stderr}");
+    assert!(
+        stderr.contains("tests/fixtures/does-not-exist.yaml: cannot read policy file"),
+        "{stderr}"
+    );
 }
 
 #[test]

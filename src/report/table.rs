@@ -51,11 +51,19 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
     let _ = writeln!(
         out,
         "Asked    resolvers {}; client subnets {}; {} repeat(s); {} queries",
-        if doc.resolvers.is_empty() { "none".to_string() } else { doc.resolvers.join(", ") },
+        if doc.resolvers.is_empty() {
+            "none".to_string()
+        } else {
+            doc.resolvers.join(", ")
+        },
         if doc.client_subnets.is_empty() {
             "none".to_string()
         } else {
-            doc.client_subnets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            doc.client_subnets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         },
         doc.repeat,
         doc.summary.queries
@@ -73,7 +81,11 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
         s.addresses
     );
     for e in &doc.endpoints {
-        let purpose = e.purpose.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+        let purpose = e
+            .purpose
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
         let _ = writeln!(out, "\n{:<13} {}{}", shout(e.verdict), e.host, purpose);
         for r in &e.reasons {
             let _ = writeln!(out, "    {r}");
@@ -95,9 +107,20 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
             let country = match (&a.country, a.countries.len()) {
                 (Some(c), _) => c.to_string(),
                 (None, 0) => "??".to_string(),
-                (None, _) => a.countries.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"),
+                (None, _) => a
+                    .countries
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/"),
             };
-            let _ = writeln!(out, "    {:<40} {:<6} {}", a.ip.to_string(), country, a.verdict);
+            let _ = writeln!(
+                out,
+                "    {:<40} {:<6} {}",
+                a.ip.to_string(),
+                country,
+                a.verdict
+            );
             for r in &a.reasons {
                 let _ = writeln!(out, "        {r}");
             }
