@@ -85,7 +85,7 @@ fn validate_reports_every_mistake_with_its_position() {
         ),
         (
             "tests/fixtures/every-mistake.yaml:7:",
-            "resolver `not-a-resolver` is not an address",
+            "`not-a-resolver` is not a resolver address",
         ),
         (
             "tests/fixtures/every-mistake.yaml:8:9:",
