@@ -183,6 +183,11 @@ pub fn judge_endpoint(
     let count = |v: Verdict| addresses.iter().filter(|(_, av)| *av == v).count();
     let mut verdict = worst;
     match worst {
+        Verdict::Violation if addresses.len() == 1 => {
+            reasons.push("its only address violates the policy".to_string())
+        }
+        Verdict::Inconclusive if addresses.len() == 1 => reasons
+            .push("its only address could not be placed on either side of the policy".to_string()),
         Verdict::Violation => reasons.push(format!(
             "{} of {} addresses violate the policy",
             count(Verdict::Violation),
