@@ -673,3 +673,40 @@ fn queries_in_flight_are_bounded_by_concurrency() {
     assert_eq!(doc.summary.queries, 40);
     assert_eq!(doc.verdict, residency::model::Verdict::Inconclusive);
 }
+
+#[test]
+fn unreadable_inputs_are_errors_naming_the_file_with_exit_3() {
+    let lab = Lab::start();
+    let policy = lab.policy("broken-db", "endpoints:\n  - host: 192.0.2.1\n");
+    let text = std::fs::read_to_string(&policy).expect("policy");
+    let missing = lab.dir.path().join("missing.mmdb");
+    std::fs::write(
+        &policy,
+        text.replace(
+            &lab.dir.path().join("lab.mmdb").display().to_string(),
+            &missing.display().to_string(),
+        ),
+    )
+    .expect("rewrite policy");
+    let out = lab.run(&["check", path_str(&policy)]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+    assert!(
+        !lab.db().exists(),
+        "nothing is measured or recorded when an input is bad"
+    );
+
+    let garbage = lab.dir.path().join("not-a-db.sqlite");
+    std::fs::write(&garbage, "this is not SQLite\n".repeat(100)).expect("write garbage");
+    let good = lab.policy("fine", "endpoints:\n  - host: 192.0.2.1\n");
+    let out = lab.run(&["check", path_str(&good), "--db", path_str(&garbage)]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not-a-db.sqlite"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&garbage).expect("garbage"),
+        "this is not SQLite\n".repeat(100),
+        "a file that is not our history is left alone"
+    );
+}
