@@ -128,7 +128,7 @@ pub struct HistoryListArgs {
     /// Only runs started at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
     #[arg(long)]
     since: Option<String>,
-    /// Only runs started before the end of this date (YYYY-MM-DD, UTC) or at/before this RFC 3339 time.
+    /// Only runs started on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
     #[arg(long)]
     until: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -28,8 +28,15 @@ fn readme_commands() -> Vec<String> {
 fn readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
     let commands = readme_commands();
     assert_eq!(commands.len(), 2, "{commands:?}");
-    assert_eq!(commands[0], "cargo run --release -- check policies/example.yaml");
-    assert!(commands[1].ends_with("cargo test --locked"), "{}", commands[1]);
+    assert_eq!(
+        commands[0],
+        "cargo run --release -- check policies/example.yaml"
+    );
+    assert!(
+        commands[1].ends_with("cargo test --locked"),
+        "{}",
+        commands[1]
+    );
     let ci = read(".ci/run");
     assert!(
         ci.lines().any(|l| l.trim() == commands[1]),

@@ -69,21 +69,7 @@ impl Default for DnsResolver {
 impl Resolve for DnsResolver {
     async fn resolve(&self, query: &Query) -> Resolution {
         let started = Instant::now();
-        let mut resolution = Resolution {
-            resolver: query.resolver.to_string(),
-            client_subnet: query.client_subnet,
-            scope_prefix: None,
-            record_type: query.record_type,
-            attempt: query.attempt,
-            outcome: Outcome::Error,
-            rcode: None,
-            cname_chain: Vec::new(),
-            addresses: Vec::new(),
-            ttl: None,
-            transport: None,
-            elapsed_ms: 0,
-            error: None,
-        };
+        let mut resolution = Resolution::unanswered(query);
 
         match build_request(query) {
             Ok(request) => self.exchange(query, request, &mut resolution).await,

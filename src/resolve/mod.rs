@@ -101,6 +101,15 @@ impl Resolution {
     /// A query that ended without any response, with the reason.
     pub fn failed(query: &Query, error: impl Into<String>) -> Resolution {
         Resolution {
+            error: Some(error.into()),
+            ..Resolution::unanswered(query)
+        }
+    }
+
+    /// The record of `query` before anything came back: no response yet, outcome `Error`
+    /// until a measurement says otherwise.
+    pub fn unanswered(query: &Query) -> Resolution {
+        Resolution {
             resolver: query.resolver.to_string(),
             client_subnet: query.client_subnet,
             scope_prefix: None,
@@ -113,7 +122,7 @@ impl Resolution {
             ttl: None,
             transport: None,
             elapsed_ms: 0,
-            error: Some(error.into()),
+            error: None,
         }
     }
 }
