@@ -357,12 +357,15 @@ fn parse_when(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CliError> {
     }
     let day =
         NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CliError::BadDate(s.to_string()))?;
-    let time = if end_of_day {
-        day.and_hms_milli_opt(23, 59, 59, 999)
+    // The history's window is half-open (`since <= started_at < until`), so a whole day
+    // ends where the next one starts.
+    let day = if end_of_day {
+        day.succ_opt()
     } else {
-        day.and_hms_opt(0, 0, 0)
+        Some(day)
     };
-    time.map(|t| t.and_utc())
+    day.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
         .ok_or_else(|| CliError::BadDate(s.to_string()))
 }
 
