@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::geo::Locate;
+use crate::geo::Geolocator;
 use crate::model::{CountryCode, Evidence, Verdict};
 use crate::policy::{Claim, Policy, Target};
 use crate::resolve::{Query, RecordType, Resolution, Resolve};
@@ -229,7 +229,7 @@ pub async fn run<R: Resolve + 'static>(
     policy: &Policy,
     settings: &CheckSettings,
     resolver: Arc<R>,
-    locators: &[Box<dyn Locate>],
+    geo: &Geolocator,
     progress: &ProgressBar,
 ) -> RunDocument {
     let started_at = Utc::now();
@@ -275,10 +275,7 @@ pub async fn run<R: Resolve + 'static>(
 
         let mut addresses = Vec::with_capacity(ordered.len());
         for (ip, Sighting { count, via, .. }) in ordered {
-            let evidence = located
-                .entry(ip)
-                .or_insert_with(|| locators.iter().map(|l| l.locate(ip)).collect())
-                .clone();
+            let evidence = located.entry(ip).or_insert_with(|| geo.locate(ip)).clone();
             let judgement = judge_address(ip, &evidence, &rules);
             addresses.push(AddressResult {
                 ip,
@@ -331,7 +328,7 @@ pub async fn run<R: Resolve + 'static>(
         resolvers: settings.resolvers.iter().map(ToString::to_string).collect(),
         client_subnets: policy.client_subnets.clone(),
         repeat: policy.repeat,
-        sources: locators.iter().map(|l| l.name().to_string()).collect(),
+        sources: geo.source_names().into_iter().map(str::to_string).collect(),
         summary,
         endpoints,
     }

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::{self, CheckSettings, RunDocument};
-use crate::geo::{self, Locate, MmdbDatabase};
+use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
 use crate::model::Verdict;
 use crate::policy::{self, Policy, PolicyError};
@@ -230,18 +230,11 @@ fn validate(files: &[PathBuf]) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn open_locators(policy: &Policy) -> Result<Vec<Box<dyn Locate>>, CliError> {
-    match &policy.geo_databases {
-        None => Ok(vec![Box::new(geo::default_database()?)]),
-        Some(paths) => paths
-            .iter()
-            .map(|p| {
-                MmdbDatabase::open(p)
-                    .map(|d| Box::new(d) as Box<dyn Locate>)
-                    .map_err(CliError::from)
-            })
-            .collect(),
-    }
+fn open_geo(policy: &Policy) -> Result<Geolocator, CliError> {
+    Ok(match &policy.geo_databases {
+        None => Geolocator::shipped()?,
+        Some(paths) => Geolocator::open(paths)?,
+    })
 }
 
 fn progress_bar(label: &str) -> ProgressBar {
@@ -263,7 +256,7 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     // Everything that can be wrong with the inputs is found before anything is measured.
     let mut prepared = Vec::new();
     for policy in policies {
-        let locators = open_locators(&policy)?;
+        let geo = open_geo(&policy)?;
         let resolvers = if !args.resolvers.is_empty() {
             args.resolvers.clone()
         } else if let Some(r) = &policy.resolvers {
@@ -271,7 +264,7 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         } else {
             resolve::system_resolvers()?
         };
-        prepared.push((policy, locators, resolvers));
+        prepared.push((policy, geo, resolvers));
     }
     let db_path = args.db.path();
     let mut history = History::open(&db_path)?;
@@ -282,7 +275,7 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
 
     let mut worst = Verdict::Compliant;
     let mut json_docs = Vec::new();
-    for (policy, locators, resolvers) in prepared {
+    for (policy, geo, resolvers) in prepared {
         let mut dns = policy.dns;
         if let Some(ms) = args.dns_timeout_ms {
             dns.timeout = Duration::from_millis(ms);
@@ -296,7 +289,7 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         };
         let resolver = Arc::new(DnsResolver::new(dns));
         let bar = progress_bar(policy.id.as_str());
-        let doc = runtime.block_on(check::run(&policy, &settings, resolver, &locators, &bar));
+        let doc = runtime.block_on(check::run(&policy, &settings, resolver, &geo, &bar));
         bar.finish_and_clear();
 
         let stored = record(&mut history, &doc)?;

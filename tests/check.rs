@@ -651,8 +651,9 @@ fn queries_in_flight_are_bounded_by_concurrency() {
     let start = Instant::now();
     let mut worst_excess = 0i64;
     let hidden = indicatif::ProgressBar::hidden();
+    let no_sources = residency::geo::Geolocator::default();
     let doc = runtime.block_on(async {
-        let run = residency::check::run(&policy, &settings, resolver, &[], &hidden);
+        let run = residency::check::run(&policy, &settings, resolver, &no_sources, &hidden);
         tokio::pin!(run);
         loop {
             tokio::select! {
