@@ -711,3 +711,31 @@ fn unreadable_inputs_are_errors_naming_the_file_with_exit_3() {
         "a file that is not our history is left alone"
     );
 }
+
+#[test]
+fn several_policies_in_one_check_each_get_a_run_and_the_worst_exit_code() {
+    let lab = Lab::start();
+    let good = lab.policy("one", "endpoints:\n  - host: api.vendor.test\n");
+    let bad = lab.policy("two", "endpoints:\n  - host: tracker.vendor.test\n");
+    let out = lab.run(&["check", "--format", "json", path_str(&good), path_str(&bad)]);
+    assert_eq!(out.status.code(), Some(2));
+    let docs: Value = serde_json::from_slice(&out.stdout).expect("json array");
+    let verdicts: Vec<(&str, &str)> = docs
+        .as_array()
+        .expect("one document per policy")
+        .iter()
+        .map(|d| {
+            (
+                d["policy"]["id"].as_str().expect("id"),
+                d["verdict"].as_str().expect("verdict"),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts, [("one", "compliant"), ("two", "violation")]);
+    let verify = lab.run(&["history", "verify"]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        text.contains("one: intact, 1 runs") && text.contains("two: intact, 1 runs"),
+        "{text}"
+    );
+}
