@@ -17,6 +17,7 @@ use serde_saphyr::Spanned;
 
 use crate::model::CountryCode;
 use crate::resolve::ResolveSettings;
+use crate::trace::{Protocol, TraceSettings};
 
 /// Repeats above this are almost certainly a typo and would hammer the resolvers.
 const MAX_REPEAT: u32 = 100;
@@ -149,6 +150,10 @@ pub struct Policy {
     pub geo_databases: Option<Vec<PathBuf>>,
     #[serde(skip)]
     pub dns: ResolveSettings,
+    /// Whether to trace every address, and how.
+    pub trace: TracePolicy,
+    /// Countries a path must not cross: a hop located in one is a violation.
+    pub transit_deny: BTreeSet<CountryCode>,
     /// The file this policy was read from.
     pub source: PathBuf,
 }
@@ -188,6 +193,34 @@ struct RawPolicy {
     geo: Option<RawGeo>,
     #[serde(default)]
     dns: Option<RawDns>,
+    #[serde(default)]
+    trace: Option<RawTrace>,
+    #[serde(default)]
+    transit: Option<RawTransit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrace {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    protocol: Option<Protocol>,
+    #[serde(default)]
+    port: Option<Spanned<u16>>,
+    #[serde(default)]
+    max_hops: Option<Spanned<u8>>,
+    #[serde(default)]
+    rounds: Option<Spanned<u32>>,
+    #[serde(default)]
+    timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransit {
+    #[serde(default)]
+    deny: Vec<Spanned<CountryCode>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,6 +427,21 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         }
     }
 
+    let trace = trace_policy(raw.trace.as_ref(), &mut problems);
+    let transit_deny: BTreeSet<CountryCode> = raw
+        .transit
+        .as_ref()
+        .map(|t| t.deny.iter().map(|c| c.value).collect())
+        .unwrap_or_default();
+    if !trace.enabled
+        && let Some(first) = raw.transit.as_ref().and_then(|t| t.deny.first())
+    {
+        problems.add(
+            first,
+            "`transit.deny` needs traces, but `trace.enabled` is false: enable tracing or remove `transit`",
+        );
+    }
+
     let claims = raw.claims.into_iter().map(|c| c.value).collect();
 
     match id {
@@ -410,12 +458,67 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             repeat,
             geo_databases,
             dns,
+            trace,
+            transit_deny,
             source: path.to_path_buf(),
         }),
         _ => {
             problems.0.sort_by_key(|p| (p.line, p.column));
             Err(PolicyError::at(path, problems.0))
         }
+    }
+}
+
+/// The policy's `trace:` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TracePolicy {
+    /// Off only when the policy says `enabled: false`: paths are evidence by default.
+    pub enabled: bool,
+    pub settings: TraceSettings,
+}
+
+fn trace_policy(raw: Option<&RawTrace>, problems: &mut Problems) -> TracePolicy {
+    let mut settings = TraceSettings::default();
+    let Some(raw) = raw else {
+        return TracePolicy {
+            enabled: true,
+            settings,
+        };
+    };
+    if let Some(p) = raw.protocol {
+        settings.protocol = p;
+    }
+    if let Some(port) = &raw.port {
+        if port.value == 0 {
+            problems.add(port, "`trace.port` must be between 1 and 65535");
+        } else {
+            settings.port = port.value;
+        }
+    }
+    if let Some(h) = &raw.max_hops {
+        if (1..=64).contains(&h.value) {
+            settings.max_hops = h.value;
+        } else {
+            problems.add(h, "`trace.max_hops` must be between 1 and 64");
+        }
+    }
+    if let Some(r) = &raw.rounds {
+        if (1..=20).contains(&r.value) {
+            settings.rounds = r.value;
+        } else {
+            problems.add(r, "`trace.rounds` must be between 1 and 20");
+        }
+    }
+    if let Some(t) = &raw.timeout_ms {
+        if (10..=60_000).contains(&t.value) {
+            settings.round_timeout = Duration::from_millis(t.value);
+        } else {
+            problems.add(t, "`trace.timeout_ms` must be between 10 and 60000");
+        }
+    }
+    TracePolicy {
+        enabled: raw.enabled.unwrap_or(true),
+        settings,
     }
 }
 
@@ -576,6 +679,54 @@ geo:
             .expect_err("deny ∩ allow");
         let text = err.to_string();
         assert!(text.starts_with("policies/test.yaml:3:"), "{text}");
+    }
+
+    #[test]
+    fn trace_and_transit_sections() {
+        let p = parse_str(
+            "id: a\nallow: [IN]\nendpoints:\n  - host: a.example\ntransit:\n  deny: [CN]\ntrace: { protocol: tcp, port: 8443, max_hops: 20, rounds: 2, timeout_ms: 500 }\n",
+        )
+        .expect("valid trace section");
+        assert!(p.trace.enabled);
+        assert_eq!(p.trace.settings.protocol, Protocol::Tcp);
+        assert_eq!(
+            (
+                p.trace.settings.port,
+                p.trace.settings.max_hops,
+                p.trace.settings.rounds
+            ),
+            (8443, 20, 2)
+        );
+        assert_eq!(p.trace.settings.round_timeout, Duration::from_millis(500));
+        assert!(p.transit_deny.contains(&"CN".parse().expect("CN")));
+
+        let defaults =
+            parse_str("id: a\nallow: [IN]\nendpoints:\n  - host: a.example\n").expect("valid");
+        assert!(defaults.trace.enabled && defaults.transit_deny.is_empty());
+        assert_eq!(defaults.trace.settings, TraceSettings::default());
+
+        let p = problems(
+            "id: a\nallow: [IN]\nendpoints:\n  - host: a.example\ntransit: { deny: [CN] }\ntrace: { enabled: false, max_hops: 0 }\n",
+        );
+        let text: Vec<String> = p
+            .iter()
+            .map(|p| format!("{}:{} {}", p.line, p.column, p.message))
+            .collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("5:") && t.contains("needs traces")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("6:") && t.contains("max_hops")),
+            "{text:?}"
+        );
+
+        let p = problems(
+            "id: a\nallow: [IN]\nendpoints:\n  - host: a.example\ntrace: { protocol: sctp }\n",
+        );
+        assert!(p[0].message.contains("sctp"), "{p:?}");
     }
 
     #[test]
