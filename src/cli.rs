@@ -169,6 +169,9 @@ pub struct CheckArgs {
     /// How long to wait for one DNS answer, in milliseconds (overrides the policy's dns.timeout_ms).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
     dns_timeout_ms: Option<u64>,
+    /// Measure DNS and databases only: no traceroute and no RTT probes (overrides `trace.enabled`).
+    #[arg(long)]
+    no_trace: bool,
     /// How many times to send a DNS query that got no answer (overrides the policy's dns.tries).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
     dns_tries: Option<u32>,
@@ -255,7 +258,10 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     let policies = load_all(&args.policies)?;
     // Everything that can be wrong with the inputs is found before anything is measured.
     let mut prepared = Vec::new();
-    for policy in policies {
+    for mut policy in policies {
+        if args.no_trace {
+            policy.trace.enabled = false;
+        }
         let geo = open_geo(&policy)?;
         let resolvers = if !args.resolvers.is_empty() {
             args.resolvers.clone()

@@ -1,6 +1,10 @@
 //! `residency check` end to end: the real binary, a real DNS server (knotd on loopback, with
 //! ECS answers from its geoip module), `.mmdb` fixtures built here, and the SQLite history.
 //!
+//! The lab's addresses are documentation ranges that exist only as DNS answers here, so the
+//! policies in this file disable tracing and RTT probes (`trace: { enabled: false }`): the
+//! network-namespace lab is where paths are measured.
+//!
 //! Lab geography (fixture database `lab.mmdb`): 192.0.2.0/25 IN, 192.0.2.128/25 SG,
 //! 198.51.100.0/24 CN, 203.0.113.0/24 US, 2001:db8::/32 SG; 233.252.0.0/24 is in no record.
 
@@ -69,7 +73,7 @@ impl Lab {
         let resolvers: Vec<String> = resolvers.iter().map(|r| format!("\"{r}\"")).collect();
         let text = format!(
             "id: {name}\nallow: [IN, US, SG]\ndeny: [CN]\nresolvers: [{}]\nrepeat: 2\n\
-             dns: {{ timeout_ms: 400, tries: 1 }}\ngeo:\n  databases: [{}]\n{body}",
+             dns: {{ timeout_ms: 400, tries: 1 }}\ntrace: {{ enabled: false }}\ngeo:\n  databases: [{}]\n{body}",
             resolvers.join(", "),
             self.dir.path().join("lab.mmdb").display()
         );
@@ -462,6 +466,8 @@ fn the_shipped_example_gives_verdicts_offline_without_hanging() {
         &[
             "check",
             "policies/example.yaml",
+            // Tracing would probe the public addresses: tests talk to loopback only.
+            "--no-trace",
             "--resolver",
             &silent.addr().to_string(),
             "--format",
@@ -638,7 +644,7 @@ fn queries_in_flight_are_bounded_by_concurrency() {
         body.push_str(&format!("  - host: h{i}.vendor.test\n"));
     }
     let text = format!(
-        "id: bounded\nallow: [IN]\nresolvers: [\"{}\"]\nrepeat: 1\ndns: {{ timeout_ms: 300, tries: 1 }}\n{body}",
+        "id: bounded\nallow: [IN]\nresolvers: [\"{}\"]\nrepeat: 1\ndns: {{ timeout_ms: 300, tries: 1 }}\ntrace: {{ enabled: false }}\n{body}",
         silent.addr()
     );
     let policy = residency::policy::parse(&text, Path::new("bounded.yaml")).expect("policy");
