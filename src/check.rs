@@ -276,7 +276,7 @@ pub async fn run<R: Resolve + 'static>(
         let mut addresses = Vec::with_capacity(ordered.len());
         for (ip, Sighting { count, via, .. }) in ordered {
             let evidence = located.entry(ip).or_insert_with(|| geo.locate(ip)).clone();
-            let judgement = judge_address(ip, &evidence, &rules);
+            let judgement = judge_address(ip, &evidence, &rules, None);
             addresses.push(AddressResult {
                 ip,
                 country: judgement.country,

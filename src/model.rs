@@ -157,6 +157,8 @@ pub enum Confidence {
 pub enum SourceKind {
     /// An offline MaxMind-format geolocation database.
     GeoDatabase,
+    /// The speed of light: which countries a measured round-trip time can reach.
+    RttPhysics,
 }
 
 /// A point on Earth with the radius its source vouches for.
@@ -186,6 +188,11 @@ pub struct Evidence {
     pub city: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub coordinates: Option<Coordinates>,
+    /// Set when a measurement proves this claim physically impossible, with the numbers.
+    /// A refuted claim stays in the evidence (a report shows what was claimed and why it
+    /// was rejected) but no longer counts towards the verdict.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refuted: Option<String>,
 }
 
 #[cfg(test)]

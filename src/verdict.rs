@@ -28,14 +28,105 @@ pub struct AddressJudgement {
     pub reasons: Vec<String>,
 }
 
-/// Judges one address from its evidence.
+impl Rules<'_> {
+    /// Allowed and not denied (deny always wins).
+    pub fn permits(&self, c: &CountryCode) -> bool {
+        self.allow.contains(c) && !self.deny.contains(c)
+    }
+}
+
+/// What the speed of light allows for an address, seen from the vantage point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reach {
+    pub min_rtt_ms: f64,
+    /// The farthest the address can be from the vantage point.
+    pub max_km: f64,
+    /// Every country with territory within `max_km` of the vantage point.
+    pub countries: BTreeSet<CountryCode>,
+}
+
+fn join(cs: &BTreeSet<CountryCode>) -> String {
+    cs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Judges one address from its evidence and, when measured, what physics allows.
+///
+/// Claims refuted by physics (`Evidence::refuted`) no longer count. Physics decides alone when
+/// every country within reach is allowed (compliant) or none is (violation); otherwise the
+/// surviving claims decide as without physics.
+pub fn judge_address(
+    ip: IpAddr,
+    evidence: &[Evidence],
+    rules: &Rules<'_>,
+    reach: Option<&Reach>,
+) -> AddressJudgement {
+    let mut j = judge_claims(ip, evidence, rules);
+    let refuted: Vec<String> = evidence
+        .iter()
+        .filter_map(|e| {
+            e.refuted
+                .as_ref()
+                .map(|why| format!("refuted by RTT physics: {why}"))
+        })
+        .collect();
+    let Some(reach) = reach else {
+        return j;
+    };
+    let head = format!(
+        "physics: a {:.1} ms round trip puts {ip} within {:.0} km of the vantage point",
+        reach.min_rtt_ms, reach.max_km
+    );
+    let allowed: BTreeSet<CountryCode> = reach
+        .countries
+        .iter()
+        .filter(|c| rules.permits(c))
+        .copied()
+        .collect();
+    if !reach.countries.is_empty() && allowed.len() == reach.countries.len() {
+        j.verdict = Verdict::Compliant;
+        j.reasons = vec![format!(
+            "{head}, where every country is allowed: {}",
+            join(&reach.countries)
+        )];
+        if reach.countries.len() == 1 {
+            j.country = reach.countries.iter().next().copied();
+        }
+    } else if allowed.is_empty() {
+        j.verdict = Verdict::Violation;
+        j.reasons = vec![format!(
+            "{head}, where no country is allowed (only {})",
+            join(&reach.countries)
+        )];
+        if reach.countries.len() == 1 {
+            j.country = reach.countries.iter().next().copied();
+        }
+    } else if j.countries.is_empty() {
+        j.verdict = Verdict::Inconclusive;
+        j.reasons = vec![format!(
+            "{head}, where allowed and not-allowed countries both lie ({}), and no unrefuted source places it",
+            join(&reach.countries)
+        )];
+    } else {
+        j.reasons.push(format!(
+            "{head}; countries within reach: {}",
+            join(&reach.countries)
+        ));
+    }
+    j.reasons.extend(refuted);
+    j
+}
+
+/// Judges an address from its unrefuted claims alone.
 ///
 /// Sources that disagree within the allowed set still make a compliant address (every answer is
 /// allowed); sources that disagree across the allow/deny line make it inconclusive, because the
 /// databases alone cannot say which side is right.
-pub fn judge_address(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> AddressJudgement {
+fn judge_claims(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> AddressJudgement {
     let mut by_country: BTreeMap<CountryCode, Vec<&str>> = BTreeMap::new();
-    for e in evidence {
+    for e in evidence.iter().filter(|e| e.refuted.is_none()) {
         if let Some(c) = e.country {
             by_country.entry(c).or_default().push(e.source.as_str());
         }
@@ -46,6 +137,8 @@ pub fn judge_address(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> Ad
     if countries.is_empty() {
         let asked = if evidence.is_empty() {
             "no location source was consulted".to_string()
+        } else if evidence.iter().any(|e| e.refuted.is_some()) {
+            "every source's claim was refuted".to_string()
         } else {
             let names: Vec<&str> = evidence.iter().map(|e| e.source.as_str()).collect();
             format!("no source located it (asked: {})", names.join(", "))
@@ -128,6 +221,99 @@ pub fn judge_address(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> Ad
         verdict,
         reasons,
     }
+}
+
+/// One hop of a measured path, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedHop {
+    pub ttl: u8,
+    pub addr: Option<IpAddr>,
+    pub country: Option<CountryCode>,
+    /// Which sources placed it there, for the reason text.
+    pub sources: String,
+}
+
+/// Judges the path to an address against `transit.deny`. `None` when the policy has no transit
+/// rule. `not_measured` carries why there is no path (e.g. no raw-socket privilege).
+pub fn judge_transit(
+    transit_deny: &BTreeSet<CountryCode>,
+    not_measured: Option<&str>,
+    hops: &[LocatedHop],
+) -> Option<(Verdict, Vec<String>)> {
+    if transit_deny.is_empty() {
+        return None;
+    }
+    if let Some(why) = not_measured {
+        return Some((
+            Verdict::Inconclusive,
+            vec![format!(
+                "the policy forbids transit through {}, but the path was not measured: {why}",
+                join(transit_deny)
+            )],
+        ));
+    }
+    let crossings: Vec<String> = hops
+        .iter()
+        .filter_map(|h| {
+            let c = h.country.filter(|c| transit_deny.contains(c))?;
+            let addr = h.addr.map(|a| a.to_string()).unwrap_or_default();
+            Some(format!("hop {} ({addr}) in {c} (per {})", h.ttl, h.sources))
+        })
+        .collect();
+    if !crossings.is_empty() {
+        return Some((
+            Verdict::Violation,
+            vec![format!(
+                "the path crosses a transit-denied country: {}",
+                crossings.join("; ")
+            )],
+        ));
+    }
+    let silent = hops.iter().filter(|h| h.addr.is_none()).count();
+    let unplaced = hops
+        .iter()
+        .filter(|h| h.addr.is_some() && h.country.is_none())
+        .count();
+    let mut reason = format!(
+        "no hop of {} is located in a transit-denied country ({})",
+        hops.len(),
+        join(transit_deny)
+    );
+    if silent + unplaced > 0 {
+        reason.push_str(&format!(
+            "; {silent} hop(s) did not answer and {unplaced} could not be located"
+        ));
+    }
+    Some((Verdict::Compliant, vec![reason]))
+}
+
+/// An address that answered no probe at all cannot be confirmed anywhere: inconclusive.
+pub fn judge_reachability(
+    ip: IpAddr,
+    traced: bool,
+    reached: bool,
+    rtt_measured: bool,
+) -> Option<(Verdict, Vec<String>)> {
+    (traced && !reached && !rtt_measured).then(|| {
+        (
+            Verdict::Inconclusive,
+            vec![format!(
+                "{ip} answered no probe (traceroute and TCP connect): its existence and location are unconfirmed"
+            )],
+        )
+    })
+}
+
+/// Folds further judgements into an address judgement: the worst verdict, every reason.
+pub fn fold(
+    mut j: AddressJudgement,
+    more: impl IntoIterator<Item = Option<(Verdict, Vec<String>)>>,
+) -> AddressJudgement {
+    for (verdict, reasons) in more.into_iter().flatten() {
+        j.verdict = j.verdict.max(verdict);
+        j.reasons.extend(reasons);
+    }
+    j
 }
 
 /// Judges an endpoint from its resolutions and the verdicts of the addresses they returned.
@@ -254,10 +440,15 @@ mod tests {
             detail: String::new(),
             city: None,
             coordinates: None,
+            refuted: None,
         }
     }
 
     fn judge(evidence: &[Evidence]) -> AddressJudgement {
+        judge_with(evidence, None)
+    }
+
+    fn judge_with(evidence: &[Evidence], reach: Option<&Reach>) -> AddressJudgement {
         let allow = [cc("IN"), cc("US"), cc("SG")].into_iter().collect();
         let deny = [cc("CN")].into_iter().collect();
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
@@ -268,7 +459,127 @@ mod tests {
                 allow: &allow,
                 deny: &deny,
             },
+            reach,
         )
+    }
+
+    fn reach(countries: &[&str]) -> Reach {
+        Reach {
+            min_rtt_ms: 2.0,
+            max_km: 250.0,
+            countries: countries.iter().map(|c| cc(c)).collect(),
+        }
+    }
+
+    fn refuted(mut e: Evidence, why: &str) -> Evidence {
+        e.refuted = Some(why.to_string());
+        e
+    }
+
+    #[test]
+    fn physics_overrules_refuted_claims() {
+        // The database says SG (allowed) but the RTT only reaches CN and IN: SG is refuted,
+        // and the only allowed country within reach is IN, so the surviving claims decide.
+        let sg = refuted(
+            ev("db", Some("SG")),
+            "SG is 4,000 km away; 2 ms allows 250 km",
+        );
+        let j = judge_with(std::slice::from_ref(&sg), Some(&reach(&["IN", "CN"])));
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{:?}", j.reasons);
+        assert!(
+            j.reasons
+                .iter()
+                .any(|r| r.contains("refuted by RTT physics: SG is 4,000 km")),
+            "{:?}",
+            j.reasons
+        );
+
+        // Only allowed countries within reach: compliant whatever the (refuted) claim said.
+        let cn = refuted(ev("db", Some("CN")), "CN is far");
+        let j = judge_with(&[cn], Some(&reach(&["IN"])));
+        assert_eq!((j.verdict, j.country), (Verdict::Compliant, Some(cc("IN"))));
+        assert!(
+            j.reasons[0].contains("every country is allowed: IN"),
+            "{:?}",
+            j.reasons
+        );
+
+        // No allowed country within reach: violation, even though the database said SG.
+        let j = judge_with(&[sg], Some(&reach(&["CN"])));
+        assert_eq!((j.verdict, j.country), (Verdict::Violation, Some(cc("CN"))));
+        assert!(
+            j.reasons[0].contains("no country is allowed (only CN)"),
+            "{:?}",
+            j.reasons
+        );
+
+        // Mixed reach with a surviving claim: the claim decides.
+        let j = judge_with(&[ev("db", Some("IN"))], Some(&reach(&["IN", "CN"])));
+        assert_eq!(j.verdict, Verdict::Compliant);
+        assert!(
+            j.reasons
+                .iter()
+                .any(|r| r.contains("countries within reach: CN, IN")),
+            "{:?}",
+            j.reasons
+        );
+    }
+
+    #[test]
+    fn transit_rules() {
+        let deny: BTreeSet<CountryCode> = [cc("CN")].into_iter().collect();
+        let hop = |ttl: u8, addr: Option<&str>, c: Option<&str>| LocatedHop {
+            ttl,
+            addr: addr.map(|a| a.parse().expect("ip")),
+            country: c.map(cc),
+            sources: "lab.mmdb".into(),
+        };
+        assert_eq!(judge_transit(&BTreeSet::new(), None, &[]), None);
+        let path = [
+            hop(1, Some("192.0.2.1"), Some("IN")),
+            hop(2, Some("198.51.100.129"), Some("CN")),
+            hop(3, None, None),
+        ];
+        let (v, reasons) = judge_transit(&deny, None, &path).expect("judged");
+        assert_eq!(v, Verdict::Violation);
+        assert!(
+            reasons[0].contains("hop 2 (198.51.100.129) in CN (per lab.mmdb)"),
+            "{reasons:?}"
+        );
+        let (v, reasons) =
+            judge_transit(&deny, None, &[path[0].clone(), path[2].clone()]).expect("judged");
+        assert_eq!(v, Verdict::Compliant);
+        assert!(
+            reasons[0].contains("1 hop(s) did not answer"),
+            "{reasons:?}"
+        );
+        let (v, reasons) =
+            judge_transit(&deny, Some("no raw-socket privilege"), &[]).expect("judged");
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(
+            reasons[0].contains("not measured: no raw-socket privilege"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn an_address_that_answers_nothing_is_inconclusive() {
+        let ip: IpAddr = "203.0.113.66".parse().expect("ip");
+        let j = fold(
+            judge(&[ev("db", Some("IN"))]),
+            [judge_reachability(ip, true, false, false)],
+        );
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            judge_reachability(ip, true, false, true),
+            None,
+            "a TCP RTT is an answer"
+        );
+        assert_eq!(
+            judge_reachability(ip, false, false, false),
+            None,
+            "not traced: nothing to say"
+        );
     }
 
     #[test]

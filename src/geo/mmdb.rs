@@ -118,6 +118,7 @@ impl MmdbDatabase {
             detail,
             city: None,
             coordinates: None,
+            refuted: None,
         }
     }
 
