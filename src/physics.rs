@@ -651,7 +651,14 @@ impl Countries {
     }
 
     /// Every country whose nearest point is within `km` of the point, nearest first (ties by
-    /// code). Countries are pruned by bounding caps, so this is fast for small `km`.
+    /// code).
+    ///
+    /// Called for every address of a run, so it prunes: a country, each of its polygons and
+    /// each run of 32 boundary segments carries a bounding cap (centre and angular radius),
+    /// and anything whose cap is farther than `km` (or than the best distance found so far)
+    /// is skipped. Caps rather than longitude/latitude boxes because a cap gives an exact lower
+    /// bound on great-circle distance by the triangle inequality, also across the antimeridian
+    /// and near the poles, where a box does not; the boxes are used for point-in-polygon.
     pub fn within(&self, point: (f64, f64), km: f64) -> Vec<(CountryCode, f64)> {
         let (lat, lon) = normalise(point);
         let p = to_v3(lat, lon);
@@ -736,8 +743,8 @@ fn build_country(code: CountryCode, rc: RawCountry, unit: f64) -> Result<Country
             bbox = (bbox.0.min(x), bbox.1.min(y), bbox.2.max(x), bbox.3.max(y));
         }
         area += planar_area(&outer.lonlat) * ((bbox.1 + bbox.3) / 2.0).to_radians().cos();
-        let all: Vec<V3> = outer.dense.clone();
-        let cap = Cap::around(&all);
+        // Holes lie inside the outer ring, so its cap holds the whole boundary.
+        let cap = Cap::around(&outer.dense);
         polygons.push(Polygon { rings, bbox, cap });
     }
     let centers: Vec<V3> = polygons.iter().map(|p| p.cap.center).collect();
