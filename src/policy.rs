@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::model::CountryCode;
+use crate::physics::Vantage;
 use crate::resolve::ResolveSettings;
 use crate::trace::{Protocol, TraceSettings};
 
@@ -154,6 +155,8 @@ pub struct Policy {
     pub trace: TracePolicy,
     /// Countries a path must not cross: a hop located in one is a violation.
     pub transit_deny: BTreeSet<CountryCode>,
+    /// Where the check runs from; without it, RTTs cannot be turned into distances.
+    pub vantage: Option<Vantage>,
     /// The file this policy was read from.
     pub source: PathBuf,
 }
@@ -197,6 +200,16 @@ struct RawPolicy {
     trace: Option<RawTrace>,
     #[serde(default)]
     transit: Option<RawTransit>,
+    #[serde(default)]
+    vantage: Option<Spanned<RawVantage>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVantage {
+    country: CountryCode,
+    lat: f64,
+    lon: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -442,6 +455,12 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         );
     }
 
+    let vantage = raw.vantage.as_ref().and_then(|v| {
+        Vantage::new(v.value.country, v.value.lat, v.value.lon)
+            .map_err(|e| problems.add(v, format!("`vantage`: {e}")))
+            .ok()
+    });
+
     let claims = raw.claims.into_iter().map(|c| c.value).collect();
 
     match id {
@@ -460,6 +479,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             dns,
             trace,
             transit_deny,
+            vantage,
             source: path.to_path_buf(),
         }),
         _ => {
