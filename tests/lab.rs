@@ -112,6 +112,8 @@ fn assert_rtt(lab: &Lab, target: IpAddr) {
         ping.min().unwrap_or_default(),
         ping.max().unwrap_or_default(),
     );
+    // Printed so test logs show how close the lab comes to its configuration.
+    eprintln!("{target}: floor {floor:?}, RTTs {:?}", ping.rtts);
     assert!(
         min >= floor && max < floor + SLACK,
         "{target}: RTTs {:?} should lie in [{floor:?}, {:?})\n{}",
@@ -132,6 +134,18 @@ fn ping_rtts_match_the_configured_link_delays() {
     for target in [A, A_V6, NEAR, FAR, R1, R2, R2_V6] {
         assert_rtt(&lab, addr(target));
     }
+}
+
+#[test]
+fn a_20_ms_link_each_way_gives_a_40_ms_round_trip() {
+    let lab = require_lab!(
+        LabBuilder::new()
+            .router("r1", &[R1], Duration::ZERO)
+            .router("r2", &[R2], ms(20))
+            .server(Server::new("a", &[A]))
+    );
+    assert_eq!(lab.rtt_floor(addr(A)), ms(40));
+    assert_rtt(&lab, addr(A));
 }
 
 #[test]
@@ -219,14 +233,18 @@ fn knotd_in_a_server_namespace_answers_the_client_after_the_path_rtt() {
 #[test]
 fn a_lab_removes_its_namespaces_and_devices_even_when_the_test_panics() {
     let names: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let tuns: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let result = std::panic::catch_unwind(|| {
         let lab = require_lab!(topology());
         let mut seen = names.lock().unwrap_or_else(|e| e.into_inner());
         for node in [CLIENT, "r1", "r2", "a", "near", "far", "drop"] {
             seen.push(lab.ns(node).to_string());
         }
+        tuns.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(lab.tun_names().iter().cloned());
         drop(seen);
-        panic!("a failing test");
+        panic!("deliberate panic: the lab must still clean up");
     });
     let names = names.into_inner().unwrap_or_else(|e| e.into_inner());
     if names.is_empty() {
@@ -248,15 +266,22 @@ fn a_lab_removes_its_namespaces_and_devices_even_when_the_test_panics() {
             "namespace {name} survived the lab:\n{listed}"
         );
     }
-    // TUN devices pass through the root namespace as `rsd<pid>t<n>`; none may be left there.
-    let links = std::process::Command::new("ip")
-        .args(["-o", "link", "show"])
-        .output()
-        .expect("run ip link show");
-    let links = String::from_utf8_lossy(&links.stdout);
-    let ours = format!("rsd{}t", std::process::id());
-    assert!(
-        !links.contains(&ours),
-        "a TUN device was left in the root namespace:\n{links}"
+    // TUN devices pass through the root namespace under their creation names; none of this
+    // lab's may be left there (other tests' labs may be starting at the same time).
+    let tuns = tuns.into_inner().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(
+        tuns.len(),
+        8,
+        "four delay links, two TUN devices each: {tuns:?}"
     );
+    for tun in &tuns {
+        let shown = std::process::Command::new("ip")
+            .args(["link", "show", "dev", tun])
+            .output()
+            .expect("run ip link show");
+        assert!(
+            !shown.status.success(),
+            "TUN device {tun} was left in the root namespace"
+        );
+    }
 }

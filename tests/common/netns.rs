@@ -231,6 +231,8 @@ pub struct Lab {
     links: Vec<LinkPlan>,
     v6: bool,
     delay_links: Vec<DelayLink>,
+    /// The names TUN devices had in the root namespace, so a test can check none is left.
+    tun_names: Vec<String>,
 }
 
 impl Lab {
@@ -262,6 +264,7 @@ impl Lab {
             servers: builder.servers,
             v6,
             delay_links: Vec::new(),
+            tun_names: Vec::new(),
         };
         // Built step by step on `lab` itself, so a panic half-way still cleans up in Drop.
         lab.build();
@@ -288,6 +291,12 @@ impl Lab {
             .args(["netns", "exec", self.ns(node), program])
             .args(args);
         command
+    }
+
+    /// The names the lab's TUN devices had while they were in the root namespace, for tests
+    /// that check none is left there.
+    pub fn tun_names(&self) -> &[String] {
+        &self.tun_names
     }
 
     /// The command prefix that runs a program inside a node's namespace.
@@ -494,7 +503,20 @@ impl Lab {
                 ],
             );
         } else {
-            let delay_link = DelayLink::start(link.delay, [&up_ns, &down_ns], [&up_dev, &down_dev]);
+            let temp_names = [0, 1].map(|_| {
+                format!(
+                    "rsd{}t{}",
+                    std::process::id(),
+                    TUNS.fetch_add(1, Ordering::SeqCst)
+                )
+            });
+            self.tun_names.extend(temp_names.iter().cloned());
+            let delay_link = DelayLink::start(
+                link.delay,
+                [&up_ns, &down_ns],
+                [&up_dev, &down_dev],
+                [&temp_names[0], &temp_names[1]],
+            );
             self.delay_links.push(delay_link);
         }
         add_addr(
@@ -642,29 +664,32 @@ struct DelayLink {
 }
 
 impl DelayLink {
-    /// `names` are the interface names wanted inside `namespaces` (same order).
-    fn start(delay: Duration, namespaces: [&str; 2], names: [&str; 2]) -> DelayLink {
+    /// `names` are the interface names wanted inside `namespaces` (same order); `temp` are
+    /// names unique in the root namespace, for the instant the devices live there.
+    fn start(
+        delay: Duration,
+        namespaces: [&str; 2],
+        names: [&str; 2],
+        temp: [&str; 2],
+    ) -> DelayLink {
         let devices: Vec<Arc<SyncDevice>> = namespaces
             .iter()
             .zip(names)
-            .map(|(ns, name)| {
-                // A name unique in the root namespace for the instant the device lives there.
-                let temp = format!(
-                    "rsd{}t{}",
-                    std::process::id(),
-                    TUNS.fetch_add(1, Ordering::SeqCst)
-                );
+            .zip(temp)
+            .map(|((ns, name), temp)| {
                 let device = DeviceBuilder::new()
-                    .name(temp.as_str())
+                    .name(temp)
                     .with(|b| {
                         // Raw IP packets, no 4-byte packet-information header.
                         b.packet_information(false);
                     })
+                    // Down until it is inside its namespace: nothing may use it in the root one.
+                    .enable(false)
                     .build_sync()
                     .unwrap_or_else(|e| panic!("cannot create TUN device {temp}: {e}"));
                 // The open fd keeps working after the device moves to another namespace.
-                run("ip", ["link", "set", &temp, "netns", ns]);
-                ip(ns, ["link", "set", &temp, "name", name]);
+                run("ip", ["link", "set", temp, "netns", ns]);
+                ip(ns, ["link", "set", temp, "name", name]);
                 Arc::new(device)
             })
             .collect();
@@ -707,6 +732,7 @@ fn forward(
     stop: &AtomicBool,
     wake: &InterruptEvent,
 ) {
+    raise_priority();
     let deadline = Instant::now() + FORWARDER_LIFETIME;
     let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     let mut buf = vec![0u8; 65_536];
@@ -748,6 +774,25 @@ fn forward(
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
+}
+
+/// Puts the calling forwarder thread in the real-time FIFO class (priority 1, via `chrt` on its
+/// thread id, so no unsafe code), so that builds and parallel tests on a small machine do not
+/// add tens of milliseconds to a link's delay. It never spins, so it cannot starve anything;
+/// where this fails the lab still works, only with more jitter.
+fn raise_priority() {
+    let Ok(link) = std::fs::read_link("/proc/thread-self") else {
+        return;
+    };
+    let Some(tid) = link.file_name().and_then(OsStr::to_str).map(str::to_string) else {
+        return;
+    };
+    let _ = Command::new("chrt")
+        .args(["-f", "-p", "1", &tid])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Numbers the links: client-r1, r1-r2, ..., then one per server, in the builder's order.
