@@ -175,6 +175,16 @@ impl KnotServer {
             !placement.listen.is_empty(),
             "knotd needs at least one listen address"
         );
+        // Readiness is checked with kdig; without it knotd would only seem not to answer.
+        assert!(
+            Command::new("kdig")
+                .arg("-V")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            "kdig not found: apt-get install knot-dnsutils"
+        );
         let knotd = find_knotd();
         try_start_at(&knotd, zones, geo, placement)
             .unwrap_or_else(|failure| panic!("knotd did not start: {failure}"))

@@ -24,6 +24,19 @@
 //! Needs root (namespaces, TUN, raw ICMP for ping), `ip` (iproute2) and, for servers that drop
 //! everything, `nft` (nftables). Without root, [`Lab::try_start`] returns a [`Skip`] and
 //! [`require_lab!`] prints `SKIPPED: ...` and returns from the test, so a skip is never silent.
+//!
+//! Use:
+//!
+//! ```text
+//! let lab = require_lab!(LabBuilder::new()
+//!     .router("r1", &["192.0.2.1"], Duration::ZERO) // a test maps it to "IN"
+//!     .router("r2", &["198.51.100.129"], Duration::from_millis(10)) // and this to "CN"
+//!     .server(Server::new("a", &["203.0.113.10"]).delay(Duration::from_millis(5)))
+//!     .server(Server::new("drop", &["203.0.113.66"]).dropping()));
+//! let knot = lab.spawn_knot("a", "203.0.113.10".parse()?, &[zone]);
+//! let out = lab.exec(CLIENT, env!("CARGO_BIN_EXE_residency"), ["check", ...]).output()?;
+//! assert!(lab.rtt_floor("203.0.113.10".parse()?) == Duration::from_millis(30));
+//! ```
 
 // Shared by several test binaries; each uses a subset of these helpers.
 #![allow(dead_code)]
@@ -87,7 +100,8 @@ impl fmt::Display for Skip {
 
 /// Starts a lab from a [`LabBuilder`], or prints
 /// `SKIPPED: <test> needs root for network namespaces (run as root, as CI does)` to stderr and
-/// returns from the calling test. Use as `let lab = require_lab!(builder);`.
+/// returns from the calling test, visible even though libtest captures test output. Use as
+/// `let lab = require_lab!(builder);`.
 #[macro_export]
 macro_rules! require_lab {
     ($builder:expr) => {
@@ -98,8 +112,15 @@ macro_rules! require_lab {
                 fn name_of<T>(_: T) -> &'static str {
                     std::any::type_name::<T>()
                 }
-                let test = name_of(here).trim_end_matches("::here");
-                eprintln!("SKIPPED: {test} {skip}");
+                let test = name_of(here)
+                    .trim_end_matches("::here")
+                    .trim_end_matches("::{{closure}}");
+                // Written to the stderr handle, not with eprintln!, which libtest captures and
+                // hides for a passing test: the skip must show in every test log.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("SKIPPED: {test} {skip}\n").as_bytes(),
+                );
                 return;
             }
         }
