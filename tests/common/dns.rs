@@ -3,7 +3,9 @@
 //! nothing listens on.
 //!
 //! Owns everything about running those servers: temp config and zone files, a free port, waiting
-//! until every zone answers, and killing knotd on drop. Only loopback addresses are ever used.
+//! until every zone answers, and killing knotd on drop. Only loopback addresses are used, except
+//! by [`KnotServer::start_in`], which the network lab (`netns.rs`) uses to run knotd at a server
+//! address inside a namespace it created.
 //!
 //! knotd is required, not optional: without it the tests fail with the command that installs it
 //! (`apt-get install knot knot-module-geoip`), so a missing package never looks like a pass.
@@ -120,6 +122,15 @@ impl GeoConfig {
     }
 }
 
+/// Where knotd listens when it does not run on loopback: the given addresses (UDP and TCP), with
+/// its command line prefixed by `prefix` (e.g. `ip netns exec NS`), and its readiness checked by
+/// `kdig` run with the same prefix, since the test process cannot reach a namespace's addresses.
+#[derive(Debug, Clone)]
+pub struct KnotPlacement {
+    pub listen: Vec<SocketAddr>,
+    pub prefix: Vec<String>,
+}
+
 /// A running knotd serving the given zones on loopback; killed on drop.
 pub struct KnotServer {
     child: Child,
@@ -152,12 +163,41 @@ impl KnotServer {
         panic!("knotd did not start{geo_hint}: {last_failure}");
     }
 
-    /// The IPv4 loopback address knotd answers on (UDP and TCP).
+    /// Starts knotd listening on `placement.listen` (e.g. port 53 of a server address in a lab
+    /// namespace) under `placement.prefix`, and waits until every zone answers its SOA there.
+    /// Panics with knotd's log if it cannot start; needs `kdig` (`apt-get install knot-dnsutils`).
+    pub fn start_in(
+        placement: &KnotPlacement,
+        zones: &[Zone],
+        geo: Option<&GeoConfig>,
+    ) -> KnotServer {
+        assert!(
+            !placement.listen.is_empty(),
+            "knotd needs at least one listen address"
+        );
+        // Readiness is checked with kdig; without it knotd would only seem not to answer.
+        assert!(
+            Command::new("kdig")
+                .arg("-V")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            "kdig not found: apt-get install knot-dnsutils"
+        );
+        let knotd = find_knotd();
+        try_start_at(&knotd, zones, geo, placement)
+            .unwrap_or_else(|failure| panic!("knotd did not start: {failure}"))
+    }
+
+    /// The IPv4 loopback address knotd answers on (UDP and TCP); with [`KnotServer::start_in`],
+    /// the first listen address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The same port on `::1`, when this machine has IPv6 loopback.
+    /// The same port on `::1`, when this machine has IPv6 loopback; with
+    /// [`KnotServer::start_in`], the first IPv6 listen address, if any.
     pub fn addr_v6(&self) -> Option<SocketAddr> {
         self.addr_v6
     }
@@ -182,17 +222,36 @@ impl Drop for KnotServer {
 }
 
 fn try_start(knotd: &Path, zones: &[Zone], geo: Option<&GeoConfig>) -> Result<KnotServer, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
     let v6 = ipv6_loopback_available();
     let port = free_port(v6)?;
-    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let addr_v6 = v6.then(|| SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+    let mut listen = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)];
+    if v6 {
+        listen.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+    }
+    let placement = KnotPlacement {
+        listen,
+        prefix: Vec::new(),
+    };
+    try_start_at(knotd, zones, geo, &placement)
+}
+
+fn try_start_at(
+    knotd: &Path,
+    zones: &[Zone],
+    geo: Option<&GeoConfig>,
+    placement: &KnotPlacement,
+) -> Result<KnotServer, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
+    let addr = placement.listen[0];
+    let addr_v6 = placement.listen.iter().copied().find(SocketAddr::is_ipv6);
 
     let d = dir.path();
-    let mut listen = vec![format!("\"127.0.0.1@{port}\"")];
-    if v6 {
-        listen.push(format!("\"::1@{port}\""));
-    }
+    // knot's syntax for an address and port is `ADDR@PORT`, without brackets for IPv6.
+    let listen: Vec<String> = placement
+        .listen
+        .iter()
+        .map(|a| format!("\"{}@{}\"", a.ip(), a.port()))
+        .collect();
     let mut conf = format!(
         "server:\n    rundir: \"{rundir}\"\n    listen: [ {listen} ]\n    edns-client-subnet: on\n    \
          udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
@@ -236,7 +295,15 @@ fn try_start(knotd: &Path, zones: &[Zone], geo: Option<&GeoConfig>) -> Result<Kn
     let log_err = log_file
         .try_clone()
         .map_err(|e| format!("cannot share the log: {e}"))?;
-    let child = Command::new(knotd)
+    let mut command = match placement.prefix.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(knotd);
+            command
+        }
+        None => Command::new(knotd),
+    };
+    let child = command
         .arg("-c")
         .arg(&conf_path)
         .stdin(Stdio::null())
@@ -261,7 +328,13 @@ fn try_start(knotd: &Path, zones: &[Zone], geo: Option<&GeoConfig>) -> Result<Kn
                 server.log()
             ));
         }
-        pending.retain(|zone| !soa_answers(addr, &zone.origin));
+        pending.retain(|zone| {
+            if placement.prefix.is_empty() {
+                !soa_answers(addr, &zone.origin)
+            } else {
+                !soa_answers_via(&placement.prefix, addr, &zone.origin)
+            }
+        });
         if pending.is_empty() {
             return Ok(server);
         }
@@ -317,6 +390,32 @@ fn soa_answers(addr: SocketAddr, origin: &str) -> bool {
         }),
         Err(_) => false,
     }
+}
+
+/// Like [`soa_answers`], for an address only reachable under `prefix` (inside a namespace): asks
+/// with `kdig` run under the same prefix.
+fn soa_answers_via(prefix: &[String], addr: SocketAddr, origin: &str) -> bool {
+    let Some((program, args)) = prefix.split_first() else {
+        return false;
+    };
+    let output = Command::new(program)
+        .args(args)
+        .arg("kdig")
+        .arg(format!("@{}", addr.ip()))
+        .arg("-p")
+        .arg(addr.port().to_string())
+        .args(["+timeout=1", "+retry=0", "+norecurse", "SOA", origin])
+        .stdin(Stdio::null())
+        .output();
+    let Ok(output) = output else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    // kdig's header lines, e.g. `status: NOERROR` and `;; Flags: qr aa; QUERY: 1; ANSWER: 1`.
+    output.status.success()
+        && text.contains("status: NOERROR")
+        && text.contains(" aa")
+        && !text.contains("ANSWER: 0")
 }
 
 fn find_knotd() -> PathBuf {

@@ -1,5 +1,7 @@
-//! Shared helpers for the integration tests: the lab's real DNS server and `.mmdb` fixtures.
+//! Shared helpers for the integration tests: the lab's real DNS server, `.mmdb` fixtures and the
+//! network lab of namespaces, routers and delay links.
 #![allow(dead_code)]
 
 pub mod dns;
 pub mod mmdb;
+pub mod netns;

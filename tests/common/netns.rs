@@ -1,0 +1,1050 @@
+//! Network lab for integration tests: a client (the vantage point), a chain of routers and server
+//! hosts, each in its own network namespace, joined by veth pairs or by delay links that hold
+//! every packet a set time, so ping, traceroute and round-trip-time physics see real hops and
+//! real latency.
+//!
+//! Owns everything about the lab's network: namespace and interface names (unique per process
+//! and lab, so parallel tests never collide), addresses and static routes, per-link delays (two
+//! TUN devices and a forwarder thread per direction, because this kernel has no `netem`), a
+//! firewall that drops everything for servers that must stay silent, running commands and knotd
+//! inside a namespace, and removing all of it on drop, also when a test panics.
+//!
+//! Traffic never leaves the lab: the root namespace gets no address, route or firewall rule. TUN
+//! devices are created there only for an instant, down and unaddressed, before they are moved
+//! into their namespaces.
+//!
+//! Addressing. Routers and servers hold the addresses the test gives (documentation ranges, so a
+//! test can map them to countries). Link `k` is numbered by its position: its upstream end is
+//! `10.200.k.1` (`fd00:200:k::1`), its downstream end is the router's own hop address, or
+//! `10.200.k.2` (`fd00:200:k::2`) for a server, whose given addresses sit on its loopback. Both
+//! ends are point-to-point (`peer`) addresses. Routers answer from the address of the interface
+//! a probe came in on, which is their hop address, so traceroute shows exactly the given hops.
+//! The client is `10.200.0.1` (`fd00:200:0::1`).
+//!
+//! Needs root (namespaces, TUN, raw ICMP for ping), `ip` (iproute2) and, for servers that drop
+//! everything, `nft` (nftables). Without root, [`Lab::try_start`] returns a [`Skip`] and
+//! [`require_lab!`] prints `SKIPPED: ...` and returns from the test, so a skip is never silent.
+//!
+//! Use:
+//!
+//! ```text
+//! let lab = require_lab!(LabBuilder::new()
+//!     .router("r1", &["192.0.2.1"], Duration::ZERO) // a test maps it to "IN"
+//!     .router("r2", &["198.51.100.129"], Duration::from_millis(10)) // and this to "CN"
+//!     .server(Server::new("a", &["203.0.113.10"]).delay(Duration::from_millis(5)))
+//!     .server(Server::new("drop", &["203.0.113.66"]).dropping()));
+//! let knot = lab.spawn_knot("a", "203.0.113.10".parse()?, &[zone]);
+//! let out = lab.exec(CLIENT, env!("CARGO_BIN_EXE_residency"), ["check", ...]).output()?;
+//! assert!(lab.rtt_floor("203.0.113.10".parse()?) == Duration::from_millis(30));
+//! ```
+
+// Shared by several test binaries; each uses a subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tun_rs::{DeviceBuilder, InterruptEvent, SyncDevice};
+
+use super::dns::{KnotPlacement, KnotServer, Zone};
+
+/// Every namespace of every lab starts with this, then the pid of the test process.
+const NS_PREFIX: &str = "rsd-";
+
+/// The client's name, for [`Lab::exec`] and friends.
+pub const CLIENT: &str = "client";
+
+/// Node names become part of interface names (`to-NAME`), which Linux caps at 15 bytes.
+const MAX_NAME: usize = 12;
+
+/// A delay link's forwarder gives up after this long even if nobody stops it, so a leaked lab
+/// cannot keep threads alive forever.
+const FORWARDER_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// Packets a delay link holds per direction; more are dropped, like a full router queue, so a
+/// flood cannot grow memory without bound.
+const MAX_QUEUED: usize = 4096;
+
+/// How long an idle forwarder waits for a packet before looking at its stop flag again (it is
+/// also woken at once by [`InterruptEvent`] on stop).
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// Below this, a forwarder sleeps until the next packet is due instead of polling, because the
+/// poll timeout is rounded up to whole milliseconds and would add up to 1 ms per hop.
+const SPIN_THRESHOLD: Duration = Duration::from_millis(2);
+
+const INSTALL_HINT: &str =
+    "apt-get install iproute2 nftables iputils-ping traceroute knot-dnsutils";
+
+static LABS: AtomicUsize = AtomicUsize::new(0);
+static TUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Why the lab cannot run here; the test should print it and return (see [`require_lab!`]).
+#[derive(Debug, Clone)]
+pub struct Skip {
+    pub reason: String,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// Starts a lab from a [`LabBuilder`], or prints
+/// `SKIPPED: <test> needs root for network namespaces (run as root, as CI does)` to stderr and
+/// returns from the calling test, visible even though libtest captures test output. Use as
+/// `let lab = require_lab!(builder);`.
+#[macro_export]
+macro_rules! require_lab {
+    ($builder:expr) => {
+        match $crate::common::netns::Lab::try_start($builder) {
+            Ok(lab) => lab,
+            Err(skip) => {
+                fn here() {}
+                fn name_of<T>(_: T) -> &'static str {
+                    std::any::type_name::<T>()
+                }
+                let test = name_of(here)
+                    .trim_end_matches("::here")
+                    .trim_end_matches("::{{closure}}");
+                // Written to the stderr handle, not with eprintln!, which libtest captures and
+                // hides for a passing test: the skip must show in every test log.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("SKIPPED: {test} {skip}\n").as_bytes(),
+                );
+                return;
+            }
+        }
+    };
+}
+
+/// One router of the chain.
+#[derive(Debug, Clone)]
+struct RouterSpec {
+    name: String,
+    v4: Ipv4Addr,
+    v6: Option<Ipv6Addr>,
+    delay: Duration,
+}
+
+/// A server host: its addresses, the router it hangs off, its link's delay and whether it drops
+/// everything that arrives.
+#[derive(Debug, Clone)]
+pub struct Server {
+    name: String,
+    addrs: Vec<IpAddr>,
+    behind: Option<String>,
+    delay: Duration,
+    drop_all: bool,
+}
+
+impl Server {
+    /// A server holding `addrs` (address literals, IPv4 or IPv6) on its loopback, behind the last
+    /// router over a plain link, answering normally.
+    pub fn new(name: &str, addrs: &[&str]) -> Server {
+        Server {
+            name: name.to_string(),
+            addrs: addrs.iter().map(|a| parse_addr(a)).collect(),
+            behind: None,
+            delay: Duration::ZERO,
+            drop_all: false,
+        }
+    }
+
+    /// Hangs the server off this router instead of the last one.
+    pub fn behind(mut self, router: &str) -> Server {
+        self.behind = Some(router.to_string());
+        self
+    }
+
+    /// One-way delay of the server's link, added in each direction (RTT grows by twice this).
+    pub fn delay(mut self, one_way: Duration) -> Server {
+        self.delay = one_way;
+        self
+    }
+
+    /// Drops every packet arriving at the server (nftables, IPv4 and IPv6), so probes and
+    /// queries get no answer at all; routers before it still answer traceroute.
+    pub fn dropping(mut self) -> Server {
+        self.drop_all = true;
+        self
+    }
+}
+
+/// The topology to build: routers in chain order from the client, then servers.
+#[derive(Debug, Clone, Default)]
+pub struct LabBuilder {
+    routers: Vec<RouterSpec>,
+    servers: Vec<Server>,
+}
+
+impl LabBuilder {
+    pub fn new() -> LabBuilder {
+        LabBuilder::default()
+    }
+
+    /// Appends a router to the chain. `addrs` are its hop addresses: one IPv4 and optionally
+    /// one IPv6 literal. `delay` is the one-way delay of the link from the previous node (the
+    /// client, for the first router) to this one.
+    pub fn router(mut self, name: &str, addrs: &[&str], delay: Duration) -> LabBuilder {
+        let parsed: Vec<IpAddr> = addrs.iter().map(|a| parse_addr(a)).collect();
+        let v4: Vec<Ipv4Addr> = parsed
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let v6: Vec<Ipv6Addr> = parsed
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V6(v6) => Some(*v6),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        assert!(
+            v4.len() == 1 && v6.len() <= 1,
+            "router {name} needs one IPv4 and at most one IPv6 hop address, got {addrs:?}"
+        );
+        self.routers.push(RouterSpec {
+            name: name.to_string(),
+            v4: v4[0],
+            v6: v6.first().copied(),
+            delay,
+        });
+        self
+    }
+
+    pub fn server(mut self, server: Server) -> LabBuilder {
+        self.servers.push(server);
+        self
+    }
+}
+
+/// What a link joins and how it is addressed.
+#[derive(Debug, Clone)]
+struct LinkPlan {
+    up: String,
+    down: String,
+    up_v4: Ipv4Addr,
+    down_v4: Ipv4Addr,
+    up_v6: Ipv6Addr,
+    down_v6: Ipv6Addr,
+    delay: Duration,
+}
+
+/// A running lab; everything it created is removed on drop.
+pub struct Lab {
+    id: String,
+    /// Node name -> namespace name, in creation order.
+    namespaces: Vec<(String, String)>,
+    routers: Vec<RouterSpec>,
+    servers: Vec<Server>,
+    links: Vec<LinkPlan>,
+    v6: bool,
+    delay_links: Vec<DelayLink>,
+    /// The names TUN devices had in the root namespace, so a test can check none is left.
+    tun_names: Vec<String>,
+}
+
+impl Lab {
+    /// Builds the lab, or returns [`Skip`] when this process is not root. Any failure as root
+    /// panics with the failing command and its output: a broken lab must fail, not skip.
+    pub fn try_start(builder: LabBuilder) -> Result<Lab, Skip> {
+        if !is_root() {
+            return Err(Skip {
+                reason: "needs root for network namespaces (run as root, as CI does)".to_string(),
+            });
+        }
+        validate(&builder);
+        sweep_stale_labs();
+        let id = format!(
+            "{NS_PREFIX}{}-{}",
+            std::process::id(),
+            LABS.fetch_add(1, Ordering::SeqCst)
+        );
+        let v6 = builder.routers.iter().any(|r| r.v6.is_some())
+            || builder
+                .servers
+                .iter()
+                .any(|s| s.addrs.iter().any(IpAddr::is_ipv6));
+        let mut lab = Lab {
+            id,
+            namespaces: Vec::new(),
+            links: plan_links(&builder),
+            routers: builder.routers,
+            servers: builder.servers,
+            v6,
+            delay_links: Vec::new(),
+            tun_names: Vec::new(),
+        };
+        // Built step by step on `lab` itself, so a panic half-way still cleans up in Drop.
+        lab.build();
+        Ok(lab)
+    }
+
+    /// The namespace name of a node (`client`, a router or a server name).
+    pub fn ns(&self, node: &str) -> &str {
+        self.namespaces
+            .iter()
+            .find(|(name, _)| name == node)
+            .map(|(_, ns)| ns.as_str())
+            .unwrap_or_else(|| panic!("no node {node} in this lab"))
+    }
+
+    /// `program args...` to run inside a node's namespace (via `ip netns exec`).
+    pub fn exec<I, S>(&self, node: &str, program: &str, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", self.ns(node), program])
+            .args(args);
+        command
+    }
+
+    /// The names the lab's TUN devices had while they were in the root namespace, for tests
+    /// that check none is left there.
+    pub fn tun_names(&self) -> &[String] {
+        &self.tun_names
+    }
+
+    /// The command prefix that runs a program inside a node's namespace.
+    pub fn prefix(&self, node: &str) -> Vec<String> {
+        vec![
+            "ip".to_string(),
+            "netns".to_string(),
+            "exec".to_string(),
+            self.ns(node).to_string(),
+        ]
+    }
+
+    /// A real knotd serving `zones` on port 53 of `addr` inside a node's namespace, started and
+    /// answering; killed when the returned server drops.
+    pub fn spawn_knot(&self, node: &str, addr: IpAddr, zones: &[Zone]) -> KnotServer {
+        let placement = KnotPlacement {
+            listen: vec![SocketAddr::new(addr, 53)],
+            prefix: self.prefix(node),
+        };
+        KnotServer::start_in(&placement, zones, None)
+    }
+
+    /// The client's IPv4 address (the vantage point's source address).
+    pub fn client_v4(&self) -> Ipv4Addr {
+        self.links[0].up_v4
+    }
+
+    /// The client's IPv6 address; only configured when the lab has IPv6 addresses.
+    pub fn client_v6(&self) -> Ipv6Addr {
+        self.links[0].up_v6
+    }
+
+    /// The hop addresses traceroute from the client shows before reaching `target` (a server
+    /// address), in order and in `target`'s family; a router without an IPv6 hop address shows
+    /// its link address.
+    pub fn hops_to(&self, target: IpAddr) -> Vec<IpAddr> {
+        let server = self.server_of(target);
+        let last = self.router_index(server);
+        (0..=last)
+            .map(|i| {
+                let link = &self.links[i];
+                if target.is_ipv4() {
+                    IpAddr::V4(link.down_v4)
+                } else {
+                    IpAddr::V6(link.down_v6)
+                }
+            })
+            .collect()
+    }
+
+    /// Twice the sum of the one-way delays on the path from the client to `target` (a server or
+    /// router hop address): the least RTT physics allows, before any processing time.
+    pub fn rtt_floor(&self, target: IpAddr) -> Duration {
+        let one_way: Duration = if let Some(i) = self
+            .routers
+            .iter()
+            .position(|r| IpAddr::V4(r.v4) == target || r.v6.map(IpAddr::V6) == Some(target))
+        {
+            self.links[..=i].iter().map(|l| l.delay).sum()
+        } else {
+            let server = self.server_of(target);
+            let last = self.router_index(server);
+            self.links[..=last]
+                .iter()
+                .map(|l| l.delay)
+                .sum::<Duration>()
+                + server.delay
+        };
+        one_way * 2
+    }
+
+    /// `ping -c count` from a node to `target`; the RTT of every reply.
+    pub fn ping(&self, from: &str, target: IpAddr, count: u32) -> Ping {
+        let output = self
+            .exec(
+                from,
+                "ping",
+                [
+                    "-n".to_string(),
+                    "-c".to_string(),
+                    count.to_string(),
+                    // Root may ping faster than once a second; 0.2 s keeps tests short.
+                    "-i".to_string(),
+                    "0.2".to_string(),
+                    "-W".to_string(),
+                    "2".to_string(),
+                    target.to_string(),
+                ],
+            )
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ping: {e}; {INSTALL_HINT}"));
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("exec of \"ping\" failed"),
+            "ping is missing: {INSTALL_HINT}"
+        );
+        let rtts = text
+            .lines()
+            .filter(|line| line.contains(" bytes from "))
+            .filter_map(|line| line.split("time=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .filter_map(|ms| ms.parse::<f64>().ok())
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+            .collect();
+        Ping {
+            sent: count,
+            rtts,
+            output: format!("{text}{stderr}"),
+        }
+    }
+
+    fn server_of(&self, target: IpAddr) -> &Server {
+        self.servers
+            .iter()
+            .find(|s| s.addrs.contains(&target))
+            .unwrap_or_else(|| panic!("no server holds {target} in this lab"))
+    }
+
+    /// Index of the router a server hangs off.
+    fn router_index(&self, server: &Server) -> usize {
+        match &server.behind {
+            Some(name) => self
+                .routers
+                .iter()
+                .position(|r| &r.name == name)
+                .unwrap_or_else(|| {
+                    panic!("server {} is behind unknown router {name}", server.name)
+                }),
+            None => self.routers.len() - 1,
+        }
+    }
+
+    fn build(&mut self) {
+        let nodes: Vec<String> = std::iter::once(CLIENT.to_string())
+            .chain(self.routers.iter().map(|r| r.name.clone()))
+            .chain(self.servers.iter().map(|s| s.name.clone()))
+            .collect();
+        for node in nodes {
+            let ns = format!("{}-{node}", self.id);
+            run("ip", ["netns", "add", &ns]);
+            self.namespaces.push((node, ns.clone()));
+            ip(&ns, ["link", "set", "lo", "up"]);
+            // ICMP errors (time exceeded, port unreachable) are rate-limited per destination
+            // by default, which would turn fast traceroute probes into `*`.
+            sysctl(&ns, "net.ipv4.icmp_ratelimit", "0");
+            if self.v6 {
+                sysctl(&ns, "net.ipv6.icmp.ratelimit", "0");
+            }
+        }
+        for router in self.routers.clone() {
+            let ns = self.ns(&router.name).to_string();
+            sysctl(&ns, "net.ipv4.ip_forward", "1");
+            // Answer from the hop address of the interface the probe came in on.
+            sysctl(&ns, "net.ipv4.icmp_errors_use_inbound_ifaddr", "1");
+            if self.v6 {
+                sysctl(&ns, "net.ipv6.conf.all.forwarding", "1");
+            }
+        }
+        for link in self.links.clone() {
+            self.add_link(&link);
+        }
+        self.add_routes();
+        for server in self.servers.clone() {
+            let ns = self.ns(&server.name).to_string();
+            for addr in &server.addrs {
+                add_addr(&ns, "lo", *addr, None);
+            }
+            if server.drop_all {
+                let out = self
+                    .exec(
+                        &server.name,
+                        "nft",
+                        ["add table inet rsdlab; \
+                             add chain inet rsdlab input \
+                             { type filter hook input priority 0; policy drop; }"],
+                    )
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run nft: {e}; {INSTALL_HINT}"));
+                assert!(
+                    out.status.success(),
+                    "nft failed in {ns} ({INSTALL_HINT}): {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+
+    /// Creates one link: a veth pair when it has no delay, else two TUN devices and a delay
+    /// forwarder; then addresses both ends point-to-point and brings them up.
+    fn add_link(&mut self, link: &LinkPlan) {
+        let up_ns = self.ns(&link.up).to_string();
+        let down_ns = self.ns(&link.down).to_string();
+        let up_dev = format!("to-{}", link.down);
+        let down_dev = format!("to-{}", link.up);
+        if link.delay.is_zero() {
+            // Created directly inside both namespaces: the root namespace never sees it.
+            run(
+                "ip",
+                [
+                    "link", "add", &up_dev, "netns", &up_ns, "type", "veth", "peer", "name",
+                    &down_dev, "netns", &down_ns,
+                ],
+            );
+        } else {
+            let temp_names = [0, 1].map(|_| {
+                format!(
+                    "rsd{}t{}",
+                    std::process::id(),
+                    TUNS.fetch_add(1, Ordering::SeqCst)
+                )
+            });
+            self.tun_names.extend(temp_names.iter().cloned());
+            let delay_link = DelayLink::start(
+                link.delay,
+                [&up_ns, &down_ns],
+                [&up_dev, &down_dev],
+                [&temp_names[0], &temp_names[1]],
+            );
+            self.delay_links.push(delay_link);
+        }
+        add_addr(
+            &up_ns,
+            &up_dev,
+            IpAddr::V4(link.up_v4),
+            Some(IpAddr::V4(link.down_v4)),
+        );
+        add_addr(
+            &down_ns,
+            &down_dev,
+            IpAddr::V4(link.down_v4),
+            Some(IpAddr::V4(link.up_v4)),
+        );
+        if self.v6 {
+            add_addr(
+                &up_ns,
+                &up_dev,
+                IpAddr::V6(link.up_v6),
+                Some(IpAddr::V6(link.down_v6)),
+            );
+            add_addr(
+                &down_ns,
+                &down_dev,
+                IpAddr::V6(link.down_v6),
+                Some(IpAddr::V6(link.up_v6)),
+            );
+        }
+        ip(&up_ns, ["link", "set", &up_dev, "up"]);
+        ip(&down_ns, ["link", "set", &down_dev, "up"]);
+        if self.v6 {
+            // IPv6 `peer` addresses get a route to the local address, not to the peer (unlike
+            // IPv4), so the peer is made on-link by hand before it serves as a gateway.
+            for (ns, dev, peer) in [
+                (&up_ns, &up_dev, link.down_v6),
+                (&down_ns, &down_dev, link.up_v6),
+            ] {
+                ip(
+                    ns,
+                    ["-6", "route", "replace", &format!("{peer}/128"), "dev", dev],
+                );
+            }
+        }
+    }
+
+    /// Static routes: the client sends every lab address to the first router; each router
+    /// sends what lies behind it downstream and everything else upstream (toward the client,
+    /// which has no default route, so nothing can loop); servers send everything upstream.
+    fn add_routes(&self) {
+        let families: &[bool] = if self.v6 { &[false, true] } else { &[false] };
+        let first = &self.links[0];
+        let client_ns = self.ns(CLIENT).to_string();
+        for router in &self.routers[1..] {
+            for addr in router_addrs(router) {
+                route(&client_ns, addr, gateway(first, addr.is_ipv6(), false));
+            }
+        }
+        for server in &self.servers {
+            for addr in &server.addrs {
+                route(&client_ns, *addr, gateway(first, addr.is_ipv6(), false));
+            }
+        }
+        for (i, router) in self.routers.iter().enumerate() {
+            let ns = self.ns(&router.name).to_string();
+            let up = &self.links[i];
+            for &v6 in families {
+                default_route(&ns, gateway(up, v6, true));
+            }
+            // Routers further down the chain, reached through the next router (the next one
+            // itself is the peer of a point-to-point address and needs no route).
+            if let Some(next) = self.links.get(i + 1).filter(|_| i + 1 < self.routers.len()) {
+                for far in &self.routers[i + 2..] {
+                    for addr in router_addrs(far) {
+                        route(&ns, addr, gateway(next, addr.is_ipv6(), false));
+                    }
+                }
+            }
+            for (s, server) in self.servers.iter().enumerate() {
+                let at = self.router_index(server);
+                let via = if at == i {
+                    &self.links[self.routers.len() + s]
+                } else if at > i {
+                    &self.links[i + 1]
+                } else {
+                    continue;
+                };
+                for addr in &server.addrs {
+                    route(&ns, *addr, gateway(via, addr.is_ipv6(), false));
+                }
+            }
+        }
+        for (s, server) in self.servers.iter().enumerate() {
+            let ns = self.ns(&server.name).to_string();
+            let up = &self.links[self.routers.len() + s];
+            for &v6 in families {
+                default_route(&ns, gateway(up, v6, true));
+            }
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Forwarders first, so no thread writes to a device that is going away; dropping a
+        // DelayLink closes its TUN fds, which deletes the devices.
+        self.delay_links.clear();
+        for (_, ns) in self.namespaces.iter().rev() {
+            // Deleting a namespace removes its veths, addresses, routes and firewall with it.
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// The result of [`Lab::ping`].
+#[derive(Debug, Clone)]
+pub struct Ping {
+    pub sent: u32,
+    /// One RTT per reply, in order.
+    pub rtts: Vec<Duration>,
+    /// ping's whole output, for assertion messages.
+    pub output: String,
+}
+
+impl Ping {
+    pub fn min(&self) -> Option<Duration> {
+        self.rtts.iter().min().copied()
+    }
+
+    pub fn max(&self) -> Option<Duration> {
+        self.rtts.iter().max().copied()
+    }
+}
+
+/// A link that delays every packet by a fixed time each way: two TUN devices, one in each
+/// namespace, and one forwarder thread per direction reading from one device and writing to the
+/// other once the packet is due. Stopped and removed on drop.
+struct DelayLink {
+    stop: Arc<AtomicBool>,
+    wake: Arc<InterruptEvent>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl DelayLink {
+    /// `names` are the interface names wanted inside `namespaces` (same order); `temp` are
+    /// names unique in the root namespace, for the instant the devices live there.
+    fn start(
+        delay: Duration,
+        namespaces: [&str; 2],
+        names: [&str; 2],
+        temp: [&str; 2],
+    ) -> DelayLink {
+        let devices: Vec<Arc<SyncDevice>> = namespaces
+            .iter()
+            .zip(names)
+            .zip(temp)
+            .map(|((ns, name), temp)| {
+                let device = DeviceBuilder::new()
+                    .name(temp)
+                    .with(|b| {
+                        // Raw IP packets, no 4-byte packet-information header.
+                        b.packet_information(false);
+                    })
+                    // Down until it is inside its namespace: nothing may use it in the root one.
+                    .enable(false)
+                    .build_sync()
+                    .unwrap_or_else(|e| panic!("cannot create TUN device {temp}: {e}"));
+                // The open fd keeps working after the device moves to another namespace.
+                run("ip", ["link", "set", temp, "netns", ns]);
+                ip(ns, ["link", "set", temp, "name", name]);
+                Arc::new(device)
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(
+            InterruptEvent::new().unwrap_or_else(|e| panic!("cannot create an event: {e}")),
+        );
+        let threads = [(0, 1), (1, 0)]
+            .into_iter()
+            .map(|(from, to)| {
+                let (from, to) = (devices[from].clone(), devices[to].clone());
+                let (stop, wake) = (stop.clone(), wake.clone());
+                std::thread::spawn(move || forward(&from, &to, delay, &stop, &wake))
+            })
+            .collect();
+        DelayLink {
+            stop,
+            wake,
+            threads,
+        }
+    }
+}
+
+impl Drop for DelayLink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.trigger();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Moves packets from `from` to `to`, each `delay` after it was read. The delay is the same for
+/// every packet, so due times only grow and a FIFO queue is already in due order.
+fn forward(
+    from: &SyncDevice,
+    to: &SyncDevice,
+    delay: Duration,
+    stop: &AtomicBool,
+    wake: &InterruptEvent,
+) {
+    raise_priority();
+    let deadline = Instant::now() + FORWARDER_LIFETIME;
+    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+    let mut buf = vec![0u8; 65_536];
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+        let now = Instant::now();
+        while queue.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, packet)) = queue.pop_front() {
+                // A failed write is a lost packet, as on a real link.
+                let _ = to.send(&packet);
+            }
+        }
+        let wait = match queue.front() {
+            Some((due, _)) => due.saturating_duration_since(now),
+            None => IDLE_WAIT,
+        };
+        if !queue.is_empty() && wait < SPIN_THRESHOLD {
+            std::thread::sleep(wait);
+            continue;
+        }
+        let wait = if queue.is_empty() {
+            wait
+        } else {
+            wait - Duration::from_millis(1)
+        };
+        match from.recv_intr_timeout(&mut buf, wake, Some(wait)) {
+            Ok(len) => {
+                if queue.len() < MAX_QUEUED {
+                    queue.push_back((Instant::now() + delay, buf[..len].to_vec()));
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            // Not expected; pause so a persistent error cannot spin a core.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Puts the calling forwarder thread in the real-time FIFO class (priority 1, via `chrt` on its
+/// thread id, so no unsafe code), so that builds and parallel tests on a small machine do not
+/// add tens of milliseconds to a link's delay. It never spins, so it cannot starve anything;
+/// where this fails the lab still works, only with more jitter.
+fn raise_priority() {
+    let Ok(link) = std::fs::read_link("/proc/thread-self") else {
+        return;
+    };
+    let Some(tid) = link.file_name().and_then(OsStr::to_str).map(str::to_string) else {
+        return;
+    };
+    let _ = Command::new("chrt")
+        .args(["-f", "-p", "1", &tid])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Numbers the links: client-r1, r1-r2, ..., then one per server, in the builder's order.
+fn plan_links(builder: &LabBuilder) -> Vec<LinkPlan> {
+    let mut links = Vec::new();
+    let link_v4 = |k: usize, host: u8| Ipv4Addr::new(10, 200, k as u8, host);
+    let link_v6 = |k: usize, host: u16| Ipv6Addr::new(0xfd00, 0x200, k as u16, 0, 0, 0, 0, host);
+    for (k, router) in builder.routers.iter().enumerate() {
+        let up = if k == 0 {
+            CLIENT.to_string()
+        } else {
+            builder.routers[k - 1].name.clone()
+        };
+        links.push(LinkPlan {
+            up,
+            down: router.name.clone(),
+            up_v4: link_v4(k, 1),
+            down_v4: router.v4,
+            up_v6: link_v6(k, 1),
+            down_v6: router.v6.unwrap_or(link_v6(k, 2)),
+            delay: router.delay,
+        });
+    }
+    for server in &builder.servers {
+        let k = links.len();
+        let up = server
+            .behind
+            .clone()
+            .unwrap_or_else(|| builder.routers[builder.routers.len() - 1].name.clone());
+        links.push(LinkPlan {
+            up,
+            down: server.name.clone(),
+            up_v4: link_v4(k, 1),
+            down_v4: link_v4(k, 2),
+            up_v6: link_v6(k, 1),
+            down_v6: link_v6(k, 2),
+            delay: server.delay,
+        });
+    }
+    links
+}
+
+fn validate(builder: &LabBuilder) {
+    assert!(
+        builder.routers.len() >= 2,
+        "a lab needs a chain of at least two routers"
+    );
+    assert!(
+        !builder.servers.is_empty(),
+        "a lab needs at least one server"
+    );
+    assert!(
+        builder.routers.len() + builder.servers.len() < 250,
+        "too many links to number as 10.200.k.0"
+    );
+    let names: Vec<&str> = std::iter::once(CLIENT)
+        .chain(builder.routers.iter().map(|r| r.name.as_str()))
+        .chain(builder.servers.iter().map(|s| s.name.as_str()))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        assert!(
+            !name.is_empty()
+                && name.len() <= MAX_NAME
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "node name {name:?} must be 1-{MAX_NAME} of a-z, 0-9, -"
+        );
+        assert!(!names[..i].contains(name), "node name {name} is used twice");
+    }
+    for server in &builder.servers {
+        assert!(
+            !server.addrs.is_empty(),
+            "server {} has no address",
+            server.name
+        );
+        if let Some(router) = &server.behind {
+            assert!(
+                builder.routers.iter().any(|r| &r.name == router),
+                "server {} is behind unknown router {router}",
+                server.name
+            );
+        }
+    }
+}
+
+fn router_addrs(router: &RouterSpec) -> Vec<IpAddr> {
+    std::iter::once(IpAddr::V4(router.v4))
+        .chain(router.v6.map(IpAddr::V6))
+        .collect()
+}
+
+/// The address at the other end of `link`, seen from its upstream end (`from_down == false`) or
+/// from its downstream end.
+fn gateway(link: &LinkPlan, v6: bool, from_down: bool) -> IpAddr {
+    match (v6, from_down) {
+        (false, false) => IpAddr::V4(link.down_v4),
+        (false, true) => IpAddr::V4(link.up_v4),
+        (true, false) => IpAddr::V6(link.down_v6),
+        (true, true) => IpAddr::V6(link.up_v6),
+    }
+}
+
+fn parse_addr(literal: &str) -> IpAddr {
+    literal
+        .parse()
+        .unwrap_or_else(|e| panic!("{literal:?} is not an address literal: {e}"))
+}
+
+fn prefix_len(addr: IpAddr) -> u8 {
+    if addr.is_ipv4() { 32 } else { 128 }
+}
+
+fn add_addr(ns: &str, dev: &str, addr: IpAddr, peer: Option<IpAddr>) {
+    let local = format!("{addr}/{}", prefix_len(addr));
+    let mut args = vec!["addr".to_string(), "add".to_string(), local];
+    if let Some(peer) = peer {
+        args.push("peer".to_string());
+        args.push(format!("{peer}/{}", prefix_len(peer)));
+    }
+    args.push("dev".to_string());
+    args.push(dev.to_string());
+    if addr.is_ipv6() {
+        // Skip duplicate address detection: the address is usable at once, not seconds later.
+        args.push("nodad".to_string());
+    }
+    ip(ns, args);
+}
+
+fn route(ns: &str, dest: IpAddr, via: IpAddr) {
+    let family = if dest.is_ipv4() { "-4" } else { "-6" };
+    let dest = format!("{dest}/{}", prefix_len(dest));
+    ip(ns, [family, "route", "add", &dest, "via", &via.to_string()]);
+}
+
+fn default_route(ns: &str, via: IpAddr) {
+    let family = if via.is_ipv4() { "-4" } else { "-6" };
+    ip(
+        ns,
+        [family, "route", "add", "default", "via", &via.to_string()],
+    );
+}
+
+fn sysctl(ns: &str, key: &str, value: &str) {
+    run(
+        "ip",
+        [
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            &format!("{key}={value}"),
+        ],
+    );
+}
+
+/// `ip -n NS args...`: iproute2 acting inside a namespace, never the root one.
+fn ip<I, S>(ns: &str, args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut all: Vec<std::ffi::OsString> = vec!["-n".into(), ns.into()];
+    all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+    run("ip", all);
+}
+
+/// Runs a setup command; panics with its output if it fails, since a half-built lab would make
+/// every later assertion misleading.
+fn run<I, S>(program: &str, args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
+    let output = Command::new(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}; {INSTALL_HINT}"));
+    assert!(
+        output.status.success(),
+        "`{program} {}` failed: {}{}",
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// True when this process's effective uid is 0 (from /proc, so no unsafe `geteuid`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("Uid:"))
+                .and_then(|line| line.split_whitespace().nth(2).map(str::to_string))
+        })
+        .is_some_and(|euid| euid == "0")
+}
+
+/// Deletes namespaces left by labs of test processes that no longer exist (killed before their
+/// Drop ran). Only names `rsd-<pid>-...` whose pid is gone are touched.
+fn sweep_stale_labs() {
+    let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(NS_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip")
+                .args(["netns", "del", name])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
