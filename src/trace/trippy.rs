@@ -1,0 +1,435 @@
+//! The real tracer: trippy-core on raw sockets, one blocking trace per address.
+//!
+//! Owns turning [`TraceSettings`] into a trippy-core tracer, running a bounded number of rounds
+//! on tokio's blocking pool, and reading trippy's per-TTL state into a [`TracePath`]. Also owns
+//! keeping concurrent traces apart: each gets its own ICMP identifier and its own window of
+//! sequence numbers (which are the source ports of UDP and TCP probes).
+//!
+//! trippy-core's API is marked unstable, so it is pinned to an exact version in Cargo.toml.
+
+use std::cell::Cell;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use trippy_core::{
+    Builder, CompletionReason, MAX_TTL, Port, PortDirection, PrivilegeMode,
+    Protocol as TrippyProtocol, State,
+};
+
+use super::privilege::check_privilege;
+use super::{Hop, Protocol, Trace, TraceError, TracePath, TraceSettings, TraceStatus};
+
+/// How long a round goes on after the last reply once the target has answered, so replies to
+/// probes still in flight are counted. trippy's own default.
+const GRACE: Duration = Duration::from_millis(100);
+
+/// Most probes in flight whose TTL has not been answered yet (trippy's default).
+const MAX_INFLIGHT: u8 = 24;
+
+/// Sequence numbers handed out to traces: from the classic traceroute base port up to the
+/// highest start trippy accepts (`u16::MAX` less two rounds of 512). For UDP and TCP the
+/// sequence number *is* the source port.
+const SEQUENCE_FIRST: u16 = 33434;
+const SEQUENCE_END: u16 = u16::MAX - 1024;
+
+/// Spare sequence numbers per round beyond one per TTL: TCP re-issues a probe on the next
+/// sequence when its source port is taken.
+const SEQUENCE_SLACK_PER_ROUND: u32 = 8;
+
+/// Traces with trippy-core. Needs raw sockets (root or `CAP_NET_RAW`); without them every trace
+/// is `NotMeasured` with the reason and how to grant the privilege.
+#[derive(Debug, Clone)]
+pub struct TrippyTracer {
+    settings: TraceSettings,
+    /// The privilege check made once at construction; traces without it are not attempted.
+    privilege: Result<(), TraceError>,
+}
+
+impl TrippyTracer {
+    /// A tracer with these settings. Checks raw-socket privilege now, once.
+    pub fn new(settings: TraceSettings) -> TrippyTracer {
+        TrippyTracer {
+            settings,
+            privilege: check_privilege(),
+        }
+    }
+
+    pub fn settings(&self) -> TraceSettings {
+        self.settings
+    }
+
+    /// Whether traces can be made; the error says what to do otherwise.
+    pub fn privilege(&self) -> Result<(), &TraceError> {
+        self.privilege.as_ref().map(|_| ())
+    }
+}
+
+impl Trace for TrippyTracer {
+    async fn trace(&self, target: IpAddr) -> TracePath {
+        let settings = self.settings;
+        if let Err(err) = &self.privilege {
+            return not_measured(target, &settings, err.to_string());
+        }
+        if let Err(err) = validate(&settings) {
+            return not_measured(target, &settings, err.to_string());
+        }
+        // trippy's run blocks its thread for the whole trace (it polls its sockets).
+        match tokio::task::spawn_blocking(move || run_trace(target, &settings)).await {
+            Ok(path) => path,
+            Err(err) => not_measured(
+                target,
+                &settings,
+                format!("the trace thread failed ({err}): a bug, please report it"),
+            ),
+        }
+    }
+}
+
+/// Settings trippy would reject or that would trace forever.
+pub(super) fn validate(settings: &TraceSettings) -> Result<(), TraceError> {
+    let bad = |reason: String| Err(TraceError::Settings(reason));
+    if settings.max_hops == 0 || settings.max_hops > MAX_TTL {
+        return bad(format!(
+            "max_hops is {}: use 1 to {MAX_TTL}",
+            settings.max_hops
+        ));
+    }
+    if settings.rounds == 0 {
+        return bad("rounds is 0: use at least 1".to_string());
+    }
+    if settings.protocol != Protocol::Icmp && settings.port == 0 {
+        return bad("port is 0: UDP and TCP traces need a destination port".to_string());
+    }
+    Ok(())
+}
+
+/// A path that was not measured, with why.
+fn not_measured(target: IpAddr, settings: &TraceSettings, reason: String) -> TracePath {
+    TracePath {
+        target,
+        protocol: settings.protocol,
+        port: port_of(settings),
+        status: TraceStatus::NotMeasured(reason),
+        reached: false,
+        hops: Vec::new(),
+    }
+}
+
+fn port_of(settings: &TraceSettings) -> Option<u16> {
+    match settings.protocol {
+        Protocol::Icmp => None,
+        Protocol::Udp | Protocol::Tcp => Some(settings.port),
+    }
+}
+
+/// Runs one trace to completion on the current thread. Bounded: `rounds` rounds of at most
+/// `round_timeout` each (trippy ends a round at its maximum duration whatever happened).
+fn run_trace(target: IpAddr, settings: &TraceSettings) -> TracePath {
+    let (protocol, port_direction) = match settings.protocol {
+        Protocol::Icmp => (TrippyProtocol::Icmp, PortDirection::None),
+        // Fixed destination port so firewalls that let the service through let probes through;
+        // the source port varies with the sequence number.
+        Protocol::Udp => (
+            TrippyProtocol::Udp,
+            PortDirection::FixedDest(Port(settings.port)),
+        ),
+        Protocol::Tcp => (
+            TrippyProtocol::Tcp,
+            PortDirection::FixedDest(Port(settings.port)),
+        ),
+    };
+    let window_len = settings
+        .rounds
+        .saturating_mul(u32::from(settings.max_hops) + SEQUENCE_SLACK_PER_ROUND);
+    let window = SequenceWindow::allocate(window_len);
+    let built = Builder::new(target)
+        .privilege_mode(PrivilegeMode::Privileged)
+        .protocol(protocol)
+        .port_direction(port_direction)
+        .trace_identifier(next_trace_id())
+        .initial_sequence(window.start)
+        .max_ttl(settings.max_hops)
+        .max_inflight(MAX_INFLIGHT.min(settings.max_hops))
+        .max_rounds(Some(usize::try_from(settings.rounds).unwrap_or(usize::MAX)))
+        // Rounds follow each other at once: the round count, not a clock, bounds the trace.
+        .min_round_duration(Duration::ZERO)
+        .max_round_duration(settings.round_timeout)
+        .tcp_connect_timeout(settings.round_timeout)
+        .grace_duration(GRACE.min(settings.round_timeout))
+        .build();
+    let tracer = match built {
+        Ok(tracer) => tracer,
+        Err(err) => return not_measured(target, settings, format!("cannot trace: {err}")),
+    };
+    // The lowest TTL at which the target answered in any round (trippy reports it as the
+    // round's largest TTL when the round ended because the target was found).
+    let target_ttl: Cell<Option<u8>> = Cell::new(None);
+    let run = tracer.run_with(|round| {
+        if round.reason == CompletionReason::TargetFound {
+            let ttl = round.largest_ttl.0;
+            target_ttl.set(Some(target_ttl.get().map_or(ttl, |t| t.min(ttl))));
+        }
+    });
+    drop(window);
+    if let Err(err) = run {
+        return not_measured(target, settings, format!("trace failed: {err}"));
+    }
+    let state = tracer.snapshot();
+    let target_ttl = target_ttl.get();
+    TracePath {
+        target,
+        protocol: settings.protocol,
+        port: port_of(settings),
+        status: TraceStatus::Measured,
+        reached: target_ttl.is_some(),
+        hops: trim_after_target(hops_from_state(&state), target_ttl),
+    }
+}
+
+/// Every TTL trippy recorded, in order.
+fn hops_from_state(state: &State) -> Vec<Hop> {
+    let mut hops: Vec<Hop> = Vec::new();
+    for hop in state.hops() {
+        let counts: Vec<(IpAddr, usize)> = hop
+            .addrs_with_counts()
+            .map(|(addr, count)| (*addr, *count))
+            .collect();
+        let (addr, other_addrs) = pick_addrs(&counts);
+        // A TTL inside the recorded range that no probe was sent at has ttl 0 in trippy's
+        // state; its place in the list says which TTL it is.
+        let ttl = match hop.ttl() {
+            0 => hops.last().map_or(1, |h: &Hop| h.ttl.saturating_add(1)),
+            ttl => ttl,
+        };
+        let received = count_u32(hop.total_recv());
+        hops.push(Hop {
+            ttl,
+            addr,
+            other_addrs,
+            sent: count_u32(hop.total_sent()),
+            received,
+            best_rtt_ms: hop.best_ms(),
+            avg_rtt_ms: (received > 0).then(|| hop.avg_ms()),
+        });
+    }
+    hops
+}
+
+fn count_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The most frequent address (the first seen among equals) and the others in the order seen.
+pub(super) fn pick_addrs(counts: &[(IpAddr, usize)]) -> (Option<IpAddr>, Vec<IpAddr>) {
+    let mut best: Option<(IpAddr, usize)> = None;
+    for &(addr, count) in counts {
+        if best.is_none_or(|(_, c)| count > c) {
+            best = Some((addr, count));
+        }
+    }
+    let addr = best.map(|(addr, _)| addr);
+    let others = counts
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| Some(*a) != addr)
+        .collect();
+    (addr, others)
+}
+
+/// Drops TTLs beyond the target: probes sent past it (before its reply came back) are answered
+/// by the target too and are not further hops.
+pub(super) fn trim_after_target(mut hops: Vec<Hop>, target_ttl: Option<u8>) -> Vec<Hop> {
+    if let Some(target_ttl) = target_ttl {
+        hops.retain(|hop| hop.ttl <= target_ttl);
+    }
+    hops
+}
+
+/// A process-wide ICMP identifier for each trace. trippy keeps only replies carrying its
+/// identifier (or 0, which UDP/TCP replies carry), and a raw ICMP socket sees every ICMP packet
+/// on the host, so concurrent traces need distinct non-zero identifiers. Seeded with the process
+/// id, as trippy does, so two processes are unlikely to collide either.
+fn next_trace_id() -> u16 {
+    static NEXT: OnceLock<AtomicU16> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let pid = std::process::id() % u32::from(u16::MAX);
+        AtomicU16::new(u16::try_from(pid).unwrap_or(1))
+    });
+    match next.fetch_add(1, Ordering::Relaxed) {
+        // 0 means "no identifier" to trippy: it would accept every other tracer's replies.
+        0 => next.fetch_add(1, Ordering::Relaxed),
+        id => id,
+    }
+}
+
+/// Sequence numbers `[start, start + len)` reserved for one live trace.
+///
+/// For UDP and TCP probes trippy uses the sequence number as the source port and tells its own
+/// replies apart by destination address and port only, so two traces to the same address and
+/// port must not share sequence numbers (trippy's CLI refuses several UDP/TCP targets at once
+/// for this reason). Windows of live traces never overlap while there is room; when there is
+/// not (thousands of concurrent traces), one is shared and a warning logged.
+struct SequenceWindow {
+    start: u16,
+    end: u16,
+}
+
+/// Live windows, and where the next search starts (so a window just freed is not handed out
+/// again at once, while late replies to it may still arrive).
+struct Windows {
+    live: Vec<(u16, u16)>,
+    cursor: u16,
+}
+
+fn windows() -> &'static Mutex<Windows> {
+    static WINDOWS: OnceLock<Mutex<Windows>> = OnceLock::new();
+    WINDOWS.get_or_init(|| {
+        Mutex::new(Windows {
+            live: Vec::new(),
+            cursor: SEQUENCE_FIRST,
+        })
+    })
+}
+
+impl SequenceWindow {
+    fn allocate(len: u32) -> SequenceWindow {
+        let space = u32::from(SEQUENCE_END - SEQUENCE_FIRST);
+        let len = u16::try_from(len.clamp(1, space)).unwrap_or(u16::MAX);
+        // A poisoned lock only means another trace panicked while holding it; the list is
+        // still consistent (every change is a single push or remove).
+        let mut windows = windows().lock().unwrap_or_else(|e| e.into_inner());
+        let start = free_start(&windows.live, windows.cursor, len).unwrap_or_else(|| {
+            tracing::warn!("no free sequence window of {len}: concurrent traces may share one");
+            windows.cursor
+        });
+        let start = if u32::from(start) + u32::from(len) > u32::from(SEQUENCE_END) {
+            SEQUENCE_FIRST
+        } else {
+            start
+        };
+        let end = start + len;
+        windows.live.push((start, end));
+        windows.cursor = end;
+        SequenceWindow { start, end }
+    }
+}
+
+impl Drop for SequenceWindow {
+    fn drop(&mut self) {
+        let mut windows = windows().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = windows
+            .live
+            .iter()
+            .position(|&w| w == (self.start, self.end))
+        {
+            windows.live.swap_remove(i);
+        }
+    }
+}
+
+/// The first start at or after `cursor` (wrapping once to the beginning of the space) where
+/// `len` sequence numbers overlap no live window.
+fn free_start(live: &[(u16, u16)], cursor: u16, len: u16) -> Option<u16> {
+    let fits = |start: u16| u32::from(start) + u32::from(len) <= u32::from(SEQUENCE_END);
+    let mut candidate = if fits(cursor) { cursor } else { SEQUENCE_FIRST };
+    let mut wrapped = candidate == SEQUENCE_FIRST;
+    // Each step jumps past one live window, so two passes over them are enough.
+    for _ in 0..=(2 * live.len() + 2) {
+        let end = candidate + len;
+        match live.iter().find(|&&(s, e)| s < end && candidate < e) {
+            None => return Some(candidate),
+            Some(&(_, e)) if fits(e) => candidate = e,
+            Some(_) if !wrapped => {
+                candidate = SEQUENCE_FIRST;
+                wrapped = true;
+            }
+            Some(_) => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(ttl: u8) -> Hop {
+        Hop {
+            ttl,
+            addr: None,
+            other_addrs: Vec::new(),
+            sent: 1,
+            received: 0,
+            best_rtt_ms: None,
+            avg_rtt_ms: None,
+        }
+    }
+
+    #[test]
+    fn most_frequent_address_wins_and_ties_go_to_the_first_seen() {
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        let c: IpAddr = "192.0.2.3".parse().expect("ip");
+        assert_eq!(pick_addrs(&[(a, 1), (b, 3), (c, 1)]), (Some(b), vec![a, c]));
+        assert_eq!(pick_addrs(&[(a, 2), (b, 2)]), (Some(a), vec![b]));
+        assert_eq!(pick_addrs(&[]), (None, vec![]));
+    }
+
+    #[test]
+    fn hops_past_the_target_are_trimmed_only_when_it_answered() {
+        let hops: Vec<Hop> = (1..=5).map(hop).collect();
+        let ttls = |h: Vec<Hop>| h.iter().map(|h| h.ttl).collect::<Vec<_>>();
+        assert_eq!(ttls(trim_after_target(hops.clone(), Some(2))), vec![1, 2]);
+        assert_eq!(ttls(trim_after_target(hops, None)), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn settings_that_would_not_end_or_that_trippy_rejects_are_refused() {
+        let ok = TraceSettings::default();
+        assert!(validate(&ok).is_ok());
+        for bad in [
+            TraceSettings { rounds: 0, ..ok },
+            TraceSettings { max_hops: 0, ..ok },
+            TraceSettings {
+                max_hops: 255,
+                ..ok
+            },
+            TraceSettings {
+                protocol: Protocol::Tcp,
+                port: 0,
+                ..ok
+            },
+        ] {
+            let err = validate(&bad).expect_err("refused");
+            assert!(err.to_string().contains("use") || err.to_string().contains("need"));
+        }
+    }
+
+    #[test]
+    fn trace_ids_are_never_zero_and_differ() {
+        let ids: Vec<u16> = (0..70_000).map(|_| next_trace_id()).collect();
+        assert!(ids.iter().all(|&id| id != 0));
+        assert_ne!(ids[0], ids[1]);
+    }
+
+    #[test]
+    fn live_sequence_windows_do_not_overlap() {
+        let live = [(33434, 33534), (33600, 33700)];
+        assert_eq!(free_start(&live, 33434, 50), Some(33534));
+        assert_eq!(free_start(&live, 33434, 100), Some(33700));
+        // Past the end of the space the search wraps to the beginning.
+        assert_eq!(free_start(&[], SEQUENCE_END - 10, 50), Some(SEQUENCE_FIRST));
+        let full = [(SEQUENCE_FIRST, SEQUENCE_END)];
+        assert_eq!(free_start(&full, SEQUENCE_FIRST, 1), None);
+
+        let windows: Vec<SequenceWindow> = (0..50).map(|_| SequenceWindow::allocate(93)).collect();
+        for (i, a) in windows.iter().enumerate() {
+            assert!(a.end <= SEQUENCE_END && a.start >= SEQUENCE_FIRST);
+            for b in &windows[i + 1..] {
+                assert!(a.end <= b.start || b.end <= a.start, "overlap");
+            }
+        }
+    }
+}
