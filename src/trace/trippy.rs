@@ -10,8 +10,8 @@
 use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use trippy_core::{
     Builder, CompletionReason, MAX_TTL, Port, PortDirection, PrivilegeMode,
@@ -37,6 +37,13 @@ const SEQUENCE_END: u16 = u16::MAX - 1024;
 /// Spare sequence numbers per round beyond one per TTL: TCP re-issues a probe on the next
 /// sequence when its source port is taken.
 const SEQUENCE_SLACK_PER_ROUND: u32 = 8;
+
+/// trippy takes any reply whose sequence number is within this many of its round's first one
+/// as its own (`MAX_SEQUENCE_PER_ROUND`), so live windows keep this gap after their last number.
+const SEQUENCE_GUARD: u32 = 512;
+
+/// Longest a UDP or TCP trace waits for a free sequence window before sharing one.
+const MAX_WINDOW_WAIT: Duration = Duration::from_secs(60);
 
 /// Traces with trippy-core. Needs raw sockets (root or `CAP_NET_RAW`); without them every trace
 /// is `NotMeasured` with the reason and how to grant the privilege.
@@ -140,16 +147,26 @@ fn run_trace(target: IpAddr, settings: &TraceSettings) -> TracePath {
             PortDirection::FixedDest(Port(settings.port)),
         ),
     };
-    let window_len = settings
-        .rounds
-        .saturating_mul(u32::from(settings.max_hops) + SEQUENCE_SLACK_PER_ROUND);
-    let window = SequenceWindow::allocate(window_len);
+    // ICMP replies are told apart by the trace identifier; UDP and TCP ones need their own
+    // source ports (see `SequenceWindow`).
+    let window = match settings.protocol {
+        Protocol::Icmp => None,
+        Protocol::Udp | Protocol::Tcp => Some(SequenceWindow::allocate(
+            settings
+                .rounds
+                .saturating_mul(u32::from(settings.max_hops) + SEQUENCE_SLACK_PER_ROUND),
+            settings
+                .round_timeout
+                .saturating_mul(settings.rounds)
+                .min(MAX_WINDOW_WAIT),
+        )),
+    };
     let built = Builder::new(target)
         .privilege_mode(PrivilegeMode::Privileged)
         .protocol(protocol)
         .port_direction(port_direction)
         .trace_identifier(next_trace_id())
-        .initial_sequence(window.start)
+        .initial_sequence(window.as_ref().map_or(SEQUENCE_FIRST, |w| w.start))
         .max_ttl(settings.max_hops)
         .max_inflight(MAX_INFLIGHT.min(settings.max_hops))
         .max_rounds(Some(usize::try_from(settings.rounds).unwrap_or(usize::MAX)))
@@ -264,13 +281,16 @@ fn next_trace_id() -> u16 {
     }
 }
 
-/// Sequence numbers `[start, start + len)` reserved for one live trace.
+/// Sequence numbers `[start, end)` reserved for one live UDP or TCP trace.
 ///
 /// For UDP and TCP probes trippy uses the sequence number as the source port and tells its own
-/// replies apart by destination address and port only, so two traces to the same address and
-/// port must not share sequence numbers (trippy's CLI refuses several UDP/TCP targets at once
-/// for this reason). Windows of live traces never overlap while there is room; when there is
-/// not (thousands of concurrent traces), one is shared and a warning logged.
+/// replies apart by destination address and port only, and it takes any sequence number within
+/// 512 of its round's first as its own (a reply to another trace's probe completes one of its
+/// own probes, or trips a debug assertion in trippy). trippy's CLI refuses several UDP/TCP
+/// targets at once for this reason. Here each trace reserves the numbers it can use plus a
+/// guard of 512 after them, and live windows never overlap. When the space is full (about 48
+/// concurrent traces at the default settings) a trace waits for one to end, at most the time
+/// of its own trace; after that it shares a window, with a warning.
 struct SequenceWindow {
     start: u16,
     end: u16,
@@ -283,31 +303,50 @@ struct Windows {
     cursor: u16,
 }
 
-fn windows() -> &'static Mutex<Windows> {
-    static WINDOWS: OnceLock<Mutex<Windows>> = OnceLock::new();
+fn windows() -> &'static (Mutex<Windows>, Condvar) {
+    static WINDOWS: OnceLock<(Mutex<Windows>, Condvar)> = OnceLock::new();
     WINDOWS.get_or_init(|| {
-        Mutex::new(Windows {
-            live: Vec::new(),
-            cursor: SEQUENCE_FIRST,
-        })
+        (
+            Mutex::new(Windows {
+                live: Vec::new(),
+                cursor: SEQUENCE_FIRST,
+            }),
+            Condvar::new(),
+        )
     })
 }
 
 impl SequenceWindow {
-    fn allocate(len: u32) -> SequenceWindow {
+    /// Reserves `used` sequence numbers plus the guard, waiting at most `wait` for room.
+    fn allocate(used: u32, wait: Duration) -> SequenceWindow {
         let space = u32::from(SEQUENCE_END - SEQUENCE_FIRST);
-        let len = u16::try_from(len.clamp(1, space)).unwrap_or(u16::MAX);
+        let len =
+            u16::try_from(used.saturating_add(SEQUENCE_GUARD).clamp(1, space)).unwrap_or(u16::MAX);
+        let (lock, freed) = windows();
+        let deadline = Instant::now() + wait;
         // A poisoned lock only means another trace panicked while holding it; the list is
         // still consistent (every change is a single push or remove).
-        let mut windows = windows().lock().unwrap_or_else(|e| e.into_inner());
-        let start = free_start(&windows.live, windows.cursor, len).unwrap_or_else(|| {
-            tracing::warn!("no free sequence window of {len}: concurrent traces may share one");
-            windows.cursor
-        });
-        let start = if u32::from(start) + u32::from(len) > u32::from(SEQUENCE_END) {
-            SEQUENCE_FIRST
-        } else {
-            start
+        let mut windows = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let start = loop {
+            if let Some(start) = free_start(&windows.live, windows.cursor, len) {
+                break start;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(
+                    "no free sequence window of {len} after {wait:?}: concurrent UDP/TCP traces \
+                     to one address and port may take each other's replies"
+                );
+                break if u32::from(windows.cursor) + u32::from(len) > u32::from(SEQUENCE_END) {
+                    SEQUENCE_FIRST
+                } else {
+                    windows.cursor
+                };
+            }
+            windows = freed
+                .wait_timeout(windows, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
         };
         let end = start + len;
         windows.live.push((start, end));
@@ -318,7 +357,8 @@ impl SequenceWindow {
 
 impl Drop for SequenceWindow {
     fn drop(&mut self) {
-        let mut windows = windows().lock().unwrap_or_else(|e| e.into_inner());
+        let (lock, freed) = windows();
+        let mut windows = lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = windows
             .live
             .iter()
@@ -326,6 +366,7 @@ impl Drop for SequenceWindow {
         {
             windows.live.swap_remove(i);
         }
+        freed.notify_all();
     }
 }
 
@@ -424,12 +465,33 @@ mod tests {
         let full = [(SEQUENCE_FIRST, SEQUENCE_END)];
         assert_eq!(free_start(&full, SEQUENCE_FIRST, 1), None);
 
-        let windows: Vec<SequenceWindow> = (0..50).map(|_| SequenceWindow::allocate(93)).collect();
+        let windows: Vec<SequenceWindow> = (0..40)
+            .map(|_| SequenceWindow::allocate(93, Duration::ZERO))
+            .collect();
         for (i, a) in windows.iter().enumerate() {
             assert!(a.end <= SEQUENCE_END && a.start >= SEQUENCE_FIRST);
+            assert_eq!(u32::from(a.end - a.start), 93 + SEQUENCE_GUARD);
             for b in &windows[i + 1..] {
                 assert!(a.end <= b.start || b.end <= a.start, "overlap");
             }
         }
+        drop(windows);
+
+        // The whole space taken: a trace waits for it, then shares rather than block forever.
+        let all = SequenceWindow::allocate(u32::MAX, Duration::ZERO);
+        let started = Instant::now();
+        let shared = SequenceWindow::allocate(10, Duration::from_millis(100));
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        drop(shared);
+        // A window that ends wakes a waiting trace at once.
+        let waiter = std::thread::spawn(|| {
+            let started = Instant::now();
+            let w = SequenceWindow::allocate(10, Duration::from_secs(10));
+            (started.elapsed(), w.start)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        drop(all);
+        let (waited, _) = waiter.join().expect("waiter");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
     }
 }
