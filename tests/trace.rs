@@ -5,6 +5,7 @@
 //! Loopback only: every probe here goes to 127.0.0.0/8 or ::1. Tests that need raw sockets print
 //! `SKIPPED: needs root or CAP_NET_RAW` to stderr and return when the process lacks them.
 
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::process::Command;
 use std::sync::Arc;
@@ -21,12 +22,18 @@ const LOCALHOST6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 /// Set in the environment of the re-run unprivileged child.
 const CHILD_ENV: &str = "RESIDENCY_TRACE_UNPRIVILEGED_CHILD";
 
+/// Says a test was skipped on the real stderr: `eprintln!` inside a test is captured by the
+/// harness and shown only on failure, which would make the skip a silent pass.
+fn skipped(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
 /// Whether raw sockets can be opened; says so visibly when not.
 fn privileged() -> bool {
     match check_privilege() {
         Ok(()) => true,
         Err(err) => {
-            eprintln!("SKIPPED: needs root or CAP_NET_RAW ({err})");
+            skipped(&format!("needs root or CAP_NET_RAW ({err})"));
             false
         }
     }
@@ -97,18 +104,31 @@ async fn icmp_trace_to_127_0_0_1_is_one_hop_reached() {
 }
 
 #[tokio::test]
-async fn icmp_trace_to_ipv6_loopback_is_one_hop_reached() {
+async fn ipv6_loopback_traces_reach_in_one_hop_with_every_protocol() {
     if !privileged() {
         return;
     }
     if !has_ipv6_loopback() {
-        eprintln!("SKIPPED: no IPv6 loopback (::1) on this machine");
+        skipped("no IPv6 loopback (::1) on this machine");
         return;
     }
-    let path = TrippyTracer::new(settings(Protocol::Icmp, 0))
-        .trace(LOCALHOST6)
-        .await;
-    assert_one_hop_reached(&path, LOCALHOST6, 3);
+    let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).expect("bind");
+    let tcp_port = listener.local_addr().expect("addr").port();
+    let udp_port = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0))
+        .and_then(|s| s.local_addr())
+        .expect("bind")
+        .port();
+    for (protocol, port) in [
+        (Protocol::Icmp, 0),
+        (Protocol::Udp, udp_port),
+        (Protocol::Tcp, tcp_port),
+    ] {
+        let path = TrippyTracer::new(settings(protocol, port))
+            .trace(LOCALHOST6)
+            .await;
+        eprintln!("{protocol:?} ::1: {:?}", path.hops);
+        assert_one_hop_reached(&path, LOCALHOST6, 3);
+    }
 }
 
 #[tokio::test]
@@ -137,23 +157,6 @@ async fn tcp_trace_to_a_closed_port_is_reached_by_the_rst() {
         .trace(LOCALHOST)
         .await;
     assert_one_hop_reached(&path, LOCALHOST, 3);
-}
-
-#[tokio::test]
-async fn tcp_trace_over_ipv6_loopback_is_one_hop_reached() {
-    if !privileged() {
-        return;
-    }
-    if !has_ipv6_loopback() {
-        eprintln!("SKIPPED: no IPv6 loopback (::1) on this machine");
-        return;
-    }
-    let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let path = TrippyTracer::new(settings(Protocol::Tcp, port))
-        .trace(LOCALHOST6)
-        .await;
-    assert_one_hop_reached(&path, LOCALHOST6, 3);
 }
 
 /// The target's "port unreachable" is its answer to a UDP probe.
@@ -276,10 +279,15 @@ async fn concurrent_traces_to_one_address_and_port_keep_their_replies_apart() {
 /// panic. Proved by re-running this test binary as `nobody` (no capabilities).
 #[test]
 fn unprivileged_trace_is_not_measured_with_the_setcap_hint() {
-    let running_as_root = check_privilege().is_ok();
-    if !running_as_root {
+    if check_privilege().is_err() {
         // Already unprivileged: the child's checks can run right here.
         unprivileged_child_body();
+        return;
+    }
+    if !effective_uid_is_root() {
+        // Privileged by a file capability (setcap): a child of this binary would get it again,
+        // and switching user needs root.
+        skipped("privileged without being root: cannot re-run this binary without privilege");
         return;
     }
     let exe = std::env::current_exe().expect("test binary path");
@@ -304,7 +312,7 @@ fn unprivileged_trace_is_not_measured_with_the_setcap_hint() {
         c.args(["-u", "nobody", "--"]).arg(&exe);
         c
     } else {
-        eprintln!("SKIPPED: neither setpriv nor runuser (util-linux) to drop privilege");
+        skipped("neither setpriv nor runuser (util-linux) to drop privilege");
         return;
     };
     let output = command
@@ -319,6 +327,17 @@ fn unprivileged_trace_is_not_measured_with_the_setcap_hint() {
     assert!(stdout.contains("1 passed"), "the child test ran");
     assert!(stdout.contains("CHILD-RESULT not_measured"), "{stdout}");
     assert!(!stderr.contains("panicked") && !stdout.contains("panicked"));
+}
+
+/// From `/proc/self/status` (`Uid: real effective saved fs`): no unsafe `geteuid` needed.
+fn effective_uid_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
+    })
 }
 
 fn which(program: &str) -> bool {

@@ -8,8 +8,11 @@
 //! trippy-core's API is marked unstable, so it is pinned to an exact version in Cargo.toml.
 
 use std::cell::Cell;
+use std::collections::HashSet;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -161,11 +164,12 @@ fn run_trace(target: IpAddr, settings: &TraceSettings) -> TracePath {
                 .min(MAX_WINDOW_WAIT),
         )),
     };
+    let trace_id = TraceId::allocate();
     let built = Builder::new(target)
         .privilege_mode(PrivilegeMode::Privileged)
         .protocol(protocol)
         .port_direction(port_direction)
-        .trace_identifier(next_trace_id())
+        .trace_identifier(trace_id.0)
         .initial_sequence(window.as_ref().map_or(SEQUENCE_FIRST, |w| w.start))
         .max_ttl(settings.max_hops)
         .max_inflight(MAX_INFLIGHT.min(settings.max_hops))
@@ -189,7 +193,8 @@ fn run_trace(target: IpAddr, settings: &TraceSettings) -> TracePath {
             target_ttl.set(Some(target_ttl.get().map_or(ttl, |t| t.min(ttl))));
         }
     });
-    drop(window);
+    // Only now may another trace reuse the identifier and the ports.
+    drop((window, trace_id));
     if let Err(err) = run {
         return not_measured(target, settings, format!("trace failed: {err}"));
     }
@@ -264,21 +269,56 @@ pub(super) fn trim_after_target(mut hops: Vec<Hop>, target_ttl: Option<u8>) -> V
     hops
 }
 
-/// A process-wide ICMP identifier for each trace. trippy keeps only replies carrying its
-/// identifier (or 0, which UDP/TCP replies carry), and a raw ICMP socket sees every ICMP packet
-/// on the host, so concurrent traces need distinct non-zero identifiers. Seeded with the process
-/// id, as trippy does, so two processes are unlikely to collide either.
-fn next_trace_id() -> u16 {
-    static NEXT: OnceLock<AtomicU16> = OnceLock::new();
-    let next = NEXT.get_or_init(|| {
-        let pid = std::process::id() % u32::from(u16::MAX);
-        AtomicU16::new(u16::try_from(pid).unwrap_or(1))
-    });
-    match next.fetch_add(1, Ordering::Relaxed) {
-        // 0 means "no identifier" to trippy: it would accept every other tracer's replies.
-        0 => next.fetch_add(1, Ordering::Relaxed),
-        id => id,
+/// The ICMP identifier of one live trace, released when the trace ends.
+///
+/// trippy keeps only replies carrying its identifier (or 0, which UDP/TCP replies carry), and a
+/// raw ICMP socket sees every ICMP packet on the host, so concurrent traces need distinct
+/// non-zero identifiers. Within this process live identifiers never repeat. Across processes
+/// they are random, so two concurrent traces from two processes share one with probability
+/// 1/65535. (trippy's CLI uses pid + n, which collided within a second here when three test
+/// processes ran at once: their pids, and so their ranges, were 9 apart.)
+struct TraceId(u16);
+
+fn live_trace_ids() -> &'static Mutex<HashSet<u16>> {
+    static LIVE: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    LIVE.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+impl TraceId {
+    fn allocate() -> TraceId {
+        let mut live = live_trace_ids().lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: with fewer than 65,535 live traces a free identifier turns up at once; the
+        // bound only stops a pathological run from spinning.
+        let mut id = random_u16();
+        for _ in 0..64 {
+            // 0 means "no identifier" to trippy: it would accept every other tracer's replies.
+            if id != 0 && !live.contains(&id) {
+                break;
+            }
+            id = random_u16();
+        }
+        let id = id.max(1);
+        live.insert(id);
+        TraceId(id)
     }
+}
+
+impl Drop for TraceId {
+    fn drop(&mut self) {
+        let mut live = live_trace_ids().lock().unwrap_or_else(|e| e.into_inner());
+        live.remove(&self.0);
+    }
+}
+
+/// A random number from std's per-process random SipHash keys (seeded by the OS) over a
+/// counter: no extra dependency, and good enough to spread identifiers and ports.
+fn random_u16() -> u16 {
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = KEYS.get_or_init(RandomState::new).build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    // The low 16 bits of a SipHash output are as uniform as any.
+    (hasher.finish() & 0xffff) as u16
 }
 
 /// Sequence numbers `[start, end)` reserved for one live UDP or TCP trace.
@@ -309,7 +349,10 @@ fn windows() -> &'static (Mutex<Windows>, Condvar) {
         (
             Mutex::new(Windows {
                 live: Vec::new(),
-                cursor: SEQUENCE_FIRST,
+                // A random start, so two processes tracing at once are unlikely to use the
+                // same ports (windows are only coordinated within a process).
+                cursor: SEQUENCE_FIRST
+                    + random_u16() % (SEQUENCE_END - SEQUENCE_FIRST - SEQUENCE_GUARD as u16),
             }),
             Condvar::new(),
         )
@@ -449,10 +492,13 @@ mod tests {
     }
 
     #[test]
-    fn trace_ids_are_never_zero_and_differ() {
-        let ids: Vec<u16> = (0..70_000).map(|_| next_trace_id()).collect();
-        assert!(ids.iter().all(|&id| id != 0));
-        assert_ne!(ids[0], ids[1]);
+    fn live_trace_ids_are_never_zero_and_never_repeat() {
+        let ids: Vec<TraceId> = (0..5_000).map(|_| TraceId::allocate()).collect();
+        let distinct: HashSet<u16> = ids.iter().map(|id| id.0).collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(!distinct.contains(&0));
+        drop(ids);
+        assert!(live_trace_ids().lock().expect("lock").is_empty());
     }
 
     #[test]
