@@ -2,8 +2,8 @@
 //!
 //! Owns turning [`TraceSettings`] into a trippy-core tracer, running a bounded number of rounds
 //! on tokio's blocking pool, and reading trippy's per-TTL state into a [`TracePath`]. Also owns
-//! keeping concurrent traces apart: each gets its own ICMP identifier and its own window of
-//! sequence numbers (which are the source ports of UDP and TCP probes).
+//! keeping concurrent traces apart: each gets its own ICMP identifier, and each UDP or TCP trace
+//! its own window of sequence numbers (which are the source ports of its probes).
 //!
 //! trippy-core's API is marked unstable, so it is pinned to an exact version in Cargo.toml.
 
@@ -50,6 +50,19 @@ const MAX_WINDOW_WAIT: Duration = Duration::from_secs(60);
 
 /// Traces with trippy-core. Needs raw sockets (root or `CAP_NET_RAW`); without them every trace
 /// is `NotMeasured` with the reason and how to grant the privilege.
+///
+/// How [`TraceSettings`] are applied: `rounds` rounds (trippy's `max_rounds`), each sending one
+/// probe per TTL up to `max_hops` (fewer once the target's TTL is known) and ending when the
+/// target has answered and no reply came for 100 ms, or at `round_timeout` whatever happened
+/// (trippy's `max_round_duration`; also the TCP connect timeout). The next round starts at once,
+/// so a trace takes at most about `rounds × round_timeout`. At most 24 TTLs are probed ahead
+/// of the last one that answered. UDP and TCP probes go to the fixed `port`.
+///
+/// What comes back: per TTL, the address that answered most often (others in `other_addrs`),
+/// probes sent and answered, best and average RTT. `reached` when the target itself answered
+/// in some round: an echo reply (ICMP), port unreachable from the target (UDP), or SYN-ACK *or*
+/// RST (TCP: trippy counts a refused connection as the target answering). TTLs past the
+/// target are dropped. When nothing answered at any TTL the path has no hops.
 #[derive(Debug, Clone)]
 pub struct TrippyTracer {
     settings: TraceSettings,
