@@ -6,9 +6,38 @@
 //! privilege, unsupported family) is a recorded [`TraceStatus::NotMeasured`], never an error.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+mod privilege;
+mod tcp;
+mod trippy;
+
+pub use privilege::check_privilege;
+pub use tcp::tcp_connect_rtt;
+pub use trippy::TrippyTracer;
+
+/// What to tell a user whose process cannot open raw sockets.
+pub const PRIVILEGE_HINT: &str = "no raw-socket privilege: run as root or grant it with \
+     `sudo setcap cap_net_raw+ep $(command -v residency)`";
+
+/// Why traces cannot be made. Messages say what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// Raw sockets were refused (`cause` has the system's words).
+    #[error("{PRIVILEGE_HINT}")]
+    NoPrivilege { cause: String },
+    /// Raw sockets failed for another reason than privilege.
+    #[error("cannot open a raw socket ({cause}): check that the kernel supports raw ICMP sockets")]
+    RawSocket { cause: String },
+    /// The settings cannot make a bounded trace.
+    #[error("trace settings: {0}")]
+    Settings(String),
+}
 
 /// Which probes a trace sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -113,4 +142,62 @@ pub struct RttSample {
 pub trait Trace: Send + Sync {
     /// Traces `target`. Never fails: what could not be measured is a `NotMeasured` status.
     fn trace(&self, target: IpAddr) -> impl std::future::Future<Output = TracePath> + Send;
+}
+
+/// Traces every target with at most `concurrency` traces in flight; paths come back in the
+/// order of `targets`. Never fails: a trace task that panicked is a `NotMeasured` path.
+pub async fn trace_all<T: Trace + 'static>(
+    tracer: Arc<T>,
+    targets: Vec<IpAddr>,
+    concurrency: usize,
+) -> Vec<TracePath> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (slot, target) in targets.iter().copied().enumerate() {
+        let tracer = Arc::clone(&tracer);
+        let permits = Arc::clone(&permits);
+        tasks.spawn(async move {
+            // Taken before the trace opens its sockets, which is what the bound is for.
+            let _permit = permits.acquire_owned().await;
+            (slot, tracer.trace(target).await)
+        });
+    }
+    let mut done: Vec<Option<TracePath>> = vec![None; targets.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((slot, path)) = joined
+            && let Some(place) = done.get_mut(slot)
+        {
+            *place = Some(path);
+        }
+    }
+    targets
+        .into_iter()
+        .zip(done)
+        .map(|(target, path)| {
+            path.unwrap_or_else(|| TracePath {
+                target,
+                protocol: Protocol::default(),
+                port: None,
+                status: TraceStatus::NotMeasured(
+                    "the trace task panicked (a bug: please report it)".to_string(),
+                ),
+                reached: false,
+                hops: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+impl TracePath {
+    /// The target's own replies in this trace as an RTT sample (method `"trace"`): the last hop
+    /// when the target answered, nothing otherwise.
+    pub fn target_rtt(&self) -> RttSample {
+        let hop = self.hops.last().filter(|_| self.reached);
+        RttSample {
+            method: "trace".to_string(),
+            sent: hop.map_or(0, |h| h.sent),
+            received: hop.map_or(0, |h| h.received),
+            min_rtt_ms: hop.and_then(|h| h.best_rtt_ms),
+        }
+    }
 }
