@@ -5,7 +5,7 @@
 //! document is what the history stores and hashes and what `--format json` prints, so its
 //! field names are a public contract (documented in README.md).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -16,15 +16,24 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::evidence::{self, AddressEvidence, PathEvidence, ProbeSettings, RttEvidence};
 use crate::geo::Geolocator;
 use crate::model::{CountryCode, Evidence, Verdict};
+use crate::physics::Vantage;
 use crate::policy::{Claim, Policy, Target};
 use crate::resolve::{Query, RecordType, Resolution, Resolve};
-use crate::verdict::{Rules, judge_address, judge_endpoint, judge_run};
+use crate::trace::{Trace, TraceSettings, TraceStatus};
+use crate::verdict::{
+    LocatedHop, Rules, fold, judge_address, judge_endpoint, judge_reachability, judge_run,
+    judge_transit,
+};
 
 /// Default bound on queries in flight: enough to keep a 1,000-endpoint run short, small enough
 /// that it never opens more sockets than a resolver (or a file-descriptor limit) tolerates.
 pub const DEFAULT_CONCURRENCY: u16 = 64;
+
+/// Default bound on traces in flight: each holds raw sockets and a thread for its rounds.
+pub const DEFAULT_TRACE_CONCURRENCY: u16 = 32;
 
 /// How a check is carried out, beyond what the policy says.
 #[derive(Debug, Clone)]
@@ -33,6 +42,8 @@ pub struct CheckSettings {
     pub resolvers: Vec<SocketAddr>,
     /// Most queries in flight at once.
     pub concurrency: usize,
+    /// Most traces (and TCP RTT probes) in flight at once.
+    pub trace_concurrency: usize,
 }
 
 /// The tool that produced a run, so a report can say which version judged it.
@@ -60,6 +71,8 @@ pub struct PolicySnapshot {
     pub file: String,
     pub allow: Vec<CountryCode>,
     pub deny: Vec<CountryCode>,
+    /// Countries no path may cross (`transit.deny`).
+    pub transit_deny: Vec<CountryCode>,
     pub claims: Vec<Claim>,
 }
 
@@ -89,6 +102,10 @@ pub struct AddressResult {
     pub seen: usize,
     /// Which resolver (and client subnet) returned it, e.g. `127.0.0.1:53` or `127.0.0.1:53 ecs=192.0.2.0/24`.
     pub via: Vec<String>,
+    /// The traced path, every hop located; null when probing is off.
+    pub path: Option<PathEvidence>,
+    /// Round-trip times and what physics makes of them; null when probing is off.
+    pub rtt: Option<RttEvidence>,
 }
 
 /// One endpoint of the policy, as measured.
@@ -115,6 +132,10 @@ pub struct RunDocument {
     pub resolvers: Vec<String>,
     pub client_subnets: Vec<IpNetwork>,
     pub repeat: u32,
+    /// Where the check ran from, when declared.
+    pub vantage: Option<Vantage>,
+    /// How paths were traced; null when probing was off.
+    pub trace: Option<TraceSettings>,
     /// Names of the location sources consulted, in order.
     pub sources: Vec<String>,
     pub summary: Summary,
@@ -225,10 +246,11 @@ struct Sighting {
 
 /// Checks one policy: measures, locates, judges. Never fails: what could not be measured is
 /// recorded and judged inconclusive. Storing the result is the caller's business.
-pub async fn run<R: Resolve + 'static>(
+pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     policy: &Policy,
     settings: &CheckSettings,
     resolver: Arc<R>,
+    tracer: Option<Arc<T>>,
     geo: &Geolocator,
     progress: &ProgressBar,
 ) -> RunDocument {
@@ -249,43 +271,50 @@ pub async fn run<R: Resolve + 'static>(
         allow: &policy.allow,
         deny: &policy.deny,
     };
-    let mut located: HashMap<IpAddr, Vec<Evidence>> = HashMap::new();
-    let mut endpoints = Vec::with_capacity(policy.endpoints.len());
-    for (endpoint, resolutions) in policy.endpoints.iter().zip(per_endpoint) {
-        let mut seen: BTreeMap<IpAddr, Sighting> = BTreeMap::new();
-        if let Target::Ip(ip) = endpoint.target {
-            seen.insert(ip, Sighting::default());
+    let sightings: Vec<Vec<(IpAddr, Sighting)>> = policy
+        .endpoints
+        .iter()
+        .zip(&per_endpoint)
+        .map(|(endpoint, resolutions)| sightings(&endpoint.target, resolutions))
+        .collect();
+    let mut distinct: Vec<IpAddr> = Vec::new();
+    let mut known: HashSet<IpAddr> = HashSet::new();
+    for (ip, _) in sightings.iter().flatten() {
+        if known.insert(*ip) {
+            distinct.push(*ip);
         }
-        for (order, r) in resolutions.iter().enumerate() {
-            let via = match r.client_subnet {
-                Some(net) => format!("{} ecs={net}", r.resolver),
-                None => r.resolver.clone(),
-            };
-            for ip in &r.addresses {
-                let sighting = seen.entry(*ip).or_insert_with(|| Sighting {
-                    first: order,
-                    ..Sighting::default()
-                });
-                sighting.count += 1;
-                sighting.via.insert(via.clone());
-            }
-        }
-        let mut ordered: Vec<(IpAddr, Sighting)> = seen.into_iter().collect();
-        ordered.sort_by_key(|(ip, s)| (s.first, *ip));
+    }
+    let probe = ProbeSettings {
+        trace: policy.trace.enabled.then_some(policy.trace.settings),
+        concurrency: settings.trace_concurrency,
+        vantage: policy.vantage,
+    };
+    progress.set_message(format!(
+        "{}: probing {} addresses",
+        policy.id,
+        distinct.len()
+    ));
+    let facts = evidence::gather(&distinct, geo, tracer, &probe).await;
 
+    let mut endpoints = Vec::with_capacity(policy.endpoints.len());
+    for ((endpoint, resolutions), ordered) in
+        policy.endpoints.iter().zip(per_endpoint).zip(sightings)
+    {
         let mut addresses = Vec::with_capacity(ordered.len());
         for (ip, Sighting { count, via, .. }) in ordered {
-            let evidence = located.entry(ip).or_insert_with(|| geo.locate(ip)).clone();
-            let judgement = judge_address(ip, &evidence, &rules, None);
+            let Some(f) = facts.get(&ip) else { continue };
+            let judgement = judge_facts(ip, f, &rules, &policy.transit_deny);
             addresses.push(AddressResult {
                 ip,
                 country: judgement.country,
                 countries: judgement.countries.into_iter().collect(),
-                evidence,
+                evidence: f.evidence.clone(),
                 verdict: judgement.verdict,
                 reasons: judgement.reasons,
                 seen: count,
                 via: via.into_iter().collect(),
+                path: f.path.clone(),
+                rtt: f.rtt.clone(),
             });
         }
         let verdicts: Vec<(IpAddr, Verdict)> =
@@ -300,7 +329,90 @@ pub async fn run<R: Resolve + 'static>(
             addresses,
         });
     }
+    document(
+        policy,
+        settings,
+        geo,
+        started_at,
+        planned,
+        distinct.len(),
+        endpoints,
+    )
+}
 
+/// Where each address of an endpoint was seen, in the order first seen.
+fn sightings(target: &Target, resolutions: &[Resolution]) -> Vec<(IpAddr, Sighting)> {
+    let mut seen: BTreeMap<IpAddr, Sighting> = BTreeMap::new();
+    if let Target::Ip(ip) = target {
+        seen.insert(*ip, Sighting::default());
+    }
+    for (order, r) in resolutions.iter().enumerate() {
+        let via = match r.client_subnet {
+            Some(net) => format!("{} ecs={net}", r.resolver),
+            None => r.resolver.clone(),
+        };
+        for ip in &r.addresses {
+            let sighting = seen.entry(*ip).or_insert_with(|| Sighting {
+                first: order,
+                ..Sighting::default()
+            });
+            sighting.count += 1;
+            sighting.via.insert(via.clone());
+        }
+    }
+    let mut ordered: Vec<(IpAddr, Sighting)> = seen.into_iter().collect();
+    ordered.sort_by_key(|(ip, s)| (s.first, *ip));
+    ordered
+}
+
+/// Judges one address's measured facts: claims and physics, then transit and reachability.
+fn judge_facts(
+    ip: IpAddr,
+    facts: &AddressEvidence,
+    rules: &Rules<'_>,
+    transit_deny: &BTreeSet<CountryCode>,
+) -> crate::verdict::AddressJudgement {
+    let judgement = judge_address(ip, &facts.evidence, rules, facts.reach.as_ref());
+    let Some(path) = &facts.path else {
+        return judgement;
+    };
+    let hops: Vec<LocatedHop> = path
+        .hops
+        .iter()
+        .map(|h| LocatedHop {
+            ttl: h.hop.ttl,
+            addr: h.hop.addr,
+            country: h.country,
+            sources: h
+                .evidence
+                .iter()
+                .filter(|e| e.refuted.is_none() && e.country == h.country)
+                .map(|e| e.source.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    let traced = path.status == TraceStatus::Measured;
+    let rtt_measured = facts.rtt.as_ref().is_some_and(|r| r.min_rtt_ms.is_some());
+    fold(
+        judgement,
+        [
+            judge_transit(transit_deny, path.not_measured(), &hops),
+            judge_reachability(ip, traced, path.reached, rtt_measured),
+        ],
+    )
+}
+
+/// Assembles the run document from the judged endpoints.
+fn document(
+    policy: &Policy,
+    settings: &CheckSettings,
+    geo: &Geolocator,
+    started_at: DateTime<Utc>,
+    queries: usize,
+    addresses: usize,
+    endpoints: Vec<EndpointResult>,
+) -> RunDocument {
     let verdict = judge_run(endpoints.iter().map(|e| e.verdict));
     let count = |v: Verdict| endpoints.iter().filter(|e| e.verdict == v).count();
     let summary = Summary {
@@ -308,8 +420,8 @@ pub async fn run<R: Resolve + 'static>(
         compliant: count(Verdict::Compliant),
         inconclusive: count(Verdict::Inconclusive),
         violation: count(Verdict::Violation),
-        addresses: located.len(),
-        queries: planned,
+        addresses,
+        queries,
     };
     RunDocument {
         policy: PolicySnapshot {
@@ -319,6 +431,7 @@ pub async fn run<R: Resolve + 'static>(
             file: policy.source.display().to_string(),
             allow: policy.allow.iter().copied().collect(),
             deny: policy.deny.iter().copied().collect(),
+            transit_deny: policy.transit_deny.iter().copied().collect(),
             claims: policy.claims.clone(),
         },
         started_at,
@@ -328,6 +441,8 @@ pub async fn run<R: Resolve + 'static>(
         resolvers: settings.resolvers.iter().map(ToString::to_string).collect(),
         client_subnets: policy.client_subnets.clone(),
         repeat: policy.repeat,
+        vantage: policy.vantage,
+        trace: policy.trace.enabled.then_some(policy.trace.settings),
         sources: geo.source_names().into_iter().map(str::to_string).collect(),
         summary,
         endpoints,

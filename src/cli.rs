@@ -16,10 +16,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::check::{self, CheckSettings, RunDocument};
 use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
-use crate::model::Verdict;
+use crate::model::{CountryCode, Verdict};
+use crate::physics::Vantage;
 use crate::policy::{self, Policy, PolicyError};
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
+use crate::trace::{TraceSettings, TrippyTracer};
 
 /// Exit codes, as monitoring plugins (Nagios, Icinga) and schedulers read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,9 +174,34 @@ pub struct CheckArgs {
     /// Measure DNS and databases only: no traceroute and no RTT probes (overrides `trace.enabled`).
     #[arg(long)]
     no_trace: bool,
+    /// Most traceroutes (and TCP RTT probes) in flight at once.
+    #[arg(long, value_name = "N", default_value_t = check::DEFAULT_TRACE_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    trace_concurrency: u16,
+    /// Where this check runs from, as COUNTRY,LAT,LON (e.g. IN,28.61,77.21); overrides the policy's `vantage`.
+    #[arg(long, value_name = "CC,LAT,LON", value_parser = parse_vantage)]
+    vantage: Option<Vantage>,
     /// How many times to send a DNS query that got no answer (overrides the policy's dns.tries).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
     dns_tries: Option<u32>,
+}
+
+/// `IN,28.61,77.21` → a validated vantage point.
+pub fn parse_vantage(s: &str) -> Result<Vantage, String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [cc, lat, lon] = parts.as_slice() else {
+        return Err(format!(
+            "`{s}`: write the vantage point as COUNTRY,LAT,LON, e.g. IN,28.61,77.21"
+        ));
+    };
+    let country: CountryCode = cc
+        .parse()
+        .map_err(|e: crate::model::CountryCodeError| e.to_string())?;
+    let number = |v: &str, what: &str| {
+        v.parse::<f64>()
+            .map_err(|_| format!("`{v}` is not a {what} in degrees, e.g. 28.61"))
+    };
+    Vantage::new(country, number(lat, "latitude")?, number(lon, "longitude")?)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_resolver_arg(s: &str) -> Result<SocketAddr, String> {
@@ -262,6 +289,9 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         if args.no_trace {
             policy.trace.enabled = false;
         }
+        if let Some(v) = args.vantage {
+            policy.vantage = Some(v);
+        }
         let geo = open_geo(&policy)?;
         let resolvers = if !args.resolvers.is_empty() {
             args.resolvers.clone()
@@ -281,6 +311,7 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
 
     let mut worst = Verdict::Compliant;
     let mut json_docs = Vec::new();
+    let mut warned = false;
     for (policy, geo, resolvers) in prepared {
         let mut dns = policy.dns;
         if let Some(ms) = args.dns_timeout_ms {
@@ -292,10 +323,15 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         let settings = CheckSettings {
             resolvers,
             concurrency: usize::from(args.concurrency),
+            trace_concurrency: usize::from(args.trace_concurrency),
         };
         let resolver = Arc::new(DnsResolver::new(dns));
+        let tracer = policy
+            .trace
+            .enabled
+            .then(|| Arc::new(tracer_for(policy.trace.settings, &mut warned)));
         let bar = progress_bar(policy.id.as_str());
-        let doc = runtime.block_on(check::run(&policy, &settings, resolver, &geo, &bar));
+        let doc = runtime.block_on(check::run(&policy, &settings, resolver, tracer, &geo, &bar));
         bar.finish_and_clear();
 
         let stored = record(&mut history, &doc)?;
@@ -320,6 +356,22 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(worst.into())
+}
+
+/// A tracer for these settings. Without raw-socket privilege it still works (every path is
+/// recorded as not measured, with how to grant the privilege), and the user is told once.
+fn tracer_for(settings: TraceSettings, warned: &mut bool) -> TrippyTracer {
+    let tracer = TrippyTracer::new(settings);
+    if let Err(e) = tracer.privilege()
+        && !*warned
+    {
+        eprintln!(
+            "warning: traceroute is not possible here ({e}); paths are recorded as not measured, \
+             RTTs come from TCP connects, and verdicts that need a path are inconclusive"
+        );
+        *warned = true;
+    }
+    tracer
 }
 
 fn record(history: &mut History, doc: &RunDocument) -> Result<history::StoredRun, CliError> {

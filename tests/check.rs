@@ -651,6 +651,7 @@ fn queries_in_flight_are_bounded_by_concurrency() {
     let settings = residency::check::CheckSettings {
         resolvers: vec![silent.addr()],
         concurrency: 5,
+        trace_concurrency: 5,
     };
     let resolver = Arc::new(residency::resolve::DnsResolver::new(policy.dns));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -659,7 +660,14 @@ fn queries_in_flight_are_bounded_by_concurrency() {
     let hidden = indicatif::ProgressBar::hidden();
     let no_sources = residency::geo::Geolocator::default();
     let doc = runtime.block_on(async {
-        let run = residency::check::run(&policy, &settings, resolver, &no_sources, &hidden);
+        let run = residency::check::run(
+            &policy,
+            &settings,
+            resolver,
+            None::<Arc<residency::trace::TrippyTracer>>,
+            &no_sources,
+            &hidden,
+        );
         tokio::pin!(run);
         loop {
             tokio::select! {

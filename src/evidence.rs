@@ -1,0 +1,318 @@
+//! Evidence: everything measured about a set of addresses, before any policy is applied.
+//!
+//! Owns gathering, per address: each database's claim, the traced path with every hop
+//! located, the minimum round-trip time, and what physics makes of it (the countries within
+//! reach of the vantage point, and which claims it refutes). `check` judges this against a
+//! policy; `locate` shows it as it is. Nothing here decides compliance.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::geo::Geolocator;
+use crate::model::{CountryCode, Evidence};
+use crate::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
+use crate::trace::{
+    Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, tcp_connect_rtt,
+    trace_all,
+};
+use crate::verdict::Reach;
+
+/// TCP connects per address when the trace did not reach it: enough to catch the minimum
+/// through a little queueing, few enough not to look like a scan.
+const TCP_PROBES: u32 = 3;
+
+/// How to probe. `trace: None` means no active probing at all (no trace, no TCP connect).
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    pub trace: Option<TraceSettings>,
+    /// Most traces (and TCP probes) in flight at once.
+    pub concurrency: usize,
+    pub vantage: Option<Vantage>,
+}
+
+/// One hop of a path, with what the location sources say about its address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathHop {
+    #[serde(flatten)]
+    pub hop: Hop,
+    /// The country the hop's unrefuted evidence agrees on (or physics alone allows).
+    pub country: Option<CountryCode>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// The measured path to an address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathEvidence {
+    pub protocol: Protocol,
+    pub port: Option<u16>,
+    #[serde(flatten)]
+    pub status: TraceStatus,
+    pub reached: bool,
+    pub hops: Vec<PathHop>,
+}
+
+impl PathEvidence {
+    /// Why there is no path, if there is none.
+    pub fn not_measured(&self) -> Option<&str> {
+        match &self.status {
+            TraceStatus::Measured => None,
+            TraceStatus::NotMeasured(why) => Some(why),
+        }
+    }
+}
+
+/// A country within reach of the vantage point, and how far its nearest point is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reachable {
+    pub country: CountryCode,
+    pub distance_km: f64,
+}
+
+/// Round-trip times to the address and what they physically allow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RttEvidence {
+    pub samples: Vec<RttSample>,
+    /// The smallest RTT any probe measured.
+    pub min_rtt_ms: Option<f64>,
+    pub vantage: Option<Vantage>,
+    /// The farthest the address can be from the vantage point (`min_rtt_ms` × 100 km + slack).
+    pub max_km: Option<f64>,
+    /// Every country with territory within `max_km`, nearest first.
+    pub reachable: Vec<Reachable>,
+    /// Explanations of every claim physics refutes.
+    pub refuted: Vec<String>,
+    /// Why physics could not be applied, when it could not.
+    pub note: Option<String>,
+}
+
+/// Everything measured about one address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressEvidence {
+    /// One entry per location source, claims refuted by physics marked as such.
+    pub evidence: Vec<Evidence>,
+    pub path: Option<PathEvidence>,
+    pub rtt: Option<RttEvidence>,
+    /// What physics allows, for the verdict.
+    pub reach: Option<Reach>,
+}
+
+/// Gathers evidence for every address: databases always; trace, RTT and physics when probing is
+/// on. Never fails: what could not be measured is recorded as such.
+pub async fn gather<T: Trace + 'static>(
+    ips: &[IpAddr],
+    geo: &Geolocator,
+    tracer: Option<Arc<T>>,
+    settings: &ProbeSettings,
+) -> BTreeMap<IpAddr, AddressEvidence> {
+    let (paths, samples) = match (&settings.trace, tracer) {
+        (Some(trace), Some(tracer)) => probe(ips, tracer, trace, settings.concurrency).await,
+        _ => (HashMap::new(), HashMap::new()),
+    };
+    let mut hop_evidence: HashMap<IpAddr, Vec<Evidence>> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for ip in ips {
+        let mut evidence = geo.locate(*ip);
+        let path = paths.get(ip).map(|p| {
+            let hops = p
+                .hops
+                .iter()
+                .map(|hop| {
+                    let mut evidence = hop
+                        .addr
+                        .map(|a| {
+                            hop_evidence
+                                .entry(a)
+                                .or_insert_with(|| geo.locate(a))
+                                .clone()
+                        })
+                        .unwrap_or_default();
+                    let reach = hop.best_rtt_ms.and_then(|rtt| {
+                        apply_physics(settings.vantage.as_ref(), rtt, &mut evidence).ok()
+                    });
+                    PathHop {
+                        country: agreed_country(&evidence, reach.as_ref()),
+                        hop: hop.clone(),
+                        evidence,
+                    }
+                })
+                .collect();
+            PathEvidence {
+                protocol: p.protocol,
+                port: p.port,
+                status: p.status.clone(),
+                reached: p.reached,
+                hops,
+            }
+        });
+        let (rtt, reach) = match samples.get(ip) {
+            Some(samples) => {
+                let (rtt, reach) = rtt_evidence(samples.clone(), settings.vantage, &mut evidence);
+                (Some(rtt), reach)
+            }
+            None => (None, None),
+        };
+        out.insert(
+            *ip,
+            AddressEvidence {
+                evidence,
+                path,
+                rtt,
+                reach,
+            },
+        );
+    }
+    out
+}
+
+/// Traces every address, then TCP-connects to those the trace did not reach (servers often
+/// filter ICMP and UDP but must answer on their service port).
+async fn probe<T: Trace + 'static>(
+    ips: &[IpAddr],
+    tracer: Arc<T>,
+    settings: &TraceSettings,
+    concurrency: usize,
+) -> (HashMap<IpAddr, TracePath>, HashMap<IpAddr, Vec<RttSample>>) {
+    let paths = trace_all(tracer, ips.to_vec(), concurrency).await;
+    let mut samples: HashMap<IpAddr, Vec<RttSample>> = HashMap::new();
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for path in &paths {
+        let from_trace = path.target_rtt();
+        let reached = from_trace.min_rtt_ms.is_some();
+        samples.entry(path.target).or_default().push(from_trace);
+        if !reached {
+            let target = SocketAddr::new(path.target, settings.port);
+            let timeout = settings.round_timeout;
+            let permits = Arc::clone(&permits);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (
+                    target.ip(),
+                    tcp_connect_rtt(target, TCP_PROBES, timeout).await,
+                )
+            });
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((ip, sample)) = joined {
+            samples.entry(ip).or_default().push(sample);
+        }
+    }
+    let paths = paths.into_iter().map(|p| (p.target, p)).collect();
+    (paths, samples)
+}
+
+/// Builds the RTT evidence of an address and marks the claims physics refutes.
+fn rtt_evidence(
+    samples: Vec<RttSample>,
+    vantage: Option<Vantage>,
+    evidence: &mut [Evidence],
+) -> (RttEvidence, Option<Reach>) {
+    let min_rtt_ms = samples
+        .iter()
+        .filter_map(|s| s.min_rtt_ms)
+        .min_by(|a, b| a.total_cmp(b));
+    let mut rtt = RttEvidence {
+        samples,
+        min_rtt_ms,
+        vantage,
+        max_km: None,
+        reachable: Vec::new(),
+        refuted: Vec::new(),
+        note: None,
+    };
+    let Some(min) = min_rtt_ms else {
+        rtt.note = Some("no probe was answered, so there is no round-trip time".to_string());
+        return (rtt, None);
+    };
+    match apply_physics(vantage.as_ref(), min, evidence) {
+        Ok(reach) => {
+            rtt.max_km = Some(reach.max_km);
+            if let (Some(v), Ok(countries)) = (vantage, Countries::shipped()) {
+                rtt.reachable = countries
+                    .within(v.point(), reach.max_km)
+                    .into_iter()
+                    .map(|(country, distance_km)| Reachable {
+                        country,
+                        distance_km: (distance_km * 10.0).round() / 10.0,
+                    })
+                    .collect();
+            }
+            rtt.refuted = evidence.iter().filter_map(|e| e.refuted.clone()).collect();
+            (rtt, Some(reach))
+        }
+        Err(why) => {
+            rtt.note = Some(why);
+            (rtt, None)
+        }
+    }
+}
+
+/// Checks every claim in `evidence` against the bound `min_rtt_ms` sets from the vantage point,
+/// marking refuted ones, and returns what physics allows. Errs (with why) when it cannot apply.
+fn apply_physics(
+    vantage: Option<&Vantage>,
+    min_rtt_ms: f64,
+    evidence: &mut [Evidence],
+) -> Result<Reach, String> {
+    let Some(vantage) = vantage else {
+        return Err(
+            "no vantage point declared (policy `vantage:` or `--vantage`), so the RTT cannot be turned into a distance"
+                .to_string(),
+        );
+    };
+    let countries = Countries::shipped().map_err(|e| e.to_string())?;
+    let bound = RttBound::from_rtt(min_rtt_ms);
+    for e in evidence.iter_mut() {
+        let check = match (&e.coordinates, e.country) {
+            (Some(coords), _) => {
+                let label = match (&e.city, e.country) {
+                    (Some(city), _) => format!("{} says {city}", e.source),
+                    (None, Some(c)) => format!("{} says {c}", e.source),
+                    (None, None) => format!(
+                        "{} says ({}, {})",
+                        e.source, coords.latitude, coords.longitude
+                    ),
+                };
+                physics::check_point_claim(vantage, &bound, coords, &label)
+            }
+            (None, Some(cc)) => countries.check_country_claim(vantage, &bound, cc),
+            (None, None) => continue,
+        };
+        if let ClaimCheck::Refuted { explanation, .. } = check {
+            e.refuted = Some(format!("{}: {explanation}", e.source));
+        }
+    }
+    let reachable: BTreeSet<CountryCode> = countries
+        .within(vantage.point(), bound.max_km)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    Ok(Reach {
+        min_rtt_ms,
+        max_km: bound.max_km,
+        countries: reachable,
+    })
+}
+
+/// The one country unrefuted evidence agrees on, or the only country physics allows.
+fn agreed_country(evidence: &[Evidence], reach: Option<&Reach>) -> Option<CountryCode> {
+    if let Some(reach) = reach
+        && reach.countries.len() == 1
+    {
+        return reach.countries.iter().next().copied();
+    }
+    let named: BTreeSet<CountryCode> = evidence
+        .iter()
+        .filter(|e| e.refuted.is_none())
+        .filter_map(|e| e.country)
+        .collect();
+    (named.len() == 1)
+        .then(|| named.into_iter().next())
+        .flatten()
+}
