@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::check::{RunDocument, rfc3339};
+use crate::evidence::{PathEvidence, RttEvidence};
 use crate::model::Verdict;
 
 /// Where a run was stored, shown under it so the reader can quote the anchor.
@@ -12,6 +13,80 @@ pub struct Stored {
     pub seq: i64,
     pub hash: String,
     pub database: String,
+}
+
+/// The traced path and the RTT bound of one address, indented by `pad`.
+pub fn measurements(
+    out: &mut String,
+    path: Option<&PathEvidence>,
+    rtt: Option<&RttEvidence>,
+    pad: &str,
+) {
+    if let Some(path) = path {
+        match path.not_measured() {
+            Some(why) => {
+                let _ = writeln!(out, "{pad}path: not measured ({why})");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{pad}path ({}{}): {}",
+                    path.protocol,
+                    path.port.map(|p| format!(" port {p}")).unwrap_or_default(),
+                    if path.reached {
+                        "reached"
+                    } else {
+                        "target did not answer"
+                    }
+                );
+                for h in &path.hops {
+                    let addr = h
+                        .hop
+                        .addr
+                        .map_or_else(|| "*".to_string(), |a| a.to_string());
+                    let rtt = h
+                        .hop
+                        .best_rtt_ms
+                        .map(|r| format!("{r:.1} ms"))
+                        .unwrap_or_default();
+                    let country = h
+                        .country
+                        .map_or_else(|| "??".to_string(), |c| c.to_string());
+                    let _ = writeln!(
+                        out,
+                        "{pad}  {:>2}  {addr:<39} {country:<3} {rtt}",
+                        h.hop.ttl
+                    );
+                }
+            }
+        }
+    }
+    if let Some(rtt) = rtt {
+        let methods: Vec<String> = rtt
+            .samples
+            .iter()
+            .map(|s| format!("{} {}/{}", s.method, s.received, s.sent))
+            .collect();
+        let min = rtt
+            .min_rtt_ms
+            .map_or_else(|| "none".to_string(), |m| format!("{m:.2} ms"));
+        let _ = writeln!(out, "{pad}rtt: min {min} ({})", methods.join(", "));
+        if let (Some(km), Some(v)) = (rtt.max_km, &rtt.vantage) {
+            let within: Vec<String> = rtt
+                .reachable
+                .iter()
+                .map(|r| r.country.to_string())
+                .collect();
+            let _ = writeln!(
+                out,
+                "{pad}     at most {km:.0} km from the vantage point ({v}): {}",
+                within.join(", ")
+            );
+        }
+        if let Some(note) = &rtt.note {
+            let _ = writeln!(out, "{pad}     {note}");
+        }
+    }
 }
 
 fn shout(v: Verdict) -> &'static str {
@@ -124,6 +199,7 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
             for r in &a.reasons {
                 let _ = writeln!(out, "        {r}");
             }
+            measurements(&mut out, a.path.as_ref(), a.rtt.as_ref(), "        ");
         }
     }
     if let Some(stored) = stored {
