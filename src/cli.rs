@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::{self, CheckSettings, RunDocument};
+use crate::evidence::ProbeSettings;
 use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
 use crate::model::{CountryCode, Verdict};
@@ -21,7 +22,7 @@ use crate::physics::Vantage;
 use crate::policy::{self, Policy, PolicyError};
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
-use crate::trace::{TraceSettings, TrippyTracer};
+use crate::trace::{Protocol, TraceSettings, TrippyTracer};
 
 /// Exit codes, as monitoring plugins (Nagios, Icinga) and schedulers read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,8 @@ pub enum Command {
         #[command(flatten)]
         list: HistoryListArgs,
     },
+    /// Where is this server? Every piece of evidence for one address or host, no policy needed.
+    Locate(LocateArgs),
     /// Print one recorded run in full.
     Show {
         /// The run id shown by `check` and `history`.
@@ -204,6 +207,57 @@ pub fn parse_vantage(s: &str) -> Result<Vantage, String> {
         .map_err(|e| e.to_string())
 }
 
+#[derive(Debug, Args)]
+pub struct LocateArgs {
+    /// An IP address or a host name.
+    target: String,
+    /// Where this runs from, as COUNTRY,LAT,LON (e.g. IN,28.61,77.21): turns RTTs into distances.
+    #[arg(long, value_name = "CC,LAT,LON", value_parser = parse_vantage)]
+    vantage: Option<Vantage>,
+    /// Geolocation database (repeatable); default: the shipped one.
+    #[arg(long = "geo-db", value_name = "FILE")]
+    geo_dbs: Vec<PathBuf>,
+    /// Resolver for a host name (repeatable); default: the system's.
+    #[arg(long = "resolver", value_name = "ADDR", value_parser = parse_resolver_arg)]
+    resolvers: Vec<SocketAddr>,
+    /// Probe protocol for the traceroute.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Icmp)]
+    protocol: ProtocolArg,
+    /// Destination port for UDP/TCP traces and for TCP RTT probes.
+    #[arg(long, default_value_t = 443, value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=64))]
+    max_hops: u8,
+    /// Rounds of probes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: u32,
+    /// How long to wait for the replies of one round, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    timeout_ms: u64,
+    /// Databases only: no traceroute and no RTT probes.
+    #[arg(long)]
+    no_trace: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Icmp,
+    Udp,
+    Tcp,
+}
+
+impl From<ProtocolArg> for Protocol {
+    fn from(p: ProtocolArg) -> Protocol {
+        match p {
+            ProtocolArg::Icmp => Protocol::Icmp,
+            ProtocolArg::Udp => Protocol::Udp,
+            ProtocolArg::Tcp => Protocol::Tcp,
+        }
+    }
+}
+
 fn parse_resolver_arg(s: &str) -> Result<SocketAddr, String> {
     resolve::parse_resolver(s).map_err(|e| e.to_string())
 }
@@ -225,6 +279,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         } => verify(policy.as_deref(), &db.path()),
         Command::History { action: None, list } => list_runs(&list),
         Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
+        Command::Locate(args) => locate(&args),
     }
 }
 
@@ -372,6 +427,57 @@ fn tracer_for(settings: TraceSettings, warned: &mut bool) -> TrippyTracer {
         *warned = true;
     }
     tracer
+}
+
+fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
+    let geo = if args.geo_dbs.is_empty() {
+        Geolocator::shipped()?
+    } else {
+        Geolocator::open(&args.geo_dbs)?
+    };
+    let resolvers = if args.target.parse::<std::net::IpAddr>().is_ok() {
+        Vec::new()
+    } else if args.resolvers.is_empty() {
+        resolve::system_resolvers()?
+    } else {
+        args.resolvers.clone()
+    };
+    let settings = TraceSettings {
+        protocol: args.protocol.into(),
+        port: args.port,
+        max_hops: args.max_hops,
+        rounds: args.rounds,
+        round_timeout: Duration::from_millis(args.timeout_ms),
+    };
+    let mut warned = false;
+    let tracer = (!args.no_trace).then(|| Arc::new(tracer_for(settings, &mut warned)));
+    let probe = ProbeSettings {
+        trace: (!args.no_trace).then_some(settings),
+        concurrency: 8,
+        vantage: args.vantage,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let report = runtime.block_on(crate::locate::locate(
+        &args.target,
+        &resolvers,
+        Arc::new(DnsResolver::default()),
+        tracer,
+        &geo,
+        &probe,
+    ));
+    match args.format {
+        Format::Table => print!("{}", table::locate(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    // Nothing to locate is not an answer: the monitoring convention's "unknown-ish" warning.
+    Ok(if report.addresses.is_empty() {
+        Exit::Inconclusive
+    } else {
+        Exit::Ok
+    })
 }
 
 fn record(history: &mut History, doc: &RunDocument) -> Result<history::StoredRun, CliError> {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod evidence;
 pub mod geo;
 pub mod history;
+pub mod locate;
 pub mod model;
 pub mod physics;
 pub mod policy;

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::check::{RunDocument, rfc3339};
 use crate::evidence::{PathEvidence, RttEvidence};
+use crate::locate::LocateReport;
 use crate::model::Verdict;
 
 /// Where a run was stored, shown under it so the reader can quote the anchor.
@@ -207,6 +208,62 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
             out,
             "\nRecorded as run {} (seq {} of {}) in {}\nRun hash {}",
             stored.run_id, stored.seq, doc.policy.id, stored.database, stored.hash
+        );
+    }
+    out
+}
+
+/// Renders a `locate` report: every piece of evidence for every address of the target.
+pub fn locate(report: &LocateReport) -> String {
+    let mut out = String::new();
+    let vantage = report
+        .vantage
+        .map_or_else(|| "none declared".to_string(), |v| v.to_string());
+    let _ = writeln!(out, "Target   {}", report.target);
+    let _ = writeln!(out, "Vantage  {vantage}");
+    let _ = writeln!(out, "Sources  {}", report.sources.join(", "));
+    for r in &report.resolutions {
+        let addrs: Vec<String> = r.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "Resolved {:?} via {}: {} {}",
+            r.record_type,
+            r.resolver,
+            r.rcode.as_deref().unwrap_or("no answer"),
+            addrs.join(", ")
+        );
+    }
+    if report.addresses.is_empty() {
+        let _ = writeln!(out, "\nNo address to locate.");
+    }
+    for a in &report.addresses {
+        let _ = writeln!(out, "\n{}", a.ip);
+        for e in &a.evidence {
+            let _ = writeln!(out, "    {} [{:?} confidence]", e.detail, e.confidence);
+            if let Some(why) = &e.refuted {
+                let _ = writeln!(out, "        REFUTED: {why}");
+            }
+        }
+        measurements(&mut out, a.path.as_ref(), a.rtt.as_ref(), "    ");
+        let list = |cs: &[crate::model::CountryCode]| {
+            if cs.is_empty() {
+                "none".to_string()
+            } else {
+                cs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let possible = if a.possible.is_empty() {
+            "unknown (no RTT bound)".to_string()
+        } else {
+            list(&a.possible)
+        };
+        let _ = writeln!(
+            out,
+            "    answer: claims that stand: {}; physically possible: {possible}",
+            list(&a.claimed)
         );
     }
     out

@@ -1,0 +1,107 @@
+//! `locate`: "where is this server?" for one address or host, without any policy.
+//!
+//! Owns resolving the target (once per resolver and record type) and presenting every piece of
+//! evidence the `check` pipeline would gather for its addresses: database claims, the path with
+//! located hops, the RTT bound and the claims it refutes. Nothing is judged or recorded.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::evidence::{self, PathEvidence, ProbeSettings, RttEvidence};
+use crate::geo::Geolocator;
+use crate::model::{CountryCode, Evidence};
+use crate::physics::Vantage;
+use crate::resolve::{Query, RecordType, Resolution, Resolve};
+use crate::trace::Trace;
+
+/// Everything known about one address of the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocatedAddress {
+    pub ip: IpAddr,
+    pub evidence: Vec<Evidence>,
+    pub path: Option<PathEvidence>,
+    pub rtt: Option<RttEvidence>,
+    /// Countries named by claims that physics did not refute.
+    pub claimed: Vec<CountryCode>,
+    /// Countries physics allows (within reach of the vantage point); empty when unknown.
+    pub possible: Vec<CountryCode>,
+}
+
+/// The answer to "where is this server?".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocateReport {
+    pub target: String,
+    pub vantage: Option<Vantage>,
+    pub sources: Vec<String>,
+    pub resolutions: Vec<Resolution>,
+    pub addresses: Vec<LocatedAddress>,
+}
+
+/// Locates `target` (an IP address, or a host name resolved through `resolvers`).
+pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
+    target: &str,
+    resolvers: &[SocketAddr],
+    resolver: Arc<R>,
+    tracer: Option<Arc<T>>,
+    geo: &Geolocator,
+    probe: &ProbeSettings,
+) -> LocateReport {
+    let mut resolutions = Vec::new();
+    let ips: Vec<IpAddr> = match target.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => {
+            for server in resolvers {
+                for record_type in [RecordType::A, RecordType::Aaaa] {
+                    let query = Query {
+                        host: target.to_string(),
+                        record_type,
+                        resolver: *server,
+                        client_subnet: None,
+                        attempt: 1,
+                    };
+                    resolutions.push(resolver.resolve(&query).await);
+                }
+            }
+            let mut seen = BTreeSet::new();
+            resolutions
+                .iter()
+                .flat_map(|r| r.addresses.iter().copied())
+                .filter(|ip| seen.insert(*ip))
+                .collect()
+        }
+    };
+    let facts = evidence::gather(&ips, geo, tracer, probe).await;
+    let addresses = ips
+        .iter()
+        .filter_map(|ip| facts.get(ip).map(|f| (*ip, f)))
+        .map(|(ip, f)| LocatedAddress {
+            ip,
+            claimed: f
+                .evidence
+                .iter()
+                .filter(|e| e.refuted.is_none())
+                .filter_map(|e| e.country)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            possible: f
+                .reach
+                .as_ref()
+                .map(|r| r.countries.iter().copied().collect())
+                .unwrap_or_default(),
+            evidence: f.evidence.clone(),
+            path: f.path.clone(),
+            rtt: f.rtt.clone(),
+        })
+        .collect();
+    LocateReport {
+        target: target.to_string(),
+        vantage: probe.vantage,
+        sources: geo.source_names().into_iter().map(str::to_string).collect(),
+        resolutions,
+        addresses,
+    }
+}
