@@ -26,8 +26,11 @@ use common::netns::{CLIENT, Lab, LabBuilder, Server};
 use serde_json::Value;
 
 const R1: &str = "192.0.2.1";
+const R1_V6: &str = "2001:db8:1::1";
 const R2: &str = "198.51.100.129";
+const R2_V6: &str = "2001:db8:2::1";
 const A: &str = "203.0.113.10";
+const A_V6: &str = "2001:db8:a::10";
 const NEAR: &str = "203.0.113.20";
 const DROP: &str = "203.0.113.66";
 const VANTAGE: &str = "vantage: { country: IN, lat: 28.61, lon: 77.21 }";
@@ -38,9 +41,9 @@ fn addr(literal: &str) -> IpAddr {
 
 fn topology() -> LabBuilder {
     LabBuilder::new()
-        .router("r1", &[R1], Duration::ZERO)
-        .router("r2", &[R2], Duration::from_millis(10))
-        .server(Server::new("a", &[A]).delay(Duration::from_millis(15)))
+        .router("r1", &[R1, R1_V6], Duration::ZERO)
+        .router("r2", &[R2, R2_V6], Duration::from_millis(10))
+        .server(Server::new("a", &[A, A_V6]).delay(Duration::from_millis(15)))
         .server(
             Server::new("near", &[NEAR])
                 .behind("r1")
@@ -70,6 +73,9 @@ impl World {
                 ("192.0.2.0/25", "IN"),
                 ("198.51.100.128/25", "CN"),
                 ("203.0.113.0/24", "SG"),
+                ("2001:db8:1::/48", "IN"),
+                ("2001:db8:2::/48", "CN"),
+                ("2001:db8:a::/48", "SG"),
             ],
         );
         World {
@@ -381,4 +387,39 @@ fn locate_shows_every_piece_of_evidence_for_one_server() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("REFUTED: lab.mmdb: SG is at least"), "{text}");
     assert!(text.contains("physically possible: IN"), "{text}");
+}
+
+#[test]
+fn tcp_traces_and_ipv6_paths_are_judged_the_same_way() {
+    let world = World::start(require_lab!(topology()));
+    // TCP to the DNS port of server "a" (knotd listens there on IPv4; on IPv6 the closed port's
+    // reset is the target's answer), through r2 in CN either way.
+    let policy = world.policy(
+        "tcp-v6",
+        &format!(
+            "allow: [SG, IN]\ndeny: [CN]\ntransit: {{ deny: [CN] }}\n{VANTAGE}\nendpoints:\n  - host: {A}\n  - host: {A_V6}\n"
+        ),
+    );
+    let text = std::fs::read_to_string(&policy).expect("policy").replace(
+        "trace: { rounds: 2",
+        "trace: { protocol: tcp, port: 53, rounds: 2",
+    );
+    std::fs::write(&policy, text).expect("policy");
+    let (code, doc, stderr) = world.check(&policy);
+    assert_eq!(code, 2, "{stderr}\n{doc:#}");
+    for (ip, r2) in [(A, R2), (A_V6, R2_V6)] {
+        let a = address(&doc, ip, ip);
+        assert_eq!(a["path"]["protocol"], "tcp");
+        assert_eq!(a["path"]["port"], 53);
+        assert_eq!(a["path"]["reached"], true, "{a:#}");
+        let hops: Vec<&str> = a["path"]["hops"]
+            .as_array()
+            .expect("hops")
+            .iter()
+            .map(|h| h["addr"].as_str().unwrap_or("*"))
+            .collect();
+        assert_eq!(hops.get(1), Some(&r2), "{a:#}");
+        assert!(reasons(a).contains(&format!("hop 2 ({r2}) in CN")), "{a:#}");
+        assert_eq!(a["verdict"], "violation");
+    }
 }
