@@ -1,0 +1,1049 @@
+//! `cargo bench --bench trace`: how fast residency traces many addresses, against scamper on the
+//! same targets in the same lab run.
+//!
+//! The lab (tests/common/netns.rs, real namespaces and real delays):
+//!
+//! ```text
+//! client ──5 ms── r1 192.0.2.1 ──5 ms── r2 198.51.100.1 ──0 ms── targets: 1,000 /32s of 198.18.0.0/15 on lo
+//! ```
+//!
+//! Every trace should show exactly three hops: r1, r2, the target (RTT 20 ms). Measured, for
+//! N = 200 and N = 1,000 targets:
+//!
+//! - residency's tracer as a library (`residency::trace::trace_all`, ICMP, max_hops 8, 1 round,
+//!   1 s round timeout) at concurrency 32 and 128: this bench binary re-executes itself inside the
+//!   client namespace (`ip netns exec NS <bench> --inner ...`) and prints the paths as JSON;
+//! - `scamper -c "trace -P icmp-paris -q 1 -m 8 -w 1" -p PPS -w 0 -O json -f targets` at several
+//!   packet rates (its default of 20 pps is far too conservative for a lab);
+//! - one trace alone, to compare with N × one trace;
+//! - `residency check --format json` on a policy whose endpoints are the N literal addresses,
+//!   when the binary traces (if its JSON has no `path` for the addresses, the row says so).
+//!
+//! Every run is checked: a trace counts as reached only if it shows r1, r2 and the target at TTL
+//! 1, 2 and 3. ICMP rate limits are lifted in every namespace of the lab (`icmp_ratelimit=0`,
+//! `icmp_msgs_per_sec`/`icmp_msgs_burst` high; per-namespace on this kernel) and the kernel's own
+//! rate-limit counters are reported, so a result cannot be distorted silently.
+//!
+//! Traffic stays inside the lab's namespaces. Every child has a deadline after which its process
+//! group is killed, and the bench has an overall budget. Needs root, `ip` (iproute2), GNU time and
+//! scamper (`apt-get install iproute2 time scamper`); a missing tool is an error, never a skip.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::mmdb::write_country_db;
+use common::netns::{CLIENT, Lab, LabBuilder, Server};
+use residency::trace::{Protocol, TracePath, TraceSettings, TraceStatus, TrippyTracer, trace_all};
+use serde::{Deserialize, Serialize};
+
+/// Target counts measured; the smaller set is the first addresses of the larger.
+const SIZES: [usize; 2] = [200, 1_000];
+/// `trace_all` concurrency levels (the CLI's default `--trace-concurrency` is 32).
+const CONCURRENCY: [usize; 2] = [32, 128];
+/// scamper packet rates tried; its maximum is 10,000.
+const SCAMPER_PPS: [u32; 3] = [100, 1_000, 10_000];
+/// A scamper rate this low is bounded by the rate itself (about 3 probes per target), so it is
+/// run once instead of `REPETITIONS` times.
+const SLOW_PPS: u32 = 100;
+const MAX_HOPS: u8 = 8;
+const ROUND_TIMEOUT: Duration = Duration::from_millis(1000);
+const HOP_DELAY: Duration = Duration::from_millis(5);
+const R1: &str = "192.0.2.1";
+const R2: &str = "198.51.100.1";
+const SERVER: &str = "targets";
+/// Runs per configuration; the table shows the median.
+const REPETITIONS: usize = 3;
+/// Traces made one after the other to time one trace alone.
+const SINGLE_TRACES: usize = 5;
+/// Most any single child may take before its process group is killed.
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
+/// Most the whole bench may take; past it, no new run is started.
+const BUDGET: Duration = Duration::from_secs(330);
+/// Residency's goal: wall time within this factor of scamper's.
+const GOAL_RATIO: f64 = 1.5;
+/// First argument of the re-executed bench binary.
+const INNER: &str = "--inner";
+
+const INSTALL: &str = "apt-get install iproute2 time scamper";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some(INNER) {
+        inner(&args[1..])
+    } else {
+        bench()
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench trace failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---- inside the client namespace ----
+
+/// What the re-executed binary prints: the time `trace_all` took and every path.
+#[derive(Serialize, Deserialize)]
+struct InnerResult {
+    elapsed_s: f64,
+    paths: Vec<TracePath>,
+}
+
+fn settings() -> TraceSettings {
+    TraceSettings {
+        protocol: Protocol::Icmp,
+        port: 443,
+        max_hops: MAX_HOPS,
+        rounds: 1,
+        round_timeout: ROUND_TIMEOUT,
+    }
+}
+
+/// `--inner TARGETS_FILE CONCURRENCY`: traces every address of the file with `trace_all` and
+/// prints an [`InnerResult`] as JSON on stdout.
+fn inner(args: &[String]) -> Result<(), String> {
+    let [file, concurrency, ..] = args else {
+        return Err(format!("usage: {INNER} TARGETS_FILE CONCURRENCY"));
+    };
+    let concurrency: usize = concurrency
+        .parse()
+        .map_err(|e| format!("concurrency {concurrency:?}: {e}"))?;
+    let targets = read_targets(Path::new(file))?;
+    let tracer = TrippyTracer::new(settings());
+    tracer
+        .privilege()
+        .map_err(|e| format!("cannot trace: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let started = Instant::now();
+    let paths = runtime.block_on(trace_all(Arc::new(tracer), targets, concurrency));
+    let result = InnerResult {
+        elapsed_s: started.elapsed().as_secs_f64(),
+        paths,
+    };
+    let json = serde_json::to_string(&result).map_err(|e| format!("json: {e}"))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn read_targets(path: &Path) -> Result<Vec<IpAddr>, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim().parse().map_err(|e| format!("{l:?}: {e}")))
+        .collect()
+}
+
+// ---- the outer bench ----
+
+struct Tools {
+    time: PathBuf,
+    scamper: PathBuf,
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&dirs)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn find_tools() -> Result<Tools, String> {
+    // GNU time specifically: `%M` (peak RSS) is not in other `time`s.
+    let time = Path::new("/usr/bin/time")
+        .is_file()
+        .then(|| PathBuf::from("/usr/bin/time"));
+    let scamper = find_in_path("scamper");
+    let ip = find_in_path("ip");
+    let mut missing = Vec::new();
+    if time.is_none() {
+        missing.push("GNU time (/usr/bin/time)");
+    }
+    if scamper.is_none() {
+        missing.push("scamper");
+    }
+    if ip.is_none() {
+        missing.push("ip (iproute2)");
+    }
+    match (time, scamper, ip) {
+        (Some(time), Some(scamper), Some(_)) => Ok(Tools { time, scamper }),
+        _ => Err(format!(
+            "{} not found; install with `{INSTALL}` (this bench does not skip)",
+            missing.join(", ")
+        )),
+    }
+}
+
+/// The N-th target: 198.18.0.1, 198.18.0.2, ... (250 per /24, so no .0 or .255).
+fn target(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(198, 18, (i / 250) as u8, (i % 250 + 1) as u8))
+}
+
+/// A child that finished within its deadline.
+struct Finished {
+    status: ExitStatus,
+    elapsed: Duration,
+}
+
+/// Runs `cmd` in its own process group with stdout/stderr to files; kills that group (ours,
+/// by id) if it outlives `deadline`.
+fn run_bounded(
+    mut cmd: Command,
+    stdout: &Path,
+    stderr: &Path,
+    deadline: Duration,
+) -> Result<Option<Finished>, String> {
+    let out = File::create(stdout).map_err(|e| format!("{}: {e}", stdout.display()))?;
+    let err = File::create(stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("wait: {e}"))? {
+            return Ok(Some(Finished {
+                status,
+                elapsed: start.elapsed(),
+            }));
+        }
+        if start.elapsed() > deadline {
+            // The group id is the child's pid (process_group(0)): this reaches GNU time and the
+            // program it runs, nothing else.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One measured process: wall time seen from here, GNU time's view, its stdout.
+struct Timed {
+    wall: Duration,
+    rss_kb: u64,
+    /// User + system CPU seconds (GNU time's `%U + %S`).
+    cpu_s: f64,
+    stdout: String,
+    stderr: String,
+    exit: i32,
+}
+
+/// Runs `program args` inside the client namespace under GNU time, bounded by `RUN_DEADLINE`.
+fn run_timed(bench: &Bench, label: &str, program: &Path, args: &[String]) -> Result<Timed, String> {
+    let work = bench.dir.path();
+    let time_out = work.join("time.txt");
+    let (stdout, stderr) = (work.join("run.out"), work.join("run.err"));
+    let mut cmd = Command::new(&bench.tools.time);
+    cmd.arg("-f")
+        .arg("%e %M %U %S")
+        .arg("-o")
+        .arg(&time_out)
+        .args(bench.lab.prefix(CLIENT))
+        .arg(program)
+        .args(args)
+        .current_dir(work)
+        .env_remove("RESIDENCY_LOG")
+        .env_remove("RESIDENCY_DB");
+    let done = run_bounded(cmd, &stdout, &stderr, RUN_DEADLINE)?
+        .ok_or_else(|| format!("{label} did not finish in {RUN_DEADLINE:?} (killed)"))?;
+    let stdout = std::fs::read_to_string(&stdout).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let timing = std::fs::read_to_string(&time_out).map_err(|e| format!("time output: {e}"))?;
+    // GNU time writes "Command exited with non-zero status N" before the format line.
+    let last = timing.lines().last().unwrap_or_default();
+    let fields: Vec<&str> = last.split_whitespace().collect();
+    let field = |i: usize| -> Result<f64, String> {
+        fields
+            .get(i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("cannot read GNU time's output: {timing:?}"))
+    };
+    Ok(Timed {
+        wall: done.elapsed,
+        rss_kb: field(1)? as u64,
+        cpu_s: field(2)? + field(3)?,
+        stdout,
+        stderr,
+        exit: done.status.code().unwrap_or(-1),
+    })
+}
+
+/// The lab and everything the runs share.
+struct Bench {
+    lab: Lab,
+    tools: Tools,
+    dir: tempfile::TempDir,
+    /// The hops every trace must show, in TTL order, before the target.
+    hops: Vec<IpAddr>,
+    targets_files: HashMap<usize, PathBuf>,
+    single_file: PathBuf,
+    budget_end: Instant,
+}
+
+impl Bench {
+    fn over_budget(&self, what: &str) -> Result<(), String> {
+        if Instant::now() > self.budget_end {
+            Err(format!(
+                "over the {BUDGET:?} budget before {what}; nothing further was run"
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether a path shows exactly r1, r2, the target at TTL 1, 2, 3.
+    fn expected(&self, target: IpAddr, hops: &[(u8, Option<IpAddr>)]) -> bool {
+        let want: Vec<(u8, Option<IpAddr>)> = self
+            .hops
+            .iter()
+            .copied()
+            .chain(std::iter::once(target))
+            .enumerate()
+            .map(|(i, a)| (i as u8 + 1, Some(a)))
+            .collect();
+        hops == want.as_slice()
+    }
+}
+
+/// `ICMP` counters of `/proc/net/snmp` inside a node's namespace (they are per namespace).
+fn icmp_counters(lab: &Lab, node: &str) -> Result<HashMap<String, u64>, String> {
+    let out = lab
+        .exec(node, "cat", ["/proc/net/snmp"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("read /proc/net/snmp in {node}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().filter(|l| l.starts_with("Icmp:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Err(format!("no Icmp lines in /proc/net/snmp of {node}"));
+    };
+    Ok(names
+        .split_whitespace()
+        .skip(1)
+        .zip(values.split_whitespace().skip(1))
+        .filter_map(|(n, v)| Some((n.to_string(), v.parse().ok()?)))
+        .collect())
+}
+
+fn echo_requests_sent(lab: &Lab) -> Result<u64, String> {
+    Ok(icmp_counters(lab, CLIENT)?
+        .get("OutEchos")
+        .copied()
+        .unwrap_or(0))
+}
+
+/// ICMP messages the kernel did not send because of a rate limit, over every namespace.
+fn rate_limited(lab: &Lab) -> Result<u64, String> {
+    let mut sum = 0;
+    for node in [CLIENT, "r1", "r2", SERVER] {
+        let c = icmp_counters(lab, node)?;
+        sum += c.get("OutRateLimitGlobal").copied().unwrap_or(0)
+            + c.get("OutRateLimitHost").copied().unwrap_or(0);
+    }
+    Ok(sum)
+}
+
+/// Lifts the ICMP rate limits in every namespace and reads them back.
+fn lift_rate_limits(lab: &Lab) -> Result<String, String> {
+    let keys = [
+        ("net.ipv4.icmp_ratelimit", "0"),
+        ("net.ipv4.icmp_msgs_per_sec", "1000000"),
+        ("net.ipv4.icmp_msgs_burst", "1000000"),
+    ];
+    for node in [CLIENT, "r1", "r2", SERVER] {
+        let mut args = vec!["-qw".to_string()];
+        args.extend(keys.iter().map(|(k, v)| format!("{k}={v}")));
+        let out = lab
+            .exec(node, "sysctl", &args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("sysctl in {node}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "sysctl in {node} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        for (k, v) in keys {
+            let out = lab
+                .exec(node, "sysctl", ["-n", k])
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("sysctl in {node}: {e}"))?;
+            let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if got != v {
+                return Err(format!("{k} is {got:?} in {node} after setting it to {v}"));
+            }
+        }
+    }
+    Ok(keys
+        .iter()
+        .map(|(k, v)| format!("`{k}={v}`"))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+fn start() -> Result<Bench, String> {
+    let tools = find_tools()?;
+    let budget_end = Instant::now() + BUDGET;
+    let total = SIZES.iter().copied().max().unwrap_or(0);
+    let all: Vec<IpAddr> = (0..total).map(target).collect();
+    let first = all[0].to_string();
+    let mut lab = Lab::try_start(
+        LabBuilder::new()
+            .router("r1", &[R1], HOP_DELAY)
+            .router("r2", &[R2], HOP_DELAY)
+            .server(Server::new(SERVER, &[first.as_str()])),
+    )
+    .map_err(|skip| format!("{skip} (this bench does not skip)"))?;
+    lab.add_server_addrs(SERVER, &all[1..]);
+    let hops = lab.hops_to(all[0]);
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let mut targets_files = HashMap::new();
+    for n in SIZES {
+        let path = dir.path().join(format!("targets-{n}.txt"));
+        let text: String = all[..n].iter().map(|a| format!("{a}\n")).collect();
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        targets_files.insert(n, path);
+    }
+    let single_file = dir.path().join("targets-single.txt");
+    // Spread over the range, so one trace alone is not always the same address.
+    let single: String = (0..SINGLE_TRACES)
+        .map(|i| format!("{}\n", all[i * total / SINGLE_TRACES]))
+        .collect();
+    std::fs::write(&single_file, single).map_err(|e| format!("write: {e}"))?;
+    Ok(Bench {
+        lab,
+        tools,
+        dir,
+        hops,
+        targets_files,
+        single_file,
+        budget_end,
+    })
+}
+
+/// One run of any tool: wall time, peak RSS, traces that showed the expected path, probes sent.
+#[derive(Clone)]
+struct Run {
+    wall: f64,
+    rss_kb: u64,
+    cpu_s: f64,
+    reached: usize,
+    probes: u64,
+    /// `trace_all`'s own time inside the process (library runs only).
+    inner_s: Option<f64>,
+}
+
+/// `trace_all` over a targets file at `concurrency`, inside the client namespace.
+fn run_library(
+    bench: &Bench,
+    file: &Path,
+    concurrency: usize,
+    expect: usize,
+) -> Result<Run, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let before = echo_requests_sent(&bench.lab)?;
+    let label = format!("residency trace_all -c {concurrency}");
+    let timed = run_timed(
+        bench,
+        &label,
+        &exe,
+        &[
+            INNER.to_string(),
+            file.display().to_string(),
+            concurrency.to_string(),
+        ],
+    )?;
+    let probes = echo_requests_sent(&bench.lab)? - before;
+    if timed.exit != 0 {
+        return Err(format!("{label} exited {}:\n{}", timed.exit, timed.stderr));
+    }
+    let result: InnerResult = serde_json::from_str(&timed.stdout).map_err(|e| {
+        format!(
+            "{label}: stdout is not JSON ({e}); stderr:\n{}",
+            timed.stderr
+        )
+    })?;
+    if result.paths.len() != expect {
+        return Err(format!(
+            "{label}: {} paths for {expect} targets",
+            result.paths.len()
+        ));
+    }
+    let mut reached = 0;
+    let mut first_bad = None;
+    for path in &result.paths {
+        let hops: Vec<(u8, Option<IpAddr>)> = path.hops.iter().map(|h| (h.ttl, h.addr)).collect();
+        if path.status == TraceStatus::Measured
+            && path.reached
+            && bench.expected(path.target, &hops)
+        {
+            reached += 1;
+        } else if first_bad.is_none() {
+            first_bad = Some(format!(
+                "{} status {:?} reached {} hops {hops:?}",
+                path.target, path.status, path.reached
+            ));
+        }
+    }
+    if let Some(bad) = first_bad {
+        eprintln!("bench trace: {label}: first unexpected path: {bad}");
+    }
+    Ok(Run {
+        wall: timed.wall.as_secs_f64(),
+        rss_kb: timed.rss_kb,
+        cpu_s: timed.cpu_s,
+        reached,
+        probes,
+        inner_s: Some(result.elapsed_s),
+    })
+}
+
+/// The scamper command run for each target; `-w 1` waits 1 s for a reply, as residency's round
+/// timeout, instead of scamper's 5 s.
+const SCAMPER_TRACE: &str = "trace -P icmp-paris -q 1 -m 8 -w 1";
+
+fn scamper_args(file: &Path, pps: u32) -> Vec<String> {
+    vec![
+        "-c".to_string(),
+        SCAMPER_TRACE.to_string(),
+        "-p".to_string(),
+        pps.to_string(),
+        // No bound on traces in parallel (scamper's default too): the packet rate is the bound.
+        "-w".to_string(),
+        "0".to_string(),
+        "-O".to_string(),
+        "json".to_string(),
+        "-f".to_string(),
+        file.display().to_string(),
+    ]
+}
+
+fn run_scamper(bench: &Bench, file: &Path, pps: u32, expect: usize) -> Result<Run, String> {
+    let before = echo_requests_sent(&bench.lab)?;
+    let label = format!("scamper -p {pps}");
+    let timed = run_timed(
+        bench,
+        &label,
+        &bench.tools.scamper,
+        &scamper_args(file, pps),
+    )?;
+    let probes = echo_requests_sent(&bench.lab)? - before;
+    if timed.exit != 0 {
+        return Err(format!("{label} exited {}:\n{}", timed.exit, timed.stderr));
+    }
+    // One JSON object per line; per destination, whether the trace showed the expected path.
+    let mut ok: BTreeMap<IpAddr, bool> = BTreeMap::new();
+    let mut first_bad = None;
+    for line in timed.stdout.lines() {
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if doc["type"] != "trace" {
+            continue;
+        }
+        let Some(dst) = doc["dst"].as_str().and_then(|d| d.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        let mut hops: Vec<(u8, Option<IpAddr>)> = doc["hops"]
+            .as_array()
+            .map(|hops| {
+                hops.iter()
+                    .map(|h| {
+                        (
+                            h["probe_ttl"].as_u64().unwrap_or(0) as u8,
+                            h["addr"].as_str().and_then(|a| a.parse().ok()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        hops.sort_by_key(|h| h.0);
+        let good = doc["stop_reason"] == "COMPLETED" && bench.expected(dst, &hops);
+        if !good && first_bad.is_none() {
+            first_bad = Some(format!("{dst} stop {} hops {hops:?}", doc["stop_reason"]));
+        }
+        *ok.entry(dst).or_insert(false) |= good;
+    }
+    if let Some(bad) = first_bad {
+        eprintln!("bench trace: {label}: first unexpected trace: {bad}");
+    }
+    if ok.len() != expect {
+        eprintln!(
+            "bench trace: {label}: {} traces in the output for {expect} targets",
+            ok.len()
+        );
+    }
+    Ok(Run {
+        wall: timed.wall.as_secs_f64(),
+        rss_kb: timed.rss_kb,
+        cpu_s: timed.cpu_s,
+        reached: ok.values().filter(|g| **g).count(),
+        probes,
+        inner_s: None,
+    })
+}
+
+/// What `residency check` can do here.
+struct CheckSupport {
+    /// `--trace-concurrency` exists.
+    trace_concurrency: bool,
+    mmdb: PathBuf,
+}
+
+fn check_support(bench: &Bench) -> Result<CheckSupport, String> {
+    let help = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["check", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("residency check --help: {e}"))?;
+    let mmdb = bench.dir.path().join("lab.mmdb");
+    write_country_db(
+        &mmdb,
+        &[
+            ("192.0.2.0/24", "US"),
+            ("198.51.100.0/24", "US"),
+            ("198.18.0.0/15", "US"),
+        ],
+    );
+    Ok(CheckSupport {
+        trace_concurrency: String::from_utf8_lossy(&help.stdout).contains("--trace-concurrency"),
+        mmdb,
+    })
+}
+
+/// The outcome of one `residency check` run.
+enum CheckRun {
+    Traced(Run),
+    /// The binary ran but its JSON has no path for the addresses.
+    NotTracing {
+        wall: f64,
+        rss_kb: u64,
+        why: String,
+    },
+}
+
+fn run_check(
+    bench: &Bench,
+    support: &CheckSupport,
+    n: usize,
+    concurrency: Option<usize>,
+) -> Result<CheckRun, String> {
+    let work = bench.dir.path();
+    let policy = work.join(format!("trace-{n}.yaml"));
+    let mut yaml = format!(
+        "id: trace-bench-{n}\nallow: [US]\nresolvers: [\"127.0.0.1:53\"]\n\
+         trace: {{ enabled: true, protocol: icmp, max_hops: {MAX_HOPS}, rounds: 1, timeout_ms: {} }}\n\
+         geo:\n  databases: [{}]\nendpoints:\n",
+        ROUND_TIMEOUT.as_millis(),
+        support.mmdb.display()
+    );
+    for i in 0..n {
+        let _ = writeln!(yaml, "  - host: {}", target(i));
+    }
+    std::fs::write(&policy, yaml).map_err(|e| format!("write policy: {e}"))?;
+    let db = work.join(format!("history-{n}-{}.sqlite", concurrency.unwrap_or(0)));
+    let _ = std::fs::remove_file(&db);
+    let mut args = vec![
+        "check".to_string(),
+        "--format".to_string(),
+        "json".to_string(),
+        "--db".to_string(),
+        db.display().to_string(),
+    ];
+    if let Some(c) = concurrency {
+        args.push("--trace-concurrency".to_string());
+        args.push(c.to_string());
+    }
+    args.push(policy.display().to_string());
+    let label = format!("residency check ({n} literal endpoints)");
+    let before = echo_requests_sent(&bench.lab)?;
+    let timed = run_timed(
+        bench,
+        &label,
+        Path::new(env!("CARGO_BIN_EXE_residency")),
+        &args,
+    )?;
+    let probes = echo_requests_sent(&bench.lab)? - before;
+    if !(0..=2).contains(&timed.exit) {
+        return Err(format!(
+            "{label} exited {} (expected 0, 1 or 2):\n{}",
+            timed.exit, timed.stderr
+        ));
+    }
+    let doc: serde_json::Value = serde_json::from_str(&timed.stdout).map_err(|e| {
+        format!(
+            "{label}: stdout is not JSON ({e}); stderr:\n{}",
+            timed.stderr
+        )
+    })?;
+    let addresses: Vec<&serde_json::Value> = doc["endpoints"]
+        .as_array()
+        .map(|eps| {
+            eps.iter()
+                .filter_map(|e| e["addresses"].as_array())
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default();
+    if addresses.len() != n {
+        return Err(format!(
+            "{label}: {} addresses in the JSON for {n} endpoints",
+            addresses.len()
+        ));
+    }
+    let with_path = addresses
+        .iter()
+        .filter(|a| a.get("path").is_some_and(|p| !p.is_null()))
+        .count();
+    if with_path == 0 {
+        let why = if addresses.iter().any(|a| a.get("path").is_some()) {
+            "`path` is null for every address"
+        } else {
+            "the addresses have no `path` key"
+        };
+        return Ok(CheckRun::NotTracing {
+            wall: timed.wall.as_secs_f64(),
+            rss_kb: timed.rss_kb,
+            why: why.to_string(),
+        });
+    }
+    let mut reached = 0;
+    let mut first_bad = None;
+    for a in &addresses {
+        let ip: Option<IpAddr> = a["ip"].as_str().and_then(|s| s.parse().ok());
+        let path = &a["path"];
+        let hops: Vec<(u8, Option<IpAddr>)> = path["hops"]
+            .as_array()
+            .map(|hops| {
+                hops.iter()
+                    .map(|h| {
+                        (
+                            h["ttl"].as_u64().unwrap_or(0) as u8,
+                            h["addr"].as_str().and_then(|s| s.parse().ok()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        match ip {
+            Some(ip) if path["reached"] == true && bench.expected(ip, &hops) => reached += 1,
+            _ if first_bad.is_none() => first_bad = Some(format!("{ip:?}: {path}")),
+            _ => {}
+        }
+    }
+    if let Some(bad) = first_bad {
+        eprintln!("bench trace: {label}: first unexpected path: {bad}");
+    }
+    Ok(CheckRun::Traced(Run {
+        wall: timed.wall.as_secs_f64(),
+        rss_kb: timed.rss_kb,
+        cpu_s: timed.cpu_s,
+        reached,
+        probes,
+        inner_s: None,
+    }))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+/// The median run by wall time (so its RSS, reached and probes belong to one real run), and
+/// the fewest traces any of the runs reached.
+fn summarize(runs: &[Run]) -> (Run, usize) {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| {
+        a.wall
+            .partial_cmp(&b.wall)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let worst = runs.iter().map(|r| r.reached).min().unwrap_or(0);
+    (sorted[sorted.len() / 2].clone(), worst)
+}
+
+/// A measured configuration: its table label and its runs.
+struct Config {
+    n: usize,
+    tool: &'static str,
+    settings: String,
+    runs: Vec<Run>,
+    note: Option<String>,
+}
+
+fn bench() -> Result<(), String> {
+    let began = Instant::now();
+    eprintln!("bench trace: building the lab (client, r1, r2, {SERVER})");
+    let bench = start()?;
+    let limits = lift_rate_limits(&bench.lab)?;
+    let limited_before = rate_limited(&bench.lab)?;
+    eprintln!(
+        "bench trace: lab up in {:.1} s, hops {:?}; rate limits lifted: {limits}",
+        began.elapsed().as_secs_f64(),
+        bench.hops
+    );
+    let support = check_support(&bench)?;
+
+    // One trace alone, five times in a row in one process; per trace = trace_all time / 5.
+    let mut single = Vec::new();
+    for _ in 0..REPETITIONS {
+        bench.over_budget("the single-trace runs")?;
+        let run = run_library(&bench, &bench.single_file, 1, SINGLE_TRACES)?;
+        if run.reached != SINGLE_TRACES {
+            return Err(format!(
+                "one trace alone: only {}/{SINGLE_TRACES} reached their target with 3 hops",
+                run.reached
+            ));
+        }
+        single.push(run.inner_s.unwrap_or(f64::NAN) / SINGLE_TRACES as f64);
+    }
+    let one_trace = median(&single);
+    eprintln!("bench trace: one trace alone: {:.1} ms", one_trace * 1000.0);
+
+    let mut configs: Vec<Config> = Vec::new();
+    for n in SIZES {
+        let file = bench.targets_files[&n].clone();
+        let mut here: Vec<Config> = Vec::new();
+        for c in CONCURRENCY {
+            here.push(Config {
+                n,
+                tool: "residency `trace_all`",
+                settings: format!("ICMP, max_hops {MAX_HOPS}, 1 round, concurrency {c}"),
+                runs: Vec::new(),
+                note: None,
+            });
+        }
+        for pps in SCAMPER_PPS {
+            here.push(Config {
+                n,
+                tool: "scamper",
+                settings: format!("`-p {pps} -w 0`"),
+                runs: Vec::new(),
+                note: None,
+            });
+        }
+        // Repetitions interleaved over the tools, so a slow moment of the machine hits all.
+        for rep in 0..REPETITIONS {
+            for (k, config) in here.iter_mut().enumerate() {
+                if k >= CONCURRENCY.len() {
+                    let pps = SCAMPER_PPS[k - CONCURRENCY.len()];
+                    if pps <= SLOW_PPS && rep > 0 {
+                        continue;
+                    }
+                    bench.over_budget("the next scamper run")?;
+                    let run = run_scamper(&bench, &file, pps, n)?;
+                    eprintln!(
+                        "bench trace: N {n:>4} scamper -p {pps:>5}: {:.3} s, {:.2} s CPU, {} KB, {}/{n} reached, {} probes",
+                        run.wall, run.cpu_s, run.rss_kb, run.reached, run.probes
+                    );
+                    config.runs.push(run);
+                } else {
+                    let c = CONCURRENCY[k];
+                    bench.over_budget("the next residency run")?;
+                    let run = run_library(&bench, &file, c, n)?;
+                    eprintln!(
+                        "bench trace: N {n:>4} trace_all -c {c:>3}: {:.3} s (trace_all {:.3} s), {:.2} s CPU, {} KB, {}/{n} reached, {} probes",
+                        run.wall,
+                        run.inner_s.unwrap_or(f64::NAN),
+                        run.cpu_s,
+                        run.rss_kb,
+                        run.reached,
+                        run.probes
+                    );
+                    config.runs.push(run);
+                }
+            }
+        }
+        // `residency check` end to end, once per trace concurrency (or once at its default).
+        let levels: Vec<Option<usize>> = if support.trace_concurrency {
+            CONCURRENCY.iter().map(|c| Some(*c)).collect()
+        } else {
+            vec![None]
+        };
+        for c in levels {
+            bench.over_budget("the residency check run")?;
+            let settings = match c {
+                Some(c) => format!("policy `trace:` as above, `--trace-concurrency {c}`"),
+                None => "policy `trace:` as above (no `--trace-concurrency` flag yet)".to_string(),
+            };
+            let (runs, note) = match run_check(&bench, &support, n, c)? {
+                CheckRun::Traced(run) => {
+                    eprintln!(
+                        "bench trace: N {n:>4} residency check {c:?}: {:.3} s, {} KB, {}/{n} reached, {} probes",
+                        run.wall, run.rss_kb, run.reached, run.probes
+                    );
+                    (vec![run], None)
+                }
+                CheckRun::NotTracing { wall, rss_kb, why } => {
+                    eprintln!(
+                        "bench trace: N {n:>4} residency check: does not trace yet ({why}); ran in {wall:.3} s, {rss_kb} KB"
+                    );
+                    (
+                        Vec::new(),
+                        Some(format!("binary does not trace yet: {why}")),
+                    )
+                }
+            };
+            here.push(Config {
+                n,
+                tool: "`residency check`",
+                settings,
+                runs,
+                note,
+            });
+        }
+        configs.extend(here);
+    }
+    let limited = rate_limited(&bench.lab)? - limited_before;
+
+    // The report.
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nTraceroute, client → r1 (5 ms) → r2 (5 ms) → N target addresses on one host (RTT 20 ms; \
+         every trace must show r1, r2, target at TTL 1-3 to count as reached). {} CPUs. \
+         Median of {REPETITIONS} runs (scamper `-p {SLOW_PPS}`: 1 run; `residency check`: 1 run), \
+         wall time of the whole process, peak RSS from GNU time. residency: ICMP, max_hops \
+         {MAX_HOPS}, 1 round, 1 s round timeout. scamper ({}): `scamper -c \"{SCAMPER_TRACE}\" \
+         -p PPS -w 0 -O json -f targets`. Probes: ICMP echo requests the client sent (kernel counter).\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        scamper_version(&bench.tools.scamper),
+    );
+    let _ = writeln!(
+        out,
+        "| N | tool | settings | wall (s) | CPU (s) | peak RSS (MB) | reached/N | probes sent | ÷ best scamper |"
+    );
+    let _ = writeln!(out, "|---:|---|---|---:|---:|---:|---:|---:|---:|");
+    let mut verdicts = Vec::new();
+    for n in SIZES {
+        let best_scamper = configs
+            .iter()
+            .filter(|c| c.n == n && c.tool == "scamper" && !c.runs.is_empty())
+            .map(|c| (summarize(&c.runs).0.wall, c.settings.clone()))
+            .min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+        for config in configs.iter().filter(|c| c.n == n) {
+            if config.runs.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "| {n} | {} | {} | — | — | — | — | — | {} |",
+                    config.tool,
+                    config.settings,
+                    config.note.as_deref().unwrap_or("not run")
+                );
+                continue;
+            }
+            let (run, worst) = summarize(&config.runs);
+            let reached = if worst == run.reached {
+                format!("{}/{n}", run.reached)
+            } else {
+                format!("{}/{n} (worst run {worst})", run.reached)
+            };
+            let ratio = match (&best_scamper, config.tool) {
+                (Some((best, settings)), "scamper") if *settings == config.settings => {
+                    let _ = best;
+                    "best".to_string()
+                }
+                (Some(_), "scamper") => "—".to_string(),
+                (Some((best, _)), _) => format!("{:.2}×", run.wall / best),
+                (None, _) => "—".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| {n} | {} | {} | {:.3} | {:.2} | {:.1} | {reached} | {} | {ratio} |",
+                config.tool,
+                config.settings,
+                run.wall,
+                run.cpu_s,
+                run.rss_kb as f64 / 1024.0,
+                run.probes,
+            );
+            if config.tool == "residency `trace_all`"
+                && let Some((best, _)) = &best_scamper
+            {
+                verdicts.push((n, config.settings.clone(), run.wall / best, run.inner_s));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "| {n} | residency, one trace alone × N | {:.0} ms per trace | {:.1} | — | — | — | — | {} |",
+            one_trace * 1000.0,
+            one_trace * n as f64,
+            best_scamper
+                .as_ref()
+                .map_or("—".to_string(), |(b, _)| format!(
+                    "{:.1}×",
+                    one_trace * n as f64 / b
+                )),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nICMP messages the lab's kernels suppressed by rate limits during the runs: {limited}. \
+         One trace alone takes {:.0} ms against a 20 ms RTT to the target.",
+        one_trace * 1000.0
+    );
+    for (n, settings, ratio, inner_s) in &verdicts {
+        let goal = if *ratio <= GOAL_RATIO {
+            "meets"
+        } else {
+            "misses"
+        };
+        let _ = writeln!(
+            out,
+            "N {n}, {settings}: {ratio:.2}× scamper's best, {goal} the {GOAL_RATIO}× goal \
+             (trace_all itself {:.3} s; at one-trace-alone speed, N / concurrency × one trace would be {:.3} s).",
+            inner_s.unwrap_or(f64::NAN),
+            *n as f64 / concurrency_of(settings) as f64 * one_trace,
+        );
+    }
+    let _ = writeln!(out, "Bench took {:.0} s.", began.elapsed().as_secs_f64());
+    print!("{out}");
+    Ok(())
+}
+
+/// The concurrency written at the end of a library row's settings.
+fn concurrency_of(settings: &str) -> usize {
+    settings
+        .rsplit(' ')
+        .next()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+fn scamper_version(scamper: &Path) -> String {
+    Command::new(scamper)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        // It prints its version on stderr.
+        .map(|o| {
+            String::from_utf8_lossy(&[o.stdout, o.stderr].concat())
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
