@@ -30,14 +30,15 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "util.rs"]
+mod util;
+use util::{find_in_path, median, run_bounded};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,13 +157,6 @@ struct Tools {
     scamper: PathBuf,
 }
 
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    let dirs = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&dirs)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 fn find_tools() -> Result<Tools, String> {
     // GNU time specifically: `%M` (peak RSS) is not in other `time`s.
     let time = Path::new("/usr/bin/time")
@@ -192,49 +186,6 @@ fn find_tools() -> Result<Tools, String> {
 /// The N-th target: 198.18.0.1, 198.18.0.2, ... (250 per /24, so no .0 or .255).
 fn target(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(198, 18, (i / 250) as u8, (i % 250 + 1) as u8))
-}
-
-/// A child that finished within its deadline.
-struct Finished {
-    status: ExitStatus,
-    elapsed: Duration,
-}
-
-/// Runs `cmd` in its own process group with stdout/stderr to files; kills that group (ours,
-/// by id) if it outlives `deadline`.
-fn run_bounded(
-    mut cmd: Command,
-    stdout: &Path,
-    stderr: &Path,
-    deadline: Duration,
-) -> Result<Option<Finished>, String> {
-    let out = File::create(stdout).map_err(|e| format!("{}: {e}", stdout.display()))?;
-    let err = File::create(stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| format!("wait: {e}"))? {
-            return Ok(Some(Finished {
-                status,
-                elapsed: start.elapsed(),
-            }));
-        }
-        if start.elapsed() > deadline {
-            // The group id is the child's pid (process_group(0)): this reaches GNU time and the
-            // program it runs, nothing else.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// One measured process: wall time seen from here, GNU time's view, its stdout.
@@ -764,12 +715,6 @@ fn run_check(
         probes,
         inner_s: None,
     }))
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    v[v.len() / 2]
 }
 
 /// The median run by wall time (so its RSS, reached and probes belong to one real run), and
