@@ -6,6 +6,7 @@
 pub mod check;
 pub mod cli;
 pub mod evidence;
+pub mod fusion;
 pub mod geo;
 pub mod history;
 pub mod locate;

@@ -1,0 +1,240 @@
+//! Fusion: how much the evidence for one address is worth, taken together.
+//!
+//! Owns the confidence of a location and the account of how it was reached: which evidence
+//! decided it and where sources conflict. The rules, in order:
+//!
+//! 1. Physics refutes: a claim the minimum RTT makes impossible does not count (it is marked
+//!    `refuted` by `evidence`), and when the countries within reach of the vantage point are all
+//!    on one side of the policy, physics decides alone, with high confidence.
+//! 2. Independent agreeing sources raise confidence. Sources are grouped by kind (geolocation
+//!    databases, registry records, reverse-DNS hints, the path's last router); several
+//!    databases count as one kind, because they are mostly built from the same registry data.
+//!    One kind: low (medium if that source itself locates to a city); two kinds: medium; three,
+//!    or two confirmed by physics within a few countries' reach: high.
+//! 3. Registry country alone is low: it is where the holder is registered, not where the machine is.
+//! 4. Sources naming different countries are conflicts; the location's confidence is then low
+//!    and each conflict is listed. Whether a conflict crosses the policy line is the verdict's
+//!    business (`verdict::judge_address`), which then says `inconclusive` with both sides.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
+use crate::verdict::Reach;
+
+/// Physics "confirms" a claim when the reach is this small: the address is pinned to a
+/// handful of neighbouring countries, one of which is the claimed one.
+const CONFIRMING_REACH: usize = 3;
+
+/// The fused location of one address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fused {
+    /// The country the evidence settles on, if it settles.
+    pub country: Option<CountryCode>,
+    pub confidence: Confidence,
+    /// The evidence that decided it (source names, or `rtt physics`).
+    pub decided_by: Vec<String>,
+    /// Unrefuted sources naming different countries, one line per country.
+    pub conflicts: Vec<String>,
+}
+
+/// The router just before the target on its path, located: independent of the databases'
+/// claim about the target, since it is where the packets really went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastHop {
+    pub country: CountryCode,
+    pub label: String,
+}
+
+fn family(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::GeoDatabase => "geolocation databases",
+        SourceKind::RttPhysics => "rtt physics",
+    }
+}
+
+/// Fuses an address's evidence (claims already checked by physics) into a located country
+/// with a confidence, the evidence that decided it and the conflicts.
+pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&LastHop>) -> Fused {
+    if let Some(reach) = reach
+        && reach.countries.len() == 1
+    {
+        let only = reach.countries.iter().next().copied();
+        return Fused {
+            country: only,
+            confidence: Confidence::High,
+            decided_by: vec![format!(
+                "rtt physics ({:.1} ms: only {} lies within {:.0} km)",
+                reach.min_rtt_ms,
+                only.map(|c| c.to_string()).unwrap_or_default(),
+                reach.max_km
+            )],
+            conflicts: Vec::new(),
+        };
+    }
+
+    let mut by_country: BTreeMap<CountryCode, Vec<&Evidence>> = BTreeMap::new();
+    for e in evidence.iter().filter(|e| e.refuted.is_none()) {
+        if let Some(c) = e.country {
+            by_country.entry(c).or_default().push(e);
+        }
+    }
+    let conflicts: Vec<String> = if by_country.len() > 1 {
+        by_country
+            .iter()
+            .map(|(c, es)| {
+                let names: Vec<&str> = es.iter().map(|e| e.source.as_str()).collect();
+                format!("{c} per {}", names.join(", "))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let Some((&country, supporters)) = by_country.iter().next().filter(|_| by_country.len() == 1)
+    else {
+        return Fused {
+            country: None,
+            confidence: Confidence::Low,
+            decided_by: Vec::new(),
+            conflicts,
+        };
+    };
+
+    let mut families: BTreeSet<&str> = supporters.iter().map(|e| family(e.kind)).collect();
+    let mut decided_by: Vec<String> = supporters.iter().map(|e| e.source.clone()).collect();
+    if let Some(hop) = last_hop.filter(|h| h.country == country) {
+        families.insert("path");
+        decided_by.push(hop.label.clone());
+    }
+    let physics_confirms = reach
+        .is_some_and(|r| r.countries.contains(&country) && r.countries.len() <= CONFIRMING_REACH);
+    if physics_confirms {
+        decided_by.push("rtt physics (consistent)".to_string());
+    }
+    let city_level = supporters
+        .iter()
+        .any(|e| e.confidence >= Confidence::Medium);
+    let confidence = match (families.len(), physics_confirms) {
+        (n, _) if n >= 3 => Confidence::High,
+        (2, true) => Confidence::High,
+        (2, false) => Confidence::Medium,
+        (_, true) => Confidence::Medium,
+        _ if city_level => Confidence::Medium,
+        _ => Confidence::Low,
+    };
+    Fused {
+        country: Some(country),
+        confidence,
+        decided_by,
+        conflicts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cc(s: &str) -> CountryCode {
+        s.parse().expect("country")
+    }
+
+    fn ev(source: &str, country: &str, confidence: Confidence) -> Evidence {
+        Evidence {
+            source: source.into(),
+            kind: SourceKind::GeoDatabase,
+            country: Some(cc(country)),
+            confidence,
+            detail: String::new(),
+            city: None,
+            coordinates: None,
+            refuted: None,
+        }
+    }
+
+    fn reach(cs: &[&str]) -> Reach {
+        Reach {
+            min_rtt_ms: 1.0,
+            max_km: 150.0,
+            countries: cs.iter().map(|c| cc(c)).collect(),
+        }
+    }
+
+    #[test]
+    fn physics_pinning_one_country_is_high_confidence() {
+        let f = fuse(
+            &[ev("db", "SG", Confidence::Low)],
+            Some(&reach(&["IN"])),
+            None,
+        );
+        assert_eq!(
+            (f.country, f.confidence),
+            (Some(cc("IN")), Confidence::High)
+        );
+        assert!(f.decided_by[0].starts_with("rtt physics"), "{f:?}");
+    }
+
+    #[test]
+    fn one_database_is_low_and_several_databases_are_one_kind() {
+        let f = fuse(&[ev("a.mmdb", "IN", Confidence::Low)], None, None);
+        assert_eq!((f.country, f.confidence), (Some(cc("IN")), Confidence::Low));
+        let f = fuse(
+            &[
+                ev("a.mmdb", "IN", Confidence::Low),
+                ev("b.mmdb", "IN", Confidence::Low),
+            ],
+            None,
+            None,
+        );
+        assert_eq!(
+            f.confidence,
+            Confidence::Low,
+            "two databases are not independent"
+        );
+        assert_eq!(f.decided_by, ["a.mmdb", "b.mmdb"]);
+        let f = fuse(&[ev("city.mmdb", "IN", Confidence::Medium)], None, None);
+        assert_eq!(f.confidence, Confidence::Medium, "a city-level answer");
+    }
+
+    #[test]
+    fn independent_agreement_and_physics_raise_confidence() {
+        let hop = LastHop {
+            country: cc("IN"),
+            label: "hop 3 (192.0.2.1)".into(),
+        };
+        let db = [ev("a.mmdb", "IN", Confidence::Low)];
+        let f = fuse(&db, None, Some(&hop));
+        assert_eq!(f.confidence, Confidence::Medium);
+        assert_eq!(f.decided_by, ["a.mmdb", "hop 3 (192.0.2.1)"]);
+        let f = fuse(&db, Some(&reach(&["IN", "PK"])), Some(&hop));
+        assert_eq!(f.confidence, Confidence::High);
+        let f = fuse(
+            &db,
+            Some(&reach(&["IN", "PK", "NP", "CN", "BD"])),
+            Some(&hop),
+        );
+        assert_eq!(
+            f.confidence,
+            Confidence::Medium,
+            "a wide reach confirms nothing"
+        );
+    }
+
+    #[test]
+    fn conflicts_are_listed_with_low_confidence() {
+        let f = fuse(
+            &[
+                ev("a.mmdb", "IN", Confidence::Low),
+                ev("b.mmdb", "CN", Confidence::Medium),
+            ],
+            None,
+            None,
+        );
+        assert_eq!((f.country, f.confidence), (None, Confidence::Low));
+        assert_eq!(f.conflicts, ["CN per b.mmdb", "IN per a.mmdb"]);
+        let mut refuted = ev("b.mmdb", "CN", Confidence::Medium);
+        refuted.refuted = Some("too far".into());
+        let f = fuse(&[ev("a.mmdb", "IN", Confidence::Low), refuted], None, None);
+        assert!(f.conflicts.is_empty(), "a refuted claim is no conflict");
+    }
+}
