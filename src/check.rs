@@ -17,8 +17,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::evidence::{self, AddressEvidence, PathEvidence, ProbeSettings, RttEvidence};
+use crate::fusion::{Fused, LastHop, fuse};
 use crate::geo::Geolocator;
-use crate::model::{CountryCode, Evidence, Verdict};
+use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::physics::Vantage;
 use crate::policy::{Claim, Policy, Target};
 use crate::resolve::{Query, RecordType, Resolution, Resolve};
@@ -102,6 +103,12 @@ pub struct AddressResult {
     pub seen: usize,
     /// Which resolver (and client subnet) returned it, e.g. `127.0.0.1:53` or `127.0.0.1:53 ecs=192.0.2.0/24`.
     pub via: Vec<String>,
+    /// How much the evidence is worth together (see `fusion`).
+    pub confidence: Confidence,
+    /// The evidence that decided the location.
+    pub decided_by: Vec<String>,
+    /// Unrefuted sources that name different countries.
+    pub conflicts: Vec<String>,
     /// The traced path, every hop located; null when probing is off.
     pub path: Option<PathEvidence>,
     /// Round-trip times and what physics makes of them; null when probing is off.
@@ -303,8 +310,11 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
         let mut addresses = Vec::with_capacity(ordered.len());
         for (ip, Sighting { count, via, .. }) in ordered {
             let Some(f) = facts.get(&ip) else { continue };
-            let judgement = judge_facts(ip, f, &rules, &policy.transit_deny);
+            let (judgement, fused) = judge_facts(ip, f, &rules, policy);
             addresses.push(AddressResult {
+                confidence: fused.confidence,
+                decided_by: fused.decided_by,
+                conflicts: fused.conflicts,
                 ip,
                 country: judgement.country,
                 countries: judgement.countries.into_iter().collect(),
@@ -365,16 +375,41 @@ fn sightings(target: &Target, resolutions: &[Resolution]) -> Vec<(IpAddr, Sighti
     ordered
 }
 
-/// Judges one address's measured facts: claims and physics, then transit and reachability.
+/// Judges one address's measured facts: claims and physics, then transit, reachability and
+/// the policy's demand on evidence strength.
 fn judge_facts(
     ip: IpAddr,
     facts: &AddressEvidence,
     rules: &Rules<'_>,
-    transit_deny: &BTreeSet<CountryCode>,
-) -> crate::verdict::AddressJudgement {
-    let judgement = judge_address(ip, &facts.evidence, rules, facts.reach.as_ref());
+    policy: &Policy,
+) -> (crate::verdict::AddressJudgement, Fused) {
+    let mut judgement = judge_address(ip, &facts.evidence, rules, facts.reach.as_ref());
+    let last_hop = facts.path.as_ref().and_then(|p| {
+        // The router before the target: the last hop that answered and is not the target.
+        let hop = p
+            .hops
+            .iter()
+            .rev()
+            .find(|h| h.hop.addr.is_some_and(|a| a != ip))?;
+        Some(LastHop {
+            country: hop.country?,
+            label: format!(
+                "path: hop {} ({}) before it",
+                hop.hop.ttl,
+                hop.hop.addr.map(|a| a.to_string()).unwrap_or_default()
+            ),
+        })
+    });
+    let fused = fuse(&facts.evidence, facts.reach.as_ref(), last_hop.as_ref());
+    // Weak evidence cannot carry a verdict either way, so this replaces rather than folds.
+    if let Some((verdict, reasons)) =
+        require_confidence(&fused, judgement.verdict, policy.min_confidence)
+    {
+        judgement.verdict = verdict;
+        judgement.reasons.extend(reasons);
+    }
     let Some(path) = &facts.path else {
-        return judgement;
+        return (judgement, fused);
     };
     let hops: Vec<LocatedHop> = path
         .hops
@@ -394,13 +429,45 @@ fn judge_facts(
         .collect();
     let traced = path.status == TraceStatus::Measured;
     let rtt_measured = facts.rtt.as_ref().is_some_and(|r| r.min_rtt_ms.is_some());
-    fold(
+    let judgement = fold(
         judgement,
         [
-            judge_transit(transit_deny, path.not_measured(), &hops),
+            judge_transit(&policy.transit_deny, path.not_measured(), &hops),
             judge_reachability(ip, traced, path.reached, rtt_measured),
         ],
-    )
+    );
+    (judgement, fused)
+}
+
+/// `require.min_confidence`: a verdict resting on weaker evidence is not a verdict.
+fn require_confidence(
+    fused: &Fused,
+    verdict: Verdict,
+    min: Confidence,
+) -> Option<(Verdict, Vec<String>)> {
+    (verdict != Verdict::Inconclusive && fused.confidence < min).then(|| {
+        (
+            Verdict::Inconclusive,
+            vec![format!(
+                "the evidence is {} confidence (decided by {}); the policy requires at least {}",
+                confidence_word(fused.confidence),
+                if fused.decided_by.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    fused.decided_by.join(", ")
+                },
+                confidence_word(min)
+            )],
+        )
+    })
+}
+
+fn confidence_word(c: Confidence) -> &'static str {
+    match c {
+        Confidence::Low => "low",
+        Confidence::Medium => "medium",
+        Confidence::High => "high",
+    }
 }
 
 /// Assembles the run document from the judged endpoints.

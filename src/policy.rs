@@ -15,7 +15,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::model::CountryCode;
+use crate::model::{Confidence, CountryCode};
 use crate::physics::Vantage;
 use crate::resolve::ResolveSettings;
 use crate::trace::{Protocol, TraceSettings};
@@ -157,6 +157,8 @@ pub struct Policy {
     pub transit_deny: BTreeSet<CountryCode>,
     /// Where the check runs from; without it, RTTs cannot be turned into distances.
     pub vantage: Option<Vantage>,
+    /// The weakest evidence a verdict may rest on; below it, `inconclusive`.
+    pub min_confidence: Confidence,
     /// The file this policy was read from.
     pub source: PathBuf,
 }
@@ -202,6 +204,15 @@ struct RawPolicy {
     transit: Option<RawTransit>,
     #[serde(default)]
     vantage: Option<Spanned<RawVantage>>,
+    #[serde(default)]
+    require: Option<RawRequire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequire {
+    #[serde(default)]
+    min_confidence: Option<Confidence>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -480,6 +491,11 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             trace,
             transit_deny,
             vantage,
+            min_confidence: raw
+                .require
+                .as_ref()
+                .and_then(|r| r.min_confidence)
+                .unwrap_or(Confidence::Low),
             source: path.to_path_buf(),
         }),
         _ => {
@@ -747,6 +763,20 @@ geo:
             "id: a\nallow: [IN]\nendpoints:\n  - host: a.example\ntrace: { protocol: sctp }\n",
         );
         assert!(p[0].message.contains("sctp"), "{p:?}");
+    }
+
+    #[test]
+    fn require_min_confidence() {
+        let p = parse_str("id: a\nallow: [IN]\nendpoints:\n  - host: a.example\nrequire: { min_confidence: medium }\n")
+            .expect("valid");
+        assert_eq!(p.min_confidence, Confidence::Medium);
+        let d = parse_str("id: a\nallow: [IN]\nendpoints:\n  - host: a.example\n").expect("valid");
+        assert_eq!(d.min_confidence, Confidence::Low);
+        let p = problems(
+            "id: a\nallow: [IN]\nendpoints:\n  - host: a.example\nrequire: { min_confidence: strong }\n",
+        );
+        assert_eq!(p[0].line, 5, "{p:?}");
+        assert!(p[0].message.contains("strong"), "{p:?}");
     }
 
     #[test]

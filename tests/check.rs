@@ -753,3 +753,48 @@ fn several_policies_in_one_check_each_get_a_run_and_the_worst_exit_code() {
         "{text}"
     );
 }
+
+#[test]
+fn min_confidence_makes_weak_evidence_inconclusive_either_way() {
+    let lab = Lab::start();
+    let body = "require: { min_confidence: medium }\nendpoints:\n  - host: api.vendor.test\n  - host: tracker.vendor.test\n";
+    let policy = lab.policy("strict", body);
+    let (code, doc) = lab.check(&policy);
+    assert_eq!(code, 1, "{doc:#}");
+    for host in ["api.vendor.test", "tracker.vendor.test"] {
+        let ep = endpoint(&doc, host);
+        assert_eq!(ep["verdict"], "inconclusive", "{ep:#}");
+        let a = &ep["addresses"][0];
+        assert_eq!(a["confidence"], "low");
+        assert_eq!(a["decided_by"], serde_json::json!(["lab.mmdb"]));
+        assert!(
+            strings(&a["reasons"]).join("\n").contains(
+                "the evidence is low confidence (decided by lab.mmdb); the policy requires at least medium"
+            ),
+            "{a:#}"
+        );
+    }
+
+    // A city-level database is medium confidence on its own: the verdicts stand again.
+    let city = lab.dir.path().join("city.mmdb");
+    common::mmdb::write_city_db(
+        &city,
+        &[
+            ("192.0.2.0/25", "IN", "Mumbai", 19.07, 72.88, 50),
+            ("192.0.2.128/25", "SG", "Singapore", 1.35, 103.82, 20),
+            ("198.51.100.0/24", "CN", "Beijing", 39.9, 116.4, 50),
+            ("2001:db8::/32", "SG", "Singapore", 1.35, 103.82, 20),
+        ],
+    );
+    let text = std::fs::read_to_string(&policy).expect("policy").replace(
+        &lab.dir.path().join("lab.mmdb").display().to_string(),
+        &city.display().to_string(),
+    );
+    std::fs::write(&policy, text).expect("policy");
+    let (code, doc) = lab.check(&policy);
+    assert_eq!(code, 2, "{doc:#}");
+    assert_eq!(endpoint(&doc, "api.vendor.test")["verdict"], "compliant");
+    let tracker = &endpoint(&doc, "tracker.vendor.test")["addresses"][0];
+    assert_eq!(tracker["confidence"], "medium");
+    assert_eq!(tracker["verdict"], "violation");
+}
