@@ -192,11 +192,22 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
             };
             let _ = writeln!(
                 out,
-                "    {:<40} {:<6} {}",
+                "    {:<40} {:<6} {:<13} {} confidence",
                 a.ip.to_string(),
                 country,
-                a.verdict
+                a.verdict.as_str(),
+                match a.confidence {
+                    crate::model::Confidence::Low => "low",
+                    crate::model::Confidence::Medium => "medium",
+                    crate::model::Confidence::High => "high",
+                }
             );
+            if !a.decided_by.is_empty() {
+                let _ = writeln!(out, "        decided by: {}", a.decided_by.join("; "));
+            }
+            if !a.conflicts.is_empty() {
+                let _ = writeln!(out, "        conflicts: {}", a.conflicts.join(" vs "));
+            }
             for r in &a.reasons {
                 let _ = writeln!(out, "        {r}");
             }
