@@ -634,6 +634,7 @@ mod tests {
             rcode: rcode.map(str::to_string),
             cname_chain: vec![],
             addresses: vec![],
+            names: vec![],
             ttl: None,
             transport: None,
             elapsed_ms: 0,

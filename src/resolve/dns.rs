@@ -8,10 +8,14 @@
 //! and it interprets responses (caching, chasing, folding rcodes into errors) where we must see
 //! exactly what the server said.
 //!
-//! Names in [`CnameLink`] are written in ASCII (IDNA) form, lower case, **without** the trailing
+//! A PTR query ([`RecordType::Ptr`]) for an address asks about its reverse name and records
+//! the target names in [`Resolution::names`]; CNAMEs are followed as for addresses, which is
+//! how RFC 2317 classless reverse delegation answers.
+//!
+//! Names in [`CnameLink`] and PTR targets are written in ASCII (IDNA) form, lower case, **without** the trailing
 //! dot (`www.example.com`), so chains compare equal however the server cased them.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_net::NetError;
@@ -29,6 +33,7 @@ use ipnetwork::IpNetwork;
 
 use super::{
     CnameLink, Outcome, Query, RecordType, Resolution, Resolve, ResolveSettings, Transport,
+    reverse_name,
 };
 
 /// Upper bound on CNAME links followed inside one answer, far above any sane chain; it only
@@ -57,6 +62,22 @@ impl DnsResolver {
     /// The settings in force (after clamping).
     pub fn settings(&self) -> ResolveSettings {
         self.settings
+    }
+}
+
+impl DnsResolver {
+    /// Asks `resolver` for the PTR names of `ip` (its reverse name, see [`reverse_name`]); the
+    /// names are in [`Resolution::names`]. Never fails: NXDOMAIN (no PTR at all), timeouts and
+    /// errors are outcomes, as for any query.
+    pub async fn reverse(&self, resolver: SocketAddr, ip: IpAddr) -> Resolution {
+        let query = Query {
+            host: ip.to_string(),
+            record_type: RecordType::Ptr,
+            resolver,
+            client_subnet: None,
+            attempt: 1,
+        };
+        self.resolve(&query).await
     }
 }
 
@@ -165,7 +186,13 @@ impl DnsResolver {
 /// Builds the query message: one question, recursion desired, EDNS0 (advertising hickory's
 /// default 1232-byte UDP payload, the DNS Flag Day 2020 value) and ECS when asked for.
 fn build_request(query: &Query) -> Result<DnsRequest, String> {
-    let mut name = Name::from_utf8(query.host.trim())
+    let host = query.host.trim();
+    // A PTR query names an address; its question is the address's reverse name.
+    let reverse = match (query.record_type, host.parse::<IpAddr>()) {
+        (RecordType::Ptr, Ok(ip)) => Some(reverse_name(ip)),
+        _ => None,
+    };
+    let mut name = Name::from_utf8(reverse.as_deref().unwrap_or(host))
         .map_err(|e| format!("`{}` is not a valid host name: {e}", query.host))?;
     if name.num_labels() == 0 {
         return Err(format!(
@@ -179,6 +206,7 @@ fn build_request(query: &Query) -> Result<DnsRequest, String> {
     let record_type = match query.record_type {
         RecordType::A => DnsRecordType::A,
         RecordType::Aaaa => DnsRecordType::AAAA,
+        RecordType::Ptr => DnsRecordType::PTR,
     };
 
     let mut message = Message::query();
@@ -294,26 +322,35 @@ fn record_response(
 
     let mut ttl: Option<u32> = None;
     for record in response.answers.iter().filter(|r| r.name == end) {
-        let address = match (&record.data, query.record_type) {
-            (RData::A(a), RecordType::A) => IpAddr::V4(a.0),
-            (RData::AAAA(aaaa), RecordType::Aaaa) => IpAddr::V6(aaaa.0),
+        match (&record.data, query.record_type) {
+            (RData::A(a), RecordType::A) => push_new(&mut resolution.addresses, IpAddr::V4(a.0)),
+            (RData::AAAA(aaaa), RecordType::Aaaa) => {
+                push_new(&mut resolution.addresses, IpAddr::V6(aaaa.0));
+            }
+            (RData::PTR(ptr), RecordType::Ptr) => {
+                push_new(&mut resolution.names, display_name(&ptr.0));
+            }
             _ => continue,
-        };
-        if !resolution.addresses.contains(&address) {
-            resolution.addresses.push(address);
         }
         ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
     }
     resolution.ttl = ttl;
 
+    let empty = resolution.addresses.is_empty() && resolution.names.is_empty();
     resolution.outcome = match rcode {
-        ResponseCode::NoError if resolution.addresses.is_empty() => Outcome::NoData,
+        ResponseCode::NoError if empty => Outcome::NoData,
         ResponseCode::NoError => Outcome::Answer,
         ResponseCode::NXDomain => Outcome::NxDomain,
         ResponseCode::ServFail => Outcome::ServFail,
         ResponseCode::Refused => Outcome::Refused,
         _ => Outcome::OtherRcode,
     };
+}
+
+fn push_new<T: PartialEq>(list: &mut Vec<T>, item: T) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
 }
 
 /// Follows CNAMEs in the answer section from `start`, in order; returns the chain and the name
@@ -426,6 +463,27 @@ mod tests {
             Some(EdnsOption::Subnet(ecs)) => assert_eq!(ecs.source_prefix(), 48),
             other => panic!("expected an ECS option, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn ptr_requests_ask_the_reverse_name_of_an_address() {
+        let mut query = Query {
+            host: "192.0.2.10".into(),
+            record_type: RecordType::Ptr,
+            resolver: "127.0.0.1:53".parse().expect("valid socket address"),
+            client_subnet: None,
+            attempt: 1,
+        };
+        let request = build_request(&query).expect("request builds");
+        let question = request.queries.first().expect("one question");
+        assert_eq!(question.query_type(), DnsRecordType::PTR);
+        assert_eq!(question.name().to_ascii(), "10.2.0.192.in-addr.arpa.");
+
+        // A reverse name written out is asked as it is.
+        query.host = "10.2.0.192.in-addr.arpa".into();
+        let request = build_request(&query).expect("request builds");
+        let question = request.queries.first().expect("one question");
+        assert_eq!(question.name().to_ascii(), "10.2.0.192.in-addr.arpa.");
     }
 
     #[test]

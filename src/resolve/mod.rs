@@ -18,18 +18,23 @@ pub use servers::{
     ResolveError, parse_resolver, resolvers_from_file, resolvers_from_resolv_conf, system_resolvers,
 };
 
-/// Which address family a query asked for.
+/// Which record a query asked for: an address family, or the names of an address (PTR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RecordType {
     A,
     #[serde(rename = "AAAA")]
     Aaaa,
+    /// Reverse DNS: the names an address's operator gave it (`in-addr.arpa` / `ip6.arpa`).
+    #[serde(rename = "PTR")]
+    Ptr,
 }
 
 /// One question to one resolver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    /// The host name as written in the policy (absolute or not; resolved as absolute).
+    /// The host name as written in the policy (absolute or not; resolved as absolute). For
+    /// [`RecordType::Ptr`], an IP address literal, whose reverse name is asked for (see
+    /// [`reverse_name`]), or a name already under `in-addr.arpa` / `ip6.arpa`.
     pub host: String,
     pub record_type: RecordType,
     pub resolver: SocketAddr,
@@ -43,9 +48,9 @@ pub struct Query {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// NOERROR with at least one address of the asked type.
+    /// NOERROR with at least one address of the asked type (for PTR: at least one name).
     Answer,
-    /// NOERROR but no address of the asked type (possibly after a CNAME chain).
+    /// NOERROR but no address (or PTR name) of the asked type (possibly after a CNAME chain).
     NoData,
     NxDomain,
     ServFail,
@@ -89,7 +94,12 @@ pub struct Resolution {
     pub rcode: Option<String>,
     pub cname_chain: Vec<CnameLink>,
     pub addresses: Vec<IpAddr>,
-    /// Smallest TTL among the address records of the answer.
+    /// PTR answers only: the target names, in answer order, lower case without the trailing
+    /// dot (`ae-1.r01.bom01.example.net`). Absent from JSON when empty, so address queries
+    /// serialise as they always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Smallest TTL among the address (or PTR) records of the answer.
     pub ttl: Option<u32>,
     pub transport: Option<Transport>,
     pub elapsed_ms: u64,
@@ -119,12 +129,41 @@ impl Resolution {
             rcode: None,
             cname_chain: Vec::new(),
             addresses: Vec::new(),
+            names: Vec::new(),
             ttl: None,
             transport: None,
             elapsed_ms: 0,
             error: None,
         }
     }
+}
+
+/// The name a PTR query for `ip` asks about (RFC 1035 §3.5, RFC 3596 §2.5), absolute:
+/// `192.0.2.10` → `10.2.0.192.in-addr.arpa.`, `2001:db8::1` → 32 nibbles, least significant
+/// first, then `ip6.arpa.`. An IPv4-mapped IPv6 address (`::ffff:192.0.2.10`) is asked as
+/// the IPv4 address it carries, which is where its PTR records live.
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4_reverse(v4.octets()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4_reverse(v4.octets()),
+            None => {
+                let mut name = String::with_capacity(72);
+                for byte in v6.octets().iter().rev() {
+                    for nibble in [byte & 0x0f, byte >> 4] {
+                        name.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                        name.push('.');
+                    }
+                }
+                name.push_str("ip6.arpa.");
+                name
+            }
+        },
+    }
+}
+
+fn v4_reverse([a, b, c, d]: [u8; 4]) -> String {
+    format!("{d}.{c}.{b}.{a}.in-addr.arpa.")
 }
 
 /// Timeouts and retries for every query.
@@ -150,4 +189,47 @@ impl Default for ResolveSettings {
 pub trait Resolve: Send + Sync {
     /// Asks one question and records what happened. Never fails: failures are outcomes.
     fn resolve(&self, query: &Query) -> impl std::future::Future<Output = Resolution> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address literal")
+    }
+
+    #[test]
+    fn reverse_names_follow_rfc_1035_and_3596() {
+        assert_eq!(reverse_name(ip("192.0.2.10")), "10.2.0.192.in-addr.arpa.");
+        assert_eq!(
+            reverse_name(ip("2001:db8::1")),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+        );
+        // IPv4-mapped addresses are asked where their PTR records live: in-addr.arpa.
+        assert_eq!(
+            reverse_name(ip("::ffff:192.0.2.10")),
+            "10.2.0.192.in-addr.arpa."
+        );
+    }
+
+    #[test]
+    fn ptr_serialises_as_ptr_and_empty_names_are_left_out() {
+        assert_eq!(
+            serde_json::to_string(&RecordType::Ptr).expect("serialises"),
+            "\"PTR\""
+        );
+        let query = Query {
+            host: "www.example.com".into(),
+            record_type: RecordType::A,
+            resolver: "127.0.0.1:53".parse().expect("socket address"),
+            client_subnet: None,
+            attempt: 1,
+        };
+        let json = serde_json::to_value(Resolution::unanswered(&query)).expect("serialises");
+        assert!(json.get("names").is_none(), "{json}");
+        // Older records (without `names`) still load.
+        let back: Resolution = serde_json::from_value(json).expect("deserialises");
+        assert!(back.names.is_empty());
+    }
 }
