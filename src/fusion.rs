@@ -51,6 +51,7 @@ fn family(kind: SourceKind) -> &'static str {
     match kind {
         SourceKind::GeoDatabase => "geolocation databases",
         SourceKind::RttPhysics => "rtt physics",
+        SourceKind::PtrHint => "reverse dns hints",
     }
 }
 

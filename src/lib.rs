@@ -8,6 +8,7 @@ pub mod cli;
 pub mod evidence;
 pub mod fusion;
 pub mod geo;
+pub mod hints;
 pub mod history;
 pub mod locate;
 pub mod model;

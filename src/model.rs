@@ -159,6 +159,9 @@ pub enum SourceKind {
     GeoDatabase,
     /// The speed of light: which countries a measured round-trip time can reach.
     RttPhysics,
+    /// A place named in the address's reverse-DNS (PTR) name, e.g. `bom` in
+    /// `ae-1.r01.bom01.example.net`: weak, operator-chosen, and refutable by physics.
+    PtrHint,
 }
 
 /// A point on Earth with the radius its source vouches for.
