@@ -1,6 +1,6 @@
 //! Reverse DNS against a real authoritative server (knotd on loopback): PTR names for IPv4 and
-//! IPv6 addresses, the NXDOMAIN of an address without a PTR, and the location hints read from
-//! the names that came back.
+//! IPv6 addresses, the NXDOMAIN of an address without a PTR, the location hints read from the
+//! names that came back, and RTT physics refuting a hint that is too far away.
 
 mod common;
 
@@ -8,6 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::dns::{KnotServer, Zone};
+use residency::hints::{HintRule, hints_from_name, ptr_evidence};
+use residency::model::{Confidence, SourceKind};
+use residency::physics::{ClaimCheck, RttBound, Vantage, check_point_claim};
 use residency::resolve::{
     DnsResolver, Outcome, Query, RecordType, Resolve, ResolveSettings, reverse_name,
 };
@@ -133,4 +136,99 @@ async fn an_unanswered_ptr_query_is_an_outcome() {
     let answer = resolver.reverse(addr, ip("192.0.2.10")).await;
     assert_eq!(answer.outcome, Outcome::Timeout, "{answer:?}");
     assert!(answer.names.is_empty());
+}
+
+/// From a knotd PTR answer to evidence: the names the server gave are read for hints, and the
+/// evidence carries the hint's country, city and point.
+#[tokio::test]
+async fn ptr_answers_become_located_evidence() {
+    let knot = reverse_lab();
+    let resolver = quick();
+
+    let bom = ip("192.0.2.10");
+    let answer = resolver.reverse(knot.addr(), bom).await;
+    let evidence = ptr_evidence(bom, &answer.names);
+    assert_eq!(evidence.len(), 1, "{answer:?} -> {evidence:?}");
+    let e = &evidence[0];
+    assert_eq!(e.kind, SourceKind::PtrHint);
+    assert_eq!(e.source, "ptr");
+    assert_eq!(e.confidence, Confidence::Low);
+    assert_eq!(e.country.map(|c| c.to_string()).as_deref(), Some("IN"));
+    assert_eq!(e.city.as_deref(), Some("Mumbai"));
+    assert_eq!(
+        e.detail,
+        "PTR ae-1.r01.bom01.example.net: \"bom\" = Mumbai, IN (IATA)"
+    );
+
+    // Two names, both pointing at Frankfurt, by airport code and by city name.
+    let fra = ip("192.0.2.11");
+    let answer = resolver.reverse(knot.addr(), fra).await;
+    let evidence = ptr_evidence(fra, &answer.names);
+    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    assert!(
+        evidence
+            .iter()
+            .all(|e| e.country.map(|c| c.to_string()).as_deref() == Some("DE")),
+        "{evidence:?}"
+    );
+
+    // IPv6: Singapore.
+    let sin = ip("2001:db8::1");
+    let answer = resolver.reverse(knot.addr(), sin).await;
+    let evidence = ptr_evidence(sin, &answer.names);
+    assert_eq!(
+        evidence
+            .iter()
+            .map(|e| e.country.map(|c| c.to_string()))
+            .collect::<Vec<_>>(),
+        [Some("SG".to_string())]
+    );
+
+    // A name without a place, and an address without a PTR: no evidence.
+    for quiet in ["192.0.2.12", "192.0.2.99"] {
+        let answer = resolver.reverse(knot.addr(), ip(quiet)).await;
+        assert!(
+            ptr_evidence(ip(quiet), &answer.names).is_empty(),
+            "{answer:?}"
+        );
+    }
+}
+
+/// A hint is a point, so RTT physics refutes it like any database point: a hop 1 ms from a
+/// Delhi vantage cannot be in Beijing (about 3,800 km away; 1 ms allows 150 km), and a hop
+/// 20 ms away may well be in Mumbai (about 1,150 km; 20 ms allows 2,050 km).
+#[test]
+fn physics_refutes_a_far_hint_and_allows_a_near_one() {
+    let delhi = Vantage::new("IN".parse().expect("country"), 28.61, 77.21).expect("vantage");
+
+    let pek = hints_from_name("ae-3.r02.pek01.example.net");
+    assert_eq!(pek.len(), 1, "{pek:?}");
+    assert_eq!(
+        (pek[0].place.as_str(), pek[0].rule),
+        ("Beijing", HintRule::Iata)
+    );
+    let one_ms = RttBound::from_rtt(1.0);
+    match check_point_claim(&delhi, &one_ms, &pek[0].coordinates, "PTR says Beijing") {
+        ClaimCheck::Refuted {
+            distance_km,
+            explanation,
+            ..
+        } => {
+            assert!(distance_km > 3_000.0, "{distance_km}");
+            assert!(explanation.contains("PTR says Beijing"), "{explanation}");
+        }
+        other => panic!("Beijing 1 ms from Delhi should be refuted: {other:?}"),
+    }
+
+    let bom = hints_from_name("ae-1.r01.bom01.example.net");
+    assert_eq!(bom.len(), 1, "{bom:?}");
+    let twenty_ms = RttBound::from_rtt(20.0);
+    match check_point_claim(&delhi, &twenty_ms, &bom[0].coordinates, "PTR says Mumbai") {
+        ClaimCheck::Possible { distance_km } => {
+            assert!((1_000.0..1_300.0).contains(&distance_km), "{distance_km}");
+        }
+        other => panic!("Mumbai 20 ms from Delhi should be possible: {other:?}"),
+    }
+    // ...but not at 1 ms either.
+    assert!(check_point_claim(&delhi, &one_ms, &bom[0].coordinates, "Mumbai").is_refuted());
 }
