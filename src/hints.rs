@@ -15,8 +15,9 @@
 //! - The name is lower-cased and split into labels on `.`. The registered domain and its
 //!   public suffix are not read (`example.net`, `example.co.uk`; see [`MULTI_PART_SUFFIXES`]):
 //!   they name the operator, not the place. Reverse names (`….in-addr.arpa`) carry no hint.
-//! - A label that looks like an address written out (`2001-db8-0-abc`, all hex groups, some
-//!   with digits) is skipped: its hex groups would read as airport codes (`abc` is Albacete).
+//! - A label that looks like an address written out (`2001-db8-0-abc`: four or more hex
+//!   groups, some with digits) is skipped: its hex would read as airport codes (`abc` is
+//!   Albacete).
 //! - Each label is split into tokens on `-`, `_`, any other non-alphanumeric character and
 //!   every letter/digit boundary: `bom01` → `bom`, `01`; `ae-1` → `ae`, `1`.
 //! - A whole 3-letter token is looked up as an IATA airport code, then as an IATA metro code
@@ -305,16 +306,21 @@ fn readable_labels(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// `2001-db8-0-0-abc`, `c0a8-0001`: three or more groups of one to four hex digits, at
-/// least one of them with a digit in it. Such a label is an address, and its letters
-/// (`abc`, `bad`, `fed`) are hex, not airports. `192-0-2-1` is caught too (harmlessly).
+/// An address written into a label: four or more groups of at most four hex digits (empty
+/// groups allowed, for a `::` written as `--`), at least one with a digit in it
+/// (`2001-db8-0-abc`, `192-0-2-1`), or eight or more hex digits, some of them digits, without
+/// separators (`c0000201`, `20010db8…0abc`). Such a label is an address, and its letters (`abc`,
+/// `bad`, `fed`, all IATA codes) are hex, not airports. Three groups are not enough
+/// (`dac-1-2`, Dhaka, stays readable); `dac-1-2-3` is the price.
 fn looks_like_address(label: &str) -> bool {
+    let hex = |g: &str| g.chars().all(|c| c.is_ascii_hexdigit());
+    let has_digit = |g: &str| g.chars().any(|c| c.is_ascii_digit());
     let groups: Vec<&str> = label.split(['-', '_']).collect();
-    groups.len() >= 3
-        && groups
-            .iter()
-            .all(|g| (1..=4).contains(&g.len()) && g.chars().all(|c| c.is_ascii_hexdigit()))
-        && groups.iter().any(|g| g.chars().any(|c| c.is_ascii_digit()))
+    let grouped = groups.len() >= 4
+        && groups.iter().all(|g| g.len() <= 4 && hex(g))
+        && groups.iter().any(|g| has_digit(g));
+    let packed = label.len() >= 8 && hex(label) && has_digit(label);
+    grouped || packed
 }
 
 /// Splits a label into runs of letter tokens: a run is broken by digits (and anything not
@@ -566,8 +572,12 @@ mod tests {
         // `abc` (Albacete), `bad` and `fed` are IATA codes; here they are hex groups.
         assert!(tokens("2001-db8-abc-0-0-0-bad-fed.ip6.example.net").is_empty());
         assert!(tokens("host-192-0-2-12.static.example.net").is_empty());
-        // A real token beside an address label is still read.
+        assert!(tokens("2001-db8--abc.example.net").is_empty());
+        assert!(tokens("20010db80000000000000000000abc.example.net").is_empty());
+        // A real token beside an address label is still read, and a hex-only code is still a
+        // code when the label is not an address.
         assert_eq!(tokens("2001-db8-abc-1.fra2.example.net"), ["fra"]);
+        assert_eq!(tokens("dac-1-2.example.net"), ["dac"]);
     }
 
     #[test]
