@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::evidence::{self, AddressEvidence, PathEvidence, ProbeSettings, RttEvidence};
+use crate::evidence::{
+    self, AddressEvidence, PathEvidence, ProbeSettings, ReverseDns, RttEvidence,
+};
 use crate::fusion::{Fused, LastHop, fuse};
 use crate::geo::Geolocator;
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
@@ -103,6 +105,9 @@ pub struct AddressResult {
     pub seen: usize,
     /// Which resolver (and client subnet) returned it, e.g. `127.0.0.1:53` or `127.0.0.1:53 ecs=192.0.2.0/24`.
     pub via: Vec<String>,
+    /// Reverse DNS names of the address (their location hints are in `evidence`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// How much the evidence is worth together (see `fusion`).
     pub confidence: Confidence,
     /// The evidence that decided the location.
@@ -265,7 +270,13 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     let queries = plan(policy, settings);
     let planned = queries.len();
     progress.set_length(planned as u64);
-    let resolutions = resolve_all(resolver, queries, settings.concurrency, progress).await;
+    let resolutions = resolve_all(
+        Arc::clone(&resolver),
+        queries,
+        settings.concurrency,
+        progress,
+    )
+    .await;
 
     let mut per_endpoint: Vec<Vec<Resolution>> = vec![Vec::new(); policy.endpoints.len()];
     for (index, resolution) in resolutions {
@@ -301,7 +312,11 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
         policy.id,
         distinct.len()
     ));
-    let facts = evidence::gather(&distinct, geo, tracer, &probe).await;
+    let reverse = settings.resolvers.first().map(|server| ReverseDns {
+        resolver: Arc::clone(&resolver),
+        server: *server,
+    });
+    let facts = evidence::gather(&distinct, geo, reverse, tracer, &probe).await;
 
     let mut endpoints = Vec::with_capacity(policy.endpoints.len());
     for ((endpoint, resolutions), ordered) in
@@ -312,6 +327,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
             let Some(f) = facts.get(&ip) else { continue };
             let (judgement, fused) = judge_facts(ip, f, &rules, policy);
             addresses.push(AddressResult {
+                names: f.names.clone(),
                 confidence: fused.confidence,
                 decided_by: fused.decided_by,
                 conflicts: fused.conflicts,

@@ -435,12 +435,13 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
     } else {
         Geolocator::open(&args.geo_dbs)?
     };
-    let resolvers = if args.target.parse::<std::net::IpAddr>().is_ok() {
-        Vec::new()
-    } else if args.resolvers.is_empty() {
-        resolve::system_resolvers()?
-    } else {
+    let resolvers = if !args.resolvers.is_empty() {
         args.resolvers.clone()
+    } else if args.target.parse::<std::net::IpAddr>().is_ok() {
+        // An address needs a resolver only for its PTR names: without one, go on without them.
+        resolve::system_resolvers().unwrap_or_default()
+    } else {
+        resolve::system_resolvers()?
     };
     let settings = TraceSettings {
         protocol: args.protocol.into(),

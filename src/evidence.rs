@@ -14,8 +14,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::geo::Geolocator;
+use crate::hints;
 use crate::model::{CountryCode, Evidence};
 use crate::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
+use crate::resolve::{Query, RecordType, Resolve};
 use crate::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, tcp_connect_rtt,
     trace_all,
@@ -25,6 +27,12 @@ use crate::verdict::Reach;
 /// TCP connects per address when the trace did not reach it: enough to catch the minimum
 /// through a little queueing, few enough not to look like a scan.
 const TCP_PROBES: u32 = 3;
+
+/// Where to ask for reverse DNS (PTR) names of addresses and hops: a resolver and the server.
+pub struct ReverseDns<R> {
+    pub resolver: Arc<R>,
+    pub server: SocketAddr,
+}
 
 /// How to probe. `trace: None` means no active probing at all (no trace, no TCP connect).
 #[derive(Debug, Clone)]
@@ -40,6 +48,9 @@ pub struct ProbeSettings {
 pub struct PathHop {
     #[serde(flatten)]
     pub hop: Hop,
+    /// The hop's reverse DNS names, when it has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// The country the hop's unrefuted evidence agrees on (or physics alone allows).
     pub country: Option<CountryCode>,
     pub evidence: Vec<Evidence>,
@@ -95,6 +106,8 @@ pub struct RttEvidence {
 pub struct AddressEvidence {
     /// One entry per location source, claims refuted by physics marked as such.
     pub evidence: Vec<Evidence>,
+    /// The address's reverse DNS names (their location hints are in `evidence`).
+    pub names: Vec<String>,
     pub path: Option<PathEvidence>,
     pub rtt: Option<RttEvidence>,
     /// What physics allows, for the verdict.
@@ -103,9 +116,10 @@ pub struct AddressEvidence {
 
 /// Gathers evidence for every address: databases always; trace, RTT and physics when probing is
 /// on. Never fails: what could not be measured is recorded as such.
-pub async fn gather<T: Trace + 'static>(
+pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     ips: &[IpAddr],
     geo: &Geolocator,
+    reverse: Option<ReverseDns<R>>,
     tracer: Option<Arc<T>>,
     settings: &ProbeSettings,
 ) -> BTreeMap<IpAddr, AddressEvidence> {
@@ -113,10 +127,29 @@ pub async fn gather<T: Trace + 'static>(
         (Some(trace), Some(tracer)) => probe(ips, tracer, trace, settings.concurrency).await,
         _ => (HashMap::new(), HashMap::new()),
     };
+    let names = match reverse {
+        Some(reverse) => {
+            let mut wanted: Vec<IpAddr> = ips.to_vec();
+            wanted.extend(
+                paths
+                    .values()
+                    .flat_map(|p| p.hops.iter().filter_map(|h| h.addr)),
+            );
+            ptr_names(wanted, reverse, settings.concurrency).await
+        }
+        None => HashMap::new(),
+    };
+    let names_of = |ip: &IpAddr| names.get(ip).cloned().unwrap_or_default();
+    // Every source that speaks about an address: the databases, then its PTR names' hints.
+    let locate = |ip: IpAddr| {
+        let mut evidence = geo.locate(ip);
+        evidence.extend(hints::ptr_evidence(ip, &names_of(&ip)));
+        evidence
+    };
     let mut hop_evidence: HashMap<IpAddr, Vec<Evidence>> = HashMap::new();
     let mut out = BTreeMap::new();
     for ip in ips {
-        let mut evidence = geo.locate(*ip);
+        let mut evidence = locate(*ip);
         let path = paths.get(ip).map(|p| {
             let hops = p
                 .hops
@@ -124,18 +157,14 @@ pub async fn gather<T: Trace + 'static>(
                 .map(|hop| {
                     let mut evidence = hop
                         .addr
-                        .map(|a| {
-                            hop_evidence
-                                .entry(a)
-                                .or_insert_with(|| geo.locate(a))
-                                .clone()
-                        })
+                        .map(|a| hop_evidence.entry(a).or_insert_with(|| locate(a)).clone())
                         .unwrap_or_default();
                     let reach = hop.best_rtt_ms.and_then(|rtt| {
                         apply_physics(settings.vantage.as_ref(), rtt, &mut evidence).ok()
                     });
                     PathHop {
                         country: agreed_country(&evidence, reach.as_ref()),
+                        names: hop.addr.map(|a| names_of(&a)).unwrap_or_default(),
                         hop: hop.clone(),
                         evidence,
                     }
@@ -160,6 +189,7 @@ pub async fn gather<T: Trace + 'static>(
             *ip,
             AddressEvidence {
                 evidence,
+                names: names_of(ip),
                 path,
                 rtt,
                 reach,
@@ -167,6 +197,42 @@ pub async fn gather<T: Trace + 'static>(
         );
     }
     out
+}
+
+/// Reverse DNS names of every address (one PTR query each, at most `concurrency` at once).
+async fn ptr_names<R: Resolve + 'static>(
+    mut ips: Vec<IpAddr>,
+    reverse: ReverseDns<R>,
+    concurrency: usize,
+) -> HashMap<IpAddr, Vec<String>> {
+    ips.sort();
+    ips.dedup();
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for ip in ips {
+        let resolver = Arc::clone(&reverse.resolver);
+        let permits = Arc::clone(&permits);
+        let query = Query {
+            host: ip.to_string(),
+            record_type: RecordType::Ptr,
+            resolver: reverse.server,
+            client_subnet: None,
+            attempt: 1,
+        };
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (ip, resolver.resolve(&query).await.names)
+        });
+    }
+    let mut names = HashMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((ip, found)) = joined
+            && !found.is_empty()
+        {
+            names.insert(ip, found);
+        }
+    }
+    names
 }
 
 /// Traces every address, then TCP-connects to those the trace did not reach (servers often

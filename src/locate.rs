@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::{self, PathEvidence, ProbeSettings, RttEvidence};
+use crate::evidence::{self, PathEvidence, ProbeSettings, ReverseDns, RttEvidence};
 use crate::geo::Geolocator;
 use crate::model::{CountryCode, Evidence};
 use crate::physics::Vantage;
@@ -21,6 +21,8 @@ use crate::trace::Trace;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocatedAddress {
     pub ip: IpAddr,
+    /// Reverse DNS names (their location hints are in `evidence`).
+    pub names: Vec<String>,
     pub evidence: Vec<Evidence>,
     pub path: Option<PathEvidence>,
     pub rtt: Option<RttEvidence>,
@@ -73,12 +75,17 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
                 .collect()
         }
     };
-    let facts = evidence::gather(&ips, geo, tracer, probe).await;
+    let reverse = resolvers.first().map(|server| ReverseDns {
+        resolver: Arc::clone(&resolver),
+        server: *server,
+    });
+    let facts = evidence::gather(&ips, geo, reverse, tracer, probe).await;
     let addresses = ips
         .iter()
         .filter_map(|ip| facts.get(ip).map(|f| (*ip, f)))
         .map(|(ip, f)| LocatedAddress {
             ip,
+            names: f.names.clone(),
             claimed: f
                 .evidence
                 .iter()

@@ -65,7 +65,16 @@ impl World {
             "vendor.test.",
             &format!("api A {A}\nnear A {NEAR}\nblackhole A {DROP}\n"),
         );
-        let knot = lab.spawn_knot("a", addr(A), &[zone]);
+        // Reverse names: r2 is named after Beijing's airport, server "a" after Singapore's.
+        let reverse_r2 = Zone::new(
+            "100.51.198.in-addr.arpa.",
+            "129 PTR ae-1.r02.pek01.example.net.\n",
+        );
+        let reverse_a = Zone::new(
+            "113.0.203.in-addr.arpa.",
+            "10 PTR web1.sin2.vendor-cdn.example.\n",
+        );
+        let knot = lab.spawn_knot("a", addr(A), &[zone, reverse_r2, reverse_a]);
         let dir = tempfile::tempdir().expect("temp dir");
         write_country_db(
             &dir.path().join("lab.mmdb"),
@@ -422,4 +431,55 @@ fn tcp_traces_and_ipv6_paths_are_judged_the_same_way() {
         assert!(reasons(a).contains(&format!("hop 2 ({r2}) in CN")), "{a:#}");
         assert_eq!(a["verdict"], "violation");
     }
+}
+
+#[test]
+fn ptr_hints_are_recorded_checked_against_physics_and_weighed() {
+    let world = World::start(require_lab!(topology()));
+    let policy = world.policy(
+        "ptr",
+        &format!("allow: [SG, IN]\ndeny: [CN]\n{VANTAGE}\nendpoints:\n  - host: api.vendor.test\n"),
+    );
+    let (code, doc, stderr) = world.check(&policy);
+    let a = address(&doc, "api.vendor.test", A);
+    assert_eq!(code, 0, "{stderr}\n{a:#}");
+    // The hop named after Beijing ("pek"): the hint is recorded, and refuted, because r2
+    // answers in ~20 ms from Delhi and Beijing is ~3,800 km away.
+    let r2 = &a["path"]["hops"][1];
+    assert_eq!(
+        r2["names"],
+        serde_json::json!(["ae-1.r02.pek01.example.net"])
+    );
+    let hint = r2["evidence"]
+        .as_array()
+        .expect("hop evidence")
+        .iter()
+        .find(|e| e["kind"] == "ptr_hint")
+        .expect("a PTR hint for r2");
+    assert_eq!(hint["country"], "CN");
+    assert_eq!(hint["city"], "Beijing");
+    assert!(
+        hint["refuted"]
+            .as_str()
+            .is_some_and(|r| r.contains("says Beijing")),
+        "{hint:#}"
+    );
+    // The server named after Singapore ("sin"): the hint survives (50 ms reaches Singapore)
+    // and agrees with the database, two independent kinds: medium confidence.
+    assert_eq!(
+        a["names"],
+        serde_json::json!(["web1.sin2.vendor-cdn.example"])
+    );
+    assert_eq!(a["country"], "SG");
+    assert_eq!(a["confidence"], "medium", "{a:#}");
+    let decided: Vec<&str> = a["decided_by"]
+        .as_array()
+        .expect("decided_by")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        decided.contains(&"lab.mmdb") && decided.contains(&"ptr"),
+        "{decided:?}"
+    );
 }

@@ -202,6 +202,9 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
                     crate::model::Confidence::High => "high",
                 }
             );
+            if !a.names.is_empty() {
+                let _ = writeln!(out, "        PTR {}", a.names.join(", "));
+            }
             if !a.decided_by.is_empty() {
                 let _ = writeln!(out, "        decided by: {}", a.decided_by.join("; "));
             }
