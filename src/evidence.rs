@@ -17,7 +17,7 @@ use crate::geo::Geolocator;
 use crate::hints;
 use crate::model::{CountryCode, Evidence};
 use crate::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
-use crate::resolve::{Query, RecordType, Resolve};
+use crate::resolve::{Outcome, Query, RecordType, Resolve};
 use crate::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, tcp_connect_rtt,
     trace_all,
@@ -221,7 +221,12 @@ async fn ptr_names<R: Resolve + 'static>(
         };
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (ip, resolver.resolve(&query).await.names)
+            let answer = resolver.resolve(&query).await;
+            if !matches!(answer.outcome, Outcome::Answer | Outcome::NoData | Outcome::NxDomain) {
+                // Not evidence either way, but worth a word: a hop without its name loses a hint.
+                tracing::warn!(%ip, outcome = ?answer.outcome, error = ?answer.error, "PTR lookup failed");
+            }
+            (ip, answer.names)
         });
     }
     let mut names = HashMap::new();
