@@ -155,8 +155,11 @@ async fn rdap_500_always_is_retried_a_bounded_number_of_times_then_whois_answers
     let whois = WhoisServer::start(WhoisBehaviour::Answer(Box::new(|q| arin_answer(q, None))));
     let registry = registry(with_whois(config(&rdap), &whois));
 
+    let started = Instant::now();
     let (evidence, record) = registry.lookup(ip("198.51.100.7")).await;
     assert_eq!(rdap.requests(), 3, "rdap_tries");
+    // Backoff of 20 ms then 40 ms between the three tries.
+    assert!(started.elapsed() >= Duration::from_millis(60));
     assert_eq!(whois.connections(), 1);
     assert_eq!(whois.queries(), vec!["198.51.100.7".to_string()]);
     assert_eq!(evidence.source, format!("whois:{}", whois.server()));
@@ -176,6 +179,82 @@ async fn rdap_500_always_is_retried_a_bounded_number_of_times_then_whois_answers
     );
     assert_eq!(record.name.as_deref(), Some("TEST-NET-2"));
     assert_eq!(record.origin_asn, Some(64500));
+}
+
+#[tokio::test]
+async fn rdap_redirect_to_another_registry_is_followed_and_named() {
+    let holder = rdap_server();
+    let target = holder.base_url();
+    let referrer = HttpServer::start(move |request| Reply {
+        status: 301,
+        headers: vec![(
+            "Location".into(),
+            format!("{target}{}", request.path.trim_start_matches('/')),
+        )],
+        body: String::new(),
+    });
+    let registry = registry(config(&referrer));
+
+    let (evidence, record) = registry.lookup(ip("2001:db8::1")).await;
+    assert_eq!((referrer.requests(), holder.requests()), (1, 1));
+    let expected = format!(
+        "rdap:{}",
+        holder
+            .base_url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+    );
+    assert_eq!(evidence.source, expected);
+    assert_eq!(evidence.country, cc("SG"));
+    assert!(record.is_some());
+}
+
+#[tokio::test]
+async fn silent_rdap_server_is_bounded_by_timeout_and_tries() {
+    // Accepts and never answers: each try ends at rdap_timeout.
+    let silent = WhoisServer::start(WhoisBehaviour::Silent);
+    let mut config = config(&rdap_404());
+    config.rdap_base = Some(Url::parse(&format!("http://{}/", silent.server())).expect("url"));
+    config.rdap_timeout = Duration::from_millis(300);
+    config.rdap_tries = 2;
+    let registry = registry(config);
+
+    let started = Instant::now();
+    let (evidence, record) = registry.lookup(ip("192.0.2.1")).await;
+    assert!(record.is_none());
+    assert_eq!(evidence.country, None);
+    assert!(
+        evidence.detail.contains("gave up after 2 tries: timed out"),
+        "{}",
+        evidence.detail
+    );
+    assert_eq!(silent.connections(), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_country_that_is_not_a_code_gives_no_country_and_says_why() {
+    let rdap = HttpServer::start(|request| {
+        let mut body: serde_json::Value =
+            serde_json::from_str(&rdap_answer(request).unwrap_or_default()).unwrap_or_default();
+        body["country"] = "EU".into();
+        Reply::json(body.to_string())
+    });
+    let registry = registry(config(&rdap));
+    let (evidence, record) = registry.lookup(ip("192.0.2.1")).await;
+    assert_eq!(evidence.country, None);
+    assert!(
+        evidence
+            .detail
+            .contains("country `EU` is not an ISO 3166-1 code")
+    );
+    let record = record.expect("record kept");
+    assert_eq!(record.country_raw.as_deref(), Some("EU"));
+    assert_eq!(record.holder.as_deref(), Some("Example Mumbai Pvt Ltd"));
 }
 
 #[tokio::test]

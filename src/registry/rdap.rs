@@ -50,7 +50,13 @@ pub(crate) struct RdapClient {
 
 impl RdapClient {
     pub fn new(config: &RegistryConfig) -> Result<RdapClient, RegistryError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        // A proxy from the environment must not carry requests meant for this machine (a
+        // local mirror or a test server): they would leave it.
+        if config.rdap_base.as_ref().is_some_and(is_loopback) {
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .user_agent(concat!("residency/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.rdap_timeout)
             .timeout(config.rdap_timeout)
@@ -205,6 +211,17 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 /// `rdap:<host>` (with `:port` when one is given, so loopback test servers are told apart).
 pub(crate) fn source_name(url: &Url) -> String {
     let host = url.host_str().unwrap_or("unknown");
@@ -353,4 +370,46 @@ fn vcard_country(entity: &Entity) -> Option<String> {
         .and_then(|params| params.get("cc"))
         .and_then(|cc| cc.as_str())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(value) {
+            map.insert(RETRY_AFTER, value);
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        assert_eq!(retry_after(&headers("7")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(&headers("Sun, 06 Nov 1994 08:49:37 GMT")),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        let soon = (Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let wait = retry_after(&headers(&soon)).unwrap_or_default();
+        assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(90));
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn base_urls_keep_their_path() {
+        let base = normalise_base("https://rdap.arin.net/registry").map(|u| u.to_string());
+        assert_eq!(base.as_deref(), Ok("https://rdap.arin.net/registry/"));
+        assert!(normalise_base("ftp://example.net/").is_err());
+        let url = Url::parse("http://127.0.0.1:8080/").ok();
+        assert!(url.as_ref().is_some_and(is_loopback));
+        assert_eq!(
+            url.as_ref().map(source_name).as_deref(),
+            Some("rdap:127.0.0.1:8080")
+        );
+    }
 }
