@@ -260,6 +260,8 @@ struct IpNetworkObject {
     entities: Vec<Entity>,
     #[serde(default)]
     links: Vec<Link>,
+    #[serde(default)]
+    remarks: Vec<Remark>,
     /// ARIN's extension listing the origin ASes announcing the block.
     #[serde(default, rename = "arin_originas0_originautnums")]
     origin_autnums: Vec<u32>,
@@ -274,6 +276,14 @@ struct Entity {
     vcard_array: Option<serde_json::Value>,
     #[serde(default)]
     entities: Vec<Entity>,
+}
+
+/// RFC 9083 §4.3; APNIC puts the WHOIS `descr:` lines here, titled `description`.
+#[derive(Debug, Deserialize)]
+struct Remark {
+    title: Option<String>,
+    #[serde(default)]
+    description: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,7 +306,10 @@ pub(crate) fn parse_ip_answer(
         return Err(format!("answer is a `{class}` object, not an `ip network`"));
     }
     let registrant = find_role(&object.entities, "registrant");
-    let holder = registrant.and_then(|e| vcard_text(e, "fn"));
+    // APNIC often lists no registrant entity; the block's description names the holder.
+    let holder = registrant
+        .and_then(|e| vcard_text(e, "fn"))
+        .or_else(|| description(&object.remarks));
     // The network's own country; ARIN leaves it out, so fall back to the registrant's
     // address, where jCard puts the ISO code in the `cc` parameter.
     let country_text = object
@@ -326,6 +339,21 @@ pub(crate) fn parse_ip_answer(
         retrieved_at,
         cached,
     })
+}
+
+/// The first line of the remark titled `description`.
+fn description(remarks: &[Remark]) -> Option<String> {
+    remarks
+        .iter()
+        .filter(|r| {
+            r.title
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("description"))
+        })
+        .flat_map(|r| r.description.iter())
+        .map(|line| line.trim())
+        .find(|line| !line.is_empty())
+        .map(str::to_string)
 }
 
 /// The first entity (depth first, nested ones included) with `role`.

@@ -215,6 +215,7 @@ pub fn rdap_answer(request: &Request) -> Option<String> {
             "arin_originas0_originautnums": [64500],
             "links": [{ "rel": "self", "href": format!("{base}ip/198.51.100.0") }],
         }),
+        // APNIC style: no registrant entity, the holder is in the `description` remark.
         IpAddr::V6(v6) if v6.segments()[..2] == [0x2001, 0x0db8] => serde_json::json!({
             "objectClassName": "ip network",
             "handle": "2001:db8::/32",
@@ -222,7 +223,11 @@ pub fn rdap_answer(request: &Request) -> Option<String> {
             "endAddress": "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
             "name": "DOC-V6",
             "country": "SG",
-            "entities": [entity("EXSG", "registrant", "Example Singapore Pte Ltd", "SG")],
+            "remarks": [{ "title": "description", "description": ["Example Singapore Pte Ltd", "Singapore"] }],
+            "entities": [
+                entity("IRT-EXSG", "abuse", "IRT-EXSG-SG", "SG"),
+                entity("EXSG-AP", "administrative", "Network Operations", "SG"),
+            ],
             "links": [{ "rel": "self", "href": format!("{base}ip/2001:db8::") }],
         }),
         _ => return None,
