@@ -2,9 +2,9 @@
 //! the Regional Internet Registries over RDAP, with WHOIS as the fallback.
 //!
 //! Owns choosing the registry (IANA's bootstrap files, shipped in `data/rdap/`), asking it
-//! ([`rdap`] over HTTPS, [`whois`] over TCP port 43), retrying and bounding those requests,
-//! the disk cache of answers ([`cache`]) and turning an answer into one [`Evidence`] plus a
-//! [`RegistryRecord`] a report can quote.
+//! (RDAP over HTTPS, WHOIS over TCP port 43), retrying and bounding those requests, the disk
+//! cache of answers, and turning an answer into one [`Evidence`] plus a [`RegistryRecord`] a
+//! report can quote.
 //!
 //! **What this evidence means.** The country in a registry record is where the *holder of the
 //! block is registered* (its legal address), not where the machine answering on the address
