@@ -41,6 +41,7 @@ fn config(rdap: &HttpServer) -> RegistryConfig {
         whois_deadline: Duration::from_secs(1),
         whois_max_bytes: 256 * 1024,
         whois_max_referrals: 3,
+        rdap_origin_autnum: true,
         cache_dir: None,
         cache_ttl: Duration::from_secs(24 * 60 * 60),
     }
@@ -109,6 +110,18 @@ async fn rdap_success_parses_the_record_and_records_its_url() {
     assert_eq!(evidence.country, cc("CN"));
     assert_eq!(record.holder.as_deref(), Some("Example Beijing Co"));
     assert_eq!(record.origin_asn, Some(64500));
+    // The origin AS named by the record is looked up as an autnum.
+    let origin = record.origin_as.expect("origin AS record");
+    assert_eq!(origin.name.as_deref(), Some("EXAMPLE-BJ-AS"));
+    assert_eq!(origin.country, cc("CN"));
+    assert_eq!(origin.url, Some(format!("{}autnum/64500", rdap.base_url())));
+    assert!(
+        evidence
+            .detail
+            .contains("origin AS64500 (EXAMPLE-BJ-AS, Example Beijing Co, CN)"),
+        "{}",
+        evidence.detail
+    );
 
     let (evidence, record) = registry.lookup(ip("2001:db8::1")).await;
     assert_eq!(evidence.country, cc("SG"));
@@ -116,7 +129,7 @@ async fn rdap_success_parses_the_record_and_records_its_url() {
         record.and_then(|r| r.holder).as_deref(),
         Some("Example Singapore Pte Ltd")
     );
-    assert_eq!(rdap.requests(), 3);
+    assert_eq!(rdap.requests(), 4, "three ip queries and one autnum");
 }
 
 #[tokio::test]
@@ -412,6 +425,22 @@ async fn cache_serves_repeats_from_disk_refetches_expired_entries_and_clears() {
     assert!(!path.exists());
     registry.lookup(address).await;
     assert_eq!(rdap.requests(), 3, "refetched after clear");
+}
+
+#[tokio::test]
+async fn origin_as_record_is_cached_once_for_the_whole_block() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rdap = rdap_server();
+    let registry = registry(with_cache(config(&rdap), dir.path()));
+
+    let (_, first) = registry.lookup(ip("198.51.100.7")).await;
+    let (_, second) = registry.lookup(ip("198.51.100.8")).await;
+    assert_eq!(rdap.requests(), 3, "ip/.7, autnum/64500, ip/.8");
+    let names = |r: Option<residency::registry::RegistryRecord>| {
+        r.and_then(|r| r.origin_as).and_then(|o| o.name)
+    };
+    assert_eq!(names(first).as_deref(), Some("EXAMPLE-BJ-AS"));
+    assert_eq!(names(second).as_deref(), Some("EXAMPLE-BJ-AS"));
 }
 
 #[tokio::test]

@@ -67,6 +67,9 @@ pub struct RegistryConfig {
     pub whois_max_bytes: usize,
     /// Referrals followed after the first server.
     pub whois_max_referrals: u32,
+    /// Also ask RDAP for the `autnum` record of the origin AS an IP record names (ARIN's
+    /// `arin_originas0_originautnums`). Cached per AS, so a block's neighbours share it.
+    pub rdap_origin_autnum: bool,
     /// Cache directory; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     pub cache_ttl: Duration,
@@ -87,6 +90,7 @@ impl Default for RegistryConfig {
             whois_deadline: Duration::from_secs(15),
             whois_max_bytes: 256 * 1024,
             whois_max_referrals: 3,
+            rdap_origin_autnum: true,
             cache_dir: default_cache_dir(),
             cache_ttl: DEFAULT_CACHE_TTL,
         }
@@ -128,9 +132,26 @@ pub struct RegistryRecord {
     pub url: Option<String>,
     /// The AS announcing the block, when the record names it.
     pub origin_asn: Option<u32>,
+    /// That AS's own RDAP record, when it was looked up (RDAP answers only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub origin_as: Option<OriginAs>,
     pub retrieved_at: DateTime<Utc>,
     /// Served from the disk cache rather than asked now.
     pub cached: bool,
+}
+
+/// The RDAP `autnum` record of the AS that announces a block: who operates the routing,
+/// which is often not the block's holder (a customer's block announced by its provider).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OriginAs {
+    pub asn: u32,
+    /// The registry's handle, e.g. `AS64500`.
+    pub handle: Option<String>,
+    /// The AS name, e.g. `EXAMPLE-AS`.
+    pub name: Option<String>,
+    pub holder: Option<String>,
+    pub country: Option<CountryCode>,
+    pub url: Option<String>,
 }
 
 /// Asks the registries about addresses. Cheap to share behind `&`; lookups may run
@@ -142,6 +163,7 @@ pub struct Registry {
     rdap: rdap::RdapClient,
     whois: whois::WhoisClient,
     whois_fallback: bool,
+    origin_autnum: bool,
     cache: Option<DiskCache>,
 }
 
@@ -167,6 +189,7 @@ impl Registry {
             rdap: rdap::RdapClient::new(&config)?,
             whois: whois::WhoisClient::new(&config),
             whois_fallback: config.whois_fallback,
+            origin_autnum: config.rdap_origin_autnum,
             cache: config
                 .cache_dir
                 .map(|dir| DiskCache::new(dir, config.cache_ttl)),
@@ -190,7 +213,18 @@ impl Registry {
     /// RDAP first; WHOIS when RDAP gives no usable record (and the fallback is on).
     pub async fn lookup(&self, ip: IpAddr) -> (Evidence, Option<RegistryRecord>) {
         let rdap_failure = match self.lookup_rdap(ip).await {
-            Ok(record) => return (record_evidence(&record, None), Some(record)),
+            Ok(mut record) => {
+                let mut note = None;
+                if let Some(asn) = record.origin_asn.filter(|_| self.origin_autnum) {
+                    match self.lookup_autnum(asn).await {
+                        Ok(origin) => record.origin_as = Some(origin),
+                        Err(reason) => {
+                            note = Some(format!("origin AS{asn} not looked up: {reason}"))
+                        }
+                    }
+                }
+                return (record_evidence(&record, note.as_deref()), Some(record));
+            }
             Err(failure) => failure,
         };
         if !self.whois_fallback {
@@ -251,6 +285,48 @@ impl Registry {
             },
         );
         Ok(record)
+    }
+
+    /// The RDAP `autnum` record of `asn`, from the cache or the registry the bootstrap names.
+    pub async fn lookup_autnum(&self, asn: u32) -> Result<OriginAs, String> {
+        let key = format!("autnum/{asn}");
+        if let Some(entry) = self.cached(CacheSource::Rdap, &key)
+            && let Ok(url) = Url::parse(&entry.server)
+            && let Ok(origin) = rdap::parse_autnum_answer(
+                &rdap::RdapAnswer {
+                    url,
+                    body: entry.body,
+                },
+                asn,
+            )
+        {
+            return Ok(origin);
+        }
+        let base = match (&self.rdap_base, self.bootstrap.rdap_base_for_asn(asn)) {
+            (Some(base), _) | (None, Some(base)) => base,
+            (None, None) => {
+                return Err(format!(
+                    "no registry holds AS{asn} in IANA's RDAP bootstrap (published {})",
+                    self.bootstrap.publications[2]
+                ));
+            }
+        };
+        let answer = self
+            .rdap
+            .query_autnum(base, asn)
+            .await
+            .map_err(|f| f.reason)?;
+        let origin = rdap::parse_autnum_answer(&answer, asn)?;
+        self.store(
+            CacheSource::Rdap,
+            CacheEntry {
+                key,
+                server: answer.url.to_string(),
+                retrieved_at: Utc::now(),
+                body: answer.body,
+            },
+        );
+        Ok(origin)
     }
 
     /// WHOIS alone: the record, or `(source, reason)`.
@@ -325,8 +401,24 @@ fn record_evidence(record: &RegistryRecord, note: Option<&str>) -> Evidence {
     if let Some(range) = &record.range {
         parts.push(format!("range {range}"));
     }
-    if let Some(asn) = record.origin_asn {
-        parts.push(format!("origin AS{asn}"));
+    match (&record.origin_as, record.origin_asn) {
+        (Some(origin), _) => {
+            let about: Vec<String> = [
+                origin.name.clone(),
+                origin.holder.clone(),
+                origin.country.map(|c| c.to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if about.is_empty() {
+                parts.push(format!("origin AS{}", origin.asn));
+            } else {
+                parts.push(format!("origin AS{} ({})", origin.asn, about.join(", ")));
+            }
+        }
+        (None, Some(asn)) => parts.push(format!("origin AS{asn}")),
+        (None, None) => {}
     }
     if let Some(url) = &record.url {
         parts.push(url.clone());

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use super::{RegistryConfig, RegistryError, RegistryRecord, parse_country};
+use super::{OriginAs, RegistryConfig, RegistryError, RegistryRecord, parse_country};
 
 /// Largest RDAP answer read; a network object with its entities is a few tens of KiB, so
 /// anything near this is not an answer we can use.
@@ -75,7 +75,16 @@ impl RdapClient {
     /// `GET {base}ip/{addr}`, retrying 429, 5xx and transport errors with exponential
     /// backoff (or the server's `Retry-After`, capped) up to the configured number of tries.
     pub async fn query_ip(&self, base: &Url, ip: IpAddr) -> Result<RdapAnswer, RdapFailure> {
-        let url = base.join(&format!("ip/{ip}")).map_err(|e| RdapFailure {
+        self.query(base, &format!("ip/{ip}")).await
+    }
+
+    /// `GET {base}autnum/{asn}`, with the same retries.
+    pub async fn query_autnum(&self, base: &Url, asn: u32) -> Result<RdapAnswer, RdapFailure> {
+        self.query(base, &format!("autnum/{asn}")).await
+    }
+
+    async fn query(&self, base: &Url, path: &str) -> Result<RdapAnswer, RdapFailure> {
+        let url = base.join(path).map_err(|e| RdapFailure {
             source: Some(source_name(base)),
             reason: format!("cannot build the query URL from {base}: {e}"),
         })?;
@@ -316,11 +325,7 @@ pub(crate) fn parse_ip_answer(
         .country
         .clone()
         .or_else(|| registrant.and_then(vcard_country));
-    let self_link = object
-        .links
-        .iter()
-        .find(|l| l.rel.as_deref() == Some("self"))
-        .and_then(|l| l.href.clone());
+    let self_link = self_link(&object.links);
     let range = match (&object.start_address, &object.end_address) {
         (Some(start), Some(end)) => Some(format!("{start} - {end}")),
         _ => None,
@@ -336,9 +341,58 @@ pub(crate) fn parse_ip_answer(
         name: object.name,
         url: Some(self_link.unwrap_or_else(|| answer.url.to_string())),
         origin_asn: object.origin_autnums.first().copied(),
+        origin_as: None,
         retrieved_at,
         cached,
     })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AutnumObject {
+    object_class_name: Option<String>,
+    handle: Option<String>,
+    name: Option<String>,
+    country: Option<String>,
+    #[serde(default)]
+    entities: Vec<Entity>,
+    #[serde(default)]
+    links: Vec<Link>,
+    #[serde(default)]
+    remarks: Vec<Remark>,
+}
+
+/// Turn an `autnum/` answer (RFC 9083 §5.5) into the origin AS of a record.
+pub(crate) fn parse_autnum_answer(answer: &RdapAnswer, asn: u32) -> Result<OriginAs, String> {
+    let object: AutnumObject = serde_json::from_str(&answer.body)
+        .map_err(|e| format!("answer is not an RDAP autnum object: {e}"))?;
+    if let Some(class) = &object.object_class_name
+        && class != "autnum"
+    {
+        return Err(format!("answer is a `{class}` object, not an `autnum`"));
+    }
+    let registrant = find_role(&object.entities, "registrant");
+    let country_text = object
+        .country
+        .clone()
+        .or_else(|| registrant.and_then(vcard_country));
+    Ok(OriginAs {
+        asn,
+        handle: object.handle,
+        name: object.name,
+        holder: registrant
+            .and_then(|e| vcard_text(e, "fn"))
+            .or_else(|| description(&object.remarks)),
+        country: parse_country(country_text.as_deref()),
+        url: Some(self_link(&object.links).unwrap_or_else(|| answer.url.to_string())),
+    })
+}
+
+fn self_link(links: &[Link]) -> Option<String> {
+    links
+        .iter()
+        .find(|l| l.rel.as_deref() == Some("self"))
+        .and_then(|l| l.href.clone())
 }
 
 /// The first line of the remark titled `description`.

@@ -289,6 +289,7 @@ pub(crate) fn parse_whois_answer(
         name,
         url: Some(format!("whois://{}", answer.server)),
         origin_asn,
+        origin_as: None,
         retrieved_at,
         cached,
     })

@@ -180,6 +180,18 @@ pub fn rdap_server() -> HttpServer {
 
 /// The RDAP `ip network` answer for `GET /ip/{addr}`, or `None` outside the lab ranges.
 pub fn rdap_answer(request: &Request) -> Option<String> {
+    if request.path == "/autnum/64500" {
+        let value = serde_json::json!({
+            "objectClassName": "autnum",
+            "handle": "AS64500",
+            "startAutnum": 64500,
+            "endAutnum": 64500,
+            "name": "EXAMPLE-BJ-AS",
+            "entities": [entity("EXBJ", "registrant", "Example Beijing Co", "CN")],
+            "links": [{ "rel": "self", "href": format!("{}autnum/64500", request.base) }],
+        });
+        return Some(value.to_string());
+    }
     let ip: IpAddr = request.path.strip_prefix("/ip/")?.parse().ok()?;
     let base = &request.base;
     let value = match ip {
