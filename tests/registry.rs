@@ -516,3 +516,18 @@ fn shipped_bootstrap_picks_the_registry_for_ipv4_ipv6_and_asn() {
         ]
     );
 }
+
+/// The pipeline runs lookups on tokio's multi-threaded runtime: the future must be `Send`
+/// and the registry shareable. Checked at compile time; nothing is sent.
+#[test]
+fn lookups_can_run_on_other_threads() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Send + Sync>() {}
+    assert_sync::<Registry>();
+    let rdap = rdap_404();
+    let registry = registry(config(&rdap));
+    let future = registry.lookup(ip("192.0.2.1"));
+    assert_send(&future);
+    drop(future);
+    assert_eq!(rdap.requests(), 0);
+}

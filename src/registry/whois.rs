@@ -98,6 +98,12 @@ impl WhoisClient {
             chain.push(server.clone());
             match referral(&text) {
                 Some(next) if !chain.iter().any(|s| same_server(s, &next)) => {
+                    if is_local(&next) && !is_local(&server) {
+                        return Err(fail(format!(
+                            "{server} refers to {next}, a local address; not followed (a public \
+                             server must not steer connections into this network)"
+                        )));
+                    }
                     if chain.len() > self.max_referrals as usize {
                         return Err(fail(format!(
                             "more than {} referrals ({} then {next}); not followed further",
@@ -182,6 +188,18 @@ fn split_server(server: &str) -> (String, u16) {
             Err(_) => (server.to_string(), WHOIS_PORT),
         },
         _ => (server.to_string(), WHOIS_PORT),
+    }
+}
+
+/// A literal loopback, private or link-local address (names are not resolved here).
+fn is_local(server: &str) -> bool {
+    let (host, _) = split_server(server);
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -310,6 +328,16 @@ mod tests {
         assert_eq!(split_server("::1"), ("::1".into(), 43));
         assert_eq!(source_name("whois.ripe.net:43"), "whois:whois.ripe.net");
         assert_eq!(source_name("[::1]:4343"), "whois:[::1]:4343");
+    }
+
+    #[test]
+    fn local_addresses_are_recognised() {
+        assert!(is_local("127.0.0.1:4343"));
+        assert!(is_local("10.1.2.3"));
+        assert!(is_local("[::1]:43"));
+        assert!(is_local("localhost:43"));
+        assert!(!is_local("whois.ripe.net"));
+        assert!(!is_local("193.0.6.135:43"));
     }
 
     #[test]
