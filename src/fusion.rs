@@ -52,6 +52,7 @@ fn family(kind: SourceKind) -> &'static str {
         SourceKind::GeoDatabase => "geolocation databases",
         SourceKind::RttPhysics => "rtt physics",
         SourceKind::PtrHint => "reverse dns hints",
+        SourceKind::Registry => "registry records",
     }
 }
 

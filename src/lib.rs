@@ -14,6 +14,7 @@ pub mod locate;
 pub mod model;
 pub mod physics;
 pub mod policy;
+pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod trace;

@@ -162,6 +162,9 @@ pub enum SourceKind {
     /// A place named in the address's reverse-DNS (PTR) name, e.g. `bom` in
     /// `ae-1.r01.bom01.example.net`: weak, operator-chosen, and refutable by physics.
     PtrHint,
+    /// A Regional Internet Registry's record (RDAP or WHOIS): where the holder of the block
+    /// is registered, not where the machine is.
+    Registry,
 }
 
 /// A point on Earth with the radius its source vouches for.

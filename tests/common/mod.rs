@@ -5,3 +5,4 @@
 pub mod dns;
 pub mod mmdb;
 pub mod netns;
+pub mod registry;
