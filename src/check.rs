@@ -24,6 +24,7 @@ use crate::geo::Geolocator;
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::physics::Vantage;
 use crate::policy::{Claim, Policy, Target};
+use crate::registry::{Registry, RegistryRecord};
 use crate::resolve::{Query, RecordType, Resolution, Resolve};
 use crate::trace::{Trace, TraceSettings, TraceStatus};
 use crate::verdict::{
@@ -108,6 +109,9 @@ pub struct AddressResult {
     /// Reverse DNS names of the address (their location hints are in `evidence`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// The registry record of the address's block (RDAP or WHOIS), when one answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryRecord>,
     /// How much the evidence is worth together (see `fusion`).
     pub confidence: Confidence,
     /// The evidence that decided the location.
@@ -263,6 +267,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     settings: &CheckSettings,
     resolver: Arc<R>,
     tracer: Option<Arc<T>>,
+    registry: Option<Arc<Registry>>,
     geo: &Geolocator,
     progress: &ProgressBar,
 ) -> RunDocument {
@@ -304,6 +309,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     }
     let probe = ProbeSettings {
         trace: policy.trace.enabled.then_some(policy.trace.settings),
+        registry: registry.clone(),
         concurrency: settings.trace_concurrency,
         vantage: policy.vantage,
     };
@@ -328,6 +334,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
             let (judgement, fused) = judge_facts(ip, f, &rules, policy);
             addresses.push(AddressResult {
                 names: f.names.clone(),
+                registry: f.registry.clone(),
                 confidence: fused.confidence,
                 decided_by: fused.decided_by,
                 conflicts: fused.conflicts,

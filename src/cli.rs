@@ -19,7 +19,9 @@ use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
 use crate::model::{CountryCode, Verdict};
 use crate::physics::Vantage;
+use crate::policy::RegistryPolicy;
 use crate::policy::{self, Policy, PolicyError};
+use crate::registry::{Registry, RegistryConfig, RegistryError};
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
 use crate::trace::{Protocol, TraceSettings, TrippyTracer};
@@ -54,6 +56,10 @@ pub enum CliError {
     History(#[from] history::HistoryError),
     #[error("{0}")]
     Resolve(#[from] resolve::ResolveError),
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+    #[error("`{0}` is not a URL: write the RDAP base as https://rdap.example.net/")]
+    BadUrl(String),
     #[error("{0} of {1} policy files are invalid; nothing was checked")]
     InvalidPolicies(usize, usize),
     #[error("no run with id {0} in {1}: list runs with `residency history`")]
@@ -177,6 +183,8 @@ pub struct CheckArgs {
     /// Measure DNS and databases only: no traceroute and no RTT probes (overrides `trace.enabled`).
     #[arg(long)]
     no_trace: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Most traceroutes (and TCP RTT probes) in flight at once.
     #[arg(long, value_name = "N", default_value_t = check::DEFAULT_TRACE_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
     trace_concurrency: u16,
@@ -237,8 +245,49 @@ pub struct LocateArgs {
     /// Databases only: no traceroute and no RTT probes.
     #[arg(long)]
     no_trace: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+/// Where to ask who holds an address.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Do not ask registries (RDAP/WHOIS) who holds each address.
+    #[arg(long)]
+    no_registry: bool,
+    /// RDAP base URL to ask instead of the registry IANA's bootstrap names (overrides `registry.rdap`).
+    #[arg(long, value_name = "URL")]
+    rdap: Option<String>,
+    /// WHOIS server to start from, HOST:PORT (overrides `registry.whois`; default whois.iana.org:43).
+    #[arg(long, value_name = "HOST:PORT")]
+    whois: Option<String>,
+}
+
+impl RegistryArgs {
+    /// The registry client for these arguments over the policy's `registry:` section, or `None`
+    /// when registries are not to be asked.
+    fn registry(&self, policy: &RegistryPolicy) -> Result<Option<Arc<Registry>>, CliError> {
+        if self.no_registry || policy.disabled {
+            return Ok(None);
+        }
+        let mut config = RegistryConfig {
+            // A scheduled check of many addresses cannot wait 40 s on one slow registry.
+            rdap_timeout: Duration::from_secs(5),
+            rdap_tries: 3,
+            whois_deadline: Duration::from_secs(10),
+            ..RegistryConfig::default()
+        };
+        if let Some(base) = self.rdap.as_ref().or(policy.rdap.as_ref()) {
+            config.rdap_base =
+                Some(reqwest::Url::parse(base).map_err(|_| CliError::BadUrl(base.clone()))?);
+        }
+        if let Some(whois) = self.whois.as_ref().or(policy.whois.as_ref()) {
+            config.whois_server = whois.clone();
+        }
+        Ok(Some(Arc::new(Registry::new(config)?)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -385,8 +434,11 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
             .trace
             .enabled
             .then(|| Arc::new(tracer_for(policy.trace.settings, &mut warned)));
+        let registry = args.registry.registry(&policy.registry)?;
         let bar = progress_bar(policy.id.as_str());
-        let doc = runtime.block_on(check::run(&policy, &settings, resolver, tracer, &geo, &bar));
+        let doc = runtime.block_on(check::run(
+            &policy, &settings, resolver, tracer, registry, &geo, &bar,
+        ));
         bar.finish_and_clear();
 
         let stored = record(&mut history, &doc)?;
@@ -454,6 +506,7 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
     let tracer = (!args.no_trace).then(|| Arc::new(tracer_for(settings, &mut warned)));
     let probe = ProbeSettings {
         trace: (!args.no_trace).then_some(settings),
+        registry: args.registry.registry(&RegistryPolicy::default())?,
         concurrency: 8,
         vantage: args.vantage,
     };

@@ -17,6 +17,7 @@ use crate::geo::Geolocator;
 use crate::hints;
 use crate::model::{CountryCode, Evidence};
 use crate::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
+use crate::registry::{Registry, RegistryRecord};
 use crate::resolve::{Outcome, Query, RecordType, Resolve};
 use crate::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, tcp_connect_rtt,
@@ -38,6 +39,8 @@ pub struct ReverseDns<R> {
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
     pub trace: Option<TraceSettings>,
+    /// Where to ask who holds each address (RDAP, WHOIS); `None`: not asked.
+    pub registry: Option<Arc<Registry>>,
     /// Most traces (and TCP probes) in flight at once.
     pub concurrency: usize,
     pub vantage: Option<Vantage>,
@@ -108,6 +111,8 @@ pub struct AddressEvidence {
     pub evidence: Vec<Evidence>,
     /// The address's reverse DNS names (their location hints are in `evidence`).
     pub names: Vec<String>,
+    /// The registry record of the address's block, when a registry answered.
+    pub registry: Option<RegistryRecord>,
     pub path: Option<PathEvidence>,
     pub rtt: Option<RttEvidence>,
     /// What physics allows, for the verdict.
@@ -139,6 +144,10 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
         }
         None => HashMap::new(),
     };
+    let mut registered = match &settings.registry {
+        Some(registry) => registry_records(ips, registry, settings.concurrency).await,
+        None => HashMap::new(),
+    };
     let names_of = |ip: &IpAddr| names.get(ip).cloned().unwrap_or_default();
     // Every source that speaks about an address: the databases, then its PTR names' hints.
     let locate = |ip: IpAddr| {
@@ -150,6 +159,11 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     let mut out = BTreeMap::new();
     for ip in ips {
         let mut evidence = locate(*ip);
+        let (registry_evidence, registry) = match registered.remove(ip) {
+            Some((e, record)) => (Some(e), record),
+            None => (None, None),
+        };
+        evidence.extend(registry_evidence);
         let path = paths.get(ip).map(|p| {
             let hops = p
                 .hops
@@ -190,11 +204,37 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
             AddressEvidence {
                 evidence,
                 names: names_of(ip),
+                registry,
                 path,
                 rtt,
                 reach,
             },
         );
+    }
+    out
+}
+
+/// Who holds each address, per the registries (at most `concurrency` lookups at once).
+async fn registry_records(
+    ips: &[IpAddr],
+    registry: &Arc<Registry>,
+    concurrency: usize,
+) -> HashMap<IpAddr, (Evidence, Option<RegistryRecord>)> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for ip in ips.iter().copied() {
+        let registry = Arc::clone(registry);
+        let permits = Arc::clone(&permits);
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (ip, registry.lookup(ip).await)
+        });
+    }
+    let mut out = HashMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((ip, answer)) = joined {
+            out.insert(ip, answer);
+        }
     }
     out
 }

@@ -14,6 +14,7 @@ use crate::evidence::{self, PathEvidence, ProbeSettings, ReverseDns, RttEvidence
 use crate::geo::Geolocator;
 use crate::model::{CountryCode, Evidence};
 use crate::physics::Vantage;
+use crate::registry::RegistryRecord;
 use crate::resolve::{Query, RecordType, Resolution, Resolve};
 use crate::trace::Trace;
 
@@ -23,6 +24,8 @@ pub struct LocatedAddress {
     pub ip: IpAddr,
     /// Reverse DNS names (their location hints are in `evidence`).
     pub names: Vec<String>,
+    /// The registry record of the address's block, when a registry answered.
+    pub registry: Option<RegistryRecord>,
     pub evidence: Vec<Evidence>,
     pub path: Option<PathEvidence>,
     pub rtt: Option<RttEvidence>,
@@ -86,6 +89,7 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
         .map(|(ip, f)| LocatedAddress {
             ip,
             names: f.names.clone(),
+            registry: f.registry.clone(),
             claimed: f
                 .evidence
                 .iter()

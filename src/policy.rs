@@ -159,6 +159,8 @@ pub struct Policy {
     pub vantage: Option<Vantage>,
     /// The weakest evidence a verdict may rest on; below it, `inconclusive`.
     pub min_confidence: Confidence,
+    /// Whether and where to ask registries who holds each address.
+    pub registry: RegistryPolicy,
     /// The file this policy was read from.
     pub source: PathBuf,
 }
@@ -206,6 +208,30 @@ struct RawPolicy {
     vantage: Option<Spanned<RawVantage>>,
     #[serde(default)]
     require: Option<RawRequire>,
+    #[serde(default)]
+    registry: Option<RawRegistry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    rdap: Option<Spanned<String>>,
+    #[serde(default)]
+    whois: Option<Spanned<String>>,
+}
+
+/// The policy's `registry:` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct RegistryPolicy {
+    /// Off only when the policy says `enabled: false`.
+    pub disabled: bool,
+    /// RDAP base URL to ask instead of the one IANA's bootstrap names.
+    pub rdap: Option<String>,
+    /// WHOIS server (`host:port`) to start from instead of IANA's.
+    pub whois: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -472,6 +498,18 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             .ok()
     });
 
+    if let Some(rdap) = raw.registry.as_ref().and_then(|r| r.rdap.as_ref())
+        && !(rdap.value.starts_with("https://") || rdap.value.starts_with("http://"))
+    {
+        problems.add(
+            rdap,
+            format!(
+                "`registry.rdap: {}` must be an http(s):// URL, e.g. https://rdap.apnic.net/",
+                rdap.value
+            ),
+        );
+    }
+
     let claims = raw.claims.into_iter().map(|c| c.value).collect();
 
     match id {
@@ -491,6 +529,19 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             trace,
             transit_deny,
             vantage,
+            registry: RegistryPolicy {
+                disabled: raw.registry.as_ref().and_then(|r| r.enabled) == Some(false),
+                rdap: raw
+                    .registry
+                    .as_ref()
+                    .and_then(|r| r.rdap.as_ref())
+                    .map(|r| r.value.clone()),
+                whois: raw
+                    .registry
+                    .as_ref()
+                    .and_then(|r| r.whois.as_ref())
+                    .map(|w| w.value.clone()),
+            },
             min_confidence: raw
                 .require
                 .as_ref()

@@ -73,7 +73,7 @@ impl Lab {
         let resolvers: Vec<String> = resolvers.iter().map(|r| format!("\"{r}\"")).collect();
         let text = format!(
             "id: {name}\nallow: [IN, US, SG]\ndeny: [CN]\nresolvers: [{}]\nrepeat: 2\n\
-             dns: {{ timeout_ms: 400, tries: 1 }}\ntrace: {{ enabled: false }}\ngeo:\n  databases: [{}]\n{body}",
+             dns: {{ timeout_ms: 400, tries: 1 }}\ntrace: {{ enabled: false }}\nregistry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n{body}",
             resolvers.join(", "),
             self.dir.path().join("lab.mmdb").display()
         );
@@ -468,6 +468,7 @@ fn the_shipped_example_gives_verdicts_offline_without_hanging() {
             "policies/example.yaml",
             // Tracing would probe the public addresses: tests talk to loopback only.
             "--no-trace",
+            "--no-registry",
             "--resolver",
             &silent.addr().to_string(),
             "--format",
@@ -644,7 +645,7 @@ fn queries_in_flight_are_bounded_by_concurrency() {
         body.push_str(&format!("  - host: h{i}.vendor.test\n"));
     }
     let text = format!(
-        "id: bounded\nallow: [IN]\nresolvers: [\"{}\"]\nrepeat: 1\ndns: {{ timeout_ms: 300, tries: 1 }}\ntrace: {{ enabled: false }}\n{body}",
+        "id: bounded\nallow: [IN]\nresolvers: [\"{}\"]\nrepeat: 1\ndns: {{ timeout_ms: 300, tries: 1 }}\ntrace: {{ enabled: false }}\nregistry: {{ enabled: false }}\n{body}",
         silent.addr()
     );
     let policy = residency::policy::parse(&text, Path::new("bounded.yaml")).expect("policy");
@@ -665,6 +666,7 @@ fn queries_in_flight_are_bounded_by_concurrency() {
             &settings,
             resolver,
             None::<Arc<residency::trace::TrippyTracer>>,
+            None,
             &no_sources,
             &hidden,
         );

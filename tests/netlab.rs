@@ -99,7 +99,7 @@ impl World {
     fn policy(&self, name: &str, body: &str) -> PathBuf {
         let text = format!(
             "id: {name}\nresolvers: [\"{A}\"]\nrepeat: 1\ndns: {{ timeout_ms: 1000, tries: 2 }}\n\
-             trace: {{ rounds: 2, timeout_ms: 500, max_hops: 6 }}\ngeo:\n  databases: [{}]\n{body}",
+             trace: {{ rounds: 2, timeout_ms: 500, max_hops: 6 }}\nregistry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n{body}",
             self.dir.path().join("lab.mmdb").display()
         );
         let path = self.dir.path().join(format!("{name}.yaml"));
@@ -354,6 +354,7 @@ fn locate_shows_every_piece_of_evidence_for_one_server() {
         &[
             "locate",
             "near.vendor.test",
+            "--no-registry",
             "--resolver",
             A,
             "--vantage",

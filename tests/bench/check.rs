@@ -137,7 +137,7 @@ impl Lab {
 
         let mut policy = format!(
             "id: bench-1000\nallow: [IN, US, SG]\ndeny: [CN]\nresolvers: [\"{}\"]\n\
-             repeat: {REPEAT}\ndns: {{ timeout_ms: 2000, tries: 2 }}\ntrace: {{ enabled: false }}\ngeo:\n  databases: [{}]\n\
+             repeat: {REPEAT}\ndns: {{ timeout_ms: 2000, tries: 2 }}\ntrace: {{ enabled: false }}\nregistry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n\
              endpoints:\n",
             knot.addr(),
             mmdb.display()

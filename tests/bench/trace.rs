@@ -606,6 +606,7 @@ fn run_check(
     let mut yaml = format!(
         "id: trace-bench-{n}\nallow: [US]\nresolvers: [\"127.0.0.1:53\"]\n\
          trace: {{ enabled: true, protocol: icmp, max_hops: {MAX_HOPS}, rounds: 1, timeout_ms: {} }}\n\
+         registry: {{ enabled: false }}\n\
          geo:\n  databases: [{}]\nendpoints:\n",
         ROUND_TIMEOUT.as_millis(),
         support.mmdb.display()
