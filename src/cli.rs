@@ -21,7 +21,10 @@ use crate::model::{CountryCode, Verdict};
 use crate::physics::Vantage;
 use crate::policy::RegistryPolicy;
 use crate::policy::{self, Policy, PolicyError};
-use crate::registry::{Registry, RegistryConfig, RegistryError};
+use crate::registry::{
+    CacheSource, DEFAULT_CACHE_TTL, DiskCache, Registry, RegistryConfig, RegistryError,
+    default_cache_dir,
+};
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
 use crate::trace::{Protocol, TraceSettings, TrippyTracer};
@@ -108,6 +111,12 @@ pub enum Command {
     },
     /// Where is this server? Every piece of evidence for one address or host, no policy needed.
     Locate(LocateArgs),
+    /// Clear the on-disk registry cache (RDAP and WHOIS answers), e.g. after a vendor moved.
+    ClearCache {
+        /// Which source's answers to forget.
+        #[arg(value_enum, default_value_t = CacheArg::All)]
+        source: CacheArg,
+    },
     /// Print one recorded run in full.
     Show {
         /// The run id shown by `check` and `history`.
@@ -291,6 +300,13 @@ impl RegistryArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheArg {
+    Rdap,
+    Whois,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProtocolArg {
     Icmp,
     Udp,
@@ -329,6 +345,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::History { action: None, list } => list_runs(&list),
         Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
         Command::Locate(args) => locate(&args),
+        Command::ClearCache { source } => clear_cache(source),
     }
 }
 
@@ -479,6 +496,24 @@ fn tracer_for(settings: TraceSettings, warned: &mut bool) -> TrippyTracer {
         *warned = true;
     }
     tracer
+}
+
+fn clear_cache(source: CacheArg) -> Result<Exit, CliError> {
+    let Some(dir) = default_cache_dir() else {
+        println!("no cache directory (neither XDG_CACHE_HOME nor HOME is set): nothing to clear");
+        return Ok(Exit::Ok);
+    };
+    let cache = DiskCache::new(dir.clone(), DEFAULT_CACHE_TTL);
+    let sources: &[CacheSource] = match source {
+        CacheArg::Rdap => &[CacheSource::Rdap],
+        CacheArg::Whois => &[CacheSource::Whois],
+        CacheArg::All => &[CacheSource::Rdap, CacheSource::Whois],
+    };
+    for s in sources {
+        cache.clear(*s)?;
+        println!("cleared {} answers in {}", s.as_str(), dir.display());
+    }
+    Ok(Exit::Ok)
 }
 
 fn locate(args: &LocateArgs) -> Result<Exit, CliError> {

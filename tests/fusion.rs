@@ -160,6 +160,20 @@ fn physics_and_a_ptr_hint_overrule_registry_and_database_with_reasons() {
         "{reasons:?}"
     );
     assert!(rdap.requests() >= 1);
+
+    // The answer was cached on disk, and `clear-cache` forgets it.
+    let cached = dir.path().join("cache/residency/registry/rdap");
+    assert!(
+        std::fs::read_dir(&cached).is_ok_and(|mut d| d.next().is_some()),
+        "{cached:?}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .args(["clear-cache", "rdap"])
+        .output()
+        .expect("run residency");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!cached.exists(), "the RDAP cache is gone");
 }
 
 fn path_str(p: &Path) -> &str {
