@@ -3,7 +3,8 @@
 //! fraction of a millisecond from a vantage point declared in Singapore. Physics refutes India;
 //! Singapore wins, and the run says which evidence decided it.
 //!
-//! Traffic stays on 127.0.0.0/8: the "server" is 127.0.0.77. Without raw-socket privilege the
+//! Traffic stays on 127.0.0.0/8: the "server" is 127.0.0.77, and WHOIS (asked only if RDAP
+//! failed) points at a closed loopback port. Without raw-socket privilege the
 //! RTT comes from TCP connects (a refused connection is a round trip), so this runs unprivileged
 //! too.
 
@@ -69,7 +70,7 @@ fn physics_and_a_ptr_hint_overrule_registry_and_database_with_reasons() {
             "id: fusion\nallow: [SG]\ndeny: [CN]\nresolvers: [\"{}\"]\nrepeat: 1\n\
              vantage: {{ country: SG, lat: 1.29, lon: 103.85 }}\n\
              trace: {{ rounds: 2, timeout_ms: 300, max_hops: 4 }}\n\
-             registry: {{ rdap: \"{}\" }}\ngeo:\n  databases: [{}]\n\
+             registry: {{ rdap: \"{}\", whois: \"127.0.0.1:9\" }}\ngeo:\n  databases: [{}]\n\
              endpoints:\n  - host: sg.vendor.test\n",
             knot.addr(),
             rdap.base_url(),
