@@ -406,7 +406,6 @@ fn judge_facts(
     rules: &Rules<'_>,
     policy: &Policy,
 ) -> (crate::verdict::AddressJudgement, Fused) {
-    let mut judgement = judge_address(ip, &facts.evidence, rules, facts.reach.as_ref());
     let last_hop = facts.path.as_ref().and_then(|p| {
         // The router before the target: the last hop that answered and is not the target.
         let hop = p
@@ -424,6 +423,7 @@ fn judge_facts(
         })
     });
     let fused = fuse(&facts.evidence, facts.reach.as_ref(), last_hop.as_ref());
+    let mut judgement = judge_address(ip, &fused, rules);
     // Weak evidence cannot carry a verdict either way, so this replaces rather than folds.
     if let Some((verdict, reasons)) =
         require_confidence(&fused, judgement.verdict, policy.min_confidence)

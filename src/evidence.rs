@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::fusion::Reach;
 use crate::geo::Geolocator;
 use crate::hints;
 use crate::model::{CountryCode, Evidence};
@@ -23,7 +24,6 @@ use crate::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, tcp_connect_rtt,
     trace_all,
 };
-use crate::verdict::Reach;
 
 /// TCP connects per address when the trace did not reach it: enough to catch the minimum
 /// through a little queueing, few enough not to look like a scan.

@@ -1,7 +1,8 @@
-//! Fusion: how much the evidence for one address is worth, taken together.
+//! Fusion: what all the evidence for one address says, taken together.
 //!
-//! Owns the confidence of a location and the account of how it was reached: which evidence
-//! decided it and where sources conflict. The rules, in order:
+//! Owns the one decision of where an address is: the located country set (what unrefuted
+//! sources name, and what physics allows), its confidence, the evidence that decided it, and
+//! where sources conflict. `verdict` then only applies the policy to it. The rules, in order:
 //!
 //! 1. Physics refutes: a claim the minimum RTT makes impossible does not count (it is marked
 //!    `refuted` by `evidence`), and when the countries within reach of the vantage point are all
@@ -21,14 +22,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
-use crate::verdict::Reach;
+
+/// What the speed of light allows for an address, seen from the vantage point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reach {
+    pub min_rtt_ms: f64,
+    /// The farthest the address can be from the vantage point.
+    pub max_km: f64,
+    /// Every country with territory within `max_km` of the vantage point.
+    pub countries: BTreeSet<CountryCode>,
+}
 
 /// Physics "confirms" a claim when the reach is this small: the address is pinned to a
 /// handful of neighbouring countries, one of which is the claimed one.
 const CONFIRMING_REACH: usize = 3;
 
-/// The fused location of one address.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The fused location of one address: what the verdict is judged on.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Fused {
     /// The country the evidence settles on, if it settles.
     pub country: Option<CountryCode>,
@@ -37,6 +47,16 @@ pub struct Fused {
     pub decided_by: Vec<String>,
     /// Unrefuted sources naming different countries, one line per country.
     pub conflicts: Vec<String>,
+    /// The located country set: every country an unrefuted source names, with those sources.
+    pub claims: BTreeMap<CountryCode, Vec<String>>,
+    /// What physics allows, when there is a vantage point and an RTT.
+    pub reach: Option<Reach>,
+    /// Why each refuted claim was refuted.
+    pub refuted: Vec<String>,
+    /// Sources that were asked and had no answer.
+    pub silent: Vec<String>,
+    /// Every source asked, in order.
+    pub asked: Vec<String>,
 }
 
 /// The router just before the target on its path, located: independent of the databases'
@@ -59,6 +79,27 @@ fn family(kind: SourceKind) -> &'static str {
 /// Fuses an address's evidence (claims already checked by physics) into a located country
 /// with a confidence, the evidence that decided it and the conflicts.
 pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&LastHop>) -> Fused {
+    let mut by_country: BTreeMap<CountryCode, Vec<&Evidence>> = BTreeMap::new();
+    for e in evidence.iter().filter(|e| e.refuted.is_none()) {
+        if let Some(c) = e.country {
+            by_country.entry(c).or_default().push(e);
+        }
+    }
+    let base = Fused {
+        claims: by_country
+            .iter()
+            .map(|(c, es)| (*c, es.iter().map(|e| e.source.clone()).collect()))
+            .collect(),
+        reach: reach.cloned(),
+        refuted: evidence.iter().filter_map(|e| e.refuted.clone()).collect(),
+        silent: evidence
+            .iter()
+            .filter(|e| e.country.is_none())
+            .map(|e| e.source.clone())
+            .collect(),
+        asked: evidence.iter().map(|e| e.source.clone()).collect(),
+        ..Fused::default()
+    };
     if let Some(reach) = reach
         && reach.countries.len() == 1
     {
@@ -72,15 +113,8 @@ pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&Last
                 only.map(|c| c.to_string()).unwrap_or_default(),
                 reach.max_km
             )],
-            conflicts: Vec::new(),
+            ..base
         };
-    }
-
-    let mut by_country: BTreeMap<CountryCode, Vec<&Evidence>> = BTreeMap::new();
-    for e in evidence.iter().filter(|e| e.refuted.is_none()) {
-        if let Some(c) = e.country {
-            by_country.entry(c).or_default().push(e);
-        }
     }
     let conflicts: Vec<String> = if by_country.len() > 1 {
         by_country
@@ -96,10 +130,9 @@ pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&Last
     let Some((&country, supporters)) = by_country.iter().next().filter(|_| by_country.len() == 1)
     else {
         return Fused {
-            country: None,
             confidence: Confidence::Low,
-            decided_by: Vec::new(),
             conflicts,
+            ..base
         };
     };
 
@@ -130,6 +163,7 @@ pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&Last
         confidence,
         decided_by,
         conflicts,
+        ..base
     }
 }
 

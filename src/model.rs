@@ -143,9 +143,12 @@ impl FromStr for Verdict {
 ///
 /// A geolocation database built from registry data says where the block is *registered*, which
 /// is what the vendor declares, so it is `Low`; later sources (RTT physics) can be `High`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
+    #[default]
     Low,
     Medium,
     High,

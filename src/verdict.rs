@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::model::{CountryCode, Evidence, Verdict};
+use crate::fusion::Fused;
+use crate::model::{CountryCode, Verdict};
 use crate::resolve::{Outcome, Resolution};
 
 /// The countries a policy allows and denies.
@@ -35,15 +36,7 @@ impl Rules<'_> {
     }
 }
 
-/// What the speed of light allows for an address, seen from the vantage point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reach {
-    pub min_rtt_ms: f64,
-    /// The farthest the address can be from the vantage point.
-    pub max_km: f64,
-    /// Every country with territory within `max_km` of the vantage point.
-    pub countries: BTreeSet<CountryCode>,
-}
+pub use crate::fusion::Reach;
 
 fn join(cs: &BTreeSet<CountryCode>) -> String {
     cs.iter()
@@ -52,27 +45,20 @@ fn join(cs: &BTreeSet<CountryCode>) -> String {
         .join(", ")
 }
 
-/// Judges one address from its evidence and, when measured, what physics allows.
+/// Judges one address from its fused location (see `fusion`): what physics allows and which
+/// countries the unrefuted sources name.
 ///
-/// Claims refuted by physics (`Evidence::refuted`) no longer count. Physics decides alone when
-/// every country within reach is allowed (compliant) or none is (violation); otherwise the
-/// surviving claims decide as without physics.
-pub fn judge_address(
-    ip: IpAddr,
-    evidence: &[Evidence],
-    rules: &Rules<'_>,
-    reach: Option<&Reach>,
-) -> AddressJudgement {
-    let mut j = judge_claims(ip, evidence, rules);
-    let refuted: Vec<String> = evidence
+/// Physics decides alone when every country within reach is allowed (compliant) or none is
+/// (violation); otherwise the unrefuted claims decide.
+pub fn judge_address(ip: IpAddr, fused: &Fused, rules: &Rules<'_>) -> AddressJudgement {
+    let mut j = judge_claims(ip, fused, rules);
+    let refuted: Vec<String> = fused
+        .refuted
         .iter()
-        .filter_map(|e| {
-            e.refuted
-                .as_ref()
-                .map(|why| format!("refuted by RTT physics: {why}"))
-        })
+        .map(|why| format!("refuted by RTT physics: {why}"))
         .collect();
-    let Some(reach) = reach else {
+    let Some(reach) = &fused.reach else {
+        j.reasons.extend(refuted);
         return j;
     };
     let head = format!(
@@ -124,24 +110,18 @@ pub fn judge_address(
 /// Sources that disagree within the allowed set still make a compliant address (every answer is
 /// allowed); sources that disagree across the allow/deny line make it inconclusive, because the
 /// databases alone cannot say which side is right.
-fn judge_claims(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> AddressJudgement {
-    let mut by_country: BTreeMap<CountryCode, Vec<&str>> = BTreeMap::new();
-    for e in evidence.iter().filter(|e| e.refuted.is_none()) {
-        if let Some(c) = e.country {
-            by_country.entry(c).or_default().push(e.source.as_str());
-        }
-    }
+fn judge_claims(ip: IpAddr, fused: &Fused, rules: &Rules<'_>) -> AddressJudgement {
+    let by_country = &fused.claims;
     let countries: BTreeSet<CountryCode> = by_country.keys().copied().collect();
     let said = |c: &CountryCode| format!("{c} (per {})", by_country[c].join(", "));
 
     if countries.is_empty() {
-        let asked = if evidence.is_empty() {
+        let asked = if fused.asked.is_empty() {
             "no location source was consulted".to_string()
-        } else if evidence.iter().any(|e| e.refuted.is_some()) {
+        } else if !fused.refuted.is_empty() {
             "every source's claim was refuted".to_string()
         } else {
-            let names: Vec<&str> = evidence.iter().map(|e| e.source.as_str()).collect();
-            format!("no source located it (asked: {})", names.join(", "))
+            format!("no source located it (asked: {})", fused.asked.join(", "))
         };
         return AddressJudgement {
             country: None,
@@ -207,13 +187,8 @@ fn judge_claims(ip: IpAddr, evidence: &[Evidence], rules: &Rules<'_>) -> Address
             )],
         )
     };
-    let unknown: Vec<&str> = evidence
-        .iter()
-        .filter(|e| e.country.is_none())
-        .map(|e| e.source.as_str())
-        .collect();
-    if !unknown.is_empty() && verdict != Verdict::Violation {
-        reasons.push(format!("no answer from: {}", unknown.join(", ")));
+    if !fused.silent.is_empty() && verdict != Verdict::Violation {
+        reasons.push(format!("no answer from: {}", fused.silent.join(", ")));
     }
     AddressJudgement {
         country,
@@ -424,7 +399,7 @@ pub fn judge_run(endpoints: impl IntoIterator<Item = Verdict>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Confidence, SourceKind};
+    use crate::model::{Confidence, Evidence, SourceKind};
     use crate::resolve::RecordType;
 
     fn cc(s: &str) -> CountryCode {
@@ -452,14 +427,14 @@ mod tests {
         let allow = [cc("IN"), cc("US"), cc("SG")].into_iter().collect();
         let deny = [cc("CN")].into_iter().collect();
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        let fused = crate::fusion::fuse(evidence, reach, None);
         judge_address(
             ip,
-            evidence,
+            &fused,
             &Rules {
                 allow: &allow,
                 deny: &deny,
             },
-            reach,
         )
     }
 
