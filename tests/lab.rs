@@ -17,17 +17,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::dns::Zone;
+use common::netns::addrs::{A, A_V6, DROP, FAR, NEAR, R1, R1_V6, R2, R2_V6};
 use common::netns::{CLIENT, Lab, LabBuilder, Server};
-
-const R1: &str = "192.0.2.1";
-const R1_V6: &str = "2001:db8:1::1";
-const R2: &str = "198.51.100.129";
-const R2_V6: &str = "2001:db8:2::1";
-const A: &str = "203.0.113.10";
-const A_V6: &str = "2001:db8:a::10";
-const NEAR: &str = "203.0.113.20";
-const FAR: &str = "198.51.100.20";
-const DROP: &str = "203.0.113.66";
 
 /// Scheduling on a loaded 2-core machine (forwarder threads, parallel tests, builds) adds time
 /// to an RTT but can never remove any: RTTs must lie in [floor, floor + SLACK).

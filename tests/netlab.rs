@@ -22,17 +22,10 @@ use std::time::Duration;
 
 use common::dns::{KnotServer, Zone};
 use common::mmdb::write_country_db;
+use common::netns::addrs::{A, A_V6, DROP, NEAR, R1, R1_V6, R2, R2_V6};
 use common::netns::{CLIENT, Lab, LabBuilder, Server};
 use serde_json::Value;
 
-const R1: &str = "192.0.2.1";
-const R1_V6: &str = "2001:db8:1::1";
-const R2: &str = "198.51.100.129";
-const R2_V6: &str = "2001:db8:2::1";
-const A: &str = "203.0.113.10";
-const A_V6: &str = "2001:db8:a::10";
-const NEAR: &str = "203.0.113.20";
-const DROP: &str = "203.0.113.66";
 /// Nagpur, in the middle of India: the nearest other country is some 650 km away, so a lab
 /// RTT inflated by a loaded machine (a few ms) still reaches only India.
 const VANTAGE: &str = "vantage: { country: IN, lat: 21.15, lon: 79.09 }";

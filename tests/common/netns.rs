@@ -61,6 +61,20 @@ const NS_PREFIX: &str = "rsd-";
 /// The client's name, for [`Lab::exec`] and friends.
 pub const CLIENT: &str = "client";
 
+/// Addresses the lab tests give routers and servers: documentation ranges that the tests'
+/// databases map to countries (192.0.2.0/25 "IN", 198.51.100.128/25 "CN", 203.0.113.0/24 ...).
+pub mod addrs {
+    pub const R1: &str = "192.0.2.1";
+    pub const R1_V6: &str = "2001:db8:1::1";
+    pub const R2: &str = "198.51.100.129";
+    pub const R2_V6: &str = "2001:db8:2::1";
+    pub const A: &str = "203.0.113.10";
+    pub const A_V6: &str = "2001:db8:a::10";
+    pub const NEAR: &str = "203.0.113.20";
+    pub const FAR: &str = "198.51.100.20";
+    pub const DROP: &str = "203.0.113.66";
+}
+
 /// Node names become part of interface names (`to-NAME`), which Linux caps at 15 bytes.
 const MAX_NAME: usize = 12;
 
