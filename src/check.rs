@@ -76,6 +76,7 @@ pub struct PolicySnapshot {
     pub allow: Vec<CountryCode>,
     pub deny: Vec<CountryCode>,
     /// Countries no path may cross (`transit.deny`).
+    #[serde(default)]
     pub transit_deny: Vec<CountryCode>,
     pub claims: Vec<Claim>,
 }
@@ -112,11 +113,16 @@ pub struct AddressResult {
     /// The registry record of the address's block (RDAP or WHOIS), when one answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistryRecord>,
+    // Fields added after the first release default when absent, so every recorded run stays
+    // readable by later versions: history is never lost to a schema change.
     /// How much the evidence is worth together (see `fusion`).
+    #[serde(default)]
     pub confidence: Confidence,
     /// The evidence that decided the location.
+    #[serde(default)]
     pub decided_by: Vec<String>,
     /// Unrefuted sources that name different countries.
+    #[serde(default)]
     pub conflicts: Vec<String>,
     /// The traced path, every hop located; null when probing is off.
     pub path: Option<PathEvidence>,

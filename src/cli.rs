@@ -77,6 +77,10 @@ pub enum CliError {
     Output(#[from] std::io::Error),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(
+        "run {0} cannot be shown as a table ({1}); its full record is still there: `residency show {0} --format json`"
+    )]
+    Unreadable(i64, String),
 }
 
 #[derive(Debug, Parser)]
@@ -683,7 +687,8 @@ fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
         Format::Table => {
-            let doc: RunDocument = serde_json::from_value(run.document.clone())?;
+            let doc: RunDocument = serde_json::from_value(run.document.clone())
+                .map_err(|e| CliError::Unreadable(run.id, e.to_string()))?;
             print!("{}", table::run(&doc, Some(&stored)));
         }
     }

@@ -560,3 +560,21 @@ fn invalid_runs_are_refused_before_touching_the_file() -> TestResult {
     assert!(history.list(&RunFilter::default())?.is_empty());
     Ok(())
 }
+
+/// Run documents recorded by earlier versions must stay readable: this one was recorded by the
+/// first release (before paths, RTTs, registry records and confidence existed).
+#[test]
+fn a_run_document_from_the_first_release_still_reads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/run-first-release.json");
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    let doc: residency::check::RunDocument =
+        serde_json::from_str(&text).expect("an old run document deserialises");
+    assert_eq!(doc.policy.id, "example-public-dns");
+    assert_eq!(doc.endpoints.len(), 6);
+    let first = &doc.endpoints[0].addresses[0];
+    assert_eq!(first.confidence, residency::model::Confidence::Low);
+    assert!(first.path.is_none() && first.rtt.is_none() && first.decided_by.is_empty());
+    let table = residency::report::table::run(&doc, None);
+    assert!(table.contains("VIOLATION"), "{table}");
+}
