@@ -6,6 +6,7 @@ use crate::check::{RunDocument, rfc3339};
 use crate::evidence::{PathEvidence, RttEvidence};
 use crate::locate::LocateReport;
 use crate::model::Verdict;
+use crate::registry::RegistryRecord;
 
 /// Where a run was stored, shown under it so the reader can quote the anchor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,24 @@ pub struct Stored {
     pub seq: i64,
     pub hash: String,
     pub database: String,
+}
+
+/// Who holds the address's block, as the registry said.
+fn registry_line(out: &mut String, r: &RegistryRecord, pad: &str) {
+    let _ = writeln!(
+        out,
+        "{pad}registry ({}): {} ({}) {} {}{}",
+        r.source,
+        r.holder.as_deref().unwrap_or("holder unknown"),
+        r.country
+            .map_or_else(|| "??".to_string(), |c| c.to_string()),
+        r.handle.as_deref().unwrap_or(""),
+        r.range.as_deref().unwrap_or(""),
+        r.url
+            .as_deref()
+            .map(|u| format!(" <{u}>"))
+            .unwrap_or_default()
+    );
 }
 
 /// The traced path and the RTT bound of one address, indented by `pad`.
@@ -268,6 +287,12 @@ pub fn locate(report: &LocateReport) -> String {
     }
     for a in &report.addresses {
         let _ = writeln!(out, "\n{}", a.ip);
+        if !a.names.is_empty() {
+            let _ = writeln!(out, "    PTR {}", a.names.join(", "));
+        }
+        if let Some(r) = &a.registry {
+            registry_line(&mut out, r, "    ");
+        }
         for e in &a.evidence {
             let _ = writeln!(out, "    {} [{:?} confidence]", e.detail, e.confidence);
             if let Some(why) = &e.refuted {
