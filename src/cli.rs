@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::{self, CheckSettings, RunDocument};
+use crate::compare::{self, RunRef};
 use crate::evidence::ProbeSettings;
 use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
@@ -61,6 +62,8 @@ pub enum CliError {
     Resolve(#[from] resolve::ResolveError),
     #[error("{0}")]
     Registry(#[from] RegistryError),
+    #[error("{0}")]
+    Compare(#[from] compare::CompareError),
     #[error("`{0}` is not a URL: write the RDAP base as https://rdap.example.net/")]
     BadUrl(String),
     #[error("{0} of {1} policy files are invalid; nothing was checked")]
@@ -125,6 +128,42 @@ pub enum Command {
     Show {
         /// The run id shown by `check` and `history`.
         run_id: i64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// What changed between two runs of a policy: endpoints, addresses, countries, verdicts, transit.
+    Diff {
+        policy_id: String,
+        /// The older run: a run id, a date YYYY-MM-DD (its last run that day or before) or an RFC 3339 time.
+        #[arg(long, value_name = "RUN|DATE")]
+        from: String,
+        /// The newer run, written like --from.
+        #[arg(long, value_name = "RUN|DATE")]
+        to: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Per run of a policy: its verdict, each endpoint's verdict, and the share of addresses per country.
+    Timeline {
+        policy_id: String,
+        /// Only runs started at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs started on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Whether each dated claim of a policy has held since its date, with the runs that show it.
+    Claims {
+        policy_id: String,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[command(flatten)]
@@ -350,7 +389,72 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
         Command::Locate(args) => locate(&args),
         Command::ClearCache { source } => clear_cache(source),
+        Command::Diff {
+            policy_id,
+            from,
+            to,
+            format,
+            db,
+        } => diff(&policy_id, &from, &to, format, &db.path()),
+        Command::Timeline {
+            policy_id,
+            since,
+            until,
+            format,
+            db,
+        } => timeline(
+            &policy_id,
+            since.as_deref(),
+            until.as_deref(),
+            format,
+            &db.path(),
+        ),
+        Command::Claims {
+            policy_id,
+            format,
+            db,
+        } => claims(&policy_id, format, &db.path()),
     }
+}
+
+fn diff(policy: &str, from: &str, to: &str, format: Format, db: &Path) -> Result<Exit, CliError> {
+    // Both references are checked before the database is opened (or created).
+    let (from, to) = (RunRef::parse(from)?, RunRef::parse(to)?);
+    let history = History::open(db)?;
+    let d = compare::diff(&history, db, policy, from, to)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+        Format::Table => print!("{}", compare::diff_table(&d)),
+    }
+    Ok(Exit::Ok)
+}
+
+fn timeline(
+    policy: &str,
+    since: Option<&str>,
+    until: Option<&str>,
+    format: Format,
+    db: &Path,
+) -> Result<Exit, CliError> {
+    let since = since.map(|s| compare::parse_time(s, false)).transpose()?;
+    let until = until.map(|s| compare::parse_time(s, true)).transpose()?;
+    let history = History::open(db)?;
+    let t = compare::timeline(&history, db, policy, since, until)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
+        Format::Table => print!("{}", compare::timeline_table(&t)),
+    }
+    Ok(Exit::Ok)
+}
+
+fn claims(policy: &str, format: Format, db: &Path) -> Result<Exit, CliError> {
+    let history = History::open(db)?;
+    let c = compare::claims(&history, db, policy)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&c)?),
+        Format::Table => print!("{}", compare::claims_table(&c)),
+    }
+    Ok(Exit::Ok)
 }
 
 /// Loads every file, printing each problem; fails if any is invalid.

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod evidence;
 pub mod fusion;
 pub mod geo;

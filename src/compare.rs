@@ -1,0 +1,889 @@
+//! History comparisons: what changed between two runs of a policy (`diff`), how a policy's
+//! verdicts and address geography moved over time (`timeline`), and whether each dated vendor
+//! claim has held since it was announced (`claims`).
+//!
+//! This module owns reading recorded run documents back for comparison, choosing runs from a
+//! user's `RUN|DATE` reference, the comparison rules below, and their table rendering. It never
+//! writes to the history and never changes its schema.
+//!
+//! Documents are read through lenient views that take only the fields compared here (the
+//! policy's claims; each endpoint's host and verdict; each address's ip, country, verdict and
+//! path hop countries), so runs recorded by older releases stay comparable.
+//!
+//! # Choosing a run (`--from`, `--to`)
+//!
+//! A bare number is a run id, which must belong to the policy. `YYYY-MM-DD` means the last run of
+//! the policy started on or before that day (UTC); an RFC 3339 time means the last run started at
+//! or before that instant. Ties in `started_at` go to the higher run id.
+//!
+//! # Address shares (`timeline`)
+//!
+//! Per run, each distinct address counts once however many endpoints returned it (it is one
+//! server). An address is *located* when its `country` is known; `share` is the count per
+//! country divided by the located addresses, rounded to 4 decimals. Unlocated ones are counted
+//! separately so a falling share is never mistaken for a move.
+//!
+//! # The claim rule (`claims`)
+//!
+//! A claim dated `D` is in force from `D` 00:00 UTC: runs started before that instant are
+//! *before* the claim, runs started at or after it are *after* it (a check made on the day of the
+//! announcement tests it). Only `compliant` counts as holding; `inconclusive` does not, because a
+//! claim that could not be verified has not been shown to hold. With the after-runs in time
+//! order:
+//!
+//! * no run after `D`: **untested**;
+//! * the latest is compliant: **holds since** the first run of the final unbroken compliant
+//!   streak (every run from it on is compliant); the streak's runs are the evidence;
+//! * the latest is not compliant but some run after `D` was: **broken**, `on` the date of the
+//!   latest non-compliant run (the latest run), `since` the first run after the last compliant
+//!   one; the non-compliant runs after the last compliant one are the evidence;
+//! * no run after `D` was compliant: **never held**; every run after `D` is the evidence.
+//!
+//! `already_compliant` answers "was it already true before the announcement?": the verdict of the
+//! last run before `D` was compliant (`null` when there was no run before `D`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::history::{History, HistoryError, RunFilter, RunSummary};
+use crate::model::Verdict;
+
+/// What stops a comparison; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("{0}")]
+    History(#[from] HistoryError),
+    #[error(
+        "no runs of policy `{policy}` in {}: list recorded runs with `residency history`",
+        db.display()
+    )]
+    UnknownPolicy { policy: String, db: PathBuf },
+    #[error("no run with id {id} in {}: list runs with `residency history --policy POLICY_ID`", db.display())]
+    NoSuchRun { id: i64, db: PathBuf },
+    #[error(
+        "run {id} belongs to policy `{actual}`, not `{wanted}`: list its runs with `residency history --policy {wanted}`"
+    )]
+    OtherPolicy {
+        id: i64,
+        actual: String,
+        wanted: String,
+    },
+    #[error(
+        "policy `{policy}` has no run started at or before {when}: its first run started at {first}; pick a later time"
+    )]
+    NothingBefore {
+        policy: String,
+        when: String,
+        first: String,
+    },
+    #[error(
+        "`{0}` is neither a run id nor a date: write a run id (e.g. 42), a date YYYY-MM-DD, or an RFC 3339 time such as 2026-11-27T06:00:00Z"
+    )]
+    BadReference(String),
+    #[error(
+        "`{0}` is not a date: write YYYY-MM-DD or an RFC 3339 time such as 2026-11-27T06:00:00Z"
+    )]
+    BadDate(String),
+    #[error(
+        "run {id} cannot be compared ({detail}); its full record is still there: `residency show {id} --format json`"
+    )]
+    Unreadable { id: i64, detail: String },
+}
+
+/// A user's reference to a run: `--from`/`--to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunRef {
+    Id(i64),
+    /// The last run started strictly before this instant (a day's end, or a time plus 1 µs).
+    Before(DateTime<Utc>),
+}
+
+impl RunRef {
+    pub fn parse(s: &str) -> Result<RunRef, CompareError> {
+        let s = s.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse()
+                .map(RunRef::Id)
+                .map_err(|_| CompareError::BadReference(s.to_string()));
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            // Stored times have microsecond precision; "at or before t" is "before t + 1 µs".
+            return Ok(RunRef::Before(
+                t.with_timezone(&Utc) + TimeDelta::microseconds(1),
+            ));
+        }
+        parse_time(s, true)
+            .map(RunRef::Before)
+            .map_err(|_| CompareError::BadReference(s.to_string()))
+    }
+}
+
+/// `YYYY-MM-DD` (UTC midnight, or the next midnight with `end_of_day`) or an RFC 3339 time.
+pub fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CompareError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| CompareError::BadDate(s.to_string()))?;
+    let day = if end_of_day {
+        day.succ_opt()
+    } else {
+        Some(day)
+    };
+    day.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| CompareError::BadDate(s.to_string()))
+}
+
+fn time_text(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+// ---- Lenient views of the stored document -------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+struct DocView {
+    #[serde(default)]
+    policy: PolicyView,
+    #[serde(default)]
+    endpoints: Vec<EndpointView>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PolicyView {
+    #[serde(default)]
+    claims: Vec<ClaimView>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ClaimView {
+    date: NaiveDate,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    statement: String,
+    #[serde(default)]
+    locations: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EndpointView {
+    host: String,
+    verdict: Verdict,
+    #[serde(default)]
+    addresses: Vec<AddressView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AddressView {
+    ip: String,
+    #[serde(default)]
+    country: Option<String>,
+    verdict: Verdict,
+    #[serde(default)]
+    path: Option<PathView>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PathView {
+    #[serde(default)]
+    hops: Vec<HopView>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HopView {
+    #[serde(default)]
+    country: Option<String>,
+}
+
+impl DocView {
+    fn read(id: i64, document: &Value) -> Result<DocView, CompareError> {
+        DocView::deserialize(document).map_err(|e| CompareError::Unreadable {
+            id,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Countries of every located hop of every traced path in the run.
+    fn transit(&self) -> BTreeSet<String> {
+        self.endpoints
+            .iter()
+            .flat_map(|e| &e.addresses)
+            .filter_map(|a| a.path.as_ref())
+            .flat_map(|p| &p.hops)
+            .filter_map(|h| h.country.clone())
+            .collect()
+    }
+}
+
+// ---- Shared output pieces ------------------------------------------------------------------
+
+/// A run as comparisons name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRefInfo {
+    pub id: i64,
+    pub seq: i64,
+    pub started_at: String,
+    pub verdict: Verdict,
+}
+
+impl From<&RunSummary> for RunRefInfo {
+    fn from(r: &RunSummary) -> RunRefInfo {
+        RunRefInfo {
+            id: r.id,
+            seq: r.seq,
+            started_at: time_text(&r.started_at),
+            verdict: r.verdict,
+        }
+    }
+}
+
+/// A value before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change<T> {
+    pub from: T,
+    pub to: T,
+}
+
+fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
+    (from != to).then(|| Change {
+        from: from.clone(),
+        to: to.clone(),
+    })
+}
+
+/// The policy's runs, oldest first; an error when it has none at all.
+fn runs_of(
+    history: &History,
+    db: &Path,
+    policy: &str,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<RunSummary>, CompareError> {
+    let all = history.list(&RunFilter {
+        policy_id: Some(policy.to_string()),
+        since: None,
+        until: None,
+    })?;
+    if all.is_empty() {
+        return Err(CompareError::UnknownPolicy {
+            policy: policy.to_string(),
+            db: db.to_path_buf(),
+        });
+    }
+    Ok(all
+        .into_iter()
+        .filter(|r| since.is_none_or(|s| r.started_at >= s))
+        .filter(|r| until.is_none_or(|u| r.started_at < u))
+        .collect())
+}
+
+fn document(history: &History, db: &Path, id: i64) -> Result<DocView, CompareError> {
+    let run = history.get(id)?.ok_or_else(|| CompareError::NoSuchRun {
+        id,
+        db: db.to_path_buf(),
+    })?;
+    DocView::read(id, &run.document)
+}
+
+fn pick(
+    runs: &[RunSummary],
+    policy: &str,
+    db: &Path,
+    r: RunRef,
+    history: &History,
+) -> Result<RunSummary, CompareError> {
+    match r {
+        RunRef::Id(id) => {
+            if let Some(found) = runs.iter().find(|s| s.id == id) {
+                return Ok(found.clone());
+            }
+            match history.get(id)? {
+                Some(other) => Err(CompareError::OtherPolicy {
+                    id,
+                    actual: other.policy_id,
+                    wanted: policy.to_string(),
+                }),
+                None => Err(CompareError::NoSuchRun {
+                    id,
+                    db: db.to_path_buf(),
+                }),
+            }
+        }
+        RunRef::Before(until) => runs
+            .iter()
+            .filter(|s| s.started_at < until)
+            .max_by_key(|s| (s.started_at, s.id))
+            .cloned()
+            .ok_or_else(|| CompareError::NothingBefore {
+                policy: policy.to_string(),
+                when: time_text(&(until - TimeDelta::microseconds(1))),
+                first: runs
+                    .first()
+                    .map(|f| time_text(&f.started_at))
+                    .unwrap_or_default(),
+            }),
+    }
+}
+
+// ---- diff ----------------------------------------------------------------------------------
+
+/// An address as a diff shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressState {
+    pub ip: String,
+    pub country: Option<String>,
+    pub verdict: Verdict,
+}
+
+/// An endpoint present in only one of the two runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointState {
+    pub host: String,
+    pub verdict: Verdict,
+    pub addresses: Vec<AddressState>,
+}
+
+/// An address present in both runs whose country or verdict changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressChange {
+    pub ip: String,
+    pub country: Option<Change<Option<String>>>,
+    pub verdict: Option<Change<Verdict>>,
+}
+
+/// An endpoint present in both runs, with what changed (only endpoints that changed are listed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointDiff {
+    pub host: String,
+    pub verdict: Option<Change<Verdict>>,
+    pub addresses_added: Vec<AddressState>,
+    pub addresses_removed: Vec<AddressState>,
+    pub addresses_changed: Vec<AddressChange>,
+}
+
+/// What changed from one run of a policy to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub policy_id: String,
+    pub from: RunRefInfo,
+    pub to: RunRefInfo,
+    /// The run verdict, when it changed.
+    pub verdict: Option<Change<Verdict>>,
+    pub endpoints_added: Vec<EndpointState>,
+    pub endpoints_removed: Vec<EndpointState>,
+    pub endpoints_changed: Vec<EndpointDiff>,
+    /// Countries of path hops in `to` but not in `from`, and the reverse.
+    pub transit_added: Vec<String>,
+    pub transit_removed: Vec<String>,
+}
+
+impl Diff {
+    /// True when nothing compared here changed.
+    pub fn is_empty(&self) -> bool {
+        self.verdict.is_none()
+            && self.endpoints_added.is_empty()
+            && self.endpoints_removed.is_empty()
+            && self.endpoints_changed.is_empty()
+            && self.transit_added.is_empty()
+            && self.transit_removed.is_empty()
+    }
+}
+
+fn state(a: &AddressView) -> AddressState {
+    AddressState {
+        ip: a.ip.clone(),
+        country: a.country.clone(),
+        verdict: a.verdict,
+    }
+}
+
+fn endpoint_state(e: &EndpointView) -> EndpointState {
+    EndpointState {
+        host: e.host.clone(),
+        verdict: e.verdict,
+        addresses: e.addresses.iter().map(state).collect(),
+    }
+}
+
+fn diff_endpoint(from: &EndpointView, to: &EndpointView) -> EndpointDiff {
+    let old: BTreeMap<&str, &AddressView> =
+        from.addresses.iter().map(|a| (a.ip.as_str(), a)).collect();
+    let new: BTreeMap<&str, &AddressView> =
+        to.addresses.iter().map(|a| (a.ip.as_str(), a)).collect();
+    let mut d = EndpointDiff {
+        host: to.host.clone(),
+        verdict: change(&from.verdict, &to.verdict),
+        addresses_added: Vec::new(),
+        addresses_removed: Vec::new(),
+        addresses_changed: Vec::new(),
+    };
+    // Document order of the newer run, so the list reads like `show` does.
+    for a in &to.addresses {
+        match old.get(a.ip.as_str()) {
+            None => d.addresses_added.push(state(a)),
+            Some(before) => {
+                let country = change(&before.country, &a.country);
+                let verdict = change(&before.verdict, &a.verdict);
+                if country.is_some() || verdict.is_some() {
+                    d.addresses_changed.push(AddressChange {
+                        ip: a.ip.clone(),
+                        country,
+                        verdict,
+                    });
+                }
+            }
+        }
+    }
+    d.addresses_removed = from
+        .addresses
+        .iter()
+        .filter(|a| !new.contains_key(a.ip.as_str()))
+        .map(state)
+        .collect();
+    d
+}
+
+fn diff_documents(
+    policy: &str,
+    from: (&RunSummary, &DocView),
+    to: (&RunSummary, &DocView),
+) -> Diff {
+    let (from_run, from_doc) = from;
+    let (to_run, to_doc) = to;
+    let old: BTreeMap<&str, &EndpointView> = from_doc
+        .endpoints
+        .iter()
+        .map(|e| (e.host.as_str(), e))
+        .collect();
+    let new: BTreeMap<&str, &EndpointView> = to_doc
+        .endpoints
+        .iter()
+        .map(|e| (e.host.as_str(), e))
+        .collect();
+    let mut endpoints_added = Vec::new();
+    let mut endpoints_changed = Vec::new();
+    for e in &to_doc.endpoints {
+        match old.get(e.host.as_str()) {
+            None => endpoints_added.push(endpoint_state(e)),
+            Some(before) => {
+                let d = diff_endpoint(before, e);
+                if d.verdict.is_some()
+                    || !d.addresses_added.is_empty()
+                    || !d.addresses_removed.is_empty()
+                    || !d.addresses_changed.is_empty()
+                {
+                    endpoints_changed.push(d);
+                }
+            }
+        }
+    }
+    let endpoints_removed = from_doc
+        .endpoints
+        .iter()
+        .filter(|e| !new.contains_key(e.host.as_str()))
+        .map(endpoint_state)
+        .collect();
+    let (old_transit, new_transit) = (from_doc.transit(), to_doc.transit());
+    Diff {
+        policy_id: policy.to_string(),
+        from: from_run.into(),
+        to: to_run.into(),
+        verdict: change(&from_run.verdict, &to_run.verdict),
+        endpoints_added,
+        endpoints_removed,
+        endpoints_changed,
+        transit_added: new_transit.difference(&old_transit).cloned().collect(),
+        transit_removed: old_transit.difference(&new_transit).cloned().collect(),
+    }
+}
+
+/// Compares the runs `from` and `to` pick out of `policy`'s history.
+pub fn diff(
+    history: &History,
+    db: &Path,
+    policy: &str,
+    from: RunRef,
+    to: RunRef,
+) -> Result<Diff, CompareError> {
+    let runs = runs_of(history, db, policy, None, None)?;
+    let a = pick(&runs, policy, db, from, history)?;
+    let b = pick(&runs, policy, db, to, history)?;
+    let (da, db_) = (document(history, db, a.id)?, document(history, db, b.id)?);
+    Ok(diff_documents(policy, (&a, &da), (&b, &db_)))
+}
+
+// ---- timeline ------------------------------------------------------------------------------
+
+/// Addresses in one country in one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountryShare {
+    pub count: usize,
+    /// `count` / located addresses, rounded to 4 decimals.
+    pub share: f64,
+}
+
+/// One run on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    pub id: i64,
+    pub seq: i64,
+    pub started_at: String,
+    pub verdict: Verdict,
+    /// Verdict per endpoint host.
+    pub endpoints: BTreeMap<String, Verdict>,
+    /// Distinct addresses with a known country, and without one.
+    pub located: usize,
+    pub unlocated: usize,
+    pub countries: BTreeMap<String, CountryShare>,
+}
+
+/// A policy's runs over time, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    pub policy_id: String,
+    pub runs: Vec<TimelinePoint>,
+}
+
+fn point(run: &RunSummary, doc: &DocView) -> TimelinePoint {
+    let mut seen: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    for a in doc.endpoints.iter().flat_map(|e| &e.addresses) {
+        // One server, one vote: a located sighting wins over an unlocated one of the same ip.
+        let slot = seen.entry(a.ip.as_str()).or_insert(None);
+        if slot.is_none() {
+            *slot = a.country.as_deref();
+        }
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unlocated = 0;
+    for country in seen.values() {
+        match country {
+            Some(c) => *counts.entry((*c).to_string()).or_default() += 1,
+            None => unlocated += 1,
+        }
+    }
+    let located: usize = counts.values().sum();
+    let countries = counts
+        .into_iter()
+        .map(|(c, count)| {
+            let share = (count as f64 / located as f64 * 10_000.0).round() / 10_000.0;
+            (c, CountryShare { count, share })
+        })
+        .collect();
+    TimelinePoint {
+        id: run.id,
+        seq: run.seq,
+        started_at: time_text(&run.started_at),
+        verdict: run.verdict,
+        endpoints: doc
+            .endpoints
+            .iter()
+            .map(|e| (e.host.clone(), e.verdict))
+            .collect(),
+        located,
+        unlocated,
+        countries,
+    }
+}
+
+/// The policy's runs started in `since <= started_at < until`.
+pub fn timeline(
+    history: &History,
+    db: &Path,
+    policy: &str,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Timeline, CompareError> {
+    let runs = runs_of(history, db, policy, since, until)?;
+    let mut points = Vec::with_capacity(runs.len());
+    for run in &runs {
+        points.push(point(run, &document(history, db, run.id)?));
+    }
+    Ok(Timeline {
+        policy_id: policy.to_string(),
+        runs: points,
+    })
+}
+
+// ---- claims --------------------------------------------------------------------------------
+
+/// Whether a claim held after its date; see the module doc for the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ClaimStatus {
+    Untested,
+    Holds { since: String },
+    Broken { on: String, since: String },
+    NeverHeld,
+}
+
+/// A run id, date and verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunVerdict {
+    pub id: i64,
+    pub started_at: String,
+    pub verdict: Verdict,
+}
+
+/// One claim, judged against the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimReport {
+    pub date: NaiveDate,
+    pub statement: String,
+    pub source: Option<String>,
+    pub locations: Vec<String>,
+    #[serde(flatten)]
+    pub status: ClaimStatus,
+    /// The runs that show the status.
+    pub evidence: Vec<i64>,
+    /// The last run before the claim date was compliant; `null` with no run before it.
+    pub already_compliant: Option<bool>,
+    pub before: Vec<RunVerdict>,
+    pub after: Vec<RunVerdict>,
+}
+
+/// Every claim of a policy (from its latest run's snapshot), judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claims {
+    pub policy_id: String,
+    /// The run whose policy snapshot the claims come from.
+    pub claims_from_run: i64,
+    pub claims: Vec<ClaimReport>,
+}
+
+fn run_verdict(r: &RunSummary) -> RunVerdict {
+    RunVerdict {
+        id: r.id,
+        started_at: time_text(&r.started_at),
+        verdict: r.verdict,
+    }
+}
+
+fn judge_claim(claim: &ClaimView, runs: &[RunSummary]) -> ClaimReport {
+    let start = claim
+        .date
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let (before, after): (Vec<&RunSummary>, Vec<&RunSummary>) =
+        runs.iter().partition(|r| r.started_at < start);
+    let compliant = |r: &&RunSummary| r.verdict == Verdict::Compliant;
+    let last_compliant = after.iter().rposition(compliant);
+    let (status, evidence): (ClaimStatus, Vec<&RunSummary>) = match (after.last(), last_compliant) {
+        (None, _) => (ClaimStatus::Untested, Vec::new()),
+        (Some(_), None) => (ClaimStatus::NeverHeld, after.clone()),
+        (Some(latest), Some(i)) if i + 1 == after.len() => {
+            // Walk back to the start of the final compliant streak.
+            let streak_start = after
+                .iter()
+                .rposition(|r| !compliant(r))
+                .map_or(0, |j| j + 1);
+            let streak = after[streak_start..].to_vec();
+            let since = streak.first().copied().unwrap_or(latest);
+            (
+                ClaimStatus::Holds {
+                    since: time_text(&since.started_at),
+                },
+                streak,
+            )
+        }
+        (Some(latest), Some(i)) => {
+            let broken = after[i + 1..].to_vec();
+            let since = broken.first().copied().unwrap_or(latest);
+            (
+                ClaimStatus::Broken {
+                    on: time_text(&latest.started_at),
+                    since: time_text(&since.started_at),
+                },
+                broken,
+            )
+        }
+    };
+    ClaimReport {
+        date: claim.date,
+        statement: claim.statement.clone(),
+        source: claim.source.clone(),
+        locations: claim.locations.clone(),
+        status,
+        evidence: evidence.iter().map(|r| r.id).collect(),
+        already_compliant: before.last().map(|r| r.verdict == Verdict::Compliant),
+        before: before.iter().copied().map(run_verdict).collect(),
+        after: after.iter().copied().map(run_verdict).collect(),
+    }
+}
+
+/// Judges every claim in the latest run's policy snapshot against all of the policy's runs.
+pub fn claims(history: &History, db: &Path, policy: &str) -> Result<Claims, CompareError> {
+    let runs = runs_of(history, db, policy, None, None)?;
+    let latest = runs
+        .iter()
+        .max_by_key(|r| (r.started_at, r.id))
+        .ok_or_else(|| CompareError::UnknownPolicy {
+            policy: policy.to_string(),
+            db: db.to_path_buf(),
+        })?;
+    let doc = document(history, db, latest.id)?;
+    Ok(Claims {
+        policy_id: policy.to_string(),
+        claims_from_run: latest.id,
+        claims: doc
+            .policy
+            .claims
+            .iter()
+            .map(|c| judge_claim(c, &runs))
+            .collect(),
+    })
+}
+
+// ---- tables --------------------------------------------------------------------------------
+
+fn country(c: &Option<String>) -> &str {
+    c.as_deref().unwrap_or("unlocated")
+}
+
+fn run_line(r: &RunRefInfo) -> String {
+    format!(
+        "run {} (seq {}, {}, {})",
+        r.id, r.seq, r.started_at, r.verdict
+    )
+}
+
+/// `diff` for people.
+pub fn diff_table(d: &Diff) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "policy {}", d.policy_id);
+    let _ = writeln!(out, "from   {}", run_line(&d.from));
+    let _ = writeln!(out, "to     {}", run_line(&d.to));
+    if d.is_empty() {
+        let _ = writeln!(out, "no changes");
+        return out;
+    }
+    if let Some(v) = &d.verdict {
+        let _ = writeln!(out, "verdict: {} -> {}", v.from, v.to);
+    }
+    for e in &d.endpoints_added {
+        let _ = writeln!(out, "+ endpoint {} ({})", e.host, e.verdict);
+        for a in &e.addresses {
+            let _ = writeln!(out, "    {} {} {}", a.ip, country(&a.country), a.verdict);
+        }
+    }
+    for e in &d.endpoints_removed {
+        let _ = writeln!(out, "- endpoint {} ({})", e.host, e.verdict);
+    }
+    for e in &d.endpoints_changed {
+        let _ = writeln!(out, "~ endpoint {}", e.host);
+        if let Some(v) = &e.verdict {
+            let _ = writeln!(out, "    verdict: {} -> {}", v.from, v.to);
+        }
+        for a in &e.addresses_added {
+            let _ = writeln!(out, "    + {} {} {}", a.ip, country(&a.country), a.verdict);
+        }
+        for a in &e.addresses_removed {
+            let _ = writeln!(out, "    - {} {} {}", a.ip, country(&a.country), a.verdict);
+        }
+        for a in &e.addresses_changed {
+            let mut parts = Vec::new();
+            if let Some(c) = &a.country {
+                parts.push(format!(
+                    "country {} -> {}",
+                    country(&c.from),
+                    country(&c.to)
+                ));
+            }
+            if let Some(v) = &a.verdict {
+                parts.push(format!("verdict {} -> {}", v.from, v.to));
+            }
+            let _ = writeln!(out, "    ~ {} {}", a.ip, parts.join(", "));
+        }
+    }
+    if !d.transit_added.is_empty() {
+        let _ = writeln!(out, "+ transit {}", d.transit_added.join(", "));
+    }
+    if !d.transit_removed.is_empty() {
+        let _ = writeln!(out, "- transit {}", d.transit_removed.join(", "));
+    }
+    out
+}
+
+/// `timeline` for people: one line per run.
+pub fn timeline_table(t: &Timeline) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>6}  {:<27}  {:<12}  {:<40}  COUNTRIES",
+        "RUN", "STARTED", "VERDICT", "ENDPOINTS"
+    );
+    for p in &t.runs {
+        let endpoints: Vec<String> = p
+            .endpoints
+            .iter()
+            .map(|(h, v)| format!("{h}={v}"))
+            .collect();
+        let mut countries: Vec<String> = p
+            .countries
+            .iter()
+            .map(|(c, s)| format!("{c} {}/{} ({:.0}%)", s.count, p.located, s.share * 100.0))
+            .collect();
+        if p.unlocated > 0 {
+            countries.push(format!("{} unlocated", p.unlocated));
+        }
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<27}  {:<12}  {:<40}  {}",
+            p.id,
+            p.started_at,
+            p.verdict.as_str(),
+            endpoints.join(" "),
+            countries.join(", ")
+        );
+    }
+    if t.runs.is_empty() {
+        let _ = writeln!(out, "(no runs in this window)");
+    }
+    out
+}
+
+/// `claims` for people.
+pub fn claims_table(c: &Claims) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "policy {} (claims from run {})",
+        c.policy_id, c.claims_from_run
+    );
+    if c.claims.is_empty() {
+        let _ = writeln!(out, "(the policy makes no claims)");
+    }
+    for claim in &c.claims {
+        let _ = writeln!(out, "{}: {}", claim.date, claim.statement);
+        if !claim.locations.is_empty() {
+            let _ = writeln!(out, "  locations: {}", claim.locations.join(", "));
+        }
+        let status = match &claim.status {
+            ClaimStatus::Untested => "untested: no run since the claim date".to_string(),
+            ClaimStatus::Holds { since } => format!("holds since {since}"),
+            ClaimStatus::Broken { on, since } => format!("broken on {on} (since {since})"),
+            ClaimStatus::NeverHeld => "never held".to_string(),
+        };
+        let ids: Vec<String> = claim.evidence.iter().map(i64::to_string).collect();
+        let _ = writeln!(out, "  {status}; runs {}", ids.join(", "));
+        let before = match claim.already_compliant {
+            None => "no run before the claim date".to_string(),
+            Some(true) => "already compliant before the claim date".to_string(),
+            Some(false) => "not compliant before the claim date".to_string(),
+        };
+        let verdicts: Vec<String> = claim
+            .before
+            .iter()
+            .map(|r| format!("{}={}", r.id, r.verdict))
+            .collect();
+        let _ = writeln!(out, "  {before} ({})", verdicts.join(", "));
+    }
+    out
+}
