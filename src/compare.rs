@@ -887,3 +887,368 @@ pub fn claims_table(c: &Claims) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::NewRun;
+    use serde_json::json;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn at(s: &str) -> Result<DateTime<Utc>, CompareError> {
+        parse_time(s, false)
+    }
+
+    /// A minimal document: endpoints as (host, verdict, [(ip, country, verdict, hop countries)]).
+    fn doc(
+        claims: Value,
+        endpoints: &[(&str, &str, &[(&str, Option<&str>, &str, &[&str])])],
+    ) -> Value {
+        let endpoints: Vec<Value> = endpoints
+            .iter()
+            .map(|(host, verdict, addresses)| {
+                let addresses: Vec<Value> = addresses
+                    .iter()
+                    .map(|(ip, country, verdict, hops)| {
+                        let hops: Vec<Value> =
+                            hops.iter().map(|c| json!({"ttl": 1, "country": c})).collect();
+                        json!({"ip": ip, "country": country, "verdict": verdict,
+                               "path": if hops.is_empty() { Value::Null } else { json!({"hops": hops}) }})
+                    })
+                    .collect();
+                json!({"host": host, "verdict": verdict, "addresses": addresses})
+            })
+            .collect();
+        json!({"policy": {"id": "p", "claims": claims}, "endpoints": endpoints})
+    }
+
+    fn append(
+        h: &mut History,
+        when: &str,
+        verdict: Verdict,
+        document: Value,
+    ) -> Result<i64, Box<dyn std::error::Error>> {
+        let t = at(when)?;
+        Ok(h.append(&NewRun {
+            policy_id: "p".into(),
+            started_at: t,
+            finished_at: t,
+            verdict,
+            document,
+        })?
+        .id)
+    }
+
+    fn open() -> Result<(tempfile::TempDir, PathBuf, History), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("h.sqlite");
+        let history = History::open(&path)?;
+        Ok((dir, path, history))
+    }
+
+    #[test]
+    fn run_references_parse_ids_dates_and_times() -> TestResult {
+        assert_eq!(RunRef::parse("42")?, RunRef::Id(42));
+        assert_eq!(
+            RunRef::parse("2026-03-01")?,
+            RunRef::Before(at("2026-03-02T00:00:00Z")?)
+        );
+        assert_eq!(
+            RunRef::parse("2026-03-01T10:00:00+02:00")?,
+            RunRef::Before(at("2026-03-01T08:00:00.000001Z")?)
+        );
+        let bad = RunRef::parse("last tuesday").map_err(|e| e.to_string());
+        assert!(
+            matches!(&bad, Err(m) if m.contains("YYYY-MM-DD") && m.contains("run id")),
+            "{bad:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn diff_reports_every_kind_of_change() -> TestResult {
+        let (_dir, path, mut h) = open()?;
+        let first = append(
+            &mut h,
+            "2026-01-01T00:00:00Z",
+            Verdict::Compliant,
+            doc(
+                json!([]),
+                &[
+                    (
+                        "api",
+                        "compliant",
+                        &[
+                            ("192.0.2.1", Some("IN"), "compliant", &["IN"]),
+                            ("192.0.2.2", Some("IN"), "compliant", &[]),
+                        ],
+                    ),
+                    (
+                        "old",
+                        "compliant",
+                        &[("203.0.113.1", Some("US"), "compliant", &["US"])],
+                    ),
+                ],
+            ),
+        )?;
+        let second = append(
+            &mut h,
+            "2026-02-01T00:00:00Z",
+            Verdict::Violation,
+            doc(
+                json!([]),
+                &[
+                    (
+                        "api",
+                        "violation",
+                        &[
+                            ("192.0.2.1", Some("CN"), "violation", &["IN", "CN"]),
+                            ("192.0.2.3", None, "inconclusive", &[]),
+                        ],
+                    ),
+                    (
+                        "new",
+                        "compliant",
+                        &[("203.0.113.2", Some("US"), "compliant", &[])],
+                    ),
+                ],
+            ),
+        )?;
+        // By date: the last run on or before 2026-01-15 is the first one.
+        let d = diff(
+            &h,
+            &path,
+            "p",
+            RunRef::parse("2026-01-15")?,
+            RunRef::Id(second),
+        )?;
+        assert_eq!(d.from.id, first);
+        let got = serde_json::to_value(&d)?;
+        assert_eq!(
+            got["verdict"],
+            json!({"from": "compliant", "to": "violation"})
+        );
+        assert_eq!(
+            got["endpoints_added"],
+            json!([{"host": "new", "verdict": "compliant",
+            "addresses": [{"ip": "203.0.113.2", "country": "US", "verdict": "compliant"}]}])
+        );
+        assert_eq!(got["endpoints_removed"][0]["host"], "old");
+        assert_eq!(
+            got["endpoints_changed"],
+            json!([{
+                "host": "api",
+                "verdict": {"from": "compliant", "to": "violation"},
+                "addresses_added": [{"ip": "192.0.2.3", "country": null, "verdict": "inconclusive"}],
+                "addresses_removed": [{"ip": "192.0.2.2", "country": "IN", "verdict": "compliant"}],
+                "addresses_changed": [{"ip": "192.0.2.1",
+                    "country": {"from": "IN", "to": "CN"},
+                    "verdict": {"from": "compliant", "to": "violation"}}]
+            }])
+        );
+        assert_eq!(got["transit_added"], json!(["CN"]));
+        assert_eq!(got["transit_removed"], json!(["US"]));
+
+        let same = diff(&h, &path, "p", RunRef::Id(second), RunRef::Id(second))?;
+        assert!(same.is_empty());
+        assert!(diff_table(&same).contains("no changes"));
+        Ok(())
+    }
+
+    #[test]
+    fn diff_errors_say_what_to_do() -> TestResult {
+        let (_dir, path, mut h) = open()?;
+        let id = append(
+            &mut h,
+            "2026-01-10T00:00:00Z",
+            Verdict::Compliant,
+            doc(json!([]), &[]),
+        )?;
+        let e = diff(&h, &path, "nope", RunRef::Id(id), RunRef::Id(id)).map_err(|e| e.to_string());
+        assert!(
+            matches!(&e, Err(m) if m.contains("no runs of policy `nope`")),
+            "{e:?}"
+        );
+        let e = diff(&h, &path, "p", RunRef::Id(999), RunRef::Id(id)).map_err(|e| e.to_string());
+        assert!(
+            matches!(&e, Err(m) if m.contains("no run with id 999")),
+            "{e:?}"
+        );
+        let e = diff(&h, &path, "p", RunRef::parse("2026-01-09")?, RunRef::Id(id))
+            .map_err(|e| e.to_string());
+        assert!(
+            matches!(&e, Err(m) if m.contains("no run started at or before 2026-01-09T23:59:59.999999Z")),
+            "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn timeline_counts_each_address_once_and_shares_located_ones() -> TestResult {
+        let (_dir, path, mut h) = open()?;
+        append(
+            &mut h,
+            "2026-01-01T00:00:00Z",
+            Verdict::Compliant,
+            doc(
+                json!([]),
+                &[
+                    (
+                        "a",
+                        "compliant",
+                        &[
+                            ("192.0.2.1", Some("IN"), "compliant", &[]),
+                            ("192.0.2.2", Some("SG"), "compliant", &[]),
+                        ],
+                    ),
+                    (
+                        "b",
+                        "compliant",
+                        &[("192.0.2.1", Some("IN"), "compliant", &[])],
+                    ),
+                ],
+            ),
+        )?;
+        append(
+            &mut h,
+            "2026-01-02T00:00:00Z",
+            Verdict::Violation,
+            doc(
+                json!([]),
+                &[
+                    (
+                        "a",
+                        "violation",
+                        &[
+                            ("192.0.2.1", Some("IN"), "compliant", &[]),
+                            ("198.51.100.1", Some("CN"), "violation", &[]),
+                            ("192.0.2.9", Some("IN"), "compliant", &[]),
+                        ],
+                    ),
+                    (
+                        "b",
+                        "inconclusive",
+                        &[("233.252.0.1", None, "inconclusive", &[])],
+                    ),
+                ],
+            ),
+        )?;
+        let t = serde_json::to_value(timeline(&h, &path, "p", None, None)?)?;
+        assert_eq!(
+            t["runs"][0]["countries"],
+            json!({"IN": {"count": 1, "share": 0.5}, "SG": {"count": 1, "share": 0.5}})
+        );
+        assert_eq!(
+            t["runs"][0]["endpoints"],
+            json!({"a": "compliant", "b": "compliant"})
+        );
+        assert_eq!(
+            t["runs"][1]["countries"],
+            json!({"CN": {"count": 1, "share": 0.3333}, "IN": {"count": 2, "share": 0.6667}})
+        );
+        assert_eq!(
+            (
+                t["runs"][1]["located"].clone(),
+                t["runs"][1]["unlocated"].clone()
+            ),
+            (json!(3), json!(1))
+        );
+        let window = timeline(&h, &path, "p", Some(at("2026-01-02")?), None)?;
+        assert_eq!(window.runs.len(), 1);
+        Ok(())
+    }
+
+    fn claim_status(
+        h: &History,
+        path: &Path,
+    ) -> Result<Vec<(Value, Vec<i64>, Option<bool>)>, Box<dyn std::error::Error>> {
+        let c = claims(h, path, "p")?;
+        Ok(c.claims
+            .into_iter()
+            .map(|c| {
+                let status = serde_json::to_value(&c).unwrap_or_default();
+                (
+                    json!({"status": status["status"], "since": status.get("since"), "on": status.get("on")}),
+                    c.evidence,
+                    c.already_compliant,
+                )
+            })
+            .collect())
+    }
+
+    #[test]
+    fn claims_follow_the_documented_rule() -> TestResult {
+        let (_dir, path, mut h) = open()?;
+        let claims_json = json!([
+            {"date": "2026-01-01", "statement": "all in India", "locations": ["IN"]},
+            {"date": "2026-03-01", "statement": "later promise", "locations": ["IN"]},
+            {"date": "2027-01-01", "statement": "future promise", "locations": []}
+        ]);
+        let d = || doc(claims_json.clone(), &[]);
+        let r1 = append(&mut h, "2025-12-01T00:00:00Z", Verdict::Violation, d())?;
+        let r2 = append(&mut h, "2026-01-01T00:00:00Z", Verdict::Compliant, d())?;
+        let r3 = append(&mut h, "2026-02-01T00:00:00Z", Verdict::Inconclusive, d())?;
+        let r4 = append(&mut h, "2026-02-15T00:00:00Z", Verdict::Compliant, d())?;
+        let r5 = append(&mut h, "2026-03-05T00:00:00Z", Verdict::Compliant, d())?;
+        let got = claim_status(&h, &path)?;
+        // Claim 1: a run on the claim day counts as after it; the inconclusive r3 restarts the streak.
+        assert_eq!(
+            got[0],
+            (
+                json!({"status": "holds", "since": "2026-02-15T00:00:00.000000Z", "on": null}),
+                vec![r4, r5],
+                Some(false)
+            )
+        );
+        assert_eq!(
+            got[1],
+            (
+                json!({"status": "holds", "since": "2026-03-05T00:00:00.000000Z", "on": null}),
+                vec![r5],
+                Some(true)
+            )
+        );
+        assert_eq!(
+            got[2],
+            (
+                json!({"status": "untested", "since": null, "on": null}),
+                vec![],
+                Some(true)
+            )
+        );
+
+        let r6 = append(&mut h, "2026-04-01T00:00:00Z", Verdict::Violation, d())?;
+        let r7 = append(&mut h, "2026-04-02T00:00:00Z", Verdict::Inconclusive, d())?;
+        let got = claim_status(&h, &path)?;
+        assert_eq!(
+            got[0],
+            (
+                json!({"status": "broken", "since": "2026-04-01T00:00:00.000000Z", "on": "2026-04-02T00:00:00.000000Z"}),
+                vec![r6, r7],
+                Some(false)
+            )
+        );
+        let _ = (r1, r2, r3);
+        Ok(())
+    }
+
+    #[test]
+    fn a_claim_never_held_lists_every_run_after_it() -> TestResult {
+        let (_dir, path, mut h) = open()?;
+        let d = || doc(json!([{"date": "2026-01-01", "statement": "s"}]), &[]);
+        let r1 = append(&mut h, "2026-01-05T00:00:00Z", Verdict::Violation, d())?;
+        let r2 = append(&mut h, "2026-01-06T00:00:00Z", Verdict::Inconclusive, d())?;
+        let got = claim_status(&h, &path)?;
+        assert_eq!(
+            got[0],
+            (
+                json!({"status": "never_held", "since": null, "on": null}),
+                vec![r1, r2],
+                None
+            )
+        );
+        assert!(claims_table(&claims(&h, &path, "p")?).contains("never held; runs"));
+        Ok(())
+    }
+}
