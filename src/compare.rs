@@ -895,16 +895,19 @@ mod tests {
     use serde_json::json;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
+    /// (ip, country, verdict, countries of its path hops)
+    type Addr<'a> = (&'a str, Option<&'a str>, &'a str, &'a [&'a str]);
+    /// (host, verdict, addresses)
+    type Endpoint<'a> = (&'a str, &'a str, &'a [Addr<'a>]);
+    /// (status with since/on, evidence run ids, already_compliant)
+    type Judged = (Value, Vec<i64>, Option<bool>);
 
     fn at(s: &str) -> Result<DateTime<Utc>, CompareError> {
         parse_time(s, false)
     }
 
     /// A minimal document: endpoints as (host, verdict, [(ip, country, verdict, hop countries)]).
-    fn doc(
-        claims: Value,
-        endpoints: &[(&str, &str, &[(&str, Option<&str>, &str, &[&str])])],
-    ) -> Value {
+    fn doc(claims: Value, endpoints: &[Endpoint<'_>]) -> Value {
         let endpoints: Vec<Value> = endpoints
             .iter()
             .map(|(host, verdict, addresses)| {
@@ -1159,10 +1162,7 @@ mod tests {
         Ok(())
     }
 
-    fn claim_status(
-        h: &History,
-        path: &Path,
-    ) -> Result<Vec<(Value, Vec<i64>, Option<bool>)>, Box<dyn std::error::Error>> {
+    fn claim_status(h: &History, path: &Path) -> Result<Vec<Judged>, Box<dyn std::error::Error>> {
         let c = claims(h, path, "p")?;
         Ok(c.claims
             .into_iter()
