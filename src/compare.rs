@@ -1088,6 +1088,34 @@ mod tests {
     }
 
     #[test]
+    fn a_run_of_another_policy_is_refused_by_name() -> TestResult {
+        let (_dir, path, mut h) = open()?;
+        let mine = append(
+            &mut h,
+            "2026-01-10T00:00:00Z",
+            Verdict::Compliant,
+            doc(json!([]), &[]),
+        )?;
+        let t = at("2026-01-11T00:00:00Z")?;
+        let other = h
+            .append(&NewRun {
+                policy_id: "q".into(),
+                started_at: t,
+                finished_at: t,
+                verdict: Verdict::Compliant,
+                document: doc(json!([]), &[]),
+            })?
+            .id;
+        let e =
+            diff(&h, &path, "p", RunRef::Id(mine), RunRef::Id(other)).map_err(|e| e.to_string());
+        assert!(
+            matches!(&e, Err(m) if m.contains(&format!("run {other} belongs to policy `q`, not `p`"))),
+            "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn timeline_counts_each_address_once_and_shares_located_ones() -> TestResult {
         let (_dir, path, mut h) = open()?;
         append(
