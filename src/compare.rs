@@ -883,7 +883,11 @@ pub fn claims_table(c: &Claims) -> String {
             .iter()
             .map(|r| format!("{}={}", r.id, r.verdict))
             .collect();
-        let _ = writeln!(out, "  {before} ({})", verdicts.join(", "));
+        if verdicts.is_empty() {
+            let _ = writeln!(out, "  {before}");
+        } else {
+            let _ = writeln!(out, "  {before} ({})", verdicts.join(", "));
+        }
     }
     out
 }
