@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -705,22 +705,10 @@ fn with_history(doc: &RunDocument, stored: &Stored) -> Result<serde_json::Value,
     Ok(value)
 }
 
+/// A `--since`/`--until` bound. The history's window is half-open (`since <= started_at <
+/// until`), so a whole day given as `--until` ends where the next one starts.
 fn parse_when(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CliError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let day =
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CliError::BadDate(s.to_string()))?;
-    // The history's window is half-open (`since <= started_at < until`), so a whole day
-    // ends where the next one starts.
-    let day = if end_of_day {
-        day.succ_opt()
-    } else {
-        Some(day)
-    };
-    day.and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| CliError::BadDate(s.to_string()))
+    crate::compare::parse_time(s, end_of_day).map_err(|_| CliError::BadDate(s.to_string()))
 }
 
 fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
