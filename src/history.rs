@@ -638,9 +638,19 @@ impl History {
             conn,
             path: path.to_path_buf(),
         };
-        history.configure()?;
-        history.migrate()?;
-        Ok(history)
+        // Two processes opening a fresh file at the same instant (two watchers started
+        // together) can get SQLITE_BUSY at once, without the busy handler being consulted:
+        // switching to WAL and WAL recovery do not wait. Both steps are idempotent, so retry
+        // them, for as long as the busy timeout would have waited.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match history.configure().and_then(|()| history.migrate()) {
+                Err(HistoryError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                other => break other.map(|()| history),
+            }
+        }
     }
 
     /// The file this history is stored in.
