@@ -18,6 +18,7 @@ use crate::compare::{self, RunRef};
 use crate::evidence::ProbeSettings;
 use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
+use crate::lock::{self, Acquired, Holder};
 use crate::model::{CountryCode, Verdict};
 use crate::physics::Vantage;
 use crate::policy::RegistryPolicy;
@@ -29,6 +30,7 @@ use crate::registry::{
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
 use crate::trace::{Protocol, TraceSettings, TrippyTracer};
+use crate::watch::{self as schedule, Schedule, ScheduleError};
 
 /// Exit codes, as monitoring plugins (Nagios, Icinga) and schedulers read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,14 @@ pub enum CliError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     Compare(#[from] compare::CompareError),
+    #[error("{0}")]
+    Lock(#[from] lock::LockError),
+    #[error("{0}")]
+    Schedule(#[from] ScheduleError),
+    #[error(
+        "interrupted by a signal before the run of {0} was recorded; nothing was written, run `check` again"
+    )]
+    Interrupted(String),
     #[error("`{0}` is not a URL: write the RDAP base as https://rdap.example.net/")]
     BadUrl(String),
     #[error("{0} of {1} policy files are invalid; nothing was checked")]
@@ -102,6 +112,13 @@ pub struct Cli {
 pub enum Command {
     /// Measure every endpoint of each policy, judge it, and append the run to the history.
     Check(CheckArgs),
+    /// Run checks on a schedule (--every 6h, or --cron "0 */6 * * *") until stopped.
+    ///
+    /// Each run is recorded exactly as `check` records it. A run of a policy already being
+    /// checked by another live process is skipped (reported on stderr); a run that fails is
+    /// recorded in the history's `failed_runs` and watching goes on. SIGINT/SIGTERM abandon the
+    /// run in progress (nothing half-written), release its lock, and exit 0.
+    Watch(WatchArgs),
     /// Check policy files for mistakes without measuring anything.
     Validate {
         /// Policy files (YAML).
@@ -223,6 +240,36 @@ pub struct CheckArgs {
     format: Format,
     #[command(flatten)]
     db: DbArg,
+    #[command(flatten)]
+    measure: MeasureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Policy files (YAML).
+    #[arg(required = true)]
+    policies: Vec<PathBuf>,
+    /// Run every DURATION (30s, 10m, 6h, 1d); the first run starts at once.
+    #[arg(long, value_name = "DURATION", conflicts_with = "cron")]
+    every: Option<String>,
+    /// Run at the times of this five-field cron pattern, in UTC, e.g. "0 */6 * * *".
+    #[arg(long, value_name = "PATTERN")]
+    cron: Option<String>,
+    /// Delay each run by a random time up to DURATION, so many watchers spread their queries.
+    #[arg(long, value_name = "DURATION")]
+    jitter: Option<String>,
+    /// Stop after this many scheduled rounds (each runs every policy once); default: never.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_runs: Option<u64>,
+    #[command(flatten)]
+    db: DbArg,
+    #[command(flatten)]
+    measure: MeasureArgs,
+}
+
+/// How to measure: the options `check` and `watch` share.
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
     /// Ask this resolver instead of the policy's (repeatable): 8.8.8.8, 127.0.0.1:5353, [::1]:53.
     #[arg(long = "resolver", value_name = "ADDR", value_parser = parse_resolver_arg)]
     resolvers: Vec<SocketAddr>,
@@ -380,6 +427,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => check(&args),
+        Command::Watch(args) => watch(&args),
         Command::Validate { files } => validate(&files),
         Command::History {
             action: Some(HistoryAction::Verify { policy, db }),
@@ -510,68 +558,221 @@ fn progress_bar(label: &str) -> ProgressBar {
     bar
 }
 
+/// A policy with everything a run needs, all of it checked before anything is measured.
+struct Prepared {
+    policy: Policy,
+    geo: Geolocator,
+    resolvers: Vec<SocketAddr>,
+}
+
+fn prepare(mut policy: Policy, m: &MeasureArgs) -> Result<Prepared, CliError> {
+    if m.no_trace {
+        policy.trace.enabled = false;
+    }
+    if let Some(v) = m.vantage {
+        policy.vantage = Some(v);
+    }
+    let geo = open_geo(&policy)?;
+    let resolvers = if !m.resolvers.is_empty() {
+        m.resolvers.clone()
+    } else if let Some(r) = &policy.resolvers {
+        r.clone()
+    } else {
+        resolve::system_resolvers()?
+    };
+    Ok(Prepared {
+        policy,
+        geo,
+        resolvers,
+    })
+}
+
+/// What one run of one policy came to.
+enum Outcome {
+    Recorded(Box<RunDocument>, Stored),
+    /// Another live process holds the policy's lock: nothing was measured or written.
+    Skipped {
+        holder: String,
+        heartbeat_at: String,
+    },
+    /// A shutdown signal arrived while measuring: the run was abandoned, nothing written.
+    Interrupted,
+}
+
+/// Resolves when SIGINT or SIGTERM arrives (the returned receiver turns true).
+fn shutdown_signal(runtime: &tokio::runtime::Runtime) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    runtime.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                // Without a SIGTERM handler the default (exit) still applies; wait on SIGINT.
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        // The listener is gone, so no signal can arrive any more.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// One run of one policy, the path both `check` and `watch` take: lock, measure, record,
+/// release. The lock is released whatever happened, so a failed run never blocks the next.
+async fn run_one(
+    p: &Prepared,
+    m: &MeasureArgs,
+    history: &mut History,
+    me: &Holder,
+    warned: &mut bool,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Outcome, CliError> {
+    let id = p.policy.id.as_str();
+    match lock::acquire(history, id, me, lock::STALE_AFTER)? {
+        Acquired::Held {
+            holder,
+            heartbeat_at,
+        } => {
+            return Ok(Outcome::Skipped {
+                holder,
+                heartbeat_at,
+            });
+        }
+        Acquired::TookOver { previous, reason } => eprintln!(
+            "note: policy {id} was locked by {previous}, which is gone ({reason}); took the lock \
+             over (recorded in the history's events table)"
+        ),
+        Acquired::Free => {}
+    }
+    let result = measure_and_record(p, m, history, me, warned, stop).await;
+    let released = lock::release(history, id, me);
+    let outcome = result?;
+    released?;
+    Ok(outcome)
+}
+
+async fn measure_and_record(
+    p: &Prepared,
+    m: &MeasureArgs,
+    history: &mut History,
+    me: &Holder,
+    warned: &mut bool,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Outcome, CliError> {
+    let policy = &p.policy;
+    let mut dns = policy.dns;
+    if let Some(ms) = m.dns_timeout_ms {
+        dns.timeout = Duration::from_millis(ms);
+    }
+    if let Some(tries) = m.dns_tries {
+        dns.tries = tries;
+    }
+    let settings = CheckSettings {
+        resolvers: p.resolvers.clone(),
+        concurrency: usize::from(m.concurrency),
+        trace_concurrency: usize::from(m.trace_concurrency),
+    };
+    let resolver = Arc::new(DnsResolver::new(dns));
+    let tracer = policy
+        .trace
+        .enabled
+        .then(|| Arc::new(tracer_for(policy.trace.settings, warned)));
+    let registry = m.registry.registry(&policy.registry)?;
+    let bar = progress_bar(policy.id.as_str());
+    let run = check::run(policy, &settings, resolver, tracer, registry, &p.geo, &bar);
+    tokio::pin!(run);
+    let mut beat = tokio::time::interval_at(
+        tokio::time::Instant::now() + lock::HEARTBEAT_EVERY,
+        lock::HEARTBEAT_EVERY,
+    );
+    let doc = loop {
+        tokio::select! {
+            doc = &mut run => break doc,
+            _ = beat.tick() => {
+                // Keeps a long run's lock from looking stale to other processes.
+                if !lock::heartbeat(history, policy.id.as_str(), me)? {
+                    tracing::warn!(policy = %policy.id, "the run lock was taken over while this run was measuring");
+                }
+            }
+            _ = stopped(stop) => {
+                bar.finish_and_clear();
+                return Ok(Outcome::Interrupted);
+            }
+        }
+    };
+    bar.finish_and_clear();
+    // Recording is one transaction and not cancellable from here: never half-written.
+    let stored = record(history, &doc)?;
+    let stored = Stored {
+        run_id: stored.id,
+        seq: stored.seq,
+        hash: stored.hash,
+        database: history.path().display().to_string(),
+    };
+    Ok(Outcome::Recorded(Box::new(doc), stored))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
+}
+
+/// `check`: every policy once. A policy whose run another live process holds is skipped with a
+/// message on stderr and counts as inconclusive (exit 1): no new verdict was reached for it.
 fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     let policies = load_all(&args.policies)?;
     // Everything that can be wrong with the inputs is found before anything is measured.
-    let mut prepared = Vec::new();
-    for mut policy in policies {
-        if args.no_trace {
-            policy.trace.enabled = false;
-        }
-        if let Some(v) = args.vantage {
-            policy.vantage = Some(v);
-        }
-        let geo = open_geo(&policy)?;
-        let resolvers = if !args.resolvers.is_empty() {
-            args.resolvers.clone()
-        } else if let Some(r) = &policy.resolvers {
-            r.clone()
-        } else {
-            resolve::system_resolvers()?
-        };
-        prepared.push((policy, geo, resolvers));
-    }
+    let prepared = policies
+        .into_iter()
+        .map(|p| prepare(p, &args.measure))
+        .collect::<Result<Vec<_>, _>>()?;
     let db_path = args.db.path();
     let mut history = History::open(&db_path)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
+    let runtime = runtime()?;
+    let mut stop = shutdown_signal(&runtime);
+    let me = Holder::current();
 
     let mut worst = Verdict::Compliant;
     let mut json_docs = Vec::new();
     let mut warned = false;
-    for (policy, geo, resolvers) in prepared {
-        let mut dns = policy.dns;
-        if let Some(ms) = args.dns_timeout_ms {
-            dns.timeout = Duration::from_millis(ms);
-        }
-        if let Some(tries) = args.dns_tries {
-            dns.tries = tries;
-        }
-        let settings = CheckSettings {
-            resolvers,
-            concurrency: usize::from(args.concurrency),
-            trace_concurrency: usize::from(args.trace_concurrency),
-        };
-        let resolver = Arc::new(DnsResolver::new(dns));
-        let tracer = policy
-            .trace
-            .enabled
-            .then(|| Arc::new(tracer_for(policy.trace.settings, &mut warned)));
-        let registry = args.registry.registry(&policy.registry)?;
-        let bar = progress_bar(policy.id.as_str());
-        let doc = runtime.block_on(check::run(
-            &policy, &settings, resolver, tracer, registry, &geo, &bar,
-        ));
-        bar.finish_and_clear();
-
-        let stored = record(&mut history, &doc)?;
-        let stored = Stored {
-            run_id: stored.id,
-            seq: stored.seq,
-            hash: stored.hash,
-            database: db_path.display().to_string(),
+    for p in prepared {
+        let outcome = runtime.block_on(run_one(
+            &p,
+            &args.measure,
+            &mut history,
+            &me,
+            &mut warned,
+            &mut stop,
+        ))?;
+        let (doc, stored) = match outcome {
+            Outcome::Recorded(doc, stored) => (doc, stored),
+            Outcome::Skipped {
+                holder,
+                heartbeat_at,
+            } => {
+                eprintln!(
+                    "skipped: policy {} is being checked by {holder} (heartbeat {heartbeat_at}); \
+                     its run will be recorded by that process",
+                    p.policy.id
+                );
+                worst = worst.max(Verdict::Inconclusive);
+                continue;
+            }
+            Outcome::Interrupted => return Err(CliError::Interrupted(p.policy.id.to_string())),
         };
         worst = worst.max(doc.verdict);
         match args.format {
@@ -588,6 +789,106 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(worst.into())
+}
+
+/// `watch`: the policies on a schedule until a signal or `--max-runs`. Exits 0 then: verdicts
+/// are in the history, not the exit code; exit 3 only for inputs wrong at start.
+fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
+    let schedule = Schedule::from_args(args.every.as_deref(), args.cron.as_deref())?;
+    let jitter_max = args
+        .jitter
+        .as_deref()
+        .map(schedule::parse_duration)
+        .transpose()?
+        .unwrap_or_default();
+    let policies = load_all(&args.policies)?;
+    // Wrong inputs stop the watch at once; the same problems appearing later are failed runs.
+    for p in &policies {
+        prepare(p.clone(), &args.measure)?;
+    }
+    let mut history = History::open(&args.db.path())?;
+    let runtime = runtime()?;
+    let mut stop = shutdown_signal(&runtime);
+    let me = Holder::current();
+    let mut warned = false;
+    let mut previous = None;
+    let mut rounds = 0u64;
+    while args.max_runs.is_none_or(|max| rounds < max) {
+        let now = Utc::now();
+        let next = schedule
+            .next_after(now, previous)
+            .ok_or_else(|| ScheduleError::NeverFires(args.cron.clone().unwrap_or_default()))?;
+        let wait = (next - now).to_std().unwrap_or_default() + schedule::jitter(jitter_max);
+        let interrupted = runtime.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => false,
+                _ = stopped(&mut stop) => true,
+            }
+        });
+        if interrupted {
+            break;
+        }
+        previous = Some(next);
+        rounds += 1;
+        for policy in &policies {
+            let started = Utc::now();
+            let result = match prepare(policy.clone(), &args.measure) {
+                Ok(p) => runtime.block_on(run_one(
+                    &p,
+                    &args.measure,
+                    &mut history,
+                    &me,
+                    &mut warned,
+                    &mut stop,
+                )),
+                Err(e) => Err(e),
+            };
+            let failure = match result {
+                Ok(Outcome::Recorded(doc, stored)) => {
+                    println!(
+                        "{}: run #{} seq {} {} hash {}",
+                        doc.policy.id,
+                        stored.run_id,
+                        stored.seq,
+                        doc.verdict.as_str(),
+                        stored.hash
+                    );
+                    None
+                }
+                Ok(Outcome::Skipped {
+                    holder,
+                    heartbeat_at,
+                }) => {
+                    eprintln!(
+                        "skipped: policy {} is being checked by {holder} (heartbeat {heartbeat_at})",
+                        policy.id
+                    );
+                    None
+                }
+                Ok(Outcome::Interrupted) => {
+                    Some("abandoned: a shutdown signal arrived while measuring".to_string())
+                }
+                Err(e) => {
+                    eprintln!(
+                        "run of {} failed: {e}; recorded as a failed run, watching goes on",
+                        policy.id
+                    );
+                    Some(e.to_string())
+                }
+            };
+            if let Some(reason) = failure
+                && let Err(e) =
+                    history.record_failure(policy.id.as_str(), started, &me.to_string(), &reason)
+            {
+                eprintln!("cannot record the failed run of {}: {e}", policy.id);
+            }
+            if *stop.borrow() {
+                eprintln!("stopped by a signal; no run is in progress and every lock is released");
+                return Ok(Exit::Ok);
+            }
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// A tracer for these settings. Without raw-socket privilege it still works (every path is

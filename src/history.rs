@@ -79,6 +79,41 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER chain_head_forward_only BEFORE UPDATE ON chain_head
     WHEN NEW.seq <= OLD.seq OR NEW.policy_id IS NOT OLD.policy_id
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: chain heads only move forward'); END;",
+    // 2: one-run-at-a-time locks (see `crate::lock`), an audit trail of lock takeovers, and
+    // runs that failed before producing a verdict. Failed runs live outside `runs` on purpose:
+    // they have no verdict or document to hash, and keeping them off the chain leaves
+    // `history verify` exactly as it was; they are append-only like the chain itself.
+    "CREATE TABLE locks (
+        policy_id    TEXT PRIMARY KEY NOT NULL,
+        holder       TEXT NOT NULL,
+        acquired_at  TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at        TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        kind      TEXT NOT NULL CHECK (kind IN ('lock_takeover')),
+        holder    TEXT NOT NULL,
+        detail    TEXT NOT NULL
+    );
+    CREATE TABLE failed_runs (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        policy_id  TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        failed_at  TEXT NOT NULL,
+        holder     TEXT NOT NULL,
+        reason     TEXT NOT NULL
+    );
+    CREATE INDEX failed_runs_policy ON failed_runs (policy_id, started_at);
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: events cannot be edited'); END;
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: events cannot be deleted'); END;
+    CREATE TRIGGER failed_runs_append_only_update BEFORE UPDATE ON failed_runs
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: failed runs cannot be edited'); END;
+    CREATE TRIGGER failed_runs_append_only_delete BEFORE DELETE ON failed_runs
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: failed runs cannot be deleted'); END;",
 ];
 
 /// The schema version this build writes and understands.
@@ -146,7 +181,7 @@ fn serialize_timestamp<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<
 /// The stored (and hashed) form of a timestamp: RFC 3339, UTC, `Z`, exactly six fractional
 /// digits, e.g. `2025-03-01T09:30:00.000000Z`. Fixed width, so text order is time order, which
 /// lets SQLite sort and filter the column as text. Years outside 0000-9999 would break that.
-fn timestamp_text(t: DateTime<Utc>) -> Result<String, String> {
+pub(crate) fn timestamp_text(t: DateTime<Utc>) -> Result<String, String> {
     if !(0..=9999).contains(&t.year()) {
         return Err(format!("timestamp {t} is outside the years 0000-9999"));
     }
@@ -603,14 +638,50 @@ impl History {
             conn,
             path: path.to_path_buf(),
         };
-        history.configure()?;
-        history.migrate()?;
-        Ok(history)
+        // Two processes opening a fresh file at the same instant (two watchers started
+        // together) can get SQLITE_BUSY at once, without the busy handler being consulted:
+        // switching to WAL and WAL recovery do not wait. Both steps are idempotent, so retry
+        // them, for as long as the busy timeout would have waited.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match history.configure().and_then(|()| history.migrate()) {
+                Err(HistoryError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                other => break other.map(|()| history),
+            }
+        }
     }
 
     /// The file this history is stored in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The connection, for the modules that own other tables of this file (`crate::lock`).
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Records a run that ended without a verdict (an error before or while measuring, or a
+    /// shutdown): in `failed_runs`, outside the hash chain, so `history verify` is unchanged.
+    pub fn record_failure(
+        &mut self,
+        policy_id: &str,
+        started_at: DateTime<Utc>,
+        holder: &str,
+        reason: &str,
+    ) -> Result<i64, HistoryError> {
+        let started = timestamp_text(started_at).map_err(HistoryError::InvalidRun)?;
+        let failed = timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        self.conn
+            .execute(
+                "INSERT INTO failed_runs (policy_id, started_at, failed_at, holder, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![policy_id, started, failed, holder, reason],
+            )
+            .map_err(sql_err(&self.path, "cannot record the failed run"))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// Records a run at the end of its policy's chain and returns it as stored.
@@ -1073,7 +1144,10 @@ impl History {
 }
 
 /// Maps an SQLite error to the variant that tells the user what to do about it.
-fn sql_err(path: &Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> HistoryError {
+pub(crate) fn sql_err(
+    path: &Path,
+    context: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> HistoryError {
     let path = path.to_path_buf();
     move |source| match source.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => HistoryError::NotADatabase { path },

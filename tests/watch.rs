@@ -1,0 +1,391 @@
+//! `residency watch` and the run lock end to end: the real binary, knotd on loopback, the
+//! SQLite history. Probing is disabled in every policy (`trace`/`registry`), so only loopback
+//! DNS is used. Every wait is bounded by a deadline; children still running at a deadline are
+//! killed so a hung binary fails the test instead of hanging it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use common::dns::{KnotServer, SilentServer, Zone};
+use common::mmdb::write_country_db;
+use rusqlite::Connection;
+use serde_json::Value;
+
+const ZONE: &str = "api 300 A 192.0.2.10\n";
+
+struct Lab {
+    dir: tempfile::TempDir,
+    knot: KnotServer,
+}
+
+impl Lab {
+    fn start() -> Lab {
+        let knot = KnotServer::start(&[Zone::new("vendor.test.", ZONE)], None);
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_country_db(&dir.path().join("lab.mmdb"), &[("192.0.2.0/24", "IN")]);
+        Lab { dir, knot }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("history.sqlite")
+    }
+
+    /// A policy `name` asking `resolvers` with this DNS timeout; one endpoint in India.
+    fn policy(&self, name: &str, resolvers: &[SocketAddr], timeout_ms: u64) -> PathBuf {
+        let resolvers: Vec<String> = resolvers.iter().map(|r| format!("\"{r}\"")).collect();
+        let text = format!(
+            "id: {name}\nallow: [IN]\nresolvers: [{}]\nrepeat: 1\n\
+             dns: {{ timeout_ms: {timeout_ms}, tries: 1 }}\ntrace: {{ enabled: false }}\n\
+             registry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n\
+             endpoints:\n  - host: api.vendor.test\n",
+            resolvers.join(", "),
+            self.dir.path().join("lab.mmdb").display()
+        );
+        let path = self.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, text).expect("write policy");
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_residency"));
+        cmd.current_dir(self.dir.path())
+            .env("RESIDENCY_DB", self.db())
+            .env_remove("RESIDENCY_LOG")
+            .args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run residency")
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn residency")
+    }
+
+    fn runs(&self, policy: &str) -> Vec<Value> {
+        let out = self.run(&["history", "--policy", policy, "--format", "json"]);
+        let runs: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "history is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        runs.as_array().cloned().unwrap_or_default()
+    }
+
+    fn sql_count(&self, sql: &str) -> i64 {
+        Connection::open(self.db())
+            .expect("open history")
+            .query_row(sql, [], |r| r.get(0))
+            .expect("count")
+    }
+
+    fn assert_verified(&self) {
+        let out = self.run(&["history", "verify"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Waits for a child to exit, killing it at the deadline: (exit code, stdout, stderr).
+fn finish(mut child: Child, limit: Duration) -> (Option<i32>, String, String) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(_status) = child.try_wait().expect("poll child") {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("collect output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn time(run: &Value, key: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(run[key].as_str().expect("timestamp"))
+        .expect("rfc 3339")
+        .with_timezone(&Utc)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+#[test]
+fn every_second_for_three_runs_records_three_runs_in_order() {
+    let lab = Lab::start();
+    let policy = lab.policy("every", &[lab.knot.addr()], 400);
+    let child = lab.spawn(&[
+        "watch",
+        "--every",
+        "1s",
+        "--max-runs",
+        "3",
+        path_str(&policy),
+    ]);
+    let (code, stdout, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.contains("every: run #1 seq 1 compliant"), "{stdout}");
+
+    let runs = lab.runs("every");
+    assert_eq!(runs.len(), 3);
+    for pair in runs.windows(2) {
+        let gap = time(&pair[1], "started_at") - time(&pair[0], "started_at");
+        assert!(gap >= chrono::Duration::milliseconds(900), "{gap}");
+    }
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 0);
+    lab.assert_verified();
+
+    // A watched run is recorded exactly like a checked one: same document shape.
+    let out = lab.run(&["check", "--format", "json", path_str(&policy)]);
+    assert_eq!(out.status.code(), Some(0));
+    let checked: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let watched = lab.run(&["show", "1", "--format", "json"]);
+    let watched: Value = serde_json::from_slice(&watched.stdout).expect("json");
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&checked), keys(&watched));
+}
+
+#[test]
+fn racing_watchers_never_overlap_and_report_skips() {
+    let lab = Lab::start();
+    // The silent resolver makes each run last about a second, so the watchers collide.
+    let silent = SilentServer::start();
+    let policy = lab.policy("race", &[lab.knot.addr(), silent.addr()], 1200);
+    let args = [
+        "watch",
+        "--every",
+        "1s",
+        "--max-runs",
+        "3",
+        path_str(&policy),
+    ];
+    // Both start on a fresh file: creating the history at the same instant must work too.
+    let (a, b) = (lab.spawn(&args), lab.spawn(&args));
+    let (a, b) = (
+        finish(a, Duration::from_secs(60)),
+        finish(b, Duration::from_secs(60)),
+    );
+    assert_eq!((a.0, b.0), (Some(0), Some(0)), "{a:?}\n{b:?}");
+
+    let runs = lab.runs("race");
+    let skipped =
+        a.2.matches("skipped: policy race").count() + b.2.matches("skipped: policy race").count();
+    assert_eq!(runs.len() + skipped, 6, "{a:?}\n{b:?}");
+    assert!(
+        skipped > 0,
+        "the watchers collided at least once: {a:?}\n{b:?}"
+    );
+    let mut intervals: Vec<(DateTime<Utc>, DateTime<Utc>)> = runs
+        .iter()
+        .map(|r| (time(r, "started_at"), time(r, "finished_at")))
+        .collect();
+    intervals.sort();
+    for pair in intervals.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "runs overlap: {pair:?}");
+    }
+    assert_eq!(lab.sql_count("SELECT count(*) FROM failed_runs"), 0);
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 0);
+    lab.assert_verified();
+}
+
+#[test]
+fn sigterm_during_a_run_exits_0_with_the_history_intact_and_the_lock_released() {
+    let lab = Lab::start();
+    let quick = lab.policy("term", &[lab.knot.addr()], 400);
+    assert_eq!(lab.run(&["check", path_str(&quick)]).status.code(), Some(0));
+
+    let silent = SilentServer::start();
+    let slow = lab.policy("term", &[silent.addr()], 10_000);
+    let child = lab.spawn(&["watch", "--every", "1h", path_str(&slow)]);
+    wait_for("the run to query", Duration::from_secs(10), || {
+        silent.received() > 0
+    });
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 1);
+    signal(&child, "TERM");
+    let (code, stdout, stderr) = finish(child, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 0);
+    assert_eq!(lab.runs("term").len(), 1, "the abandoned run wrote no run");
+    assert_eq!(
+        lab.sql_count("SELECT count(*) FROM failed_runs WHERE reason LIKE 'abandoned%'"),
+        1
+    );
+    lab.assert_verified();
+}
+
+#[test]
+fn a_killed_watchers_lock_is_taken_over_by_the_next_check_and_recorded() {
+    let lab = Lab::start();
+    let silent = SilentServer::start();
+    let slow = lab.policy("stale", &[silent.addr()], 10_000);
+    let mut child = lab.spawn(&["watch", "--every", "1h", path_str(&slow)]);
+    let pid = child.id();
+    wait_for("the run to query", Duration::from_secs(10), || {
+        silent.received() > 0
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    assert_eq!(
+        lab.sql_count("SELECT count(*) FROM locks"),
+        1,
+        "left behind"
+    );
+
+    let quick = lab.policy("stale", &[lab.knot.addr()], 400);
+    let out = lab.run(&["check", path_str(&quick)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("took the lock over"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(":{pid}, which is gone")),
+        "{stderr}"
+    );
+
+    let detail: String = Connection::open(lab.db())
+        .expect("open")
+        .query_row(
+            "SELECT detail FROM events WHERE kind = 'lock_takeover' AND policy_id = 'stale'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("one takeover event");
+    assert!(
+        detail.contains(&format!(":{pid}: process {pid} is no longer running")),
+        "{detail}"
+    );
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 0);
+    assert_eq!(lab.runs("stale").len(), 1);
+    lab.assert_verified();
+}
+
+#[test]
+fn a_check_finding_a_live_holder_skips_with_exit_1() {
+    let lab = Lab::start();
+    let silent = SilentServer::start();
+    let slow = lab.policy("busy", &[silent.addr()], 10_000);
+    let child = lab.spawn(&["watch", "--every", "1h", path_str(&slow)]);
+    wait_for("the run to query", Duration::from_secs(10), || {
+        silent.received() > 0
+    });
+    let quick = lab.policy("busy", &[lab.knot.addr()], 400);
+    let out = lab.run(&["check", path_str(&quick)]);
+    signal(&child, "INT");
+    let (code, _, _) = finish(child, Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("skipped: policy busy is being checked by"),
+        "{stderr}"
+    );
+    assert!(lab.runs("busy").is_empty());
+}
+
+#[test]
+fn a_failing_run_is_recorded_and_the_watch_goes_on() {
+    let lab = Lab::start();
+    let policy = lab.policy("fails", &[lab.knot.addr()], 400);
+    let mut child = lab.spawn(&[
+        "watch",
+        "--every",
+        "1s",
+        "--max-runs",
+        "3",
+        path_str(&policy),
+    ]);
+    // After the first run, the geolocation database disappears: later runs cannot locate.
+    let stdout = child.stdout.take().expect("stdout");
+    // The reader lives to the end of the test: closing the pipe would fail the watch's output.
+    let mut reader = BufReader::new(stdout);
+    let mut first = String::new();
+    reader.read_line(&mut first).expect("first line");
+    assert!(first.contains("run #1"), "{first}");
+    std::fs::remove_file(lab.dir.path().join("lab.mmdb")).expect("remove mmdb");
+    let (code, _, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr.matches("run of fails failed").count(), 2, "{stderr}");
+    assert_eq!(lab.runs("fails").len(), 1);
+    assert_eq!(
+        lab.sql_count("SELECT count(*) FROM failed_runs WHERE policy_id = 'fails'"),
+        2
+    );
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 0);
+    lab.assert_verified();
+    drop(reader);
+}
+
+#[test]
+fn bad_schedules_are_exit_3_with_a_message() {
+    let lab = Lab::start();
+    let policy = lab.policy("sched", &[lab.knot.addr()], 400);
+    let p = path_str(&policy);
+    for (args, message) in [
+        (
+            vec!["watch", "--every", "6 hours-ish", p],
+            "is not a duration",
+        ),
+        (vec!["watch", "--every", "10ms", p], "at least one second"),
+        (
+            vec!["watch", "--cron", "61 * * * *", p],
+            "is not a cron pattern",
+        ),
+        (vec!["watch", "--cron", "0 0 30 2 *", p], "never fires"),
+        (vec!["watch", p], "--every DURATION or --cron PATTERN"),
+        (
+            vec!["watch", "--every", "1s", "--jitter", "lots", p],
+            "is not a duration",
+        ),
+    ] {
+        let out = lab.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    assert!(lab.runs("sched").is_empty());
+}
