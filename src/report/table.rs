@@ -225,20 +225,7 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
                 let _ = writeln!(out, "        PTR {}", a.names.join(", "));
             }
             if let Some(r) = &a.registry {
-                let _ = writeln!(
-                    out,
-                    "        registry ({}): {} ({}) {} {}{}",
-                    r.source,
-                    r.holder.as_deref().unwrap_or("holder unknown"),
-                    r.country
-                        .map_or_else(|| "??".to_string(), |c| c.to_string()),
-                    r.handle.as_deref().unwrap_or(""),
-                    r.range.as_deref().unwrap_or(""),
-                    r.url
-                        .as_deref()
-                        .map(|u| format!(" <{u}>"))
-                        .unwrap_or_default()
-                );
+                registry_line(&mut out, r, "        ");
             }
             if !a.decided_by.is_empty() {
                 let _ = writeln!(out, "        decided by: {}", a.decided_by.join("; "));
