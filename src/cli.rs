@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::alerts::{self, AlertPolicy, DeliverySettings, PreviousRun, RunRecord};
 use crate::check::{self, CheckSettings, RunDocument};
 use crate::compare::{self, RunRef};
 use crate::evidence::ProbeSettings;
@@ -660,7 +661,55 @@ async fn run_one(
     let released = lock::release(history, id, me);
     let outcome = result?;
     released?;
+    // After the lock is released: a slow webhook never holds up another process's run.
+    if let (Some(alerts), Outcome::Recorded(doc, stored)) = (&p.policy.alerts, &outcome) {
+        send_alert(alerts, history, doc, stored).await;
+    }
     Ok(outcome)
+}
+
+/// Compares the recorded run with the policy's previous one and POSTs an alert if its verdict
+/// changed in a way the policy asks about. Never fails the run: problems are warnings.
+async fn send_alert(alerts: &AlertPolicy, history: &History, doc: &RunDocument, stored: &Stored) {
+    let policy = doc.policy.id.as_str();
+    let filter = RunFilter {
+        policy_id: Some(policy.to_string()),
+        ..RunFilter::default()
+    };
+    let previous = match history.list(&filter) {
+        Ok(runs) => runs
+            .into_iter()
+            .filter(|r| r.id != stored.run_id && r.seq < stored.seq)
+            .max_by_key(|r| r.seq)
+            .map(|r| PreviousRun {
+                run_id: r.id,
+                verdict: r.verdict,
+            }),
+        Err(e) => {
+            eprintln!(
+                "warning: no alert for run #{} of {policy}: cannot read its previous run: {e}",
+                stored.run_id
+            );
+            return;
+        }
+    };
+    let record = RunRecord {
+        run_id: stored.run_id,
+        seq: stored.seq,
+        hash: stored.hash.clone(),
+    };
+    let Some(alert) = alerts::alert_for(alerts, doc, &record, previous.as_ref()) else {
+        return;
+    };
+    match alerts::deliver(&alerts.webhook, &alert, DeliverySettings::default()).await {
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "warning: the {} alert for run #{} of {policy} was not delivered to its webhook: {e}; \
+             the run is recorded and its verdict stands",
+            alert.event.as_str(),
+            stored.run_id
+        ),
+    }
 }
 
 async fn measure_and_record(

@@ -3,6 +3,7 @@
 //! The pipeline flows one way: [`policy`] → measurements ([`resolve`], [`geo`]) → [`verdict`]
 //! → [`history`] → reports. [`check`] runs it end to end; [`cli`] is the command-line surface.
 
+pub mod alerts;
 pub mod check;
 pub mod cli;
 pub mod compare;

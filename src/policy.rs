@@ -15,6 +15,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use crate::alerts::{AlertEvent, AlertPolicy};
 use crate::model::{Confidence, CountryCode};
 use crate::physics::Vantage;
 use crate::resolve::ResolveSettings;
@@ -161,6 +162,8 @@ pub struct Policy {
     pub min_confidence: Confidence,
     /// Whether and where to ask registries who holds each address.
     pub registry: RegistryPolicy,
+    /// Where to report verdict changes; `None`: nowhere.
+    pub alerts: Option<AlertPolicy>,
     /// The file this policy was read from.
     pub source: PathBuf,
 }
@@ -210,6 +213,16 @@ struct RawPolicy {
     require: Option<RawRequire>,
     #[serde(default)]
     registry: Option<RawRegistry>,
+    #[serde(default)]
+    alerts: Option<Spanned<RawAlerts>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    webhook: Spanned<String>,
+    #[serde(default)]
+    on: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -510,6 +523,8 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         );
     }
 
+    let alerts = raw.alerts.as_ref().map(|a| alert_policy(a, &mut problems));
+
     let claims = raw.claims.into_iter().map(|c| c.value).collect();
 
     match id {
@@ -547,12 +562,59 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
                 .as_ref()
                 .and_then(|r| r.min_confidence)
                 .unwrap_or(Confidence::Low),
+            alerts,
             source: path.to_path_buf(),
         }),
         _ => {
             problems.0.sort_by_key(|p| (p.line, p.column));
             Err(PolicyError::at(path, problems.0))
         }
+    }
+}
+
+fn alert_policy(raw: &Spanned<RawAlerts>, problems: &mut Problems) -> AlertPolicy {
+    let webhook = &raw.value.webhook;
+    let url_ok = reqwest::Url::parse(&webhook.value)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !url_ok {
+        problems.add(
+            webhook,
+            format!(
+                "`alerts.webhook: {}` must be an http(s):// URL, e.g. https://hooks.example.com/residency",
+                webhook.value
+            ),
+        );
+    }
+    let on = match &raw.value.on {
+        None => AlertPolicy::default_on(),
+        Some(list) => {
+            if list.value.is_empty() {
+                problems.add(
+                    list,
+                    "`alerts.on` is empty: list events (violation, recovered, inconclusive) or remove the key for [violation, recovered]",
+                );
+            }
+            list.value
+                .iter()
+                .filter_map(|e| {
+                    AlertEvent::parse(e.value.trim())
+                        .ok_or_else(|| {
+                            problems.add(
+                                e,
+                                format!(
+                                    "`{}` is not an alert event: use violation, recovered or inconclusive",
+                                    e.value
+                                ),
+                            )
+                        })
+                        .ok()
+                })
+                .collect()
+        }
+    };
+    AlertPolicy {
+        webhook: webhook.value.clone(),
+        on,
     }
 }
 
@@ -828,6 +890,37 @@ geo:
         );
         assert_eq!(p[0].line, 5, "{p:?}");
         assert!(p[0].message.contains("strong"), "{p:?}");
+    }
+
+    #[test]
+    fn alerts_section() {
+        let base = "id: a\nallow: [IN]\nendpoints:\n  - host: a.example\n";
+        let p = parse_str(&format!(
+            "{base}alerts: {{ webhook: https://hooks.example.com/x, on: [inconclusive] }}\n"
+        ))
+        .expect("valid alerts");
+        let a = p.alerts.expect("alerts");
+        assert_eq!(a.webhook, "https://hooks.example.com/x");
+        assert_eq!(a.on, [AlertEvent::Inconclusive].into());
+        let p = parse_str(&format!("{base}alerts:\n  webhook: http://127.0.0.1:9/\n"))
+            .expect("valid alerts");
+        assert_eq!(p.alerts.expect("alerts").on, AlertPolicy::default_on());
+        assert!(parse_str(base).expect("valid").alerts.is_none());
+
+        let p = problems(&format!(
+            "{base}alerts:\n  webhook: ftp://x.example/\n  on: [violation, changed]\n"
+        ));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (6, 12), "{p:?}");
+        assert!(p[0].message.contains("ftp://"), "{p:?}");
+        assert_eq!(p[1].line, 7, "{p:?}");
+        assert!(p[1].message.contains("changed"), "{p:?}");
+
+        let p = problems(&format!(
+            "{base}alerts: {{ webhook: https://x.example/, onn: [] }}\n"
+        ));
+        assert_eq!(p[0].line, 5, "{p:?}");
+        assert!(p[0].message.contains("onn"), "{p:?}");
     }
 
     #[test]
