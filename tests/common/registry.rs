@@ -23,6 +23,10 @@ const POLL: Duration = Duration::from_millis(5);
 /// One request as the handler sees it.
 pub struct Request {
     pub path: String,
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The body, as long as its `Content-Length` says (empty without one).
+    pub body: String,
     /// 1-based number of this request on this server.
     pub count: usize,
     /// `http://127.0.0.1:port/`, for `self` links.
@@ -104,6 +108,7 @@ fn loopback_listener() -> TcpListener {
 pub struct HttpServer {
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
+    bodies: Arc<Mutex<Vec<String>>>,
     _running: Running,
 }
 
@@ -113,14 +118,21 @@ impl HttpServer {
         let addr = listener.local_addr().expect("local address");
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = bodies.clone();
         let base = format!("http://{addr}/");
         let running = run(listener, move |mut stream| {
-            let Some(path) = read_request_path(&mut stream) else {
+            let Some((method, path, body)) = read_request(&mut stream) else {
                 return;
             };
             let count = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            if method == "POST" {
+                seen.lock().expect("bodies").push(body.clone());
+            }
             let reply = handler(&Request {
                 path,
+                method,
+                body,
                 count,
                 base: base.clone(),
             });
@@ -140,6 +152,7 @@ impl HttpServer {
         HttpServer {
             addr,
             requests,
+            bodies,
             _running: running,
         }
     }
@@ -148,26 +161,52 @@ impl HttpServer {
         format!("http://{}/", self.addr)
     }
 
+    /// The bodies of the POST requests received so far, in order.
+    pub fn posts(&self) -> Vec<String> {
+        self.bodies.lock().expect("bodies").clone()
+    }
+
     /// Requests answered so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
 }
 
-/// The path of a `GET path HTTP/1.1` request, after reading its whole head (bounded).
-fn read_request_path(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
+/// The method, path and body of a request, after reading its whole head and its
+/// `Content-Length` bytes of body (both bounded).
+fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
+    let mut data = Vec::new();
     let mut byte = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
         let n = stream.read(&mut byte).ok()?;
-        if n == 0 || head.len() > 64 * 1024 {
+        if n == 0 || data.len() > 64 * 1024 {
             return None;
         }
-        head.extend_from_slice(&byte[..n]);
+        data.extend_from_slice(&byte[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.lines();
+    let mut first = lines.next()?.split_whitespace();
+    let method = first.next()?.to_string();
+    let path = first.next()?.to_string();
+    let length = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(1024 * 1024);
+    while data.len() < head_end + length {
+        let n = stream.read(&mut byte).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&byte[..n]);
     }
-    let text = String::from_utf8_lossy(&head);
-    let line = text.lines().next()?;
-    line.split_whitespace().nth(1).map(str::to_string)
+    let body = String::from_utf8_lossy(&data[head_end..head_end + length]).into_owned();
+    Some((method, path, body))
 }
 
 /// An RDAP server for the documentation ranges; any other address is 404.

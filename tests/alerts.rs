@@ -1,0 +1,280 @@
+//! Verdict-change alerts end to end: the real binary, knotd on loopback, a loopback HTTP server
+//! recording the webhook's POSTs. Probing and registries are disabled in every policy, so only
+//! loopback DNS and loopback HTTP are used.
+//!
+//! The "zone change" that turns a compliant endpoint into a violation is two knotd servers
+//! serving two versions of `vendor.test` (the endpoint in India, then in China); the policy's
+//! resolver is switched between them. Every child process is waited on with a deadline.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::dns::{KnotServer, Zone};
+use common::mmdb::write_country_db;
+use common::registry::{HttpServer, Reply};
+use serde_json::Value;
+
+const IN_ZONE: &str = "api 300 A 192.0.2.10\n";
+const CN_ZONE: &str = "api 300 A 198.51.100.10\n";
+const POLICY: &str = "alerting";
+/// Longest a check may take here: DNS on loopback plus at most 10 s of alert delivery.
+const CHECK_LIMIT: Duration = Duration::from_secs(40);
+
+struct Lab {
+    dir: tempfile::TempDir,
+    india: KnotServer,
+    china: KnotServer,
+}
+
+struct Run {
+    code: Option<i32>,
+    json: Value,
+    stderr: String,
+    took: Duration,
+}
+
+impl Run {
+    fn run_id(&self) -> i64 {
+        self.json["history"]["run_id"].as_i64().expect("run id")
+    }
+}
+
+impl Lab {
+    fn start() -> Lab {
+        let india = KnotServer::start(&[Zone::new("vendor.test.", IN_ZONE)], None);
+        let china = KnotServer::start(&[Zone::new("vendor.test.", CN_ZONE)], None);
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_country_db(
+            &dir.path().join("lab.mmdb"),
+            &[("192.0.2.0/24", "IN"), ("198.51.100.0/24", "CN")],
+        );
+        Lab { dir, india, china }
+    }
+
+    /// Writes the policy with `alerts` (YAML, or empty for none), asking `resolver`.
+    fn policy(&self, resolver: SocketAddr, alerts: &str) -> PathBuf {
+        let text = format!(
+            "id: {POLICY}\nallow: [IN]\ndeny: [CN]\nresolvers: [\"{resolver}\"]\nrepeat: 1\n\
+             dns: {{ timeout_ms: 2000, tries: 2 }}\ntrace: {{ enabled: false }}\n\
+             registry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n\
+             endpoints:\n  - host: api.vendor.test\n{alerts}",
+            self.dir.path().join("lab.mmdb").display()
+        );
+        let path = self.dir.path().join(format!("{POLICY}.yaml"));
+        std::fs::write(&path, text).expect("write policy");
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_residency"));
+        cmd.current_dir(self.dir.path())
+            .env("RESIDENCY_DB", self.dir.path().join("history.sqlite"))
+            .env_remove("RESIDENCY_LOG")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// `check --format json` of the policy asking `resolver`, killed at [`CHECK_LIMIT`].
+    fn check(&self, resolver: SocketAddr, alerts: &str) -> Run {
+        let policy = self.policy(resolver, alerts);
+        let started = Instant::now();
+        let mut child = self
+            .command(&[
+                "check",
+                policy.to_str().expect("utf-8 path"),
+                "--format",
+                "json",
+            ])
+            .spawn()
+            .expect("spawn residency");
+        let deadline = started + CHECK_LIMIT;
+        while child.try_wait().expect("poll child").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let took = started.elapsed();
+        let out = child.wait_with_output().expect("collect output");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "check printed no JSON ({e}): {}\nstderr: {stderr}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        Run {
+            code: out.status.code(),
+            json,
+            stderr,
+            took,
+        }
+    }
+
+    fn validate(&self, text: &str) -> (Option<i32>, String) {
+        let path = self.dir.path().join("bad.yaml");
+        std::fs::write(&path, text).expect("write policy");
+        let out = self
+            .command(&["validate", path.to_str().expect("utf-8 path")])
+            .output()
+            .expect("run residency");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn alerts_to(server: &HttpServer, on: Option<&str>) -> String {
+    let mut text = format!("alerts:\n  webhook: {}hook\n", server.base_url());
+    if let Some(on) = on {
+        text.push_str(&format!("  on: [{on}]\n"));
+    }
+    text
+}
+
+fn events(server: &HttpServer) -> Vec<Value> {
+    server
+        .posts()
+        .iter()
+        .map(|b| serde_json::from_str(b).expect("alert body is JSON"))
+        .collect()
+}
+
+#[test]
+fn a_violation_and_a_recovery_are_each_posted_once() {
+    let lab = Lab::start();
+    let server = HttpServer::start(|_| Reply::status(204));
+    let alerts = alerts_to(&server, None);
+
+    // First run: no previous verdict to change from, so no alert.
+    let first = lab.check(lab.india.addr(), &alerts);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(server.posts().is_empty(), "{:?}", server.posts());
+
+    // The zone now puts the endpoint in a denied country.
+    let bad = lab.check(lab.china.addr(), &alerts);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    let sent = events(&server);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let e = &sent[0];
+    assert_eq!(e["event"], "violation");
+    assert_eq!(e["policy"], POLICY);
+    assert_eq!(e["run_id"].as_i64(), Some(bad.run_id()));
+    assert_eq!(e["seq"], bad.json["history"]["seq"]);
+    assert_eq!(e["seq"].as_i64(), Some(2));
+    assert_eq!(e["hash"], bad.json["history"]["hash"]);
+    assert_eq!(e["verdict"], "violation");
+    assert_eq!(e["previous_verdict"], "compliant");
+    assert_eq!(e["previous_run_id"].as_i64(), Some(first.run_id()));
+    assert_eq!(e["started_at"], bad.json["started_at"]);
+    assert_eq!(
+        e["endpoints"],
+        serde_json::json!([{ "host": "api.vendor.test", "verdict": "violation" }])
+    );
+    assert!(!bad.stderr.contains("warning"), "{}", bad.stderr);
+
+    // Still a violation: no change, no alert.
+    let again = lab.check(lab.china.addr(), &alerts);
+    assert_eq!(again.code, Some(2), "{}", again.stderr);
+    assert_eq!(server.posts().len(), 1);
+
+    // Back in India: recovered.
+    let good = lab.check(lab.india.addr(), &alerts);
+    assert_eq!(good.code, Some(0), "{}", good.stderr);
+    let sent = events(&server);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let e = &sent[1];
+    assert_eq!(e["event"], "recovered");
+    assert_eq!(e["verdict"], "compliant");
+    assert_eq!(e["previous_verdict"], "violation");
+    assert_eq!(e["previous_run_id"].as_i64(), Some(again.run_id()));
+    assert_eq!(e["run_id"].as_i64(), Some(good.run_id()));
+}
+
+#[test]
+fn only_the_changes_named_in_on_are_posted() {
+    let lab = Lab::start();
+    let server = HttpServer::start(|_| Reply::status(200));
+    let alerts = alerts_to(&server, Some("recovered"));
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    assert_eq!(lab.check(lab.china.addr(), &alerts).code, Some(2));
+    assert!(server.posts().is_empty(), "{:?}", server.posts());
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    let sent = events(&server);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["event"], "recovered");
+}
+
+#[test]
+fn a_failing_webhook_is_retried_until_it_accepts() {
+    let lab = Lab::start();
+    let server = HttpServer::start(|r| Reply::status(if r.count <= 2 { 500 } else { 200 }));
+    let alerts = alerts_to(&server, None);
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    let bad = lab.check(lab.china.addr(), &alerts);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    let sent = events(&server);
+    assert_eq!(sent.len(), 3, "delivered on the third try: {sent:?}");
+    assert!(sent.iter().all(|e| e == &sent[0]), "{sent:?}");
+    assert_eq!(sent[0]["event"], "violation");
+    assert!(!bad.stderr.contains("warning"), "{}", bad.stderr);
+    // Backoff: 0.5 s then 1 s between the tries.
+    assert!(bad.took >= Duration::from_millis(1500), "{:?}", bad.took);
+}
+
+#[test]
+fn a_webhook_that_never_answers_does_not_change_the_verdict() {
+    let lab = Lab::start();
+    // Connections complete in the kernel's backlog but are never accepted nor answered.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/hook", silent.local_addr().expect("address"));
+    let alerts = format!("alerts: {{ webhook: \"{url}\" }}\n");
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    let bad = lab.check(lab.china.addr(), &alerts);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(
+        bad.took < Duration::from_secs(20),
+        "delivery is bounded: {:?}",
+        bad.took
+    );
+    assert!(
+        bad.stderr.contains("warning") && bad.stderr.contains("not delivered"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(bad.json["verdict"], "violation");
+    drop(silent);
+}
+
+#[test]
+fn bad_alert_settings_are_reported_with_their_position() {
+    let lab = Lab::start();
+    let base = "id: a\nallow: [IN]\nendpoints:\n  - host: a.example\n";
+
+    let (code, stderr) = lab.validate(&format!("{base}alerts:\n  webhook: ftp://x.example/\n"));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("bad.yaml:6:12:"), "{stderr}");
+    assert!(stderr.contains("http(s)://"), "{stderr}");
+
+    let (code, stderr) = lab.validate(&format!(
+        "{base}alerts:\n  webhook: https://x.example/\n  on: [violation, changed]\n"
+    ));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("bad.yaml:7:"), "{stderr}");
+    assert!(
+        stderr.contains("`changed` is not an alert event"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = lab.validate(&format!("{base}alerts:\n  webhook: not a url\n"));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("bad.yaml:6:"), "{stderr}");
+}
