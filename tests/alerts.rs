@@ -278,3 +278,45 @@ fn bad_alert_settings_are_reported_with_their_position() {
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("bad.yaml:6:"), "{stderr}");
 }
+
+#[test]
+fn watch_alerts_like_check() {
+    let lab = Lab::start();
+    let server = HttpServer::start(|_| Reply::status(200));
+    let alerts = alerts_to(&server, None);
+    let first = lab.check(lab.india.addr(), &alerts);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+
+    let policy = lab.policy(lab.china.addr(), &alerts);
+    let mut child = lab
+        .command(&[
+            "watch",
+            policy.to_str().expect("utf-8 path"),
+            "--every",
+            "1h",
+            "--max-runs",
+            "1",
+        ])
+        .spawn()
+        .expect("spawn residency");
+    let deadline = Instant::now() + CHECK_LIMIT;
+    while child.try_wait().expect("poll child").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("collect output");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent = events(&server);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["event"], "violation");
+    assert_eq!(sent[0]["previous_run_id"].as_i64(), Some(first.run_id()));
+    assert_eq!(sent[0]["seq"].as_i64(), Some(2));
+}
