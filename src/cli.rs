@@ -670,7 +670,12 @@ async fn run_one(
 
 /// Compares the recorded run with the policy's previous one and POSTs an alert if its verdict
 /// changed in a way the policy asks about. Never fails the run: problems are warnings.
-async fn send_alert(alerts: &AlertPolicy, history: &History, doc: &RunDocument, stored: &Stored) {
+async fn send_alert(
+    alerts: &AlertPolicy,
+    history: &mut History,
+    doc: &RunDocument,
+    stored: &Stored,
+) {
     let policy = doc.policy.id.as_str();
     let filter = RunFilter {
         policy_id: Some(policy.to_string()),
@@ -701,7 +706,24 @@ async fn send_alert(alerts: &AlertPolicy, history: &History, doc: &RunDocument, 
     let Some(alert) = alerts::alert_for(alerts, doc, &record, previous.as_ref()) else {
         return;
     };
-    match alerts::deliver(&alerts.webhook, &alert, DeliverySettings::default()).await {
+    let result = alerts::deliver(&alerts.webhook, &alert, DeliverySettings::default()).await;
+    let (delivered, detail) = match &result {
+        Ok(tries) => (true, format!("delivered on try {tries}")),
+        Err(e) => (false, e.to_string()),
+    };
+    if let Err(e) = history.record_alert(
+        stored.run_id,
+        policy,
+        alert.event.as_str(),
+        delivered,
+        &detail,
+    ) {
+        eprintln!(
+            "warning: cannot record the alert delivery of run #{}: {e}",
+            stored.run_id
+        );
+    }
+    match result {
         Ok(_) => {}
         Err(e) => eprintln!(
             "warning: the {} alert for run #{} of {policy} was not delivered to its webhook: {e}; \

@@ -114,6 +114,22 @@ const MIGRATIONS: &[&str] = &[
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: failed runs cannot be edited'); END;
     CREATE TRIGGER failed_runs_append_only_delete BEFORE DELETE ON failed_runs
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: failed runs cannot be deleted'); END;",
+    // 3: webhook alerts (see `crate::alerts`), one row per alert delivered or given up on.
+    // Outside the chain like failed runs, so `history verify` is unchanged; append-only.
+    "CREATE TABLE alert_deliveries (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id    INTEGER NOT NULL,
+        policy_id TEXT    NOT NULL,
+        event     TEXT    NOT NULL CHECK (event IN ('violation', 'recovered', 'inconclusive')),
+        at        TEXT    NOT NULL,
+        delivered INTEGER NOT NULL CHECK (delivered IN (0, 1)),
+        detail    TEXT    NOT NULL
+    );
+    CREATE INDEX alert_deliveries_run ON alert_deliveries (run_id);
+    CREATE TRIGGER alert_deliveries_append_only_update BEFORE UPDATE ON alert_deliveries
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: alert deliveries cannot be edited'); END;
+    CREATE TRIGGER alert_deliveries_append_only_delete BEFORE DELETE ON alert_deliveries
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: alert deliveries cannot be deleted'); END;",
 ];
 
 /// The schema version this build writes and understands.
@@ -681,6 +697,27 @@ impl History {
                 params![policy_id, started, failed, holder, reason],
             )
             .map_err(sql_err(&self.path, "cannot record the failed run"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records what became of the webhook alert for run `run_id`: `delivered`, and how (the
+    /// try it succeeded on, or why it was given up), in `alert_deliveries`, outside the chain.
+    pub fn record_alert(
+        &mut self,
+        run_id: i64,
+        policy_id: &str,
+        event: &str,
+        delivered: bool,
+        detail: &str,
+    ) -> Result<i64, HistoryError> {
+        let at = timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        self.conn
+            .execute(
+                "INSERT INTO alert_deliveries (run_id, policy_id, event, at, delivered, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run_id, policy_id, event, at, delivered, detail],
+            )
+            .map_err(sql_err(&self.path, "cannot record the alert delivery"))?;
         Ok(self.conn.last_insert_rowid())
     }
 

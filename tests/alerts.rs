@@ -118,6 +118,19 @@ impl Lab {
         }
     }
 
+    /// (run_id, event, delivered, detail) of every recorded alert delivery, in order.
+    fn deliveries(&self) -> Vec<(i64, String, bool, String)> {
+        let conn = rusqlite::Connection::open(self.dir.path().join("history.sqlite"))
+            .expect("open history");
+        let mut stmt = conn
+            .prepare("SELECT run_id, event, delivered, detail FROM alert_deliveries ORDER BY id")
+            .expect("query deliveries");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("read deliveries")
+            .collect::<Result<_, _>>()
+            .expect("deliveries")
+    }
+
     fn validate(&self, text: &str) -> (Option<i32>, String) {
         let path = self.dir.path().join("bad.yaml");
         std::fs::write(&path, text).expect("write policy");
@@ -197,6 +210,17 @@ fn a_violation_and_a_recovery_are_each_posted_once() {
     assert_eq!(e["previous_verdict"], "violation");
     assert_eq!(e["previous_run_id"].as_i64(), Some(again.run_id()));
     assert_eq!(e["run_id"].as_i64(), Some(good.run_id()));
+
+    let recorded = lab.deliveries();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert_eq!(
+        (recorded[0].0, recorded[0].1.as_str(), recorded[0].2),
+        (bad.run_id(), "violation", true)
+    );
+    assert_eq!(
+        (recorded[1].0, recorded[1].1.as_str(), recorded[1].2),
+        (good.run_id(), "recovered", true)
+    );
 }
 
 #[test]
@@ -228,6 +252,10 @@ fn a_failing_webhook_is_retried_until_it_accepts() {
     assert!(!bad.stderr.contains("warning"), "{}", bad.stderr);
     // Backoff: 0.5 s then 1 s between the tries.
     assert!(bad.took >= Duration::from_millis(1500), "{:?}", bad.took);
+    let recorded = lab.deliveries();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(recorded[0].2, "{recorded:?}");
+    assert_eq!(recorded[0].3, "delivered on try 3");
 }
 
 #[test]
@@ -251,6 +279,19 @@ fn a_webhook_that_never_answers_does_not_change_the_verdict() {
         bad.stderr
     );
     assert_eq!(bad.json["verdict"], "violation");
+    let recorded = lab.deliveries();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(
+        (recorded[0].0, recorded[0].1.as_str(), recorded[0].2),
+        (bad.run_id(), "violation", false)
+    );
+    assert!(!recorded[0].3.contains("127.0.0.1"), "no URL: {recorded:?}");
+    // The history's chain is untouched by the delivery record.
+    let verify = lab
+        .command(&["history", "verify"])
+        .output()
+        .expect("run residency");
+    assert_eq!(verify.status.code(), Some(0));
     drop(silent);
 }
 
