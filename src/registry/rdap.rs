@@ -301,6 +301,17 @@ struct Link {
     href: Option<String>,
 }
 
+/// An RDAP object of another class than asked for is not an answer (RFC 9083 §4.8); a missing
+/// class name is tolerated, as some servers leave it out.
+fn expect_class(found: Option<&str>, wanted: &str) -> Result<(), String> {
+    match found {
+        Some(class) if class != wanted => {
+            Err(format!("answer is a `{class}` object, not an `{wanted}`"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Turn an `ip/` answer into a record. An answer without an IP network object is an error.
 pub(crate) fn parse_ip_answer(
     answer: &RdapAnswer,
@@ -309,11 +320,7 @@ pub(crate) fn parse_ip_answer(
 ) -> Result<RegistryRecord, String> {
     let object: IpNetworkObject = serde_json::from_str(&answer.body)
         .map_err(|e| format!("answer is not an RDAP IP network object: {e}"))?;
-    if let Some(class) = &object.object_class_name
-        && class != "ip network"
-    {
-        return Err(format!("answer is a `{class}` object, not an `ip network`"));
-    }
+    expect_class(object.object_class_name.as_deref(), "ip network")?;
     let registrant = find_role(&object.entities, "registrant");
     // APNIC often lists no registrant entity; the block's description names the holder.
     let holder = registrant
@@ -366,11 +373,7 @@ struct AutnumObject {
 pub(crate) fn parse_autnum_answer(answer: &RdapAnswer, asn: u32) -> Result<OriginAs, String> {
     let object: AutnumObject = serde_json::from_str(&answer.body)
         .map_err(|e| format!("answer is not an RDAP autnum object: {e}"))?;
-    if let Some(class) = &object.object_class_name
-        && class != "autnum"
-    {
-        return Err(format!("answer is a `{class}` object, not an `autnum`"));
-    }
+    expect_class(object.object_class_name.as_deref(), "autnum")?;
     let registrant = find_role(&object.entities, "registrant");
     let country_text = object
         .country
