@@ -71,6 +71,8 @@ pub enum CliError {
     Lock(#[from] lock::LockError),
     #[error("{0}")]
     Schedule(#[from] ScheduleError),
+    #[error("{0}")]
+    Report(#[from] crate::report::ReportError),
     #[error(
         "interrupted by a signal before the run of {0} was recorded; nothing was written, run `check` again"
     )]
@@ -179,6 +181,13 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// A compliance report (HTML, PDF or Markdown, from templates) of one run or of a period.
+    ///
+    /// `--run RUN` (a run id or date, as in `diff`) reports one run, `--since`/`--until` every
+    /// run in a period; with neither, the policy's latest run. The format follows `--out`'s
+    /// extension. The report states its runs' hashes and the chain head; check it later with
+    /// `residency history verify --report FILE`.
+    Report(ReportArgs),
     /// Whether each dated claim of a policy has held since its date, with the runs that show it.
     Claims {
         policy_id: String,
@@ -196,9 +205,39 @@ pub enum HistoryAction {
         /// Only this policy's chain.
         #[arg(long)]
         policy: Option<String>,
+        /// Check a report made by `residency report` instead: its runs' hashes and chain head
+        /// against this history, and the policy's chain.
+        #[arg(long, value_name = "FILE", conflicts_with = "policy")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         db: DbArg,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The policy id, as in `residency history`.
+    policy_id: String,
+    /// One run: a run id, a date YYYY-MM-DD (its last run that day or before) or an RFC 3339 time.
+    #[arg(long, value_name = "RUN|DATE", conflicts_with_all = ["since", "until"])]
+    run: Option<String>,
+    /// A period report of the runs started at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// ... and on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Your own template (`.html.j2`, `.md.j2` or `.typ`; see reports/README.md); default: reports/.
+    #[arg(long, value_name = "PATH")]
+    template: Option<PathBuf>,
+    /// The report file: FILE.html, FILE.pdf or FILE.md.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Do not recompute the policy's hash chain before reporting (faster on long histories).
+    #[arg(long)]
+    no_verify: bool,
+    #[command(flatten)]
+    db: DbArg,
 }
 
 #[derive(Debug, Args)]
@@ -431,9 +470,19 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Watch(args) => watch(&args),
         Command::Validate { files } => validate(&files),
         Command::History {
-            action: Some(HistoryAction::Verify { policy, db }),
+            action:
+                Some(HistoryAction::Verify {
+                    report: Some(file),
+                    db,
+                    ..
+                }),
+            ..
+        } => verify_report(&file, &db.path()),
+        Command::History {
+            action: Some(HistoryAction::Verify { policy, db, .. }),
             ..
         } => verify(policy.as_deref(), &db.path()),
+        Command::Report(args) => report(&args),
         Command::History { action: None, list } => list_runs(&list),
         Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
         Command::Locate(args) => locate(&args),
@@ -1164,6 +1213,62 @@ fn verify(policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
     let report = history.verify(policy)?;
     print!("{report}");
     Ok(if report.is_intact() {
+        Exit::Ok
+    } else {
+        Exit::Violation
+    })
+}
+
+/// `residency report`: build the context, render, write the file, say where it went.
+fn report(args: &ReportArgs) -> Result<Exit, CliError> {
+    use crate::report::{context, render};
+    // Everything the user typed is checked before the database is opened (or created).
+    let format = render::OutputFormat::from_path(&args.out)?;
+    let selection = match (&args.run, &args.since, &args.until) {
+        (Some(run), _, _) => context::Selection::Run(Some(RunRef::parse(run)?)),
+        (None, None, None) => context::Selection::Run(None),
+        (None, since, until) => context::Selection::Period {
+            since: since.as_deref().map(|s| parse_when(s, false)).transpose()?,
+            until: until.as_deref().map(|s| parse_when(s, true)).transpose()?,
+        },
+    };
+    let db = args.db.path();
+    let history = History::open(&db)?;
+    let options = context::Options {
+        generated_at: Utc::now(),
+        verify_chain: !args.no_verify,
+    };
+    let ctx = context::build(&history, &db, &args.policy_id, &selection, &options)?;
+    let bytes = render::render(&ctx, format, args.template.as_deref())?;
+    std::fs::write(&args.out, &bytes).map_err(|e| crate::report::ReportError::Write {
+        path: args.out.clone(),
+        source: e,
+    })?;
+    println!(
+        "{}: {} report of {} ({} run(s), latest {} {}), {} bytes",
+        args.out.display(),
+        format.as_str(),
+        args.policy_id,
+        ctx.runs.len(),
+        ctx.run.id,
+        ctx.run.verdict,
+        bytes.len()
+    );
+    if ctx.provenance.chain_verified == Some(false) {
+        eprintln!(
+            "warning: the chain of {} is broken; the report says so. See `residency history verify --policy {}`",
+            args.policy_id, args.policy_id
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// `residency history verify --report FILE`: exit 0 when the report matches the history, 2 when not.
+fn verify_report(file: &Path, db: &Path) -> Result<Exit, CliError> {
+    let history = History::open(db)?;
+    let check = crate::report::provenance::check_report(&history, file)?;
+    print!("{check}");
+    Ok(if check.matches {
         Exit::Ok
     } else {
         Exit::Violation

@@ -628,6 +628,20 @@ impl Countries {
         self.get(cc).map(|c| c.bbox)
     }
 
+    /// The country's rings as `(longitude, latitude)` vertices, each polygon's outer ring
+    /// first and then its holes, for drawing maps. Longitudes are unwrapped: a ring that crosses
+    /// the antimeridian runs past 180 rather than jumping back to -180.
+    pub fn outline(&self, cc: CountryCode) -> Vec<&[(f64, f64)]> {
+        self.get(cc)
+            .map(|c| {
+                c.polygons
+                    .iter()
+                    .flat_map(|p| p.rings.iter().map(|r| r.lonlat.as_slice()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Number of polygons (islands, exclaves) in the country's shape.
     pub fn polygon_count(&self, cc: CountryCode) -> Option<usize> {
         self.get(cc).map(|c| c.polygons.len())

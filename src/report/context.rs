@@ -1,0 +1,806 @@
+//! The report context: everything a report template may show, built from the history.
+//!
+//! Owns the shape templates see. It is serialised with serde, so the same value reaches
+//! minijinja (HTML and Markdown templates) and typst (PDF templates, as the JSON file
+//! `/residency/context.json`). Its fields are a public contract for users' own templates,
+//! documented field by field in `reports/README.md`; add fields, never rename or remove them.
+//!
+//! Every fact comes from the history: the runs' stored documents, their hashes, and the
+//! comparisons of [`crate::compare`] (`diff`, `timeline`, `claims`). Nothing is measured here.
+//!
+//! Measured text (PTR names, CNAME targets, registry fields) is attacker-controlled. Templates
+//! escape it for their output language; on top of that, [`visible_controls`] replaces control,
+//! bidirectional-override and zero-width characters in every string by a visible
+//! `⟦U+202E⟧`, so a hostile name can neither reorder the text around it nor hide in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::check::{PolicySnapshot, RunDocument, Summary, ToolInfo};
+use crate::compare::{self, Claims, CompareError, Diff, RunRef, Timeline};
+use crate::history::{History, RunFilter, RunSummary};
+use crate::model::{Confidence, CountryCode, Evidence, Verdict};
+use crate::physics::Countries;
+use crate::registry::RegistryRecord;
+use crate::resolve::Outcome;
+
+use super::ReportError;
+use super::provenance::Provenance;
+use super::svg::{self, MapPoint};
+
+/// Which runs a report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// One run (`--run`), or the policy's latest run when `None`.
+    Run(Option<RunRef>),
+    /// Every run started in `since <= started_at < until` (`--since`, `--until`).
+    Period {
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+/// The two kinds of report; each has its default templates in `reports/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    Run,
+    Period,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Run => "run",
+            ReportKind::Period => "period",
+        }
+    }
+}
+
+/// Everything a template sees. See `reports/README.md` for each field.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportContext {
+    pub kind: ReportKind,
+    pub title: String,
+    pub generated_at: String,
+    /// The residency that rendered the report (each run also names the one that measured it).
+    pub tool: ToolInfo,
+    pub database: String,
+    pub policy: PolicySnapshot,
+    pub period: Option<Period>,
+    /// The run shown in full: the selected run, or the latest run of the period.
+    pub run: RunDetail,
+    /// Every run the report covers, oldest first (one for a run report).
+    pub runs: Vec<RunRow>,
+    pub totals: Totals,
+    /// Run report: the policy's previous run → this run. Period: first → last run of the period.
+    pub diff: Option<Diff>,
+    /// Run report: every run up to this one; period report: the period's runs.
+    pub timeline: Vec<TimelineRow>,
+    /// Each endpoint over the timeline's runs.
+    pub endpoint_history: Vec<EndpointHistory>,
+    pub claims: Claims,
+    /// Where the shown run's addresses were located, most addresses first.
+    pub countries: Vec<CountryRow>,
+    pub charts: Charts,
+    pub provenance: Provenance,
+}
+
+/// The window of a period report, as given (RFC 3339, `until` exclusive); null when open.
+#[derive(Debug, Clone, Serialize)]
+pub struct Period {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// First and last run started in it.
+    pub first: String,
+    pub last: String,
+}
+
+/// A run in a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub seq: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub verdict: Verdict,
+    pub hash: String,
+}
+
+impl From<&RunSummary> for RunRow {
+    fn from(r: &RunSummary) -> RunRow {
+        RunRow {
+            id: r.id,
+            seq: r.seq,
+            started_at: time_text(&r.started_at),
+            finished_at: time_text(&r.finished_at),
+            verdict: r.verdict,
+            hash: r.hash.clone(),
+        }
+    }
+}
+
+/// Counts over the runs a report covers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub runs: usize,
+    pub compliant: usize,
+    pub inconclusive: usize,
+    pub violation: usize,
+    /// `compliant / runs`, 4 decimals (0 with no runs).
+    pub compliant_share: f64,
+    /// Runs whose verdict differs from the run before them in the report.
+    pub verdict_changes: Vec<RunRow>,
+}
+
+/// One run of the timeline, with counts rather than every endpoint (those are in
+/// `endpoint_history`), so a year of runs over a thousand endpoints stays small.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineRow {
+    pub id: i64,
+    pub seq: i64,
+    pub started_at: String,
+    pub verdict: Verdict,
+    pub endpoints: VerdictCounts,
+    pub located: usize,
+    pub unlocated: usize,
+    /// Country code → `{count, share}` of the run's located distinct addresses.
+    pub countries: BTreeMap<String, compare::CountryShare>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct VerdictCounts {
+    pub compliant: usize,
+    pub inconclusive: usize,
+    pub violation: usize,
+}
+
+/// One endpoint across the timeline's runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointHistory {
+    pub host: String,
+    pub runs: usize,
+    pub compliant: usize,
+    pub inconclusive: usize,
+    pub violation: usize,
+    /// Its verdict in the last run that had it.
+    pub last: Verdict,
+    /// Start of its first run that was not compliant, if any.
+    pub first_non_compliant: Option<String>,
+}
+
+/// The shown run in full.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    pub id: i64,
+    pub seq: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub verdict: Verdict,
+    pub hash: String,
+    pub prev_hash: String,
+    /// The residency that measured the run.
+    pub tool: ToolInfo,
+    pub vantage: Option<VantageRow>,
+    pub resolvers: Vec<String>,
+    pub client_subnets: Vec<String>,
+    pub repeat: u32,
+    pub sources: Vec<String>,
+    /// Trace protocol and settings, or null when probing was off.
+    pub trace: Option<Value>,
+    pub summary: Summary,
+    pub endpoints: Vec<EndpointRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VantageRow {
+    pub country: CountryCode,
+    pub country_name: Option<String>,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointRow {
+    pub host: String,
+    pub purpose: Option<String>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    /// Every CNAME target seen, in order of first appearance.
+    pub cnames: Vec<String>,
+    pub queries: usize,
+    /// Queries that got no usable answer (timeout, SERVFAIL, REFUSED, transport error).
+    pub failed_queries: usize,
+    pub addresses: Vec<AddressRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AddressRow {
+    pub ip: String,
+    pub country: Option<CountryCode>,
+    pub country_name: Option<String>,
+    pub countries: Vec<CountryCode>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub confidence: Confidence,
+    pub decided_by: Vec<String>,
+    pub conflicts: Vec<String>,
+    /// Reverse DNS (PTR) names.
+    pub names: Vec<String>,
+    pub registry: Option<RegistryRecord>,
+    pub evidence: Vec<Evidence>,
+    /// Which resolvers (and client subnets) returned it.
+    pub via: Vec<String>,
+    pub seen: usize,
+    /// Countries of the located hops of its traced path, in path order, without repeats.
+    pub transit: Vec<CountryCode>,
+    pub min_rtt_ms: Option<f64>,
+}
+
+/// Addresses of the shown run in one country.
+#[derive(Debug, Clone, Serialize)]
+pub struct CountryRow {
+    pub code: CountryCode,
+    pub name: Option<String>,
+    /// `allowed`, `denied` or `other` under the run's policy.
+    pub status: &'static str,
+    pub addresses: usize,
+    pub endpoints: usize,
+    /// The worst verdict among those addresses.
+    pub verdict: Verdict,
+}
+
+/// The charts as standalone SVG documents (see [`svg`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Charts {
+    /// Run verdict ribbon and share of endpoints per verdict over time.
+    pub compliance: String,
+    /// One row per endpoint (the least compliant first), one cell per run or bucket of runs.
+    pub endpoints: String,
+    /// Share of distinct addresses per country over time.
+    pub countries: String,
+    /// The world map of the shown run.
+    pub map: String,
+}
+
+fn time_text(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// What a caller can set about a report besides the runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub generated_at: DateTime<Utc>,
+    /// Recompute the policy's hash chain before reporting (`provenance.chain_verified`).
+    pub verify_chain: bool,
+}
+
+/// Builds the context of a report on `policy` from the history at `db`.
+pub fn build(
+    history: &History,
+    db: &Path,
+    policy: &str,
+    selection: &Selection,
+    options: &Options,
+) -> Result<ReportContext, ReportError> {
+    let all = history.list(&RunFilter {
+        policy_id: Some(policy.to_string()),
+        since: None,
+        until: None,
+    })?;
+    if all.is_empty() {
+        return Err(CompareError::UnknownPolicy {
+            policy: policy.to_string(),
+            db: db.to_path_buf(),
+        }
+        .into());
+    }
+    let (kind, scope, focus, timeline_window, period) = match selection {
+        Selection::Run(r) => {
+            let focus = match r {
+                Some(r) => pick(history, db, policy, &all, *r)?,
+                None => latest(&all).clone(),
+            };
+            // The history leading up to the run, so its charts show how it came about.
+            let until = focus.started_at + TimeDelta::microseconds(1);
+            (
+                ReportKind::Run,
+                vec![focus.clone()],
+                focus,
+                (None, Some(until)),
+                None,
+            )
+        }
+        Selection::Period { since, until } => {
+            let scope: Vec<RunSummary> = all
+                .iter()
+                .filter(|r| since.is_none_or(|s| r.started_at >= s))
+                .filter(|r| until.is_none_or(|u| r.started_at < u))
+                .cloned()
+                .collect();
+            let Some(focus) = scope.iter().max_by_key(|r| (r.started_at, r.id)).cloned() else {
+                return Err(ReportError::EmptyPeriod {
+                    policy: policy.to_string(),
+                    since: since.as_ref().map(time_text),
+                    until: until.as_ref().map(time_text),
+                });
+            };
+            let period = Period {
+                since: since.as_ref().map(time_text),
+                until: until.as_ref().map(time_text),
+                first: scope
+                    .first()
+                    .map(|r| time_text(&r.started_at))
+                    .unwrap_or_default(),
+                last: time_text(&focus.started_at),
+            };
+            (
+                ReportKind::Period,
+                scope,
+                focus,
+                (*since, *until),
+                Some(period),
+            )
+        }
+    };
+
+    let stored = history
+        .get(focus.id)?
+        .ok_or_else(|| CompareError::NoSuchRun {
+            id: focus.id,
+            db: db.to_path_buf(),
+        })?;
+    let doc: RunDocument =
+        serde_json::from_value(stored.document).map_err(|e| ReportError::Unreadable {
+            id: focus.id,
+            detail: e.to_string(),
+        })?;
+
+    let timeline = compare::timeline(history, db, policy, timeline_window.0, timeline_window.1)?;
+    let diff = match kind {
+        ReportKind::Run => all
+            .iter()
+            .filter(|r| r.seq < focus.seq)
+            .max_by_key(|r| r.seq)
+            .map(|prev| {
+                compare::diff(
+                    history,
+                    db,
+                    policy,
+                    RunRef::Id(prev.id),
+                    RunRef::Id(focus.id),
+                )
+            })
+            .transpose()?,
+        ReportKind::Period => match (scope.first(), scope.len() > 1) {
+            (Some(first), true) => Some(compare::diff(
+                history,
+                db,
+                policy,
+                RunRef::Id(first.id),
+                RunRef::Id(focus.id),
+            )?),
+            _ => None,
+        },
+    };
+    let claims = compare::claims(history, db, policy)?;
+
+    let countries = Countries::shipped().ok();
+    let name_of = |cc: CountryCode| countries.and_then(|c| c.name(cc)).map(str::to_string);
+    let run = detail(&focus, &stored.prev_hash, &doc, &name_of);
+    let country_rows = country_rows(&doc, &name_of);
+    let map_points: Vec<MapPoint> = country_rows
+        .iter()
+        .map(|c| MapPoint {
+            country: c.code,
+            addresses: c.addresses,
+            verdict: c.verdict,
+        })
+        .collect();
+    let charts = Charts {
+        compliance: svg::compliance_chart(&timeline),
+        endpoints: svg::endpoint_chart(&timeline),
+        countries: svg::country_chart(&timeline),
+        map: svg::world_map(
+            &map_points,
+            &doc.policy.allow,
+            &doc.policy.deny,
+            doc.vantage.as_ref().map(|v| v.point()),
+        ),
+    };
+
+    let chain_verified = if options.verify_chain {
+        let report = history.verify(Some(policy))?;
+        Some(report.is_intact())
+    } else {
+        None
+    };
+    let head = latest_seq(&all);
+    let provenance = Provenance::new(policy, &scope, head, chain_verified, db);
+
+    let title = format!(
+        "{} — {}",
+        doc.policy.title.as_deref().unwrap_or(&doc.policy.id),
+        match kind {
+            ReportKind::Run => format!("run {} ({})", focus.id, day(&time_text(&focus.started_at))),
+            ReportKind::Period => format!(
+                "{} runs, {} to {}",
+                scope.len(),
+                scope
+                    .first()
+                    .map(|r| day(&time_text(&r.started_at)).to_string())
+                    .unwrap_or_default(),
+                day(&time_text(&focus.started_at))
+            ),
+        }
+    );
+
+    Ok(ReportContext {
+        kind,
+        title,
+        generated_at: options
+            .generated_at
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
+        tool: ToolInfo::current(),
+        database: db.display().to_string(),
+        policy: doc.policy.clone(),
+        period,
+        run,
+        totals: totals(&scope),
+        runs: scope.iter().map(RunRow::from).collect(),
+        diff,
+        endpoint_history: endpoint_history(&timeline),
+        timeline: timeline_rows(&timeline),
+        claims,
+        countries: country_rows,
+        charts,
+        provenance,
+    })
+}
+
+fn day(t: &str) -> &str {
+    t.get(..10).unwrap_or(t)
+}
+
+fn latest(all: &[RunSummary]) -> &RunSummary {
+    // `all` is non-empty (checked by the caller); max_by_key on it cannot be None.
+    all.iter()
+        .max_by_key(|r| (r.started_at, r.id))
+        .unwrap_or(&all[0])
+}
+
+fn latest_seq(all: &[RunSummary]) -> &RunSummary {
+    all.iter().max_by_key(|r| r.seq).unwrap_or(&all[0])
+}
+
+fn pick(
+    history: &History,
+    db: &Path,
+    policy: &str,
+    all: &[RunSummary],
+    r: RunRef,
+) -> Result<RunSummary, ReportError> {
+    match r {
+        RunRef::Id(id) => {
+            if let Some(found) = all.iter().find(|s| s.id == id) {
+                return Ok(found.clone());
+            }
+            Err(match history.get(id)? {
+                Some(other) => CompareError::OtherPolicy {
+                    id,
+                    actual: other.policy_id,
+                    wanted: policy.to_string(),
+                },
+                None => CompareError::NoSuchRun {
+                    id,
+                    db: db.to_path_buf(),
+                },
+            }
+            .into())
+        }
+        RunRef::Before(until) => all
+            .iter()
+            .filter(|s| s.started_at < until)
+            .max_by_key(|s| (s.started_at, s.id))
+            .cloned()
+            .ok_or_else(|| {
+                CompareError::NothingBefore {
+                    policy: policy.to_string(),
+                    when: time_text(&(until - TimeDelta::microseconds(1))),
+                    first: all
+                        .iter()
+                        .map(|r| r.started_at)
+                        .min()
+                        .map(|t| time_text(&t))
+                        .unwrap_or_default(),
+                }
+                .into()
+            }),
+    }
+}
+
+fn totals(scope: &[RunSummary]) -> Totals {
+    let mut t = Totals {
+        runs: scope.len(),
+        ..Totals::default()
+    };
+    let mut previous: Option<Verdict> = None;
+    for r in scope {
+        match r.verdict {
+            Verdict::Compliant => t.compliant += 1,
+            Verdict::Inconclusive => t.inconclusive += 1,
+            Verdict::Violation => t.violation += 1,
+        }
+        if previous.is_some_and(|p| p != r.verdict) {
+            t.verdict_changes.push(RunRow::from(r));
+        }
+        previous = Some(r.verdict);
+    }
+    if t.runs > 0 {
+        t.compliant_share = (t.compliant as f64 / t.runs as f64 * 10_000.0).round() / 10_000.0;
+    }
+    t
+}
+
+fn timeline_rows(t: &Timeline) -> Vec<TimelineRow> {
+    t.runs
+        .iter()
+        .map(|p| {
+            let mut counts = VerdictCounts::default();
+            for v in p.endpoints.values() {
+                match v {
+                    Verdict::Compliant => counts.compliant += 1,
+                    Verdict::Inconclusive => counts.inconclusive += 1,
+                    Verdict::Violation => counts.violation += 1,
+                }
+            }
+            TimelineRow {
+                id: p.id,
+                seq: p.seq,
+                started_at: p.started_at.clone(),
+                verdict: p.verdict,
+                endpoints: counts,
+                located: p.located,
+                unlocated: p.unlocated,
+                countries: p.countries.clone(),
+            }
+        })
+        .collect()
+}
+
+fn endpoint_history(t: &Timeline) -> Vec<EndpointHistory> {
+    let mut rows: BTreeMap<&str, EndpointHistory> = BTreeMap::new();
+    for p in &t.runs {
+        for (host, v) in &p.endpoints {
+            let row = rows
+                .entry(host.as_str())
+                .or_insert_with(|| EndpointHistory {
+                    host: host.clone(),
+                    runs: 0,
+                    compliant: 0,
+                    inconclusive: 0,
+                    violation: 0,
+                    last: *v,
+                    first_non_compliant: None,
+                });
+            row.runs += 1;
+            row.last = *v;
+            match v {
+                Verdict::Compliant => row.compliant += 1,
+                Verdict::Inconclusive => row.inconclusive += 1,
+                Verdict::Violation => row.violation += 1,
+            }
+            if *v != Verdict::Compliant && row.first_non_compliant.is_none() {
+                row.first_non_compliant = Some(p.started_at.clone());
+            }
+        }
+    }
+    let mut out: Vec<EndpointHistory> = rows.into_values().collect();
+    // The least compliant first: that is what a reader looks for.
+    out.sort_by(|a, b| {
+        (b.violation + b.inconclusive)
+            .cmp(&(a.violation + a.inconclusive))
+            .then_with(|| a.host.cmp(&b.host))
+    });
+    out
+}
+
+fn detail(
+    run: &RunSummary,
+    prev_hash: &str,
+    doc: &RunDocument,
+    name_of: &dyn Fn(CountryCode) -> Option<String>,
+) -> RunDetail {
+    let endpoints = doc
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut cnames: Vec<String> = Vec::new();
+            let mut failed = 0;
+            for r in &e.resolutions {
+                for link in &r.cname_chain {
+                    if !cnames.contains(&link.target) {
+                        cnames.push(link.target.clone());
+                    }
+                }
+                if !matches!(
+                    r.outcome,
+                    Outcome::Answer | Outcome::NoData | Outcome::NxDomain
+                ) {
+                    failed += 1;
+                }
+            }
+            EndpointRow {
+                host: e.host.clone(),
+                purpose: e.purpose.clone(),
+                verdict: e.verdict,
+                reasons: e.reasons.clone(),
+                cnames,
+                queries: e.resolutions.len(),
+                failed_queries: failed,
+                addresses: e
+                    .addresses
+                    .iter()
+                    .map(|a| {
+                        let mut transit: Vec<CountryCode> = Vec::new();
+                        if let Some(path) = &a.path {
+                            for c in path.hops.iter().filter_map(|h| h.country) {
+                                if transit.last() != Some(&c) {
+                                    transit.push(c);
+                                }
+                            }
+                        }
+                        AddressRow {
+                            ip: a.ip.to_string(),
+                            country: a.country,
+                            country_name: a.country.and_then(name_of),
+                            countries: a.countries.clone(),
+                            verdict: a.verdict,
+                            reasons: a.reasons.clone(),
+                            confidence: a.confidence,
+                            decided_by: a.decided_by.clone(),
+                            conflicts: a.conflicts.clone(),
+                            names: a.names.clone(),
+                            registry: a.registry.clone(),
+                            evidence: a.evidence.clone(),
+                            via: a.via.clone(),
+                            seen: a.seen,
+                            transit,
+                            min_rtt_ms: a.rtt.as_ref().and_then(|r| r.min_rtt_ms),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    RunDetail {
+        id: run.id,
+        seq: run.seq,
+        started_at: time_text(&run.started_at),
+        finished_at: time_text(&run.finished_at),
+        verdict: run.verdict,
+        hash: run.hash.clone(),
+        prev_hash: prev_hash.to_string(),
+        tool: doc.tool.clone(),
+        vantage: doc.vantage.as_ref().map(|v| VantageRow {
+            country: v.country,
+            country_name: name_of(v.country),
+            latitude: v.latitude,
+            longitude: v.longitude,
+        }),
+        resolvers: doc.resolvers.clone(),
+        client_subnets: doc.client_subnets.iter().map(|n| n.to_string()).collect(),
+        repeat: doc.repeat,
+        sources: doc.sources.clone(),
+        trace: doc
+            .trace
+            .as_ref()
+            .and_then(|t| serde_json::to_value(t).ok()),
+        summary: doc.summary.clone(),
+        endpoints,
+    }
+}
+
+fn country_rows(
+    doc: &RunDocument,
+    name_of: &dyn Fn(CountryCode) -> Option<String>,
+) -> Vec<CountryRow> {
+    // One server, one count: an address returned for several endpoints counts once.
+    let mut by_country: BTreeMap<CountryCode, (BTreeSet<String>, BTreeSet<&str>, Verdict)> =
+        BTreeMap::new();
+    for e in &doc.endpoints {
+        for a in &e.addresses {
+            if let Some(c) = a.country {
+                let slot = by_country
+                    .entry(c)
+                    .or_insert_with(|| (BTreeSet::new(), BTreeSet::new(), a.verdict));
+                slot.0.insert(a.ip.to_string());
+                slot.1.insert(e.host.as_str());
+                slot.2 = slot.2.max(a.verdict);
+            }
+        }
+    }
+    let mut rows: Vec<CountryRow> = by_country
+        .into_iter()
+        .map(|(code, (ips, hosts, verdict))| CountryRow {
+            code,
+            name: name_of(code),
+            status: if doc.policy.deny.contains(&code) {
+                "denied"
+            } else if doc.policy.allow.contains(&code) {
+                "allowed"
+            } else {
+                "other"
+            },
+            addresses: ips.len(),
+            endpoints: hosts.len(),
+            verdict,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.addresses.cmp(&a.addresses).then(a.code.cmp(&b.code)));
+    rows
+}
+
+/// Is this character invisible or able to reorder the text around it?
+fn hidden(c: char) -> bool {
+    let u = c as u32;
+    (u < 0x20 && c != '\n' && c != '\t')
+        || (0x7f..=0x9f).contains(&u)
+        || matches!(
+            u,
+            0x061C | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF
+        )
+}
+
+/// Replaces every control, bidirectional-formatting and zero-width character in the strings of
+/// `value` by a visible `⟦U+XXXX⟧`, so measured text shows exactly what it contains.
+pub fn visible_controls(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            if s.chars().any(hidden) {
+                let mut out = String::with_capacity(s.len() + 16);
+                for c in s.chars() {
+                    if hidden(c) {
+                        out.push_str(&format!("⟦U+{:04X}⟧", c as u32));
+                    } else {
+                        out.push(c);
+                    }
+                }
+                *s = out;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(visible_controls),
+        Value::Object(map) => map.values_mut().for_each(visible_controls),
+        _ => {}
+    }
+}
+
+impl ReportContext {
+    /// The context as templates get it: JSON values, with hidden characters made visible.
+    pub fn to_value(&self) -> Result<Value, ReportError> {
+        let mut value = serde_json::to_value(self).map_err(|e| ReportError::Json(e.to_string()))?;
+        visible_controls(&mut value);
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_characters_become_visible_and_the_rest_stays() {
+        let mut v = serde_json::json!({
+            "a": ["x\u{202E}gnp.exe", "tab\tnew\nline"],
+            "b": "zero\u{200B}width\u{0007}"
+        });
+        visible_controls(&mut v);
+        assert_eq!(v["a"][0], "x⟦U+202E⟧gnp.exe");
+        assert_eq!(v["a"][1], "tab\tnew\nline");
+        assert_eq!(v["b"], "zero⟦U+200B⟧width⟦U+0007⟧");
+    }
+}
