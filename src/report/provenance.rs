@@ -6,10 +6,11 @@
 //! one machine-readable marker line,
 //!
 //! ```text
-//! residency-provenance/1;policy=ID;runs=ID.SEQ.HASH,ID.SEQ.HASH;head=SEQ.HASH
+//! residency-provenance:1;policy=ID;runs=ID.SEQ.HASH,ID.SEQ.HASH;head=SEQ.HASH
 //! ```
 //!
-//! made only of characters that HTML, XML (PDF metadata) and Markdown leave as they are, so it
+//! made only of letters, digits and `:;=,.-`, which HTML, XML (PDF metadata) and Markdown
+//! escaping all leave as they are (minijinja's HTML escaping even escapes `/`), so it
 //! survives every output format byte for byte and is found by scanning the file. The default
 //! templates put it in HTML's `<script type="application/json" id="residency-provenance">` and
 //! `<meta name="residency-provenance">`, in the PDF's metadata (its description, kept in the
@@ -26,7 +27,7 @@ use crate::history::{History, RunFilter, RunSummary};
 
 use super::ReportError;
 
-const PREFIX: &str = "residency-provenance/1;";
+const PREFIX: &str = "residency-provenance:1;";
 
 /// A run as provenance names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,7 +119,7 @@ impl fmt::Display for Marker {
 }
 
 fn marker_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b';' | b'=' | b',' | b'.' | b'-' | b'/' | b'_')
+    b.is_ascii_alphanumeric() || matches!(b, b';' | b'=' | b',' | b'.' | b'-')
 }
 
 /// Every distinct marker in a file's bytes.
@@ -128,10 +129,11 @@ pub fn find_markers(bytes: &[u8]) -> BTreeSet<String> {
     let mut i = 0;
     while i + prefix.len() <= bytes.len() {
         if &bytes[i..i + prefix.len()] == prefix {
-            let end = bytes[i..]
+            let body = i + prefix.len();
+            let end = bytes[body..]
                 .iter()
                 .position(|b| !marker_char(*b))
-                .map_or(bytes.len(), |n| i + n);
+                .map_or(bytes.len(), |n| body + n);
             found.insert(String::from_utf8_lossy(&bytes[i..end]).into_owned());
             i = end;
         } else {
@@ -313,6 +315,6 @@ mod tests {
         assert_eq!(Marker::parse(&text), Some(m));
         let html = format!("<meta content=\"{text}\"><p>x</p>{{\"marker\":\"{text}\"}}");
         assert_eq!(find_markers(html.as_bytes()).len(), 1);
-        assert!(Marker::parse("residency-provenance/1;policy=x;runs=1.1.zz;head=1.00").is_none());
+        assert!(Marker::parse("residency-provenance:1;policy=x;runs=1.1.zz;head=1.00").is_none());
     }
 }

@@ -6,3 +6,4 @@ pub mod dns;
 pub mod mmdb;
 pub mod netns;
 pub mod registry;
+pub mod rundoc;
