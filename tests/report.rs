@@ -128,6 +128,10 @@ impl Lab {
         all.extend_from_slice(args);
         let o = self.residency(&all);
         assert_eq!(o.status.code(), Some(0), "report {file}: {}", text(&o));
+        // To look at what the tests made: RESIDENCY_REPORT_KEEP=DIR keeps a copy of each report.
+        if let Some(keep) = std::env::var_os("RESIDENCY_REPORT_KEEP") {
+            let _ = std::fs::copy(&out, Path::new(&keep).join(file));
+        }
         out
     }
 }
@@ -716,5 +720,8 @@ fn bad_selections_are_clear_errors() {
     let page = std::fs::read_to_string(html).expect("read");
     assert!(page.contains(&format!("run {} (seq 2)", lab.runs[1])));
     assert!(page.contains("new address 198.51.100.7 (CN)"), "diff shown");
-    assert!(page.contains("compliant → violation"), "verdict change shown");
+    assert!(
+        page.contains("compliant → violation"),
+        "verdict change shown"
+    );
 }

@@ -760,18 +760,16 @@ fn hidden(c: char) -> bool {
 /// `value` by a visible `⟦U+XXXX⟧`, so measured text shows exactly what it contains.
 pub fn visible_controls(value: &mut Value) {
     match value {
-        Value::String(s) => {
-            if s.chars().any(hidden) {
-                let mut out = String::with_capacity(s.len() + 16);
-                for c in s.chars() {
-                    if hidden(c) {
-                        out.push_str(&format!("⟦U+{:04X}⟧", c as u32));
-                    } else {
-                        out.push(c);
-                    }
+        Value::String(s) if s.chars().any(hidden) => {
+            let mut out = String::with_capacity(s.len() + 16);
+            for c in s.chars() {
+                if hidden(c) {
+                    out.push_str(&format!("⟦U+{:04X}⟧", c as u32));
+                } else {
+                    out.push(c);
                 }
-                *s = out;
             }
+            *s = out;
         }
         Value::Array(items) => items.iter_mut().for_each(visible_controls),
         Value::Object(map) => map.values_mut().for_each(visible_controls),
