@@ -174,6 +174,9 @@ pub enum Command {
         /// Only runs started on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
         #[arg(long)]
         until: Option<String>,
+        /// One point per run, or per UTC day (a day's worst verdict, its runs' addresses).
+        #[arg(long, value_enum, default_value_t = PerArg::Run)]
+        per: PerArg,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[command(flatten)]
@@ -449,12 +452,14 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
             policy_id,
             since,
             until,
+            per,
             format,
             db,
         } => timeline(
             &policy_id,
             since.as_deref(),
             until.as_deref(),
+            per.into(),
             format,
             &db.path(),
         ),
@@ -478,17 +483,33 @@ fn diff(policy: &str, from: &str, to: &str, format: Format, db: &Path) -> Result
     Ok(Exit::Ok)
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PerArg {
+    Run,
+    Day,
+}
+
+impl From<PerArg> for compare::Per {
+    fn from(p: PerArg) -> compare::Per {
+        match p {
+            PerArg::Run => compare::Per::Run,
+            PerArg::Day => compare::Per::Day,
+        }
+    }
+}
+
 fn timeline(
     policy: &str,
     since: Option<&str>,
     until: Option<&str>,
+    per: compare::Per,
     format: Format,
     db: &Path,
 ) -> Result<Exit, CliError> {
     let since = since.map(|s| compare::parse_time(s, false)).transpose()?;
     let until = until.map(|s| compare::parse_time(s, true)).transpose()?;
     let history = History::open(db)?;
-    let t = compare::timeline(&history, db, policy, since, until)?;
+    let t = compare::timeline(&history, db, policy, since, until, per)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
         Format::Table => print!("{}", compare::timeline_table(&t)),

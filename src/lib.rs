@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod digest;
 pub mod evidence;
 pub mod fusion;
 pub mod geo;
