@@ -603,7 +603,11 @@ pub struct Timeline {
 }
 
 /// Verdict codes in a state vector: 0 is "not checked", then by severity, so `max` folds.
-const VERDICTS: [Verdict; 3] = [Verdict::Compliant, Verdict::Inconclusive, Verdict::Violation];
+const VERDICTS: [Verdict; 3] = [
+    Verdict::Compliant,
+    Verdict::Inconclusive,
+    Verdict::Violation,
+];
 
 fn code(v: Verdict) -> u8 {
     match v {
@@ -1393,10 +1397,17 @@ mod tests {
         assert_eq!(t["endpoints"][0]["host"], "a");
         assert_eq!(
             spans(&t, 0),
-            [v("compliant", 0, 0), v("violation", 1, 1), v("compliant", 2, 2)]
+            [
+                v("compliant", 0, 0),
+                v("violation", 1, 1),
+                v("compliant", 2, 2)
+            ]
         );
         // b was dropped by the third run: its track ends.
-        assert_eq!(spans(&t, 1), [v("compliant", 0, 0), v("inconclusive", 1, 1)]);
+        assert_eq!(
+            spans(&t, 1),
+            [v("compliant", 0, 0), v("inconclusive", 1, 1)]
+        );
 
         // Per day: the second day's two runs fold into their worst, and their addresses add up.
         let d = serde_json::to_value(timeline(&h, &path, "p", None, None, Per::Day)?)?;

@@ -137,8 +137,8 @@ mod tests {
 
     #[test]
     fn a_document_without_verdicts_is_an_error() {
-        let err = RunDigest::of_document(&json!({"endpoints": [{"host": "a"}]}))
-            .expect_err("no verdict");
+        let err =
+            RunDigest::of_document(&json!({"endpoints": [{"host": "a"}]})).expect_err("no verdict");
         assert!(err.contains("verdict"), "{err}");
     }
 }

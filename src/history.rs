@@ -233,7 +233,11 @@ pub struct EndpointChange {
 
 /// `base` (ending in a WHERE clause) narrowed by `filter`, ordered by start time, with its
 /// arguments.
-fn filtered(base: &str, filter: &RunFilter, table: &str) -> Result<(String, Vec<String>), HistoryError> {
+fn filtered(
+    base: &str,
+    filter: &RunFilter,
+    table: &str,
+) -> Result<(String, Vec<String>), HistoryError> {
     let mut sql = String::from(base);
     let mut args: Vec<String> = Vec::new();
     if let Some(policy) = &filter.policy_id {
@@ -1001,11 +1005,12 @@ impl History {
         while let Some(row) = rows.next().map_err(e())? {
             let id: i64 = row.get(0).map_err(e())?;
             let countries: String = row.get(7).map_err(e())?;
-            let countries = serde_json::from_str(&countries).map_err(|_| HistoryError::Corrupt {
-                path: path.clone(),
-                id,
-                detail: "its index row's countries are not JSON".into(),
-            })?;
+            let countries =
+                serde_json::from_str(&countries).map_err(|_| HistoryError::Corrupt {
+                    path: path.clone(),
+                    id,
+                    detail: "its index row's countries are not JSON".into(),
+                })?;
             out.push(IndexedRun {
                 run: RunSummary {
                     id,
@@ -1081,7 +1086,9 @@ impl History {
             .map_err(e())?;
         let todo: Vec<(i64, String, i64)> = {
             let mut stmt = tx
-                .prepare(&format!("SELECT id, policy_id, seq {MISSING} ORDER BY policy_id, seq"))
+                .prepare(&format!(
+                    "SELECT id, policy_id, seq {MISSING} ORDER BY policy_id, seq"
+                ))
                 .map_err(e())?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -1422,9 +1429,12 @@ impl History {
 const ZSTD_LEVEL: i32 = 3;
 
 fn compress(path: &Path, document: &str) -> Result<Vec<u8>, HistoryError> {
-    zstd::bulk::compress(document.as_bytes(), ZSTD_LEVEL).map_err(|e| HistoryError::InvalidRun(
-        format!("cannot compress the run document for {}: {e}", path.display()),
-    ))
+    zstd::bulk::compress(document.as_bytes(), ZSTD_LEVEL).map_err(|e| {
+        HistoryError::InvalidRun(format!(
+            "cannot compress the run document for {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// The canonical document text of a row: the `document` column of runs recorded before schema 4,
@@ -1531,7 +1541,9 @@ impl IndexCheck {
         let e = || sql_err(path, "cannot read the run index to verify");
         let mut digests = BTreeMap::new();
         let mut stmt = conn
-            .prepare("SELECT seq, countries, unlocated, error FROM run_digests WHERE policy_id = ?1")
+            .prepare(
+                "SELECT seq, countries, unlocated, error FROM run_digests WHERE policy_id = ?1",
+            )
             .map_err(e())?;
         let mut rows = stmt.query([policy_id]).map_err(e())?;
         while let Some(row) = rows.next().map_err(e())? {
@@ -1581,7 +1593,8 @@ impl IndexCheck {
             Ok(d) => {
                 let stored: BTreeMap<String, u32> =
                     serde_json::from_str(countries).map_err(|_| "countries are not JSON")?;
-                if stored != d.countries || *unlocated != i64::from(d.unlocated) || error.is_some() {
+                if stored != d.countries || *unlocated != i64::from(d.unlocated) || error.is_some()
+                {
                     return Err("address countries differ".into());
                 }
                 let expected: BTreeMap<&str, &str> = d
