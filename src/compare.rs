@@ -210,13 +210,6 @@ struct HopView {
 }
 
 impl DocView {
-    fn read(id: i64, document: &Value) -> Result<DocView, CompareError> {
-        DocView::deserialize(document).map_err(|e| CompareError::Unreadable {
-            id,
-            detail: e.to_string(),
-        })
-    }
-
     /// Countries of every located hop of every traced path in the run.
     fn transit(&self) -> BTreeSet<String> {
         self.endpoints
@@ -292,11 +285,16 @@ fn runs_of(
 }
 
 fn document(history: &History, db: &Path, id: i64) -> Result<DocView, CompareError> {
-    let run = history.get(id)?.ok_or_else(|| CompareError::NoSuchRun {
+    let text = history
+        .document_text(id)?
+        .ok_or_else(|| CompareError::NoSuchRun {
+            id,
+            db: db.to_path_buf(),
+        })?;
+    serde_json::from_str(&text).map_err(|e| CompareError::Unreadable {
         id,
-        db: db.to_path_buf(),
-    })?;
-    DocView::read(id, &run.document)
+        detail: e.to_string(),
+    })
 }
 
 fn pick(

@@ -1111,6 +1111,29 @@ impl History {
         Ok(())
     }
 
+    /// The canonical JSON text of run `id`'s document, or `None` if there is no such run: for
+    /// readers that parse only part of it, which is much faster than building the whole value.
+    pub fn document_text(&self, id: i64) -> Result<Option<String>, HistoryError> {
+        let path = &self.path;
+        let row: Option<(String, Option<Vec<u8>>)> = self
+            .conn
+            .query_row(
+                "SELECT document, document_zstd FROM runs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(path, "cannot read the run"))?;
+        row.map(|(text, compressed)| {
+            document_text(text, compressed).map_err(|detail| HistoryError::Corrupt {
+                path: path.clone(),
+                id,
+                detail,
+            })
+        })
+        .transpose()
+    }
+
     /// The run with this id, document included, or `None` if there is no such run.
     pub fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
         let path = &self.path;
