@@ -55,7 +55,6 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::history::{History, HistoryError, IndexedRun, RunFilter, RunSummary};
 use crate::model::Verdict;
