@@ -16,7 +16,7 @@ use crate::check::{self, RunDocument};
 use crate::compare::{self, RunRef};
 use crate::evidence::ProbeSettings;
 use crate::geo::{self, Geolocator};
-use crate::history::{self, History, RunFilter};
+use crate::history::{self, AuditFilter, History, RunFilter};
 use crate::lock;
 use crate::model::{CountryCode, Verdict};
 use crate::physics::Vantage;
@@ -195,6 +195,30 @@ pub enum HistoryAction {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Lock takeovers: which run took over which holder's lock, and why (the `events` table).
+    Events(AuditArgs),
+    /// Runs that ended without a verdict, with the reason (the `failed_runs` table).
+    Failures(AuditArgs),
+    /// Every attempt to deliver a webhook alert, delivered or given up (`alert_deliveries`).
+    Alerts(AuditArgs),
+}
+
+/// The filters and output of the audit listings (`history events|failures|alerts`).
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only rows of this policy id.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Only rows at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time (failures: by start).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only rows on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(flatten)]
+    db: DbArg,
 }
 
 #[derive(Debug, Args)]
@@ -432,6 +456,18 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
             ..
         } => verify(policy.as_deref(), &db.path()),
         Command::History { action: None, list } => list_runs(&list),
+        Command::History {
+            action: Some(HistoryAction::Events(args)),
+            ..
+        } => list_events(&args),
+        Command::History {
+            action: Some(HistoryAction::Failures(args)),
+            ..
+        } => list_failures(&args),
+        Command::History {
+            action: Some(HistoryAction::Alerts(args)),
+            ..
+        } => list_alert_deliveries(&args),
         Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
         Command::Locate(args) => locate(&args),
         Command::ClearCache { source } => clear_cache(source),
@@ -841,6 +877,127 @@ fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
             }
         }
     }
+    Ok(Exit::Ok)
+}
+
+impl AuditArgs {
+    fn filter(&self) -> Result<AuditFilter, CliError> {
+        Ok(AuditFilter {
+            policy_id: self.policy.clone(),
+            since: self
+                .since
+                .as_deref()
+                .map(|s| parse_when(s, false))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|s| parse_when(s, true))
+                .transpose()?,
+        })
+    }
+}
+
+/// Prints `rows` as JSON, or as a table: a header, one line per row, `(none)` line when empty.
+fn print_rows<T: serde::Serialize>(
+    rows: &[T],
+    format: Format,
+    header: &str,
+    line: impl Fn(&T) -> String,
+    none: &str,
+) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?,
+        Format::Table => {
+            writeln!(out, "{header}")?;
+            for r in rows {
+                writeln!(out, "{}", line(r))?;
+            }
+            if rows.is_empty() {
+                writeln!(out, "{none}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_events(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let events = History::open(&args.db.path())?.events(&filter)?;
+    print_rows(
+        &events,
+        args.format,
+        &format!(
+            "{:>6}  {:<24}  {:<24} {:<14} {:<24}  DETAIL",
+            "EVENT", "AT", "POLICY", "KIND", "HOLDER"
+        ),
+        |e| {
+            format!(
+                "{:>6}  {:<24}  {:<24} {:<14} {:<24}  {}",
+                e.id,
+                check::rfc3339::format(&e.at),
+                e.policy_id,
+                e.kind.as_str(),
+                e.holder,
+                e.detail
+            )
+        },
+        "(no events)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+fn list_failures(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let failures = History::open(&args.db.path())?.failed_runs(&filter)?;
+    print_rows(
+        &failures,
+        args.format,
+        &format!(
+            "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  REASON",
+            "FAILED", "POLICY", "STARTED", "FAILED AT", "HOLDER"
+        ),
+        |f| {
+            format!(
+                "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  {}",
+                f.id,
+                f.policy_id,
+                check::rfc3339::format(&f.started_at),
+                check::rfc3339::format(&f.failed_at),
+                f.holder,
+                f.reason
+            )
+        },
+        "(no failed runs)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let deliveries = History::open(&args.db.path())?.alert_deliveries(&filter)?;
+    print_rows(
+        &deliveries,
+        args.format,
+        &format!(
+            "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  DETAIL",
+            "ALERT", "AT", "RUN", "POLICY", "EVENT", "DELIVERED"
+        ),
+        |d| {
+            format!(
+                "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  {}",
+                d.id,
+                check::rfc3339::format(&d.at),
+                d.run_id,
+                d.policy_id,
+                d.event.as_str(),
+                if d.delivered { "yes" } else { "no" },
+                d.detail
+            )
+        },
+        "(no alerts)",
+    )?;
     Ok(Exit::Ok)
 }
 

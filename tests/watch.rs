@@ -389,3 +389,168 @@ fn bad_schedules_are_exit_3_with_a_message() {
     }
     assert!(lab.runs("sched").is_empty());
 }
+
+/// `residency history ARGS --format json` as a JSON array.
+fn listed(lab: &Lab, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["history"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let out = lab.run(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{all:?} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    rows.as_array().cloned().expect("a JSON array")
+}
+
+/// `residency history ARGS` as a table: its lines.
+fn table(lab: &Lab, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["history"];
+    all.extend_from_slice(args);
+    let out = lab.run(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[test]
+fn history_events_and_failures_list_takeovers_and_failed_runs_in_both_formats() {
+    let lab = Lab::start();
+    let silent = SilentServer::start();
+    let slow = lab.policy("audit", &[silent.addr()], 10_000);
+    let before = Utc::now();
+
+    // A takeover: a watcher killed mid-run leaves its lock, the next check takes it over.
+    let mut killed = lab.spawn(&["watch", "--every", "1h", path_str(&slow)]);
+    let killed_pid = killed.id();
+    wait_for("the first run to query", Duration::from_secs(10), || {
+        silent.received() > 0
+    });
+    killed.kill().expect("SIGKILL");
+    killed.wait().expect("reap");
+    let quick = lab.policy("audit", &[lab.knot.addr()], 400);
+    assert_eq!(lab.run(&["check", path_str(&quick)]).status.code(), Some(0));
+
+    // A failed run: a watcher stopped by SIGTERM mid-run records its run as abandoned.
+    let slow = lab.policy("audit", &[silent.addr()], 10_000);
+    let queried = silent.received();
+    let stopped = lab.spawn(&["watch", "--every", "1h", path_str(&slow)]);
+    let stopped_pid = stopped.id();
+    wait_for("the second run to query", Duration::from_secs(10), || {
+        silent.received() > queried
+    });
+    signal(&stopped, "TERM");
+    let (code, stdout, stderr) = finish(stopped, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let after = Utc::now();
+
+    let events = listed(&lab, &["events"]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["kind"], "lock_takeover");
+    assert_eq!(e["policy_id"], "audit");
+    let detail = e["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains(&format!(
+            ":{killed_pid}: process {killed_pid} is no longer running"
+        )),
+        "{detail}"
+    );
+    let at = time(e, "at");
+    assert!(before <= at && at <= after, "{at}");
+    let holder = e["holder"].as_str().expect("holder");
+    assert!(!holder.ends_with(&format!(":{killed_pid}")), "{holder}");
+
+    let lines = table(&lab, &["events"]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("KIND") && lines[0].contains("DETAIL"));
+    assert!(
+        lines[1].contains("audit") && lines[1].contains("lock_takeover"),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with(detail), "{lines:?}");
+
+    let failures = listed(&lab, &["failures"]);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
+    assert_eq!(f["policy_id"], "audit");
+    assert_eq!(
+        f["reason"],
+        "abandoned: a shutdown signal arrived while measuring"
+    );
+    assert!(
+        f["holder"]
+            .as_str()
+            .expect("holder")
+            .ends_with(&format!(":{stopped_pid}")),
+        "{f:?}"
+    );
+    assert!(time(f, "started_at") <= time(f, "failed_at"));
+    let lines = table(&lab, &["failures"]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("REASON"), "{lines:?}");
+    assert!(
+        lines[1].contains("audit")
+            && lines[1].ends_with("abandoned: a shutdown signal arrived while measuring"),
+        "{lines:?}"
+    );
+
+    // Filters: the policy, and a window that ends before or starts after everything.
+    let since_after = rfc3339(after + chrono::Duration::seconds(1));
+    let until_before = rfc3339(before - chrono::Duration::seconds(1));
+    let (since_before, until_after) = (rfc3339(before), rfc3339(after));
+    for what in ["events", "failures"] {
+        assert!(listed(&lab, &[what, "--policy", "other"]).is_empty());
+        assert!(listed(&lab, &[what, "--since", &since_after]).is_empty());
+        assert!(listed(&lab, &[what, "--until", &until_before]).is_empty());
+        let all = listed(
+            &lab,
+            &[
+                what,
+                "--policy",
+                "audit",
+                "--since",
+                &since_before,
+                "--until",
+                &until_after,
+            ],
+        );
+        assert_eq!(all.len(), 1, "{what}: {all:?}");
+    }
+    assert_eq!(
+        table(&lab, &["events", "--policy", "other"])[1],
+        "(no events)"
+    );
+    assert_eq!(
+        table(&lab, &["failures", "--policy", "other"])[1],
+        "(no failed runs)"
+    );
+
+    let bad = lab.run(&["history", "events", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("`yesterday` is not a date"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    lab.assert_verified();
+}
