@@ -175,6 +175,11 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Webhook alerts recorded in the history (`alerts resend`).
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+    },
     /// Whether each dated claim of a policy has held since its date, with the runs that show it.
     Claims {
         policy_id: String,
@@ -201,6 +206,25 @@ pub enum HistoryAction {
     Failures(AuditArgs),
     /// Every attempt to deliver a webhook alert, delivered or given up (`alert_deliveries`).
     Alerts(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Deliver again every alert whose latest delivery failed, and record each outcome.
+    ///
+    /// The alert is rebuilt from its recorded run and the run before it, and sent to the
+    /// policy's current `alerts.webhook`: from the policy files given, else from the file the
+    /// run recorded. Exit 0 when every alert owed is now delivered (or none was owed), 1 when
+    /// some still are not.
+    Resend {
+        /// Policy files to take the webhooks from (default: the file each run recorded).
+        policies: Vec<PathBuf>,
+        /// Only alerts of this policy id.
+        #[arg(long)]
+        policy: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 /// The filters and output of the audit listings (`history events|failures|alerts`).
@@ -496,6 +520,14 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
             format,
             db,
         } => claims(&policy_id, format, &db.path()),
+        Command::Alerts {
+            action:
+                AlertsAction::Resend {
+                    policies,
+                    policy,
+                    db,
+                },
+        } => resend(&policies, policy.as_deref(), &db.path()),
     }
 }
 
@@ -999,6 +1031,40 @@ fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> {
         "(no alerts)",
     )?;
     Ok(Exit::Ok)
+}
+
+/// `alerts resend`: one line per alert owed, on stdout when delivered, on stderr when not.
+fn resend(files: &[PathBuf], policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
+    let policies = load_all(files)?;
+    let mut history = History::open(db)?;
+    let runtime = runtime()?;
+    let resent = runtime.block_on(run::resend_alerts(
+        &mut history,
+        &policies,
+        policy,
+        &mut tell,
+    ))?;
+    if resent.is_empty() {
+        println!("no undelivered alerts");
+        return Ok(Exit::Ok);
+    }
+    let mut all = true;
+    for r in &resent {
+        let what = format!(
+            "the {} alert of run #{} of {}",
+            r.event.as_str(),
+            r.run_id,
+            r.policy
+        );
+        match &r.result {
+            Ok(tries) => println!("{what}: delivered on try {tries}"),
+            Err(e) => {
+                all = false;
+                eprintln!("{what}: {e}");
+            }
+        }
+    }
+    Ok(if all { Exit::Ok } else { Exit::Inconclusive })
 }
 
 fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {

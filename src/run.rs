@@ -13,19 +13,22 @@
 use std::fmt;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
-use crate::alerts::{self, AlertEvent, AlertPolicy, DeliverySettings, PreviousRun, RunRecord};
+use crate::alerts::{
+    self, AlertEvent, AlertPolicy, DeliveryError, DeliverySettings, PreviousRun, RunRecord,
+};
 use crate::check::{self, CheckSettings, RunDocument};
 use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
 use crate::lock::{self, Acquired, Holder};
 use crate::physics::Vantage;
-use crate::policy::{Policy, RegistryPolicy};
+use crate::policy::{self, Policy, RegistryPolicy};
 use crate::registry::{Registry, RegistryConfig, RegistryError};
 use crate::report::table::Stored;
 use crate::resolve::{self, DnsResolver};
@@ -514,16 +517,24 @@ async fn send_alert(
     let Some(alert) = alerts::alert_for(alerts, doc, &record, previous.as_ref()) else {
         return;
     };
-    deliver_and_record(&alerts.webhook, &alert, history, notify).await;
+    if let Err(e) = deliver_and_record(&alerts.webhook, &alert, history, notify).await {
+        notify(Notice::NotDelivered {
+            policy: policy.to_string(),
+            run_id: stored.run_id,
+            event: alert.event,
+            error: e.to_string(),
+        });
+    }
 }
 
-/// POSTs `alert` and appends the outcome to `alert_deliveries`; true when it was delivered.
+/// POSTs `alert` and appends the outcome to `alert_deliveries`: the try it was delivered on, or
+/// why not. A delivery that cannot be recorded is a notice, not a failure: it did happen.
 async fn deliver_and_record(
     webhook: &str,
     alert: &alerts::Alert,
     history: &mut History,
     notify: &mut impl FnMut(Notice),
-) -> bool {
+) -> Result<u32, DeliveryError> {
     let result = alerts::deliver(webhook, alert, DeliverySettings::default()).await;
     let (delivered, detail) = match &result {
         Ok(tries) => (true, format!("delivered on try {tries}")),
@@ -541,13 +552,158 @@ async fn deliver_and_record(
             error: e.to_string(),
         });
     }
-    if let Err(e) = result {
-        notify(Notice::NotDelivered {
-            policy: alert.policy.clone(),
-            run_id: alert.run_id,
-            event: alert.event,
-            error: e.to_string(),
+    result
+}
+
+/// Why an undelivered alert was not sent again.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    /// Sent again and still not delivered; recorded in `alert_deliveries`.
+    #[error("not delivered: {0}")]
+    NotDelivered(#[from] DeliveryError),
+    #[error("{0}")]
+    History(#[from] history::HistoryError),
+    #[error(
+        "run #{run_id} of {policy} is gone from the history: its {event} alert cannot be rebuilt; \
+         run `residency history verify`"
+    )]
+    NoRun {
+        run_id: i64,
+        policy: String,
+        event: AlertEvent,
+    },
+    #[error(
+        "run #{run_id} cannot be read back as a run document ({detail}); its alert cannot be rebuilt"
+    )]
+    Unreadable { run_id: i64, detail: String },
+    #[error(
+        "cannot read the policy file {} recorded in run #{run_id} ({detail}): give the policy \
+         file of {policy}, `residency alerts resend POLICY.yaml`",
+        file.display()
+    )]
+    NoPolicyFile {
+        run_id: i64,
+        policy: String,
+        file: PathBuf,
+        detail: String,
+    },
+    #[error(
+        "policy {policy} ({}) has no `alerts.webhook` any more: add it back to resend the {event} \
+         alert of run #{run_id}",
+        file.display()
+    )]
+    NoWebhook {
+        run_id: i64,
+        policy: String,
+        event: AlertEvent,
+        file: PathBuf,
+    },
+    #[error(
+        "run #{run_id} of {policy} no longer makes a {event} alert (its previous run's verdict \
+         does not lead to it): the history disagrees with its own delivery record; run \
+         `residency history verify`"
+    )]
+    Changed {
+        run_id: i64,
+        policy: String,
+        event: AlertEvent,
+    },
+}
+
+/// What became of one undelivered alert in [`resend_alerts`].
+#[derive(Debug)]
+pub struct Resent {
+    pub run_id: i64,
+    pub policy: String,
+    pub event: AlertEvent,
+    /// The try it was delivered on; or [`ResendError::NotDelivered`] (tried, and recorded);
+    /// or another error, when it could not be tried at all (nothing recorded).
+    pub result: Result<u32, ResendError>,
+}
+
+/// Delivers again every alert whose latest delivery was not delivered (of `policy_id` only, if
+/// given), oldest first, and appends each outcome to `alert_deliveries`.
+///
+/// The alert is rebuilt from the recorded run and the run before it, exactly as it was first
+/// built. The webhook is the policy's current one: from `policies` when one has the run's policy
+/// id, otherwise from the policy file the run recorded (a webhook is not kept in the history,
+/// since its URL often carries a secret).
+pub async fn resend_alerts(
+    history: &mut History,
+    policies: &[Policy],
+    policy_id: Option<&str>,
+    notify: &mut impl FnMut(Notice),
+) -> Result<Vec<Resent>, history::HistoryError> {
+    let pending = history.undelivered_alerts(policy_id)?;
+    let mut out = Vec::with_capacity(pending.len());
+    for row in pending {
+        let result = resend_one(history, policies, &row, notify).await;
+        out.push(Resent {
+            run_id: row.run_id,
+            policy: row.policy_id,
+            event: row.event,
+            result,
         });
     }
-    delivered
+    Ok(out)
+}
+
+async fn resend_one(
+    history: &mut History,
+    policies: &[Policy],
+    row: &history::AlertDelivery,
+    notify: &mut impl FnMut(Notice),
+) -> Result<u32, ResendError> {
+    let run = history.get(row.run_id)?.ok_or_else(|| ResendError::NoRun {
+        run_id: row.run_id,
+        policy: row.policy_id.clone(),
+        event: row.event,
+    })?;
+    let doc: RunDocument =
+        serde_json::from_value(run.document).map_err(|e| ResendError::Unreadable {
+            run_id: run.id,
+            detail: e.to_string(),
+        })?;
+    let loaded;
+    let policy = match policies.iter().find(|p| p.id.as_str() == row.policy_id) {
+        Some(p) => p,
+        None => {
+            let file = PathBuf::from(&doc.policy.file);
+            loaded = policy::load(&file).map_err(|e| ResendError::NoPolicyFile {
+                run_id: run.id,
+                policy: row.policy_id.clone(),
+                file: file.clone(),
+                detail: e.to_string(),
+            })?;
+            &loaded
+        }
+    };
+    let Some(alerts) = &policy.alerts else {
+        return Err(ResendError::NoWebhook {
+            run_id: run.id,
+            policy: row.policy_id.clone(),
+            event: row.event,
+            file: policy.source.clone(),
+        });
+    };
+    // The recorded row says this alert was due when the run was made; `on` may have changed
+    // since, but that does not undo an alert the webhook never received.
+    let all_events = AlertPolicy {
+        webhook: alerts.webhook.clone(),
+        on: AlertEvent::ALL.into(),
+    };
+    let previous = previous_run(history, &run.policy_id, run.id, run.seq)?;
+    let record = RunRecord {
+        run_id: run.id,
+        seq: run.seq,
+        hash: run.hash.clone(),
+    };
+    let alert = alerts::alert_for(&all_events, &doc, &record, previous.as_ref())
+        .filter(|a| a.event == row.event)
+        .ok_or_else(|| ResendError::Changed {
+            run_id: run.id,
+            policy: row.policy_id.clone(),
+            event: row.event,
+        })?;
+    Ok(deliver_and_record(&alerts.webhook, &alert, history, notify).await?)
 }

@@ -457,3 +457,112 @@ fn history_alerts_lists_failed_and_delivered_alerts_in_both_formats() {
     let (_, stdout, _) = lab.run(&["history", "alerts", "--policy", "other"]);
     assert!(stdout.ends_with("(no alerts)\n"), "{stdout}");
 }
+
+#[test]
+fn alerts_resend_delivers_what_failed_once_and_then_sends_nothing() {
+    let lab = Lab::start();
+    let down = HttpServer::start(|_| Reply::status(500));
+    let alerts = alerts_to(&down, None);
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    let bad = lab.check(lab.china.addr(), &alerts);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert_eq!(down.posts().len(), 3, "given up after three tries");
+    let first_body: Value = serde_json::from_str(&down.posts()[0]).expect("JSON");
+
+    // Nothing owed for another policy.
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend", "--policy", "other"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "no undelivered alerts\n");
+    assert_eq!(down.posts().len(), 3);
+
+    // Without policy files, the webhook comes from the policy file the run recorded: still down.
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the violation alert of run #{} of {POLICY}: not delivered: gave up after 3 tries: HTTP 500",
+            bad.run_id()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(down.posts().len(), 6);
+    let rows = lab.listed(&[]);
+    assert_eq!(
+        rows.len(),
+        2,
+        "append-only: a new row per attempt: {rows:?}"
+    );
+    assert!(rows.iter().all(|r| r["delivered"] == false), "{rows:?}");
+
+    // The webhook moved: the policy file given says where, and it accepts.
+    let up = HttpServer::start(|_| Reply::status(204));
+    let moved = lab.policy(lab.india.addr(), &alerts_to(&up, None));
+    let moved = moved.to_str().expect("utf-8 path");
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend", moved]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "the violation alert of run #{} of {POLICY}: delivered on try 1\n",
+            bad.run_id()
+        )
+    );
+    let resent = events(&up);
+    assert_eq!(resent.len(), 1, "{resent:?}");
+    assert_eq!(
+        resent[0], first_body,
+        "the same event, rebuilt from the history"
+    );
+    assert_eq!(down.posts().len(), 6);
+    let rows = lab.listed(&[]);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[2]["run_id"].as_i64(), Some(bad.run_id()));
+    assert_eq!(rows[2]["event"], "violation");
+    assert_eq!(rows[2]["delivered"], true);
+    assert_eq!(rows[2]["detail"], "delivered on try 1");
+
+    // Everything owed was delivered: a second resend sends nothing.
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend", moved]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "no undelivered alerts\n");
+    assert_eq!((up.posts().len(), down.posts().len()), (1, 6));
+    assert_eq!(lab.listed(&[]).len(), 3);
+}
+
+#[test]
+fn alerts_resend_without_a_webhook_says_how_to_give_one() {
+    let lab = Lab::start();
+    let down = HttpServer::start(|_| Reply::status(404));
+    let alerts = alerts_to(&down, None);
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    assert_eq!(lab.check(lab.china.addr(), &alerts).code, Some(2));
+    assert_eq!(down.posts().len(), 1, "a 404 is not retried");
+
+    // The policy file the run recorded no longer exists.
+    let recorded = lab.dir.path().join(format!("{POLICY}.yaml"));
+    std::fs::remove_file(&recorded).expect("remove the policy file");
+    let (code, _, stderr) = lab.run(&["alerts", "resend"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot read the policy file {}",
+            recorded.display()
+        )) && stderr.contains("residency alerts resend POLICY.yaml"),
+        "{stderr}"
+    );
+
+    // A policy file without `alerts` cannot say where to send it.
+    let without = lab.policy(lab.india.addr(), "");
+    let (code, _, stderr) = lab.run(&["alerts", "resend", without.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("has no `alerts.webhook` any more"),
+        "{stderr}"
+    );
+    assert_eq!(down.posts().len(), 1);
+    assert_eq!(
+        lab.listed(&[]).len(),
+        1,
+        "nothing was tried, nothing recorded"
+    );
+}
