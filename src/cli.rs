@@ -17,7 +17,6 @@ use crate::compare::{self, RunRef};
 use crate::evidence::ProbeSettings;
 use crate::geo::{self, Geolocator};
 use crate::history::{self, AuditFilter, History, RunFilter};
-use crate::lock;
 use crate::model::{CountryCode, Verdict};
 use crate::physics::Vantage;
 use crate::policy::RegistryPolicy;
@@ -338,6 +337,22 @@ pub struct MeasureArgs {
     /// How many times to send a DNS query that got no answer (overrides the policy's dns.tries).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
     dns_tries: Option<u32>,
+    /// Take over a policy's run lock when its heartbeat is older than DURATION (e.g. 5m, 30s);
+    /// give every process sharing the history the same value.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_stale_after)]
+    stale_after: Duration,
+}
+
+/// `--stale-after`: a duration of at least one second (this process then heartbeats four
+/// times as often, see `lock::heartbeat_every`).
+fn parse_stale_after(s: &str) -> Result<Duration, String> {
+    let d = schedule::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "`{s}` is too short: a lock must be allowed at least 1s between heartbeats"
+        ));
+    }
+    Ok(d)
 }
 
 /// `IN,28.61,77.21` → a validated vantage point.
@@ -430,7 +445,7 @@ impl MeasureArgs {
             no_trace: self.no_trace,
             vantage: self.vantage,
             registry: self.registry.overrides(),
-            stale_after: lock::STALE_AFTER,
+            stale_after: self.stale_after,
         }
     }
 }
@@ -1107,4 +1122,24 @@ fn verify(policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
     } else {
         Exit::Violation
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_after_defaults_to_the_lock_modules_limit_and_refuses_less_than_a_second() {
+        let cli = Cli::try_parse_from(["residency", "check", "p.yaml"]).map_err(|e| e.to_string());
+        let Ok(Cli {
+            command: Command::Check(args),
+        }) = cli
+        else {
+            panic!("`check p.yaml` parses: {cli:?}");
+        };
+        assert_eq!(args.measure.stale_after, crate::lock::STALE_AFTER);
+        assert_eq!(parse_stale_after("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_stale_after("500ms").is_err_and(|e| e.contains("at least 1s")));
+        assert!(parse_stale_after("soon").is_err_and(|e| e.contains("is not a duration")));
+    }
 }

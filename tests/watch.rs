@@ -554,3 +554,94 @@ fn history_events_and_failures_list_takeovers_and_failed_runs_in_both_formats() 
     );
     lab.assert_verified();
 }
+
+#[test]
+fn a_stopped_holders_stale_heartbeat_lets_a_check_take_over_and_is_listed() {
+    let lab = Lab::start();
+    let silent = SilentServer::start();
+    // The holder's run waits 30 s on a resolver that never answers: it holds the lock all along.
+    let slow = lab.policy("beat", &[silent.addr()], 30_000);
+    let holder = lab.spawn(&[
+        "watch",
+        "--every",
+        "1h",
+        "--stale-after",
+        "3s",
+        path_str(&slow),
+    ]);
+    let pid = holder.id();
+    wait_for("the holder's run to query", Duration::from_secs(10), || {
+        silent.received() > 0
+    });
+    let quick = lab.policy("beat", &[lab.knot.addr()], 400);
+    let check = || lab.run(&["check", "--stale-after", "3s", path_str(&quick)]);
+
+    // Alive and heartbeating: past the limit since it took the lock, but never taken over.
+    std::thread::sleep(Duration::from_secs(4));
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "skipped: policy beat is being checked by {}",
+            hostname_pid(pid)
+        )),
+        "{stderr}"
+    );
+
+    // Stopped: still a live process, but its heartbeat ages past the limit.
+    signal(&holder, "STOP");
+    std::thread::sleep(Duration::from_secs(4));
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the check's own verdict: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "was locked by {}, which is gone (heartbeat ",
+            hostname_pid(pid)
+        )) && stderr.contains("is older than 3s); took the lock over"),
+        "{stderr}"
+    );
+    assert_eq!(lab.runs("beat").len(), 1);
+
+    let events = listed(&lab, &["events", "--policy", "beat"]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "lock_takeover");
+    let detail = events[0]["detail"].as_str().expect("detail");
+    let prefix = format!("took over the lock from {}: heartbeat ", hostname_pid(pid));
+    assert!(
+        detail.starts_with(&prefix) && detail.ends_with(" is older than 3s"),
+        "{detail}"
+    );
+    // The heartbeat named is the holder's last, from before it was stopped.
+    let beat = detail
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(" is older than 3s"))
+        .expect("the heartbeat time");
+    let beat = DateTime::parse_from_rfc3339(beat).expect("rfc 3339");
+    assert!(time(&events[0], "at") - beat.with_timezone(&Utc) > chrono::Duration::seconds(3));
+    let lines = table(&lab, &["events", "--policy", "beat"]);
+    assert!(
+        lines.len() == 2 && lines[1].contains("lock_takeover") && lines[1].ends_with(detail),
+        "{lines:?}"
+    );
+
+    // Woken up, the old holder finds its lock gone; stopped, it leaves nothing behind.
+    signal(&holder, "CONT");
+    signal(&holder, "TERM");
+    let (code, stdout, stderr) = finish(holder, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 0);
+    assert_eq!(lab.runs("beat").len(), 1);
+    lab.assert_verified();
+}
+
+/// How `residency` names process `pid` of this host in locks and events.
+fn hostname_pid(pid: u32) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    format!("{}:{pid}", host.trim())
+}
