@@ -121,7 +121,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// List recorded runs, or verify the history's hash chain (`history verify`).
+    /// List recorded runs, verify the history's hash chain (`history verify`), or list its audit
+    /// tables (`history events|failures|alerts`).
     #[command(args_conflicts_with_subcommands = true)]
     History {
         #[command(subcommand)]
@@ -1003,7 +1004,7 @@ fn list_failures(args: &AuditArgs) -> Result<Exit, CliError> {
         args.format,
         &format!(
             "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  REASON",
-            "FAILED", "POLICY", "STARTED", "FAILED AT", "HOLDER"
+            "ID", "POLICY", "STARTED", "FAILED AT", "HOLDER"
         ),
         |f| {
             format!(
