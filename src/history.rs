@@ -640,6 +640,17 @@ pub enum HistoryError {
     InvalidRun(String),
     #[error("invalid time filter: {0}")]
     InvalidFilter(String),
+    #[error(
+        "{}: row {id} of the {table} table cannot be read back ({detail}): the file may have \
+         been edited outside residency",
+        path.display()
+    )]
+    UnreadableRow {
+        path: PathBuf,
+        table: &'static str,
+        id: i64,
+        detail: String,
+    },
 }
 
 /// Where the history lives unless the user says otherwise.
@@ -1655,6 +1666,269 @@ pub(crate) fn sql_err(
             context,
             source,
         },
+    }
+}
+
+// The audit tables kept beside the chain (`events`, `failed_runs`, `alert_deliveries`), read
+// back for `residency history events|failures|alerts` and for re-sending alerts. They are
+// written by `crate::lock`, `History::record_failure` and `History::record_alert`.
+
+/// Which rows of an audit table to read: the same half-open window as [`RunFilter`]
+/// (`since <= time < until`), over each table's own time column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub policy_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// What an `events` row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run took over the lock of a holder considered gone (see `crate::lock`).
+    LockTakeover,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::LockTakeover => "lock_takeover",
+        }
+    }
+}
+
+/// One row of `events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub at: DateTime<Utc>,
+    pub policy_id: String,
+    pub kind: EventKind,
+    /// The process the event happened to (for a takeover: the new holder).
+    pub holder: String,
+    pub detail: String,
+}
+
+/// One row of `failed_runs`: a run that ended without a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedRun {
+    pub id: i64,
+    pub policy_id: String,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub failed_at: DateTime<Utc>,
+    pub holder: String,
+    pub reason: String,
+}
+
+/// One row of `alert_deliveries`: one attempt (with its retries) to deliver a run's alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertDelivery {
+    pub id: i64,
+    pub run_id: i64,
+    pub policy_id: String,
+    pub event: crate::alerts::AlertEvent,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub at: DateTime<Utc>,
+    pub delivered: bool,
+    /// The try it was delivered on, or why it was given up.
+    pub detail: String,
+}
+
+/// ` AND policy_id = ?n AND {time} >= ?n AND {time} < ?n` for `filter`, and its arguments.
+fn audit_where(filter: &AuditFilter, time: &str) -> Result<(String, Vec<String>), HistoryError> {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    if let Some(policy) = &filter.policy_id {
+        args.push(policy.clone());
+        let _ = write!(sql, " AND policy_id = ?{}", args.len());
+    }
+    if let Some(since) = filter.since {
+        args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
+        let _ = write!(sql, " AND {time} >= ?{}", args.len());
+    }
+    if let Some(until) = filter.until {
+        args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
+        let _ = write!(sql, " AND {time} < ?{}", args.len());
+    }
+    Ok((sql, args))
+}
+
+impl History {
+    /// `events` rows matching `filter` (by `at`), oldest first.
+    pub fn events(&self, filter: &AuditFilter) -> Result<Vec<Event>, HistoryError> {
+        let (clause, args) = audit_where(filter, "at")?;
+        let sql = format!(
+            "SELECT id, at, policy_id, kind, holder, detail FROM events WHERE 1 = 1{clause}
+             ORDER BY at, id"
+        );
+        let rows = self.audit_rows(&sql, &args, "cannot read the events table", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(id, at, policy_id, kind, holder, detail)| {
+                let kind = match kind.as_str() {
+                    "lock_takeover" => EventKind::LockTakeover,
+                    other => {
+                        return Err(self.unreadable(
+                            "events",
+                            id,
+                            format!("unknown kind `{other}`"),
+                        ));
+                    }
+                };
+                Ok(Event {
+                    id,
+                    at: self.audit_time("events", id, &at)?,
+                    policy_id,
+                    kind,
+                    holder,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    /// `failed_runs` rows matching `filter` (by `started_at`, like runs), oldest first.
+    pub fn failed_runs(&self, filter: &AuditFilter) -> Result<Vec<FailedRun>, HistoryError> {
+        let (clause, args) = audit_where(filter, "started_at")?;
+        let sql = format!(
+            "SELECT id, policy_id, started_at, failed_at, holder, reason FROM failed_runs
+             WHERE 1 = 1{clause} ORDER BY started_at, id"
+        );
+        let rows = self.audit_rows(&sql, &args, "cannot read the failed_runs table", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(id, policy_id, started_at, failed_at, holder, reason)| {
+                Ok(FailedRun {
+                    id,
+                    policy_id,
+                    started_at: self.audit_time("failed_runs", id, &started_at)?,
+                    failed_at: self.audit_time("failed_runs", id, &failed_at)?,
+                    holder,
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    /// `alert_deliveries` rows matching `filter` (by `at`), oldest first.
+    pub fn alert_deliveries(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AlertDelivery>, HistoryError> {
+        let (clause, args) = audit_where(filter, "at")?;
+        let sql = format!(
+            "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries
+             WHERE 1 = 1{clause} ORDER BY at, id"
+        );
+        self.deliveries(&sql, &args)
+    }
+
+    /// For every run whose latest delivery row says not delivered (of `policy_id` only, if
+    /// given), that row, oldest run first: the alerts still owed to a webhook.
+    pub fn undelivered_alerts(
+        &self,
+        policy_id: Option<&str>,
+    ) -> Result<Vec<AlertDelivery>, HistoryError> {
+        let filter = AuditFilter {
+            policy_id: policy_id.map(str::to_string),
+            ..AuditFilter::default()
+        };
+        let (clause, args) = audit_where(&filter, "at")?;
+        // Append-only: a later row for the same run supersedes the earlier ones, and ids grow.
+        let sql = format!(
+            "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries d
+             WHERE id = (SELECT max(id) FROM alert_deliveries WHERE run_id = d.run_id)
+               AND delivered = 0{clause}
+             ORDER BY run_id"
+        );
+        self.deliveries(&sql, &args)
+    }
+
+    fn deliveries(&self, sql: &str, args: &[String]) -> Result<Vec<AlertDelivery>, HistoryError> {
+        let rows = self.audit_rows(sql, args, "cannot read the alert_deliveries table", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, bool>(5)?,
+                row.get::<_, String>(6)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(id, run_id, policy_id, event, at, delivered, detail)| {
+                let event = crate::alerts::AlertEvent::parse(&event).ok_or_else(|| {
+                    self.unreadable("alert_deliveries", id, format!("unknown event `{event}`"))
+                })?;
+                Ok(AlertDelivery {
+                    id,
+                    run_id,
+                    policy_id,
+                    event,
+                    at: self.audit_time("alert_deliveries", id, &at)?,
+                    delivered,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    fn audit_rows<T>(
+        &self,
+        sql: &str,
+        args: &[String],
+        context: &'static str,
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(sql_err(&self.path, context))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), read)
+            .map_err(sql_err(&self.path, context))?;
+        rows.collect::<Result<Vec<T>, _>>()
+            .map_err(sql_err(&self.path, context))
+    }
+
+    fn audit_time(
+        &self,
+        table: &'static str,
+        id: i64,
+        text: &str,
+    ) -> Result<DateTime<Utc>, HistoryError> {
+        parse_timestamp(text)
+            .ok_or_else(|| self.unreadable(table, id, format!("timestamp `{text}` does not parse")))
+    }
+
+    fn unreadable(&self, table: &'static str, id: i64, detail: String) -> HistoryError {
+        HistoryError::UnreadableRow {
+            path: self.path.clone(),
+            table,
+            id,
+            detail,
+        }
     }
 }
 
