@@ -1070,7 +1070,7 @@ pub fn claims_table(c: &Claims) -> String {
 mod tests {
     use super::*;
     use crate::history::NewRun;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
     /// (ip, country, verdict, countries of its path hops)
