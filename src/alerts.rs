@@ -47,6 +47,12 @@ impl AlertEvent {
     }
 }
 
+impl std::fmt::Display for AlertEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The policy's `alerts:` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertPolicy {

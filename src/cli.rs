@@ -3,7 +3,7 @@
 //! Owns nothing of the measurement itself. Each command returns an [`Exit`] code following
 //! the monitoring-plugin convention, or a [`CliError`] that the binary prints and maps to 3.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,26 +11,23 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::alerts::{self, AlertPolicy, DeliverySettings, PreviousRun, RunRecord};
-use crate::check::{self, CheckSettings, RunDocument};
+use crate::check::{self, RunDocument};
 use crate::compare::{self, RunRef};
 use crate::evidence::ProbeSettings;
 use crate::geo::{self, Geolocator};
-use crate::history::{self, History, NewRun, RunFilter};
-use crate::lock::{self, Acquired, Holder};
+use crate::history::{self, AuditFilter, History, RunFilter};
 use crate::model::{CountryCode, Verdict};
 use crate::physics::Vantage;
 use crate::policy::RegistryPolicy;
 use crate::policy::{self, Policy, PolicyError};
 use crate::registry::{
-    CacheSource, DEFAULT_CACHE_TTL, DiskCache, Registry, RegistryConfig, RegistryError,
-    default_cache_dir,
+    CacheSource, DEFAULT_CACHE_TTL, DiskCache, RegistryError, default_cache_dir,
 };
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
-use crate::trace::{Protocol, TraceSettings, TrippyTracer};
+use crate::run::{self, MeasureOptions, Notice, Outcome, RegistryOverrides, RunError, Runner};
+use crate::trace::{Protocol, TraceSettings};
 use crate::watch::{self as schedule, Schedule, ScheduleError};
 
 /// Exit codes, as monitoring plugins (Nagios, Icinga) and schedulers read them.
@@ -68,17 +65,15 @@ pub enum CliError {
     #[error("{0}")]
     Compare(#[from] compare::CompareError),
     #[error("{0}")]
-    Lock(#[from] lock::LockError),
-    #[error("{0}")]
     Schedule(#[from] ScheduleError),
+    #[error("{0}")]
+    Run(#[from] RunError),
     #[error("{0}")]
     Report(#[from] crate::report::ReportError),
     #[error(
         "interrupted by a signal before the run of {0} was recorded; nothing was written, run `check` again"
     )]
     Interrupted(String),
-    #[error("`{0}` is not a URL: write the RDAP base as https://rdap.example.net/")]
-    BadUrl(String),
     #[error("{0} of {1} policy files are invalid; nothing was checked")]
     InvalidPolicies(usize, usize),
     #[error("no run with id {0} in {1}: list runs with `residency history`")]
@@ -128,7 +123,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// List recorded runs, or verify the history's hash chain (`history verify`).
+    /// List recorded runs, verify the history's hash chain (`history verify`), or list its audit
+    /// tables (`history events|failures|alerts`).
     #[command(args_conflicts_with_subcommands = true)]
     History {
         #[command(subcommand)]
@@ -176,6 +172,9 @@ pub enum Command {
         /// Only runs started on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
         #[arg(long)]
         until: Option<String>,
+        /// One point per run, or per UTC day (a day's worst verdict, its runs' addresses).
+        #[arg(long, value_enum, default_value_t = PerArg::Run)]
+        per: PerArg,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[command(flatten)]
@@ -188,6 +187,11 @@ pub enum Command {
     /// extension. The report states its runs' hashes and the chain head; check it later with
     /// `residency history verify --report FILE`.
     Report(ReportArgs),
+    /// Webhook alerts recorded in the history (`alerts resend`).
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+    },
     /// Whether each dated claim of a policy has held since its date, with the runs that show it.
     Claims {
         policy_id: String,
@@ -212,6 +216,49 @@ pub enum HistoryAction {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Lock takeovers: which run took over which holder's lock, and why (the `events` table).
+    Events(AuditArgs),
+    /// Runs that ended without a verdict, with the reason (the `failed_runs` table).
+    Failures(AuditArgs),
+    /// Every attempt to deliver a webhook alert, delivered or given up (`alert_deliveries`).
+    Alerts(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Deliver again every alert whose latest delivery failed, and record each outcome.
+    ///
+    /// The alert is rebuilt from its recorded run and the run before it, and sent to the
+    /// policy's current `alerts.webhook`: from the policy files given, else from the file the
+    /// run recorded. Exit 0 when every alert owed is now delivered (or none was owed), 1 when
+    /// some still are not.
+    Resend {
+        /// Policy files to take the webhooks from (default: the file each run recorded).
+        policies: Vec<PathBuf>,
+        /// Only alerts of this policy id.
+        #[arg(long)]
+        policy: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// The filters and output of the audit listings (`history events|failures|alerts`).
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only rows of this policy id.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Only rows at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time (failures: by start).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only rows on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(flatten)]
+    db: DbArg,
 }
 
 #[derive(Debug, Args)]
@@ -333,6 +380,22 @@ pub struct MeasureArgs {
     /// How many times to send a DNS query that got no answer (overrides the policy's dns.tries).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
     dns_tries: Option<u32>,
+    /// Take over a policy's run lock when its heartbeat is older than DURATION (e.g. 5m, 30s);
+    /// give every process sharing the history the same value.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_stale_after)]
+    stale_after: Duration,
+}
+
+/// `--stale-after`: a duration of at least one second (this process then heartbeats four
+/// times as often, see `lock::heartbeat_every`).
+fn parse_stale_after(s: &str) -> Result<Duration, String> {
+    let d = schedule::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "`{s}` is too short: a lock must be allowed at least 1s between heartbeats"
+        ));
+    }
+    Ok(d)
 }
 
 /// `IN,28.61,77.21` → a validated vantage point.
@@ -405,27 +468,28 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// The registry client for these arguments over the policy's `registry:` section, or `None`
-    /// when registries are not to be asked.
-    fn registry(&self, policy: &RegistryPolicy) -> Result<Option<Arc<Registry>>, CliError> {
-        if self.no_registry || policy.disabled {
-            return Ok(None);
+    fn overrides(&self) -> RegistryOverrides {
+        RegistryOverrides {
+            disabled: self.no_registry,
+            rdap: self.rdap.clone(),
+            whois: self.whois.clone(),
         }
-        let mut config = RegistryConfig {
-            // A scheduled check of many addresses cannot wait 40 s on one slow registry.
-            rdap_timeout: Duration::from_secs(5),
-            rdap_tries: 3,
-            whois_deadline: Duration::from_secs(10),
-            ..RegistryConfig::default()
-        };
-        if let Some(base) = self.rdap.as_ref().or(policy.rdap.as_ref()) {
-            config.rdap_base =
-                Some(reqwest::Url::parse(base).map_err(|_| CliError::BadUrl(base.clone()))?);
+    }
+}
+
+impl MeasureArgs {
+    fn options(&self) -> MeasureOptions {
+        MeasureOptions {
+            resolvers: self.resolvers.clone(),
+            concurrency: usize::from(self.concurrency),
+            trace_concurrency: usize::from(self.trace_concurrency),
+            dns_timeout: self.dns_timeout_ms.map(Duration::from_millis),
+            dns_tries: self.dns_tries,
+            no_trace: self.no_trace,
+            vantage: self.vantage,
+            registry: self.registry.overrides(),
+            stale_after: self.stale_after,
         }
-        if let Some(whois) = self.whois.as_ref().or(policy.whois.as_ref()) {
-            config.whois_server = whois.clone();
-        }
-        Ok(Some(Arc::new(Registry::new(config)?)))
     }
 }
 
@@ -484,6 +548,18 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         } => verify(policy.as_deref(), &db.path()),
         Command::Report(args) => report(&args),
         Command::History { action: None, list } => list_runs(&list),
+        Command::History {
+            action: Some(HistoryAction::Events(args)),
+            ..
+        } => list_events(&args),
+        Command::History {
+            action: Some(HistoryAction::Failures(args)),
+            ..
+        } => list_failures(&args),
+        Command::History {
+            action: Some(HistoryAction::Alerts(args)),
+            ..
+        } => list_alert_deliveries(&args),
         Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
         Command::Locate(args) => locate(&args),
         Command::ClearCache { source } => clear_cache(source),
@@ -498,12 +574,14 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
             policy_id,
             since,
             until,
+            per,
             format,
             db,
         } => timeline(
             &policy_id,
             since.as_deref(),
             until.as_deref(),
+            per.into(),
             format,
             &db.path(),
         ),
@@ -512,6 +590,14 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
             format,
             db,
         } => claims(&policy_id, format, &db.path()),
+        Command::Alerts {
+            action:
+                AlertsAction::Resend {
+                    policies,
+                    policy,
+                    db,
+                },
+        } => resend(&policies, policy.as_deref(), &db.path()),
     }
 }
 
@@ -527,17 +613,33 @@ fn diff(policy: &str, from: &str, to: &str, format: Format, db: &Path) -> Result
     Ok(Exit::Ok)
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PerArg {
+    Run,
+    Day,
+}
+
+impl From<PerArg> for compare::Per {
+    fn from(p: PerArg) -> compare::Per {
+        match p {
+            PerArg::Run => compare::Per::Run,
+            PerArg::Day => compare::Per::Day,
+        }
+    }
+}
+
 fn timeline(
     policy: &str,
     since: Option<&str>,
     until: Option<&str>,
+    per: compare::Per,
     format: Format,
     db: &Path,
 ) -> Result<Exit, CliError> {
     let since = since.map(|s| compare::parse_time(s, false)).transpose()?;
     let until = until.map(|s| compare::parse_time(s, true)).transpose()?;
     let history = History::open(db)?;
-    let t = compare::timeline(&history, db, policy, since, until)?;
+    let t = compare::timeline(&history, db, policy, since, until, per)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
         Format::Table => print!("{}", compare::timeline_table(&t)),
@@ -587,263 +689,6 @@ fn validate(files: &[PathBuf]) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn open_geo(policy: &Policy) -> Result<Geolocator, CliError> {
-    Ok(match &policy.geo_databases {
-        None => Geolocator::shipped()?,
-        Some(paths) => Geolocator::open(paths)?,
-    })
-}
-
-fn progress_bar(label: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} queries ({elapsed})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(label.to_string());
-    bar
-}
-
-/// A policy with everything a run needs, all of it checked before anything is measured.
-struct Prepared {
-    policy: Policy,
-    geo: Geolocator,
-    resolvers: Vec<SocketAddr>,
-}
-
-fn prepare(mut policy: Policy, m: &MeasureArgs) -> Result<Prepared, CliError> {
-    if m.no_trace {
-        policy.trace.enabled = false;
-    }
-    if let Some(v) = m.vantage {
-        policy.vantage = Some(v);
-    }
-    let geo = open_geo(&policy)?;
-    let resolvers = if !m.resolvers.is_empty() {
-        m.resolvers.clone()
-    } else if let Some(r) = &policy.resolvers {
-        r.clone()
-    } else {
-        resolve::system_resolvers()?
-    };
-    Ok(Prepared {
-        policy,
-        geo,
-        resolvers,
-    })
-}
-
-/// What one run of one policy came to.
-enum Outcome {
-    Recorded(Box<RunDocument>, Stored),
-    /// Another live process holds the policy's lock: nothing was measured or written.
-    Skipped {
-        holder: String,
-        heartbeat_at: String,
-    },
-    /// A shutdown signal arrived while measuring: the run was abandoned, nothing written.
-    Interrupted,
-}
-
-/// Resolves when SIGINT or SIGTERM arrives (the returned receiver turns true).
-fn shutdown_signal(runtime: &tokio::runtime::Runtime) -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    runtime.spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = async {
-            match signal(SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                // Without a SIGTERM handler the default (exit) still applies; wait on SIGINT.
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-        let _ = tx.send(true);
-    });
-    rx
-}
-
-async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    if stop.wait_for(|s| *s).await.is_err() {
-        // The listener is gone, so no signal can arrive any more.
-        std::future::pending::<()>().await;
-    }
-}
-
-/// One run of one policy, the path both `check` and `watch` take: lock, measure, record,
-/// release. The lock is released whatever happened, so a failed run never blocks the next.
-async fn run_one(
-    p: &Prepared,
-    m: &MeasureArgs,
-    history: &mut History,
-    me: &Holder,
-    warned: &mut bool,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<Outcome, CliError> {
-    let id = p.policy.id.as_str();
-    match lock::acquire(history, id, me, lock::STALE_AFTER)? {
-        Acquired::Held {
-            holder,
-            heartbeat_at,
-        } => {
-            return Ok(Outcome::Skipped {
-                holder,
-                heartbeat_at,
-            });
-        }
-        Acquired::TookOver { previous, reason } => eprintln!(
-            "note: policy {id} was locked by {previous}, which is gone ({reason}); took the lock \
-             over (recorded in the history's events table)"
-        ),
-        Acquired::Free => {}
-    }
-    let result = measure_and_record(p, m, history, me, warned, stop).await;
-    let released = lock::release(history, id, me);
-    let outcome = result?;
-    released?;
-    // After the lock is released: a slow webhook never holds up another process's run.
-    if let (Some(alerts), Outcome::Recorded(doc, stored)) = (&p.policy.alerts, &outcome) {
-        send_alert(alerts, history, doc, stored).await;
-    }
-    Ok(outcome)
-}
-
-/// Compares the recorded run with the policy's previous one and POSTs an alert if its verdict
-/// changed in a way the policy asks about. Never fails the run: problems are warnings.
-async fn send_alert(
-    alerts: &AlertPolicy,
-    history: &mut History,
-    doc: &RunDocument,
-    stored: &Stored,
-) {
-    let policy = doc.policy.id.as_str();
-    let filter = RunFilter {
-        policy_id: Some(policy.to_string()),
-        ..RunFilter::default()
-    };
-    let previous = match history.list(&filter) {
-        Ok(runs) => runs
-            .into_iter()
-            .filter(|r| r.id != stored.run_id && r.seq < stored.seq)
-            .max_by_key(|r| r.seq)
-            .map(|r| PreviousRun {
-                run_id: r.id,
-                verdict: r.verdict,
-            }),
-        Err(e) => {
-            eprintln!(
-                "warning: no alert for run #{} of {policy}: cannot read its previous run: {e}",
-                stored.run_id
-            );
-            return;
-        }
-    };
-    let record = RunRecord {
-        run_id: stored.run_id,
-        seq: stored.seq,
-        hash: stored.hash.clone(),
-    };
-    let Some(alert) = alerts::alert_for(alerts, doc, &record, previous.as_ref()) else {
-        return;
-    };
-    let result = alerts::deliver(&alerts.webhook, &alert, DeliverySettings::default()).await;
-    let (delivered, detail) = match &result {
-        Ok(tries) => (true, format!("delivered on try {tries}")),
-        Err(e) => (false, e.to_string()),
-    };
-    if let Err(e) = history.record_alert(
-        stored.run_id,
-        policy,
-        alert.event.as_str(),
-        delivered,
-        &detail,
-    ) {
-        eprintln!(
-            "warning: cannot record the alert delivery of run #{}: {e}",
-            stored.run_id
-        );
-    }
-    match result {
-        Ok(_) => {}
-        Err(e) => eprintln!(
-            "warning: the {} alert for run #{} of {policy} was not delivered to its webhook: {e}; \
-             the run is recorded and its verdict stands",
-            alert.event.as_str(),
-            stored.run_id
-        ),
-    }
-}
-
-async fn measure_and_record(
-    p: &Prepared,
-    m: &MeasureArgs,
-    history: &mut History,
-    me: &Holder,
-    warned: &mut bool,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<Outcome, CliError> {
-    let policy = &p.policy;
-    let mut dns = policy.dns;
-    if let Some(ms) = m.dns_timeout_ms {
-        dns.timeout = Duration::from_millis(ms);
-    }
-    if let Some(tries) = m.dns_tries {
-        dns.tries = tries;
-    }
-    let settings = CheckSettings {
-        resolvers: p.resolvers.clone(),
-        concurrency: usize::from(m.concurrency),
-        trace_concurrency: usize::from(m.trace_concurrency),
-    };
-    let resolver = Arc::new(DnsResolver::new(dns));
-    let tracer = policy
-        .trace
-        .enabled
-        .then(|| Arc::new(tracer_for(policy.trace.settings, warned)));
-    let registry = m.registry.registry(&policy.registry)?;
-    let bar = progress_bar(policy.id.as_str());
-    let run = check::run(policy, &settings, resolver, tracer, registry, &p.geo, &bar);
-    tokio::pin!(run);
-    let mut beat = tokio::time::interval_at(
-        tokio::time::Instant::now() + lock::HEARTBEAT_EVERY,
-        lock::HEARTBEAT_EVERY,
-    );
-    let doc = loop {
-        tokio::select! {
-            doc = &mut run => break doc,
-            _ = beat.tick() => {
-                // Keeps a long run's lock from looking stale to other processes.
-                if !lock::heartbeat(history, policy.id.as_str(), me)? {
-                    tracing::warn!(policy = %policy.id, "the run lock was taken over while this run was measuring");
-                }
-            }
-            _ = stopped(stop) => {
-                bar.finish_and_clear();
-                return Ok(Outcome::Interrupted);
-            }
-        }
-    };
-    bar.finish_and_clear();
-    // Recording is one transaction and not cancellable from here: never half-written.
-    let stored = record(history, &doc)?;
-    let stored = Stored {
-        run_id: stored.id,
-        seq: stored.seq,
-        hash: stored.hash,
-        database: history.path().display().to_string(),
-    };
-    Ok(Outcome::Recorded(Box::new(doc), stored))
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -855,29 +700,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 /// message on stderr and counts as inconclusive (exit 1): no new verdict was reached for it.
 fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     let policies = load_all(&args.policies)?;
+    let options = args.measure.options();
     // Everything that can be wrong with the inputs is found before anything is measured.
     let prepared = policies
         .into_iter()
-        .map(|p| prepare(p, &args.measure))
+        .map(|p| run::prepare(p, &options))
         .collect::<Result<Vec<_>, _>>()?;
-    let db_path = args.db.path();
-    let mut history = History::open(&db_path)?;
+    let history = History::open(&args.db.path())?;
     let runtime = runtime()?;
-    let mut stop = shutdown_signal(&runtime);
-    let me = Holder::current();
+    let stop = run::shutdown_signal(&runtime);
+    let mut runner = Runner::new(history, options, stop);
 
     let mut worst = Verdict::Compliant;
     let mut json_docs = Vec::new();
-    let mut warned = false;
     for p in prepared {
-        let outcome = runtime.block_on(run_one(
-            &p,
-            &args.measure,
-            &mut history,
-            &me,
-            &mut warned,
-            &mut stop,
-        ))?;
+        let outcome = runtime.block_on(runner.run_one(&p, &mut tell))?;
         let (doc, stored) = match outcome {
             Outcome::Recorded(doc, stored) => (doc, stored),
             Outcome::Skipped {
@@ -887,12 +724,12 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
                 eprintln!(
                     "skipped: policy {} is being checked by {holder} (heartbeat {heartbeat_at}); \
                      its run will be recorded by that process",
-                    p.policy.id
+                    p.policy().id
                 );
                 worst = worst.max(Verdict::Inconclusive);
                 continue;
             }
-            Outcome::Interrupted => return Err(CliError::Interrupted(p.policy.id.to_string())),
+            Outcome::Interrupted => return Err(CliError::Interrupted(p.policy().id.to_string())),
         };
         worst = worst.max(doc.verdict);
         match args.format {
@@ -911,6 +748,11 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     Ok(worst.into())
 }
 
+/// Shows a notice from a run on stderr, where diagnostics go.
+fn tell(notice: Notice) {
+    eprintln!("{notice}");
+}
+
 /// `watch`: the policies on a schedule until a signal or `--max-runs`. Exits 0 then: verdicts
 /// are in the history, not the exit code; exit 3 only for inputs wrong at start.
 fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
@@ -922,15 +764,15 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
         .transpose()?
         .unwrap_or_default();
     let policies = load_all(&args.policies)?;
+    let options = args.measure.options();
     // Wrong inputs stop the watch at once; the same problems appearing later are failed runs.
     for p in &policies {
-        prepare(p.clone(), &args.measure)?;
+        run::prepare(p.clone(), &options)?;
     }
-    let mut history = History::open(&args.db.path())?;
+    let history = History::open(&args.db.path())?;
     let runtime = runtime()?;
-    let mut stop = shutdown_signal(&runtime);
-    let me = Holder::current();
-    let mut warned = false;
+    let stop = run::shutdown_signal(&runtime);
+    let mut runner = Runner::new(history, options.clone(), stop);
     let mut previous = None;
     let mut rounds = 0u64;
     while args.max_runs.is_none_or(|max| rounds < max) {
@@ -942,7 +784,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
         let interrupted = runtime.block_on(async {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => false,
-                _ = stopped(&mut stop) => true,
+                _ = runner.stopped() => true,
             }
         });
         if interrupted {
@@ -952,15 +794,8 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
         rounds += 1;
         for policy in &policies {
             let started = Utc::now();
-            let result = match prepare(policy.clone(), &args.measure) {
-                Ok(p) => runtime.block_on(run_one(
-                    &p,
-                    &args.measure,
-                    &mut history,
-                    &me,
-                    &mut warned,
-                    &mut stop,
-                )),
+            let result = match run::prepare(policy.clone(), &options) {
+                Ok(p) => runtime.block_on(runner.run_one(&p, &mut tell)),
                 Err(e) => Err(e),
             };
             let failure = match result {
@@ -996,35 +831,24 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
                     Some(e.to_string())
                 }
             };
+            let holder = runner.holder().to_string();
             if let Some(reason) = failure
-                && let Err(e) =
-                    history.record_failure(policy.id.as_str(), started, &me.to_string(), &reason)
+                && let Err(e) = runner.history_mut().record_failure(
+                    policy.id.as_str(),
+                    started,
+                    &holder,
+                    &reason,
+                )
             {
                 eprintln!("cannot record the failed run of {}: {e}", policy.id);
             }
-            if *stop.borrow() {
+            if runner.is_stopped() {
                 eprintln!("stopped by a signal; no run is in progress and every lock is released");
                 return Ok(Exit::Ok);
             }
         }
     }
     Ok(Exit::Ok)
-}
-
-/// A tracer for these settings. Without raw-socket privilege it still works (every path is
-/// recorded as not measured, with how to grant the privilege), and the user is told once.
-fn tracer_for(settings: TraceSettings, warned: &mut bool) -> TrippyTracer {
-    let tracer = TrippyTracer::new(settings);
-    if let Err(e) = tracer.privilege()
-        && !*warned
-    {
-        eprintln!(
-            "warning: traceroute is not possible here ({e}); paths are recorded as not measured, \
-             RTTs come from TCP connects, and verdicts that need a path are inconclusive"
-        );
-        *warned = true;
-    }
-    tracer
 }
 
 fn clear_cache(source: CacheArg) -> Result<Exit, CliError> {
@@ -1066,11 +890,19 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         rounds: args.rounds,
         round_timeout: Duration::from_millis(args.timeout_ms),
     };
-    let mut warned = false;
-    let tracer = (!args.no_trace).then(|| Arc::new(tracer_for(settings, &mut warned)));
+    let tracer = (!args.no_trace).then(|| {
+        let (tracer, notice) = run::tracer_for(settings);
+        if let Some(notice) = notice {
+            tell(notice);
+        }
+        Arc::new(tracer)
+    });
     let probe = ProbeSettings {
         trace: (!args.no_trace).then_some(settings),
-        registry: args.registry.registry(&RegistryPolicy::default())?,
+        registry: args
+            .registry
+            .overrides()
+            .registry(&RegistryPolicy::default())?,
         concurrency: 8,
         vantage: args.vantage,
     };
@@ -1096,17 +928,6 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Ok
     })
-}
-
-fn record(history: &mut History, doc: &RunDocument) -> Result<history::StoredRun, CliError> {
-    let run = NewRun {
-        policy_id: doc.policy.id.clone(),
-        started_at: doc.started_at,
-        finished_at: doc.finished_at,
-        verdict: doc.verdict,
-        document: serde_json::to_value(doc)?,
-    };
-    Ok(history.append(&run)?)
 }
 
 /// The run document plus where it was stored; the `history` key is outside the hashed document.
@@ -1175,6 +996,161 @@ fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Ok)
+}
+
+impl AuditArgs {
+    fn filter(&self) -> Result<AuditFilter, CliError> {
+        Ok(AuditFilter {
+            policy_id: self.policy.clone(),
+            since: self
+                .since
+                .as_deref()
+                .map(|s| parse_when(s, false))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|s| parse_when(s, true))
+                .transpose()?,
+        })
+    }
+}
+
+/// Prints `rows` as JSON, or as a table: a header, one line per row, `(none)` line when empty.
+fn print_rows<T: serde::Serialize>(
+    rows: &[T],
+    format: Format,
+    header: &str,
+    line: impl Fn(&T) -> String,
+    none: &str,
+) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?,
+        Format::Table => {
+            writeln!(out, "{header}")?;
+            for r in rows {
+                writeln!(out, "{}", line(r))?;
+            }
+            if rows.is_empty() {
+                writeln!(out, "{none}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_events(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let events = History::open(&args.db.path())?.events(&filter)?;
+    print_rows(
+        &events,
+        args.format,
+        &format!(
+            "{:>6}  {:<24}  {:<24} {:<14} {:<24}  DETAIL",
+            "EVENT", "AT", "POLICY", "KIND", "HOLDER"
+        ),
+        |e| {
+            format!(
+                "{:>6}  {:<24}  {:<24} {:<14} {:<24}  {}",
+                e.id,
+                check::rfc3339::format(&e.at),
+                e.policy_id,
+                e.kind.as_str(),
+                e.holder,
+                e.detail
+            )
+        },
+        "(no events)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+fn list_failures(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let failures = History::open(&args.db.path())?.failed_runs(&filter)?;
+    print_rows(
+        &failures,
+        args.format,
+        &format!(
+            "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  REASON",
+            "ID", "POLICY", "STARTED", "FAILED AT", "HOLDER"
+        ),
+        |f| {
+            format!(
+                "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  {}",
+                f.id,
+                f.policy_id,
+                check::rfc3339::format(&f.started_at),
+                check::rfc3339::format(&f.failed_at),
+                f.holder,
+                f.reason
+            )
+        },
+        "(no failed runs)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let deliveries = History::open(&args.db.path())?.alert_deliveries(&filter)?;
+    print_rows(
+        &deliveries,
+        args.format,
+        &format!(
+            "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  DETAIL",
+            "ALERT", "AT", "RUN", "POLICY", "EVENT", "DELIVERED"
+        ),
+        |d| {
+            format!(
+                "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  {}",
+                d.id,
+                check::rfc3339::format(&d.at),
+                d.run_id,
+                d.policy_id,
+                d.event.as_str(),
+                if d.delivered { "yes" } else { "no" },
+                d.detail
+            )
+        },
+        "(no alerts)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+/// `alerts resend`: one line per alert owed, on stdout when delivered, on stderr when not.
+fn resend(files: &[PathBuf], policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
+    let policies = load_all(files)?;
+    let mut history = History::open(db)?;
+    let runtime = runtime()?;
+    let resent = runtime.block_on(run::resend_alerts(
+        &mut history,
+        &policies,
+        policy,
+        &mut tell,
+    ))?;
+    if resent.is_empty() {
+        println!("no undelivered alerts");
+        return Ok(Exit::Ok);
+    }
+    let mut all = true;
+    for r in &resent {
+        let what = format!(
+            "the {} alert of run #{} of {}",
+            r.event.as_str(),
+            r.run_id,
+            r.policy
+        );
+        match &r.result {
+            Ok(tries) => println!("{what}: delivered on try {tries}"),
+            Err(e) => {
+                all = false;
+                eprintln!("{what}: {e}");
+            }
+        }
+    }
+    Ok(if all { Exit::Ok } else { Exit::Inconclusive })
 }
 
 fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {
@@ -1273,4 +1249,24 @@ fn verify_report(file: &Path, db: &Path) -> Result<Exit, CliError> {
     } else {
         Exit::Violation
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_after_defaults_to_the_lock_modules_limit_and_refuses_less_than_a_second() {
+        let cli = Cli::try_parse_from(["residency", "check", "p.yaml"]).map_err(|e| e.to_string());
+        let Ok(Cli {
+            command: Command::Check(args),
+        }) = cli
+        else {
+            panic!("`check p.yaml` parses: {cli:?}");
+        };
+        assert_eq!(args.measure.stale_after, crate::lock::STALE_AFTER);
+        assert_eq!(parse_stale_after("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_stale_after("500ms").is_err_and(|e| e.contains("at least 1s")));
+        assert!(parse_stale_after("soon").is_err_and(|e| e.contains("is not a duration")));
+    }
 }

@@ -16,13 +16,20 @@
 //! the policy started on or before that day (UTC); an RFC 3339 time means the last run started at
 //! or before that instant. Ties in `started_at` go to the higher run id.
 //!
-//! # Address shares (`timeline`)
+//! # Timelines
 //!
-//! Per run, each distinct address counts once however many endpoints returned it (it is one
-//! server). An address is *located* when its `country` is known; `share` is the count per
-//! country divided by the located addresses, rounded to 4 decimals. Unlocated ones are counted
-//! separately so a falling share is never mistaken for a move.
+//! A timeline reads the history's run index ([`crate::digest`]), never documents, so a year of
+//! runs over a thousand endpoints stays fast. Address shares per run count each distinct
+//! address once (see [`crate::digest`]); `share` is the count per country divided by the
+//! located addresses, rounded to 4 decimals. Unlocated ones are counted separately so a falling
+//! share is never mistaken for a move.
 //!
+//! Per day (`--per day`), a day's runs fold into one point: its verdict, and each endpoint's, is
+//! the worst of the day (one violating run makes a violating day), and country counts are
+//! summed over the day's runs, so shares are weighted by sightings.
+//!
+//! Endpoint verdicts are given as spans per endpoint: consecutive points with one verdict.
+
 //! # The claim rule (`claims`)
 //!
 //! A claim dated `D` is in force from `D` 00:00 UTC: runs started before that instant are
@@ -48,9 +55,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::history::{History, HistoryError, RunFilter, RunSummary};
+use crate::history::{History, HistoryError, IndexedRun, RunFilter, RunSummary};
 use crate::model::Verdict;
 
 /// What stops a comparison; each message says what to do.
@@ -203,13 +209,6 @@ struct HopView {
 }
 
 impl DocView {
-    fn read(id: i64, document: &Value) -> Result<DocView, CompareError> {
-        DocView::deserialize(document).map_err(|e| CompareError::Unreadable {
-            id,
-            detail: e.to_string(),
-        })
-    }
-
     /// Countries of every located hop of every traced path in the run.
     fn transit(&self) -> BTreeSet<String> {
         self.endpoints
@@ -285,11 +284,16 @@ fn runs_of(
 }
 
 fn document(history: &History, db: &Path, id: i64) -> Result<DocView, CompareError> {
-    let run = history.get(id)?.ok_or_else(|| CompareError::NoSuchRun {
+    let text = history
+        .document_text(id)?
+        .ok_or_else(|| CompareError::NoSuchRun {
+            id,
+            db: db.to_path_buf(),
+        })?;
+    serde_json::from_str(&text).map_err(|e| CompareError::Unreadable {
         id,
-        db: db.to_path_buf(),
-    })?;
-    DocView::read(id, &run.document)
+        detail: e.to_string(),
+    })
 }
 
 fn pick(
@@ -521,7 +525,26 @@ pub fn diff(
 
 // ---- timeline ------------------------------------------------------------------------------
 
-/// Addresses in one country in one run.
+/// How a timeline folds runs into points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    /// One point per run.
+    #[default]
+    Run,
+    /// One point per UTC day with runs; see the module doc for how a day's runs fold.
+    Day,
+}
+
+/// Endpoints by verdict at one point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct VerdictCounts {
+    pub compliant: usize,
+    pub inconclusive: usize,
+    pub violation: usize,
+}
+
+/// Addresses in one country at one point.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CountryShare {
     pub count: usize,
@@ -529,85 +552,213 @@ pub struct CountryShare {
     pub share: f64,
 }
 
-/// One run on the timeline.
+/// One point on the timeline: a run, or a day's runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelinePoint {
-    pub id: i64,
-    pub seq: i64,
-    pub started_at: String,
+    /// The run's start time (per run), or the day `YYYY-MM-DD` (per day).
+    pub at: String,
+    /// The runs folded into this point, by id, oldest first.
+    pub runs: Vec<i64>,
+    /// The worst verdict of those runs.
     pub verdict: Verdict,
-    /// Verdict per endpoint host.
-    pub endpoints: BTreeMap<String, Verdict>,
-    /// Distinct addresses with a known country, and without one.
+    /// How many endpoints had each verdict (each endpoint's worst of the point's runs).
+    pub endpoints: VerdictCounts,
+    /// Distinct addresses with a known country, and without one (summed over a day's runs).
     pub located: usize,
     pub unlocated: usize,
     pub countries: BTreeMap<String, CountryShare>,
 }
 
-/// A policy's runs over time, oldest first.
+/// A stretch of consecutive points over which an endpoint kept one verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub verdict: Verdict,
+    /// `at` of the first and last point of the stretch.
+    pub from: String,
+    pub to: String,
+    /// Indexes of those points in [`Timeline::points`].
+    pub first: usize,
+    pub last: usize,
+}
+
+/// One endpoint's verdicts over the timeline, as spans; points where the endpoint was not
+/// checked fall between spans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointTrack {
+    pub host: String,
+    pub spans: Vec<Span>,
+}
+
+/// A policy's runs over time, oldest first, and each endpoint's verdicts along them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeline {
     pub policy_id: String,
-    pub runs: Vec<TimelinePoint>,
+    pub per: Per,
+    pub points: Vec<TimelinePoint>,
+    /// Every endpoint seen in the window, by host.
+    pub endpoints: Vec<EndpointTrack>,
 }
 
-fn point(run: &RunSummary, doc: &DocView) -> TimelinePoint {
-    let mut seen: BTreeMap<&str, Option<&str>> = BTreeMap::new();
-    for a in doc.endpoints.iter().flat_map(|e| &e.addresses) {
-        // One server, one vote: a located sighting wins over an unlocated one of the same ip.
-        let slot = seen.entry(a.ip.as_str()).or_insert(None);
-        if slot.is_none() {
-            *slot = a.country.as_deref();
-        }
-    }
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut unlocated = 0;
-    for country in seen.values() {
-        match country {
-            Some(c) => *counts.entry((*c).to_string()).or_default() += 1,
-            None => unlocated += 1,
-        }
-    }
-    let located: usize = counts.values().sum();
-    let countries = counts
-        .into_iter()
-        .map(|(c, count)| {
-            let share = (count as f64 / located as f64 * 10_000.0).round() / 10_000.0;
-            (c, CountryShare { count, share })
-        })
-        .collect();
-    TimelinePoint {
-        id: run.id,
-        seq: run.seq,
-        started_at: time_text(&run.started_at),
-        verdict: run.verdict,
-        endpoints: doc
-            .endpoints
-            .iter()
-            .map(|e| (e.host.clone(), e.verdict))
-            .collect(),
-        located,
-        unlocated,
-        countries,
+/// Verdict codes in a state vector: 0 is "not checked", then by severity, so `max` folds.
+const VERDICTS: [Verdict; 3] = [
+    Verdict::Compliant,
+    Verdict::Inconclusive,
+    Verdict::Violation,
+];
+
+fn code(v: Verdict) -> u8 {
+    match v {
+        Verdict::Compliant => 1,
+        Verdict::Inconclusive => 2,
+        Verdict::Violation => 3,
     }
 }
 
-/// The policy's runs started in `since <= started_at < until`.
+/// The policy's runs started in `since <= started_at < until`, folded `per` run or day.
+///
+/// Reads only the history's run index, never documents, so a year of runs stays fast.
 pub fn timeline(
     history: &History,
     db: &Path,
     policy: &str,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
+    per: Per,
 ) -> Result<Timeline, CompareError> {
-    let runs = runs_of(history, db, policy, since, until)?;
-    let mut points = Vec::with_capacity(runs.len());
-    for run in &runs {
-        points.push(point(run, &document(history, db, run.id)?));
+    let runs = history.indexed(&RunFilter {
+        policy_id: Some(policy.to_string()),
+        since,
+        until,
+    })?;
+    if runs.is_empty() {
+        // An empty window is an answer; a policy with no runs at all is a mistake.
+        runs_of(history, db, policy, None, None)?;
+    }
+    let max_seq = runs.iter().map(|r| r.run.seq).max().unwrap_or(0);
+    let changes = history.endpoint_changes(policy, max_seq)?;
+    let hosts: BTreeMap<&str, usize> = changes
+        .iter()
+        .map(|c| c.host.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| (h, i))
+        .collect();
+
+    // Replay the change log in seq order; each run's endpoint verdicts are the state at its seq.
+    let mut by_seq: Vec<usize> = (0..runs.len()).collect();
+    by_seq.sort_by_key(|&i| runs[i].run.seq);
+    let mut states: Vec<Option<Vec<u8>>> = vec![None; runs.len()];
+    let mut state = vec![0u8; hosts.len()];
+    let mut next = 0;
+    for i in by_seq {
+        let seq = runs[i].run.seq;
+        while let Some(c) = changes.get(next).filter(|c| c.seq <= seq) {
+            if let Some(&h) = hosts.get(c.host.as_str()) {
+                state[h] = c.verdict.map_or(0, code);
+            }
+            next += 1;
+        }
+        if runs[i].error.is_none() {
+            states[i] = Some(state.clone());
+        }
+    }
+
+    // Fold runs (already in start order) into points.
+    let key = |r: &IndexedRun| match per {
+        Per::Run => time_text(&r.run.started_at),
+        Per::Day => r.run.started_at.date_naive().to_string(),
+    };
+    let mut points = Vec::new();
+    let mut point_states: Vec<Vec<u8>> = Vec::new();
+    let mut i = 0;
+    while i < runs.len() {
+        let at = key(&runs[i]);
+        let mut j = i;
+        while j < runs.len() && key(&runs[j]) == at {
+            j += 1;
+        }
+        let group = &runs[i..j];
+        let mut folded = vec![0u8; hosts.len()];
+        for s in states[i..j].iter().flatten() {
+            for (f, v) in folded.iter_mut().zip(s) {
+                *f = (*f).max(*v);
+            }
+        }
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut unlocated = 0;
+        for r in group {
+            for (c, n) in &r.countries {
+                *counts.entry(c.clone()).or_default() += *n as usize;
+            }
+            unlocated += r.unlocated as usize;
+        }
+        let located: usize = counts.values().sum();
+        let mut endpoints = VerdictCounts::default();
+        for v in &folded {
+            match v {
+                1 => endpoints.compliant += 1,
+                2 => endpoints.inconclusive += 1,
+                3 => endpoints.violation += 1,
+                _ => {}
+            }
+        }
+        points.push(TimelinePoint {
+            at,
+            runs: group.iter().map(|r| r.run.id).collect(),
+            verdict: group
+                .iter()
+                .map(|r| r.run.verdict)
+                .max()
+                .unwrap_or(Verdict::Inconclusive),
+            endpoints,
+            located,
+            unlocated,
+            countries: counts
+                .into_iter()
+                .map(|(c, count)| {
+                    let share = (count as f64 / located as f64 * 10_000.0).round() / 10_000.0;
+                    (c, CountryShare { count, share })
+                })
+                .collect(),
+        });
+        point_states.push(folded);
+        i = j;
+    }
+
+    let mut endpoints = Vec::with_capacity(hosts.len());
+    for (host, &h) in &hosts {
+        let mut spans: Vec<Span> = Vec::new();
+        for (p, folded) in point_states.iter().enumerate() {
+            let Some(verdict) = folded[h].checked_sub(1).map(|c| VERDICTS[usize::from(c)]) else {
+                continue;
+            };
+            match spans.last_mut() {
+                Some(span) if span.verdict == verdict && span.last + 1 == p => {
+                    span.last = p;
+                    span.to.clone_from(&points[p].at);
+                }
+                _ => spans.push(Span {
+                    verdict,
+                    from: points[p].at.clone(),
+                    to: points[p].at.clone(),
+                    first: p,
+                    last: p,
+                }),
+            }
+        }
+        if !spans.is_empty() {
+            endpoints.push(EndpointTrack {
+                host: (*host).to_string(),
+                spans,
+            });
+        }
     }
     Ok(Timeline {
         policy_id: policy.to_string(),
-        runs: points,
+        per,
+        points,
+        endpoints,
     })
 }
 
@@ -811,20 +962,21 @@ pub fn diff_table(d: &Diff) -> String {
     out
 }
 
-/// `timeline` for people: one line per run.
+/// `timeline` for people: one line per point, then each endpoint's verdict spans.
 pub fn timeline_table(t: &Timeline) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>6}  {:<27}  {:<12}  {:<40}  COUNTRIES",
-        "RUN", "STARTED", "VERDICT", "ENDPOINTS"
+        "{:<27}  {:>5}  {:<12}  {:<20}  COUNTRIES",
+        match t.per {
+            Per::Run => "STARTED",
+            Per::Day => "DAY",
+        },
+        "RUNS",
+        "VERDICT",
+        "ENDPOINTS C/I/V"
     );
-    for p in &t.runs {
-        let endpoints: Vec<String> = p
-            .endpoints
-            .iter()
-            .map(|(h, v)| format!("{h}={v}"))
-            .collect();
+    for p in &t.points {
         let mut countries: Vec<String> = p
             .countries
             .iter()
@@ -833,18 +985,40 @@ pub fn timeline_table(t: &Timeline) -> String {
         if p.unlocated > 0 {
             countries.push(format!("{} unlocated", p.unlocated));
         }
+        let runs = match p.runs.as_slice() {
+            [one] => one.to_string(),
+            many => format!("{}x", many.len()),
+        };
+        let e = p.endpoints;
         let _ = writeln!(
             out,
-            "{:>6}  {:<27}  {:<12}  {:<40}  {}",
-            p.id,
-            p.started_at,
+            "{:<27}  {:>5}  {:<12}  {:<20}  {}",
+            p.at,
+            runs,
             p.verdict.as_str(),
-            endpoints.join(" "),
+            format!("{}/{}/{}", e.compliant, e.inconclusive, e.violation),
             countries.join(", ")
         );
     }
-    if t.runs.is_empty() {
+    if t.points.is_empty() {
         let _ = writeln!(out, "(no runs in this window)");
+        return out;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "ENDPOINT VERDICTS");
+    for track in &t.endpoints {
+        let spans: Vec<String> = track
+            .spans
+            .iter()
+            .map(|s| {
+                if s.first == s.last {
+                    format!("{} at {}", s.verdict, s.from)
+                } else {
+                    format!("{} {} .. {}", s.verdict, s.from, s.to)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}: {}", track.host, spans.join("; "));
     }
     out
 }
@@ -896,7 +1070,7 @@ pub fn claims_table(c: &Claims) -> String {
 mod tests {
     use super::*;
     use crate::history::NewRun;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
     /// (ip, country, verdict, countries of its path hops)
@@ -1169,28 +1343,89 @@ mod tests {
                 ],
             ),
         )?;
-        let t = serde_json::to_value(timeline(&h, &path, "p", None, None)?)?;
+        append(
+            &mut h,
+            "2026-01-02T12:00:00Z",
+            Verdict::Compliant,
+            doc(
+                json!([]),
+                &[(
+                    "a",
+                    "compliant",
+                    &[("192.0.2.1", Some("IN"), "compliant", &[])],
+                )],
+            ),
+        )?;
+        let t = serde_json::to_value(timeline(&h, &path, "p", None, None, Per::Run)?)?;
         assert_eq!(
-            t["runs"][0]["countries"],
+            t["points"][0]["countries"],
             json!({"IN": {"count": 1, "share": 0.5}, "SG": {"count": 1, "share": 0.5}})
         );
         assert_eq!(
-            t["runs"][0]["endpoints"],
-            json!({"a": "compliant", "b": "compliant"})
+            t["points"][0]["endpoints"],
+            json!({"compliant": 2, "inconclusive": 0, "violation": 0})
         );
         assert_eq!(
-            t["runs"][1]["countries"],
+            t["points"][1]["countries"],
             json!({"CN": {"count": 1, "share": 0.3333}, "IN": {"count": 2, "share": 0.6667}})
         );
         assert_eq!(
             (
-                t["runs"][1]["located"].clone(),
-                t["runs"][1]["unlocated"].clone()
+                t["points"][1]["located"].clone(),
+                t["points"][1]["unlocated"].clone()
             ),
             (json!(3), json!(1))
         );
-        let window = timeline(&h, &path, "p", Some(at("2026-01-02")?), None)?;
-        assert_eq!(window.runs.len(), 1);
+        let spans = |t: &Value, host: usize| -> Vec<(String, u64, u64)> {
+            t["endpoints"][host]["spans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    (
+                        s["verdict"].as_str().unwrap_or_default().to_string(),
+                        s["first"].as_u64().unwrap_or(99),
+                        s["last"].as_u64().unwrap_or(99),
+                    )
+                })
+                .collect()
+        };
+        let v = |s: &str, a: u64, b: u64| (s.to_string(), a, b);
+        assert_eq!(t["endpoints"][0]["host"], "a");
+        assert_eq!(
+            spans(&t, 0),
+            [
+                v("compliant", 0, 0),
+                v("violation", 1, 1),
+                v("compliant", 2, 2)
+            ]
+        );
+        // b was dropped by the third run: its track ends.
+        assert_eq!(
+            spans(&t, 1),
+            [v("compliant", 0, 0), v("inconclusive", 1, 1)]
+        );
+
+        // Per day: the second day's two runs fold into their worst, and their addresses add up.
+        let d = serde_json::to_value(timeline(&h, &path, "p", None, None, Per::Day)?)?;
+        assert_eq!(d["points"].as_array().map(Vec::len), Some(2));
+        assert_eq!(d["points"][1]["at"], "2026-01-02");
+        assert_eq!(d["points"][1]["runs"].as_array().map(Vec::len), Some(2));
+        assert_eq!(d["points"][1]["verdict"], "violation");
+        assert_eq!(
+            d["points"][1]["endpoints"],
+            json!({"compliant": 0, "inconclusive": 1, "violation": 1})
+        );
+        assert_eq!(
+            d["points"][1]["countries"],
+            json!({"CN": {"count": 1, "share": 0.25}, "IN": {"count": 3, "share": 0.75}})
+        );
+        assert_eq!(spans(&d, 0), [v("compliant", 0, 0), v("violation", 1, 1)]);
+
+        let window = timeline(&h, &path, "p", Some(at("2026-01-02")?), None, Per::Run)?;
+        assert_eq!(window.points.len(), 2);
+        // Replay starts from the beginning of the policy, not of the window.
+        assert_eq!(window.endpoints[0].spans[0].verdict, Verdict::Violation);
         Ok(())
     }
 

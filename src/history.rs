@@ -22,6 +22,7 @@
 //! The triggers created by the schema only stop accidents (an operator's stray `DELETE`); they
 //! can be dropped by anyone who can write the file.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::digest::RunDigest;
 use crate::model::Verdict;
 
 /// `prev_hash` of the first run of every policy.
@@ -130,6 +132,39 @@ const MIGRATIONS: &[&str] = &[
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: alert deliveries cannot be edited'); END;
     CREATE TRIGGER alert_deliveries_append_only_delete BEFORE DELETE ON alert_deliveries
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: alert deliveries cannot be deleted'); END;",
+    // 4: compressed documents and the run index (see `crate::digest`). New runs store their
+    // canonical document zstd-compressed in `document_zstd` and leave `document` empty; the hash
+    // is over the canonical text either way, so old and new rows verify alike. `run_digests`
+    // and `endpoint_changes` are derived from the documents in the same transaction as each
+    // append (and backfilled for older runs on open), so timelines never re-read documents;
+    // `endpoint_changes` holds an endpoint's verdict only where it differs from the policy's
+    // previous run (NULL: the endpoint was dropped). Append-only, and checked by `verify`.
+    "ALTER TABLE runs ADD COLUMN document_zstd BLOB;
+    CREATE TABLE run_digests (
+        run_id    INTEGER PRIMARY KEY NOT NULL,
+        policy_id TEXT    NOT NULL,
+        seq       INTEGER NOT NULL,
+        countries TEXT    NOT NULL,
+        unlocated INTEGER NOT NULL,
+        error     TEXT
+    );
+    CREATE UNIQUE INDEX run_digests_policy_seq ON run_digests (policy_id, seq);
+    CREATE TABLE endpoint_changes (
+        policy_id TEXT    NOT NULL,
+        host      TEXT    NOT NULL,
+        seq       INTEGER NOT NULL,
+        verdict   TEXT CHECK (verdict IS NULL OR verdict IN ('compliant', 'inconclusive', 'violation')),
+        PRIMARY KEY (policy_id, host, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX endpoint_changes_seq ON endpoint_changes (policy_id, seq);
+    CREATE TRIGGER run_digests_append_only_update BEFORE UPDATE ON run_digests
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: run digests cannot be edited'); END;
+    CREATE TRIGGER run_digests_append_only_delete BEFORE DELETE ON run_digests
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: run digests cannot be deleted'); END;
+    CREATE TRIGGER endpoint_changes_append_only_update BEFORE UPDATE ON endpoint_changes
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: endpoint changes cannot be edited'); END;
+    CREATE TRIGGER endpoint_changes_append_only_delete BEFORE DELETE ON endpoint_changes
+    BEGIN SELECT RAISE(ABORT, 'residency history is append-only: endpoint changes cannot be deleted'); END;",
 ];
 
 /// The schema version this build writes and understands.
@@ -173,6 +208,52 @@ pub struct RunFilter {
     pub policy_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+}
+
+/// A run and its index digest (see [`History::indexed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedRun {
+    pub run: RunSummary,
+    /// Distinct located addresses per country.
+    pub countries: BTreeMap<String, u32>,
+    /// Distinct addresses without a country.
+    pub unlocated: u32,
+    /// Why the document could not be digested (hand-made documents only); its endpoints are
+    /// then unknown for this run.
+    pub error: Option<String>,
+}
+
+/// An endpoint's verdict changed at run `seq` of its policy; `None`: the endpoint was dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointChange {
+    pub seq: i64,
+    pub host: String,
+    pub verdict: Option<Verdict>,
+}
+
+/// `base` (ending in a WHERE clause) narrowed by `filter`, ordered by start time, with its
+/// arguments.
+fn filtered(
+    base: &str,
+    filter: &RunFilter,
+    table: &str,
+) -> Result<(String, Vec<String>), HistoryError> {
+    let mut sql = String::from(base);
+    let mut args: Vec<String> = Vec::new();
+    if let Some(policy) = &filter.policy_id {
+        args.push(policy.clone());
+        let _ = write!(sql, " AND {table}policy_id = ?{}", args.len());
+    }
+    if let Some(since) = filter.since {
+        args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
+        let _ = write!(sql, " AND {table}started_at >= ?{}", args.len());
+    }
+    if let Some(until) = filter.until {
+        args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
+        let _ = write!(sql, " AND {table}started_at < ?{}", args.len());
+    }
+    let _ = write!(sql, " ORDER BY {table}started_at, {table}id");
+    Ok((sql, args))
 }
 
 /// A run without its document, for listings.
@@ -356,6 +437,9 @@ pub enum ChainProblem {
     HeadBehind { head_seq: i64 },
     /// The chain head's hash is not the last run's hash: the last run was replaced.
     HeadHashMismatch,
+    /// The run's row in the index (`run_digests`, `endpoint_changes`) is not what its document
+    /// says: the index was edited, so timelines read from it cannot be trusted.
+    IndexMismatch { detail: String },
 }
 
 impl ChainProblem {
@@ -397,6 +481,10 @@ impl ChainProblem {
             ChainProblem::HeadHashMismatch => {
                 "the chain head's hash is not this run's hash: the latest run was replaced".into()
             }
+            ChainProblem::IndexMismatch { detail } => format!(
+                "the run index disagrees with the run's document ({detail}): the index was \
+                 edited, so timelines of this policy cannot be trusted"
+            ),
         }
     }
 
@@ -464,15 +552,31 @@ fn read_raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawRow, (i64
             }
         }
     }
+    let compressed = match row.get_ref(8)? {
+        ValueRef::Null => None,
+        ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+        other => {
+            return Ok(Err((
+                id,
+                seq,
+                format!("document_zstd is {}, not a blob", other.data_type()),
+            )));
+        }
+    };
     let mut texts = texts.into_iter();
     let mut next = || texts.next().unwrap_or_default();
+    let (started_at, finished_at, verdict, text) = (next(), next(), next(), next());
+    let document = match document_text(text, compressed) {
+        Ok(document) => document,
+        Err(detail) => return Ok(Err((id, seq, detail))),
+    };
     Ok(Ok(RawRow {
         id,
         seq,
-        started_at: next(),
-        finished_at: next(),
-        verdict: next(),
-        document: next(),
+        started_at,
+        finished_at,
+        verdict,
+        document,
         prev_hash: next(),
         hash: next(),
     }))
@@ -536,6 +640,17 @@ pub enum HistoryError {
     InvalidRun(String),
     #[error("invalid time filter: {0}")]
     InvalidFilter(String),
+    #[error(
+        "{}: row {id} of the {table} table cannot be read back ({detail}): the file may have \
+         been edited outside residency",
+        path.display()
+    )]
+    UnreadableRow {
+        path: PathBuf,
+        table: &'static str,
+        id: i64,
+        detail: String,
+    },
 }
 
 /// Where the history lives unless the user says otherwise.
@@ -660,7 +775,11 @@ impl History {
         // them, for as long as the busy timeout would have waited.
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         loop {
-            match history.configure().and_then(|()| history.migrate()) {
+            match history
+                .configure()
+                .and_then(|()| history.migrate())
+                .and_then(|()| history.backfill_index())
+            {
                 Err(HistoryError::Busy { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(25));
                 }
@@ -740,7 +859,9 @@ impl History {
         let started_at = timestamp_text(run.started_at).map_err(HistoryError::InvalidRun)?;
         let finished_at = timestamp_text(run.finished_at).map_err(HistoryError::InvalidRun)?;
         let document = canonical_json(&run.document);
+        let digest = RunDigest::of_document(&run.document);
         let path = self.path.clone();
+        let compressed = compress(&path, &document)?;
 
         let tx = self
             .conn
@@ -796,12 +917,13 @@ impl History {
         }
         .hash();
         tx.execute(
-            "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![run.policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash],
+            "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document, document_zstd, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?7, ?8)",
+            params![run.policy_id, seq, started_at, finished_at, verdict, compressed, prev_hash, hash],
         )
         .map_err(sql_err(&path, "cannot insert the run"))?;
         let id = tx.last_insert_rowid();
+        index_run(&tx, &path, &run.policy_id, id, seq, &digest)?;
         tx.execute(
             "INSERT INTO chain_head (policy_id, seq, hash) VALUES (?1, ?2, ?3)
              ON CONFLICT (policy_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -833,23 +955,11 @@ impl History {
 
     /// Run summaries matching `filter`, oldest first (by `started_at`, then id).
     pub fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, HistoryError> {
-        let mut sql = String::from(
+        let (sql, args) = filtered(
             "SELECT id, policy_id, seq, started_at, finished_at, verdict, hash FROM runs WHERE 1 = 1",
-        );
-        let mut args: Vec<String> = Vec::new();
-        if let Some(policy) = &filter.policy_id {
-            args.push(policy.clone());
-            let _ = write!(sql, " AND policy_id = ?{}", args.len());
-        }
-        if let Some(since) = filter.since {
-            args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
-            let _ = write!(sql, " AND started_at >= ?{}", args.len());
-        }
-        if let Some(until) = filter.until {
-            args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
-            let _ = write!(sql, " AND started_at < ?{}", args.len());
-        }
-        sql.push_str(" ORDER BY started_at, id");
+            filter,
+            "",
+        )?;
 
         let path = &self.path;
         let mut stmt = self
@@ -886,35 +996,198 @@ impl History {
         Ok(out)
     }
 
+    /// Runs matching `filter` with their index digests (see [`crate::digest`]), oldest first:
+    /// what timelines read instead of documents.
+    pub fn indexed(&self, filter: &RunFilter) -> Result<Vec<IndexedRun>, HistoryError> {
+        let (sql, args) = filtered(
+            "SELECT r.id, r.policy_id, r.seq, r.started_at, r.finished_at, r.verdict, r.hash,
+                    d.countries, d.unlocated, d.error
+             FROM runs r JOIN run_digests d ON d.run_id = r.id WHERE 1 = 1",
+            filter,
+            "r.",
+        )?;
+        let path = &self.path;
+        let e = || sql_err(path, "cannot read the run index");
+        let mut stmt = self.conn.prepare(&sql).map_err(e())?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(e())?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(e())? {
+            let id: i64 = row.get(0).map_err(e())?;
+            let countries: String = row.get(7).map_err(e())?;
+            let countries =
+                serde_json::from_str(&countries).map_err(|_| HistoryError::Corrupt {
+                    path: path.clone(),
+                    id,
+                    detail: "its index row's countries are not JSON".into(),
+                })?;
+            out.push(IndexedRun {
+                run: RunSummary {
+                    id,
+                    policy_id: row.get(1).map_err(e())?,
+                    seq: row.get(2).map_err(e())?,
+                    started_at: self.time_column(id, &row.get::<_, String>(3).map_err(e())?)?,
+                    finished_at: self.time_column(id, &row.get::<_, String>(4).map_err(e())?)?,
+                    verdict: self.verdict_column(id, &row.get::<_, String>(5).map_err(e())?)?,
+                    hash: row.get(6).map_err(e())?,
+                },
+                countries,
+                unlocated: row.get(8).map_err(e())?,
+                error: row.get(9).map_err(e())?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The policy's endpoint verdict changes up to and including run `until_seq`, in seq order.
+    /// Replaying them gives every endpoint's verdict at every run.
+    pub fn endpoint_changes(
+        &self,
+        policy_id: &str,
+        until_seq: i64,
+    ) -> Result<Vec<EndpointChange>, HistoryError> {
+        let path = &self.path;
+        let e = || sql_err(path, "cannot read the run index");
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, host, verdict FROM endpoint_changes
+                 WHERE policy_id = ?1 AND seq <= ?2 ORDER BY seq, host",
+            )
+            .map_err(e())?;
+        let mut rows = stmt.query(params![policy_id, until_seq]).map_err(e())?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(e())? {
+            let verdict: Option<String> = row.get(2).map_err(e())?;
+            out.push(EndpointChange {
+                seq: row.get(0).map_err(e())?,
+                host: row.get(1).map_err(e())?,
+                verdict: match verdict {
+                    Some(v) => Some(v.parse().map_err(|detail| HistoryError::Sqlite {
+                        path: path.clone(),
+                        context: "an endpoint change has an unknown verdict",
+                        source: rusqlite::Error::InvalidColumnName(detail),
+                    })?),
+                    None => None,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Indexes runs recorded before the index existed (schema 4), oldest first per policy, in
+    /// one transaction. Cheap when there is nothing to do, so it runs on every open.
+    fn backfill_index(&mut self) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let e = || sql_err(&path, "cannot index older runs");
+        const MISSING: &str = "FROM runs WHERE id NOT IN (SELECT run_id FROM run_digests)";
+        let missing: bool = self
+            .conn
+            .query_row(&format!("SELECT EXISTS (SELECT 1 {MISSING})"), [], |r| {
+                r.get(0)
+            })
+            .map_err(e())?;
+        if !missing {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e())?;
+        let todo: Vec<(i64, String, i64)> = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT id, policy_id, seq {MISSING} ORDER BY policy_id, seq"
+                ))
+                .map_err(e())?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(e())?;
+            rows.collect::<Result<_, _>>().map_err(e())?
+        };
+        for (id, policy_id, seq) in &todo {
+            let (text, compressed): (String, Option<Vec<u8>>) = tx
+                .query_row(
+                    "SELECT document, document_zstd FROM runs WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(e())?;
+            let digest = document_text(text, compressed).and_then(|t| RunDigest::of_text(&t));
+            index_run(&tx, &path, policy_id, *id, *seq, &digest)?;
+        }
+        tx.commit().map_err(e())?;
+        tracing::info!(path = %path.display(), runs = todo.len(), "indexed older runs");
+        Ok(())
+    }
+
+    /// The canonical JSON text of run `id`'s document, or `None` if there is no such run: for
+    /// readers that parse only part of it, which is much faster than building the whole value.
+    pub fn document_text(&self, id: i64) -> Result<Option<String>, HistoryError> {
+        let path = &self.path;
+        let row: Option<(String, Option<Vec<u8>>)> = self
+            .conn
+            .query_row(
+                "SELECT document, document_zstd FROM runs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_err(path, "cannot read the run"))?;
+        row.map(|(text, compressed)| {
+            document_text(text, compressed).map_err(|detail| HistoryError::Corrupt {
+                path: path.clone(),
+                id,
+                detail,
+            })
+        })
+        .transpose()
+    }
+
     /// The run with this id, document included, or `None` if there is no such run.
     pub fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
         let path = &self.path;
         let row = self
             .conn
             .query_row(
-                "SELECT policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash
+                "SELECT policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash,
+                        document_zstd
                  FROM runs WHERE id = ?1",
                 [id],
                 |row| {
                     Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
+                        (
+                            row.get::<_, String>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                        ),
                         row.get::<_, String>(5)?,
                         row.get::<_, String>(6)?,
                         row.get::<_, String>(7)?,
+                        row.get::<_, Option<Vec<u8>>>(8)?,
                     ))
                 },
             )
             .optional()
             .map_err(sql_err(path, "cannot read the run"))?;
-        let Some((policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash)) =
-            row
+        let Some((
+            (policy_id, seq, started_at, finished_at, verdict),
+            text,
+            prev_hash,
+            hash,
+            compressed,
+        )) = row
         else {
             return Ok(None);
         };
+        let document = document_text(text, compressed).map_err(|detail| HistoryError::Corrupt {
+            path: path.clone(),
+            id,
+            detail,
+        })?;
         let document = serde_json::from_str(&document).map_err(|e| HistoryError::Corrupt {
             path: path.clone(),
             id,
@@ -990,7 +1263,8 @@ impl History {
         };
         let mut stmt = conn
             .prepare(
-                "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash
+                "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash,
+                        document_zstd
                  FROM runs WHERE policy_id = ?1 ORDER BY seq, id",
             )
             .map_err(sql_err(path, "cannot read runs to verify"))?;
@@ -999,6 +1273,7 @@ impl History {
             .map_err(sql_err(path, "cannot read runs to verify"))?;
         // (id, seq, hash) of the last run that checked out.
         let mut previous: Option<(i64, i64, String)> = None;
+        let mut index = IndexCheck::load(conn, path, &result.policy_id)?;
         while let Some(row) = rows
             .next()
             .map_err(sql_err(path, "cannot read runs to verify"))?
@@ -1037,7 +1312,10 @@ impl History {
                     previous_id: previous.as_ref().map(|p| p.0),
                 })
             } else {
-                None
+                index
+                    .check(raw.seq, &raw.document)
+                    .err()
+                    .map(|detail| ChainProblem::IndexMismatch { detail })
             };
             if let Some(problem) = problem {
                 result.broken = Some(problem.at(Some(raw.id), raw.seq));
@@ -1180,6 +1458,198 @@ impl History {
     }
 }
 
+/// Level 3 is zstd's default: run documents (repetitive JSON) shrink about tenfold at a few
+/// milliseconds per megabyte; higher levels cost far more time for a few percent.
+const ZSTD_LEVEL: i32 = 3;
+
+fn compress(path: &Path, document: &str) -> Result<Vec<u8>, HistoryError> {
+    zstd::bulk::compress(document.as_bytes(), ZSTD_LEVEL).map_err(|e| {
+        HistoryError::InvalidRun(format!(
+            "cannot compress the run document for {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The canonical document text of a row: the `document` column of runs recorded before schema 4,
+/// else `document_zstd` decompressed. Both filled in means the row was edited.
+fn document_text(text: String, compressed: Option<Vec<u8>>) -> Result<String, String> {
+    let Some(bytes) = compressed else {
+        return Ok(text);
+    };
+    if !text.is_empty() {
+        return Err("both document columns are filled in".into());
+    }
+    let raw = zstd::stream::decode_all(bytes.as_slice())
+        .map_err(|e| format!("document_zstd does not decompress: {e}"))?;
+    String::from_utf8(raw).map_err(|_| "document_zstd is not UTF-8 text".into())
+}
+
+/// Writes run `id`'s index rows: its digest, and the endpoints whose verdict differs from the
+/// policy's previous run (`seq` order), including those dropped since (verdict NULL).
+fn index_run(
+    conn: &Connection,
+    path: &Path,
+    policy_id: &str,
+    id: i64,
+    seq: i64,
+    digest: &Result<RunDigest, String>,
+) -> Result<(), HistoryError> {
+    let (countries, unlocated, error) = match digest {
+        Ok(d) => (
+            serde_json::to_string(&d.countries).unwrap_or_else(|_| "{}".into()),
+            d.unlocated,
+            None,
+        ),
+        Err(e) => ("{}".to_string(), 0, Some(e.as_str())),
+    };
+    conn.execute(
+        "INSERT INTO run_digests (run_id, policy_id, seq, countries, unlocated, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, policy_id, seq, countries, unlocated, error],
+    )
+    .map_err(sql_err(path, "cannot index the run"))?;
+    // An unreadable document changes nothing: its endpoints are unknown, not gone.
+    let Ok(digest) = digest else {
+        return Ok(());
+    };
+    let before = endpoint_state(conn, path, policy_id, seq)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO endpoint_changes (policy_id, host, seq, verdict) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(sql_err(path, "cannot index the run"))?;
+    for (host, verdict) in &digest.endpoints {
+        if before.get(host) != Some(verdict) {
+            insert
+                .execute(params![policy_id, host, seq, verdict.as_str()])
+                .map_err(sql_err(path, "cannot index the run"))?;
+        }
+    }
+    for host in before.keys().filter(|h| !digest.endpoints.contains_key(*h)) {
+        insert
+            .execute(params![policy_id, host, seq, Option::<&str>::None])
+            .map_err(sql_err(path, "cannot index the run"))?;
+    }
+    Ok(())
+}
+
+/// Each endpoint's verdict as of the policy's runs before `seq`, from the change log.
+fn endpoint_state(
+    conn: &Connection,
+    path: &Path,
+    policy_id: &str,
+    seq: i64,
+) -> Result<BTreeMap<String, Verdict>, HistoryError> {
+    // SQLite takes the bare columns of an aggregate query from the row holding MAX(seq).
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT host, verdict, MAX(seq) FROM endpoint_changes
+             WHERE policy_id = ?1 AND seq < ?2 GROUP BY host",
+        )
+        .map_err(sql_err(path, "cannot read the run index"))?;
+    let rows = stmt
+        .query_map(params![policy_id, seq], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+        })
+        .map_err(sql_err(path, "cannot read the run index"))?;
+    let mut state = BTreeMap::new();
+    for row in rows {
+        let (host, verdict) = row.map_err(sql_err(path, "cannot read the run index"))?;
+        if let Some(v) = verdict.and_then(|v| v.parse::<Verdict>().ok()) {
+            state.insert(host, v);
+        }
+    }
+    Ok(state)
+}
+
+/// Replays a policy's index beside its runs during `verify`.
+struct IndexCheck {
+    digests: BTreeMap<i64, (String, i64, Option<String>)>,
+    changes: BTreeMap<i64, Vec<(String, Option<String>)>>,
+    state: BTreeMap<String, String>,
+}
+
+impl IndexCheck {
+    fn load(conn: &Connection, path: &Path, policy_id: &str) -> Result<IndexCheck, HistoryError> {
+        let e = || sql_err(path, "cannot read the run index to verify");
+        let mut digests = BTreeMap::new();
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, countries, unlocated, error FROM run_digests WHERE policy_id = ?1",
+            )
+            .map_err(e())?;
+        let mut rows = stmt.query([policy_id]).map_err(e())?;
+        while let Some(row) = rows.next().map_err(e())? {
+            digests.insert(
+                row.get::<_, i64>(0).map_err(e())?,
+                (
+                    row.get(1).map_err(e())?,
+                    row.get(2).map_err(e())?,
+                    row.get(3).map_err(e())?,
+                ),
+            );
+        }
+        let mut changes: BTreeMap<i64, Vec<(String, Option<String>)>> = BTreeMap::new();
+        let mut stmt = conn
+            .prepare("SELECT seq, host, verdict FROM endpoint_changes WHERE policy_id = ?1")
+            .map_err(e())?;
+        let mut rows = stmt.query([policy_id]).map_err(e())?;
+        while let Some(row) = rows.next().map_err(e())? {
+            changes
+                .entry(row.get(0).map_err(e())?)
+                .or_default()
+                .push((row.get(1).map_err(e())?, row.get(2).map_err(e())?));
+        }
+        Ok(IndexCheck {
+            digests,
+            changes,
+            state: BTreeMap::new(),
+        })
+    }
+
+    /// Checks the run at `seq` (runs come in seq order) against its canonical document.
+    fn check(&mut self, seq: i64, document: &str) -> Result<(), String> {
+        for (host, verdict) in self.changes.remove(&seq).unwrap_or_default() {
+            match verdict {
+                Some(v) => self.state.insert(host, v),
+                None => self.state.remove(&host),
+            };
+        }
+        let Some((countries, unlocated, error)) = self.digests.get(&seq) else {
+            return Err("the run has no index row".into());
+        };
+        match RunDigest::of_text(document) {
+            Err(_) => match error {
+                Some(_) => Ok(()),
+                None => Err("the index has a digest of an unreadable document".into()),
+            },
+            Ok(d) => {
+                let stored: BTreeMap<String, u32> =
+                    serde_json::from_str(countries).map_err(|_| "countries are not JSON")?;
+                if stored != d.countries || *unlocated != i64::from(d.unlocated) || error.is_some()
+                {
+                    return Err("address countries differ".into());
+                }
+                let expected: BTreeMap<&str, &str> = d
+                    .endpoints
+                    .iter()
+                    .map(|(h, v)| (h.as_str(), v.as_str()))
+                    .collect();
+                let indexed: BTreeMap<&str, &str> = self
+                    .state
+                    .iter()
+                    .map(|(h, v)| (h.as_str(), v.as_str()))
+                    .collect();
+                if expected != indexed {
+                    return Err("endpoint verdicts differ".into());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Maps an SQLite error to the variant that tells the user what to do about it.
 pub(crate) fn sql_err(
     path: &Path,
@@ -1196,6 +1666,269 @@ pub(crate) fn sql_err(
             context,
             source,
         },
+    }
+}
+
+// The audit tables kept beside the chain (`events`, `failed_runs`, `alert_deliveries`), read
+// back for `residency history events|failures|alerts` and for re-sending alerts. They are
+// written by `crate::lock`, `History::record_failure` and `History::record_alert`.
+
+/// Which rows of an audit table to read: the same half-open window as [`RunFilter`]
+/// (`since <= time < until`), over each table's own time column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub policy_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// What an `events` row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run took over the lock of a holder considered gone (see `crate::lock`).
+    LockTakeover,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::LockTakeover => "lock_takeover",
+        }
+    }
+}
+
+/// One row of `events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub at: DateTime<Utc>,
+    pub policy_id: String,
+    pub kind: EventKind,
+    /// The process the event happened to (for a takeover: the new holder).
+    pub holder: String,
+    pub detail: String,
+}
+
+/// One row of `failed_runs`: a run that ended without a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedRun {
+    pub id: i64,
+    pub policy_id: String,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub failed_at: DateTime<Utc>,
+    pub holder: String,
+    pub reason: String,
+}
+
+/// One row of `alert_deliveries`: one attempt (with its retries) to deliver a run's alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertDelivery {
+    pub id: i64,
+    pub run_id: i64,
+    pub policy_id: String,
+    pub event: crate::alerts::AlertEvent,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub at: DateTime<Utc>,
+    pub delivered: bool,
+    /// The try it was delivered on, or why it was given up.
+    pub detail: String,
+}
+
+/// ` AND policy_id = ?n AND {time} >= ?n AND {time} < ?n` for `filter`, and its arguments.
+fn audit_where(filter: &AuditFilter, time: &str) -> Result<(String, Vec<String>), HistoryError> {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    if let Some(policy) = &filter.policy_id {
+        args.push(policy.clone());
+        let _ = write!(sql, " AND policy_id = ?{}", args.len());
+    }
+    if let Some(since) = filter.since {
+        args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
+        let _ = write!(sql, " AND {time} >= ?{}", args.len());
+    }
+    if let Some(until) = filter.until {
+        args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
+        let _ = write!(sql, " AND {time} < ?{}", args.len());
+    }
+    Ok((sql, args))
+}
+
+impl History {
+    /// `events` rows matching `filter` (by `at`), oldest first.
+    pub fn events(&self, filter: &AuditFilter) -> Result<Vec<Event>, HistoryError> {
+        let (clause, args) = audit_where(filter, "at")?;
+        let sql = format!(
+            "SELECT id, at, policy_id, kind, holder, detail FROM events WHERE 1 = 1{clause}
+             ORDER BY at, id"
+        );
+        let rows = self.audit_rows(&sql, &args, "cannot read the events table", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(id, at, policy_id, kind, holder, detail)| {
+                let kind = match kind.as_str() {
+                    "lock_takeover" => EventKind::LockTakeover,
+                    other => {
+                        return Err(self.unreadable(
+                            "events",
+                            id,
+                            format!("unknown kind `{other}`"),
+                        ));
+                    }
+                };
+                Ok(Event {
+                    id,
+                    at: self.audit_time("events", id, &at)?,
+                    policy_id,
+                    kind,
+                    holder,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    /// `failed_runs` rows matching `filter` (by `started_at`, like runs), oldest first.
+    pub fn failed_runs(&self, filter: &AuditFilter) -> Result<Vec<FailedRun>, HistoryError> {
+        let (clause, args) = audit_where(filter, "started_at")?;
+        let sql = format!(
+            "SELECT id, policy_id, started_at, failed_at, holder, reason FROM failed_runs
+             WHERE 1 = 1{clause} ORDER BY started_at, id"
+        );
+        let rows = self.audit_rows(&sql, &args, "cannot read the failed_runs table", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(id, policy_id, started_at, failed_at, holder, reason)| {
+                Ok(FailedRun {
+                    id,
+                    policy_id,
+                    started_at: self.audit_time("failed_runs", id, &started_at)?,
+                    failed_at: self.audit_time("failed_runs", id, &failed_at)?,
+                    holder,
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    /// `alert_deliveries` rows matching `filter` (by `at`), oldest first.
+    pub fn alert_deliveries(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AlertDelivery>, HistoryError> {
+        let (clause, args) = audit_where(filter, "at")?;
+        let sql = format!(
+            "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries
+             WHERE 1 = 1{clause} ORDER BY at, id"
+        );
+        self.deliveries(&sql, &args)
+    }
+
+    /// For every run whose latest delivery row says not delivered (of `policy_id` only, if
+    /// given), that row, oldest run first: the alerts still owed to a webhook.
+    pub fn undelivered_alerts(
+        &self,
+        policy_id: Option<&str>,
+    ) -> Result<Vec<AlertDelivery>, HistoryError> {
+        let filter = AuditFilter {
+            policy_id: policy_id.map(str::to_string),
+            ..AuditFilter::default()
+        };
+        let (clause, args) = audit_where(&filter, "at")?;
+        // Append-only: a later row for the same run supersedes the earlier ones, and ids grow.
+        let sql = format!(
+            "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries d
+             WHERE id = (SELECT max(id) FROM alert_deliveries WHERE run_id = d.run_id)
+               AND delivered = 0{clause}
+             ORDER BY run_id"
+        );
+        self.deliveries(&sql, &args)
+    }
+
+    fn deliveries(&self, sql: &str, args: &[String]) -> Result<Vec<AlertDelivery>, HistoryError> {
+        let rows = self.audit_rows(sql, args, "cannot read the alert_deliveries table", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, bool>(5)?,
+                row.get::<_, String>(6)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(id, run_id, policy_id, event, at, delivered, detail)| {
+                let event = crate::alerts::AlertEvent::parse(&event).ok_or_else(|| {
+                    self.unreadable("alert_deliveries", id, format!("unknown event `{event}`"))
+                })?;
+                Ok(AlertDelivery {
+                    id,
+                    run_id,
+                    policy_id,
+                    event,
+                    at: self.audit_time("alert_deliveries", id, &at)?,
+                    delivered,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    fn audit_rows<T>(
+        &self,
+        sql: &str,
+        args: &[String],
+        context: &'static str,
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(sql_err(&self.path, context))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), read)
+            .map_err(sql_err(&self.path, context))?;
+        rows.collect::<Result<Vec<T>, _>>()
+            .map_err(sql_err(&self.path, context))
+    }
+
+    fn audit_time(
+        &self,
+        table: &'static str,
+        id: i64,
+        text: &str,
+    ) -> Result<DateTime<Utc>, HistoryError> {
+        parse_timestamp(text)
+            .ok_or_else(|| self.unreadable(table, id, format!("timestamp `{text}` does not parse")))
+    }
+
+    fn unreadable(&self, table: &'static str, id: i64, detail: String) -> HistoryError {
+        HistoryError::UnreadableRow {
+            path: self.path.clone(),
+            table,
+            id,
+            detail,
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 //! `residency`: verify where a vendor's services really are.
 //!
 //! The pipeline flows one way: [`policy`] → measurements ([`resolve`], [`geo`]) → [`verdict`]
-//! → [`history`] → reports. [`check`] runs it end to end; [`cli`] is the command-line surface.
+//! → [`history`] → reports. [`check`] runs it end to end; [`run`] takes one run of a policy
+//! from its lock to its record and alert; [`cli`] is the command-line surface.
 
 pub mod alerts;
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod digest;
 pub mod evidence;
 pub mod fusion;
 pub mod geo;
@@ -20,6 +22,7 @@ pub mod policy;
 pub mod registry;
 pub mod report;
 pub mod resolve;
+pub mod run;
 pub mod trace;
 pub mod verdict;
 pub mod watch;

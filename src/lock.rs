@@ -32,6 +32,15 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
 /// checked (another host). Many heartbeats long, so a briefly stalled holder keeps its lock.
 pub const STALE_AFTER: Duration = Duration::from_secs(300);
 
+/// How often a holder refreshes its heartbeat so that a lock taken with `stale_after` never
+/// looks stale while its holder runs: every [`HEARTBEAT_EVERY`], or more often for a short limit
+/// (four heartbeats per limit, so one or two late ones are not a takeover).
+pub fn heartbeat_every(stale_after: Duration) -> Duration {
+    HEARTBEAT_EVERY
+        .min(stale_after / 4)
+        .max(Duration::from_millis(10))
+}
+
 /// Who holds (or wants) a lock: this host and process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {

@@ -1,8 +1,8 @@
 //! When `residency watch` runs its checks: the schedule (a fixed interval or a cron pattern),
 //! its jitter, and waiting for the next fire time or for a shutdown signal.
 //!
-//! Owns time only. What one run does (lock, measure, record) is `cli`'s shared run path, so a
-//! watched run and a single `check` write identical history.
+//! Owns time only. What one run does (lock, measure, record, alert) is [`crate::run`], the path
+//! `check` takes too, so a watched run and a single `check` write identical history.
 //!
 //! Durations are parsed with `humantime` (maintained, the de facto format `30s`, `10m`, `6h`,
 //! `1d`, and compound `1h 30m`); cron patterns with `croner` (maintained, standard five-field

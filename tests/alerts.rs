@@ -361,3 +361,208 @@ fn watch_alerts_like_check() {
     assert_eq!(sent[0]["previous_run_id"].as_i64(), Some(first.run_id()));
     assert_eq!(sent[0]["seq"].as_i64(), Some(2));
 }
+
+impl Lab {
+    /// `residency ARGS` with a deadline: (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let mut child = self.command(args).spawn().expect("spawn residency");
+        let deadline = Instant::now() + CHECK_LIMIT;
+        while child.try_wait().expect("poll child").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("collect output");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `history alerts --format json`, with `args` added.
+    fn listed(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["history", "alerts", "--format", "json"];
+        all.extend_from_slice(args);
+        let (code, stdout, stderr) = self.run(&all);
+        assert_eq!(code, Some(0), "{stderr}");
+        let rows: Value = serde_json::from_str(&stdout).expect("a JSON listing");
+        rows.as_array().cloned().expect("a JSON array")
+    }
+}
+
+#[test]
+fn history_alerts_lists_failed_and_delivered_alerts_in_both_formats() {
+    let lab = Lab::start();
+    // The violation's three tries get 500s; the recovery after it is accepted at once.
+    let server = HttpServer::start(|r| Reply::status(if r.count <= 3 { 500 } else { 200 }));
+    let alerts = alerts_to(&server, None);
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    let bad = lab.check(lab.china.addr(), &alerts);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    let good = lab.check(lab.india.addr(), &alerts);
+    assert_eq!(good.code, Some(0), "{}", good.stderr);
+    assert_eq!(server.posts().len(), 4);
+
+    let rows = lab.listed(&[]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["run_id"].as_i64(), Some(bad.run_id()));
+    assert_eq!(rows[0]["policy_id"], POLICY);
+    assert_eq!(rows[0]["event"], "violation");
+    assert_eq!(rows[0]["delivered"], false);
+    assert_eq!(rows[0]["detail"], "gave up after 3 tries: HTTP 500");
+    assert_eq!(rows[1]["run_id"].as_i64(), Some(good.run_id()));
+    assert_eq!(rows[1]["event"], "recovered");
+    assert_eq!(rows[1]["delivered"], true);
+    assert_eq!(rows[1]["detail"], "delivered on try 1");
+    let at = |row: &Value| {
+        chrono::DateTime::parse_from_rfc3339(row["at"].as_str().expect("at")).expect("rfc 3339")
+    };
+    assert!(at(&rows[0]) <= at(&rows[1]));
+
+    let (code, stdout, stderr) = lab.run(&["history", "alerts"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].contains("DELIVERED"), "{stdout}");
+    for (line, run, event, delivered, detail) in [
+        (
+            lines[1],
+            bad.run_id(),
+            "violation",
+            "no",
+            "gave up after 3 tries: HTTP 500",
+        ),
+        (
+            lines[2],
+            good.run_id(),
+            "recovered",
+            "yes",
+            "delivered on try 1",
+        ),
+    ] {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[2], run.to_string(), "{line}");
+        assert_eq!(&words[3..6], &[POLICY, event, delivered], "{line}");
+        assert!(line.ends_with(detail), "{line}");
+    }
+
+    // Filters: by policy and by time.
+    assert!(lab.listed(&["--policy", "other"]).is_empty());
+    let after = rows[1]["at"].as_str().expect("at");
+    assert_eq!(lab.listed(&["--until", after]).len(), 1);
+    assert_eq!(lab.listed(&["--since", after]).len(), 1);
+    let (_, stdout, _) = lab.run(&["history", "alerts", "--policy", "other"]);
+    assert!(stdout.ends_with("(no alerts)\n"), "{stdout}");
+}
+
+#[test]
+fn alerts_resend_delivers_what_failed_once_and_then_sends_nothing() {
+    let lab = Lab::start();
+    let down = HttpServer::start(|_| Reply::status(500));
+    let alerts = alerts_to(&down, None);
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    let bad = lab.check(lab.china.addr(), &alerts);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert_eq!(down.posts().len(), 3, "given up after three tries");
+    let first_body: Value = serde_json::from_str(&down.posts()[0]).expect("JSON");
+
+    // Nothing owed for another policy.
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend", "--policy", "other"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "no undelivered alerts\n");
+    assert_eq!(down.posts().len(), 3);
+
+    // Without policy files, the webhook comes from the policy file the run recorded: still down.
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the violation alert of run #{} of {POLICY}: not delivered: gave up after 3 tries: HTTP 500",
+            bad.run_id()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(down.posts().len(), 6);
+    let rows = lab.listed(&[]);
+    assert_eq!(
+        rows.len(),
+        2,
+        "append-only: a new row per attempt: {rows:?}"
+    );
+    assert!(rows.iter().all(|r| r["delivered"] == false), "{rows:?}");
+
+    // The webhook moved: the policy file given says where, and it accepts.
+    let up = HttpServer::start(|_| Reply::status(204));
+    let moved = lab.policy(lab.india.addr(), &alerts_to(&up, None));
+    let moved = moved.to_str().expect("utf-8 path");
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend", moved]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "the violation alert of run #{} of {POLICY}: delivered on try 1\n",
+            bad.run_id()
+        )
+    );
+    let resent = events(&up);
+    assert_eq!(resent.len(), 1, "{resent:?}");
+    assert_eq!(
+        resent[0], first_body,
+        "the same event, rebuilt from the history"
+    );
+    assert_eq!(down.posts().len(), 6);
+    let rows = lab.listed(&[]);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[2]["run_id"].as_i64(), Some(bad.run_id()));
+    assert_eq!(rows[2]["event"], "violation");
+    assert_eq!(rows[2]["delivered"], true);
+    assert_eq!(rows[2]["detail"], "delivered on try 1");
+
+    // Everything owed was delivered: a second resend sends nothing.
+    let (code, stdout, stderr) = lab.run(&["alerts", "resend", moved]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "no undelivered alerts\n");
+    assert_eq!((up.posts().len(), down.posts().len()), (1, 6));
+    assert_eq!(lab.listed(&[]).len(), 3);
+}
+
+#[test]
+fn alerts_resend_without_a_webhook_says_how_to_give_one() {
+    let lab = Lab::start();
+    let down = HttpServer::start(|_| Reply::status(404));
+    let alerts = alerts_to(&down, None);
+    assert_eq!(lab.check(lab.india.addr(), &alerts).code, Some(0));
+    assert_eq!(lab.check(lab.china.addr(), &alerts).code, Some(2));
+    assert_eq!(down.posts().len(), 1, "a 404 is not retried");
+
+    // The policy file the run recorded no longer exists.
+    let recorded = lab.dir.path().join(format!("{POLICY}.yaml"));
+    std::fs::remove_file(&recorded).expect("remove the policy file");
+    let (code, _, stderr) = lab.run(&["alerts", "resend"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot read the policy file {}",
+            recorded.display()
+        )) && stderr.contains("residency alerts resend POLICY.yaml"),
+        "{stderr}"
+    );
+
+    // A policy file without `alerts` cannot say where to send it.
+    let without = lab.policy(lab.india.addr(), "");
+    let (code, _, stderr) = lab.run(&["alerts", "resend", without.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("has no `alerts.webhook` any more"),
+        "{stderr}"
+    );
+    assert_eq!(down.posts().len(), 1);
+    assert_eq!(
+        lab.listed(&[]).len(),
+        1,
+        "nothing was tried, nothing recorded"
+    );
+}

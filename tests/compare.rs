@@ -181,22 +181,31 @@ fn diff_timeline_and_claims_follow_a_vendor_move() {
 
     let timeline = lab.json(&["timeline", "vendor", "--format", "json"]);
     let india = |i: usize| {
-        json!({"id": runs[i]["id"], "seq": runs[i]["seq"], "started_at": at(i), "verdict": "compliant",
-               "endpoints": {"api.vendor.test": "compliant"}, "located": 1, "unlocated": 0,
+        json!({"at": at(i), "runs": [runs[i]["id"]], "verdict": "compliant",
+               "endpoints": {"compliant": 1, "inconclusive": 0, "violation": 0},
+               "located": 1, "unlocated": 0,
                "countries": {"IN": {"count": 1, "share": 1.0}}})
     };
+    let span = |verdict: &str, first: usize, last: usize| json!({"verdict": verdict, "from": at(first), "to": at(last), "first": first, "last": last});
     assert_eq!(
         timeline,
-        json!({"policy_id": "vendor", "runs": [india(0), india(1), {
-            "id": runs[2]["id"], "seq": 3, "started_at": at(2), "verdict": "violation",
-            "endpoints": {"api.vendor.test": "violation", "cdn.vendor.test": "compliant"},
+        json!({"policy_id": "vendor", "per": "run", "points": [india(0), india(1), {
+            "at": at(2), "runs": [runs[2]["id"]], "verdict": "violation",
+            "endpoints": {"compliant": 1, "inconclusive": 0, "violation": 1},
             "located": 2, "unlocated": 0,
             "countries": {"CN": {"count": 1, "share": 0.5}, "US": {"count": 1, "share": 0.5}}
-        }]}),
+        }], "endpoints": [
+            {"host": "api.vendor.test", "spans": [span("compliant", 0, 1), span("violation", 2, 2)]},
+            {"host": "cdn.vendor.test", "spans": [span("compliant", 2, 2)]}
+        ]}),
         "{timeline:#}"
     );
     let window = lab.json(&["timeline", "vendor", "--since", &at(2), "--format", "json"]);
-    assert_eq!(window["runs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(window["points"].as_array().map(Vec::len), Some(1));
+    let by_day = lab.json(&["timeline", "vendor", "--per", "day", "--format", "json"]);
+    let days = by_day["points"].as_array().map(Vec::len).unwrap_or(0);
+    assert!((1..=3).contains(&days), "{by_day:#}");
+    assert_eq!(by_day["points"][days - 1]["verdict"], "violation");
 
     let claims = lab.json(&["claims", "vendor", "--format", "json"]);
     let verdicts = |range: std::ops::Range<usize>| -> Vec<Value> {
@@ -255,6 +264,15 @@ fn diff_timeline_and_claims_follow_a_vendor_move() {
     let table = lab.run(&["timeline", "vendor"]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("CN 1/2 (50%), US 1/2 (50%)"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "api.vendor.test: compliant {} .. {}; violation at {}",
+            at(0),
+            at(1),
+            at(2)
+        )),
+        "{text}"
+    );
 }
 
 #[test]

@@ -67,9 +67,36 @@ fn tamperer(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.execute_batch(
         "DROP TRIGGER runs_append_only_update; DROP TRIGGER runs_append_only_delete;
-         DROP TRIGGER chain_head_no_delete; DROP TRIGGER chain_head_forward_only;",
+         DROP TRIGGER chain_head_no_delete; DROP TRIGGER chain_head_forward_only;
+         DROP TRIGGER run_digests_append_only_update; DROP TRIGGER run_digests_append_only_delete;
+         DROP TRIGGER endpoint_changes_append_only_update;
+         DROP TRIGGER endpoint_changes_append_only_delete;",
     )?;
     Ok(conn)
+}
+
+/// A run's stored canonical document text, decompressed the way residency stores it.
+fn stored_document(conn: &Connection, id: i64) -> Result<String, Box<dyn std::error::Error>> {
+    let blob: Vec<u8> =
+        conn.query_row("SELECT document_zstd FROM runs WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+    Ok(String::from_utf8(zstd::stream::decode_all(
+        blob.as_slice(),
+    )?)?)
+}
+
+/// Replaces a run's stored document the way a tamperer who knows the format would.
+fn store_document(
+    conn: &Connection,
+    id: i64,
+    text: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    conn.execute(
+        "UPDATE runs SET document_zstd = ?1 WHERE id = ?2",
+        rusqlite::params![zstd::stream::encode_all(text.as_bytes(), 3)?, id],
+    )?;
+    Ok(())
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -283,8 +310,9 @@ fn replaced_run_with_recomputed_hash_breaks_the_next_link() -> TestResult {
     let mut genuine = record.clone();
     genuine["document"] = victim.document.clone();
     assert_eq!(sha256_hex(&canonical_json(&genuine)), victim.hash);
+    // Stored the pre-compression way (text column), which residency still reads.
     conn.execute(
-        "UPDATE runs SET document = ?1, hash = ?2 WHERE id = ?3",
+        "UPDATE runs SET document = ?1, document_zstd = NULL, hash = ?2 WHERE id = ?3",
         rusqlite::params![canonical_json(&forged_doc), forged_hash, victim.id],
     )?;
 
@@ -356,20 +384,13 @@ fn appending_after_a_deleted_last_run_keeps_the_gap_visible() -> TestResult {
 fn edited_document_content_is_a_hash_mismatch() -> TestResult {
     let s = seeded()?;
     let conn = tamperer(&s.path)?;
-    let original: String = conn.query_row(
-        "SELECT document FROM runs WHERE id = ?1",
-        [s.india[0].id],
-        |r| r.get(0),
-    )?;
+    let original = stored_document(&conn, s.india[0].id)?;
     assert!(
         !original.contains(' ') && original.contains("\"DE\""),
         "stored canonical: {original}"
     );
     let edited = original.replace("\"DE\"", "\"IN\"");
-    conn.execute(
-        "UPDATE runs SET document = ?1 WHERE id = ?2",
-        rusqlite::params![edited, s.india[0].id],
-    )?;
+    store_document(&conn, s.india[0].id, &edited)?;
     let report = History::open(&s.path)?.verify(None)?;
     let broken = report.policies[1]
         .broken
@@ -386,16 +407,9 @@ fn edited_document_content_is_a_hash_mismatch() -> TestResult {
 fn reformatted_document_is_a_hash_mismatch_even_if_equal_as_json() -> TestResult {
     let s = seeded()?;
     let conn = tamperer(&s.path)?;
-    let original: String = conn.query_row(
-        "SELECT document FROM runs WHERE id = ?1",
-        [s.eu[0].id],
-        |r| r.get(0),
-    )?;
+    let original = stored_document(&conn, s.eu[0].id)?;
     let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&original)?)?;
-    conn.execute(
-        "UPDATE runs SET document = ?1 WHERE id = ?2",
-        rusqlite::params![pretty, s.eu[0].id],
-    )?;
+    store_document(&conn, s.eu[0].id, &pretty)?;
     let report = History::open(&s.path)?.verify(Some("eu"))?;
     let broken = report.policies[0]
         .broken
@@ -577,4 +591,148 @@ fn a_run_document_from_the_first_release_still_reads() {
     assert!(first.path.is_none() && first.rtt.is_none() && first.decided_by.is_empty());
     let table = residency::report::table::run(&doc, None);
     assert!(table.contains("VIOLATION"), "{table}");
+}
+
+/// A run document with real endpoint verdicts and located addresses, so the index has content.
+fn judged(endpoints: &[(&str, &str, &str)]) -> Value {
+    json!({"endpoints": endpoints.iter().map(|(host, verdict, country)| json!({
+        "host": host, "verdict": verdict,
+        "addresses": [{"ip": format!("192.0.2.{}", host.len()), "country": country}]
+    })).collect::<Vec<_>>()})
+}
+
+fn judged_history() -> Result<(TempDir, PathBuf, Vec<StoredRun>), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("history.sqlite");
+    let mut history = History::open(&path)?;
+    let runs = vec![
+        history.append(&new_run(
+            "p",
+            0,
+            Verdict::Compliant,
+            judged(&[
+                ("a.test", "compliant", "IN"),
+                ("bb.test", "compliant", "IN"),
+            ]),
+        ))?,
+        history.append(&new_run(
+            "p",
+            1,
+            Verdict::Violation,
+            judged(&[
+                ("a.test", "violation", "CN"),
+                ("bb.test", "compliant", "IN"),
+            ]),
+        ))?,
+        history.append(&new_run(
+            "p",
+            2,
+            Verdict::Compliant,
+            judged(&[("a.test", "compliant", "IN")]),
+        ))?,
+    ];
+    Ok((dir, path, runs))
+}
+
+#[test]
+fn documents_are_stored_compressed_and_read_back_whole() -> TestResult {
+    let (_dir, path, runs) = judged_history()?;
+    let conn = Connection::open(&path)?;
+    let (text, blob): (String, Vec<u8>) = conn.query_row(
+        "SELECT document, document_zstd FROM runs WHERE id = ?1",
+        [runs[1].id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    assert_eq!(text, "");
+    assert_eq!(
+        String::from_utf8(zstd::stream::decode_all(blob.as_slice())?)?,
+        canonical_json(&runs[1].document)
+    );
+    let history = History::open(&path)?;
+    assert_eq!(
+        history.get(runs[1].id)?.map(|r| r.document),
+        Some(runs[1].document.clone())
+    );
+    Ok(())
+}
+
+#[test]
+fn an_edited_index_is_reported_by_verify() -> TestResult {
+    let (_dir, path, runs) = judged_history()?;
+    assert!(History::open(&path)?.verify(None)?.is_intact());
+    // Someone makes the violation disappear from timelines by editing the index only.
+    tamperer(&path)?.execute(
+        "UPDATE endpoint_changes SET verdict = 'compliant' WHERE seq = 2 AND host = 'a.test'",
+        [],
+    )?;
+    let report = History::open(&path)?.verify(Some("p"))?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
+    assert_eq!((broken.id, broken.seq), (Some(runs[1].id), 2));
+    assert!(
+        matches!(&broken.problem, ChainProblem::IndexMismatch { detail } if detail.contains("endpoint verdicts")),
+        "{broken:?}"
+    );
+    assert!(
+        broken
+            .message
+            .contains("timelines of this policy cannot be trusted"),
+        "{}",
+        broken.message
+    );
+
+    // Editing a digest's countries is caught as well.
+    let (_dir, path, runs) = judged_history()?;
+    tamperer(&path)?.execute(
+        "UPDATE run_digests SET countries = '{\"IN\":2}' WHERE run_id = ?1",
+        [runs[1].id],
+    )?;
+    let report = History::open(&path)?.verify(Some("p"))?;
+    let broken = report.policies[0]
+        .broken
+        .as_ref()
+        .ok_or("break not found")?;
+    assert_eq!(broken.id, Some(runs[1].id));
+    Ok(())
+}
+
+#[test]
+fn runs_recorded_before_the_index_are_indexed_on_open() -> TestResult {
+    let (_dir, path, runs) = judged_history()?;
+    let expected = History::open(&path)?.verify(None)?;
+    {
+        // Put the file back the way schema 3 stored runs: text documents, no index.
+        let conn = tamperer(&path)?;
+        for run in &runs {
+            let text = stored_document(&conn, run.id)?;
+            conn.execute(
+                "UPDATE runs SET document = ?1, document_zstd = NULL WHERE id = ?2",
+                rusqlite::params![text, run.id],
+            )?;
+        }
+        conn.execute_batch("DELETE FROM run_digests; DELETE FROM endpoint_changes;")?;
+    }
+    let history = History::open(&path)?;
+    assert_eq!(history.verify(None)?, expected);
+    let indexed = history.indexed(&RunFilter::default())?;
+    assert_eq!(indexed.len(), 3);
+    assert_eq!(indexed[1].countries.get("CN"), Some(&1));
+    let changes = history.endpoint_changes("p", 3)?;
+    let summary: Vec<(i64, &str, Option<Verdict>)> = changes
+        .iter()
+        .map(|c| (c.seq, c.host.as_str(), c.verdict))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "a.test", Some(Verdict::Compliant)),
+            (1, "bb.test", Some(Verdict::Compliant)),
+            (2, "a.test", Some(Verdict::Violation)),
+            (3, "a.test", Some(Verdict::Compliant)),
+            (3, "bb.test", None),
+        ]
+    );
+    Ok(())
 }

@@ -389,3 +389,259 @@ fn bad_schedules_are_exit_3_with_a_message() {
     }
     assert!(lab.runs("sched").is_empty());
 }
+
+/// `residency history ARGS --format json` as a JSON array.
+fn listed(lab: &Lab, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["history"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let out = lab.run(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{all:?} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    rows.as_array().cloned().expect("a JSON array")
+}
+
+/// `residency history ARGS` as a table: its lines.
+fn table(lab: &Lab, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["history"];
+    all.extend_from_slice(args);
+    let out = lab.run(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[test]
+fn history_events_and_failures_list_takeovers_and_failed_runs_in_both_formats() {
+    let lab = Lab::start();
+    let silent = SilentServer::start();
+    let slow = lab.policy("audit", &[silent.addr()], 10_000);
+    let before = Utc::now();
+
+    // A takeover: a watcher killed mid-run leaves its lock, the next check takes it over.
+    let mut killed = lab.spawn(&["watch", "--every", "1h", path_str(&slow)]);
+    let killed_pid = killed.id();
+    wait_for("the first run to query", Duration::from_secs(10), || {
+        silent.received() > 0
+    });
+    killed.kill().expect("SIGKILL");
+    killed.wait().expect("reap");
+    let quick = lab.policy("audit", &[lab.knot.addr()], 400);
+    assert_eq!(lab.run(&["check", path_str(&quick)]).status.code(), Some(0));
+
+    // A failed run: a watcher stopped by SIGTERM mid-run records its run as abandoned.
+    let slow = lab.policy("audit", &[silent.addr()], 10_000);
+    let queried = silent.received();
+    let stopped = lab.spawn(&["watch", "--every", "1h", path_str(&slow)]);
+    let stopped_pid = stopped.id();
+    wait_for("the second run to query", Duration::from_secs(10), || {
+        silent.received() > queried
+    });
+    signal(&stopped, "TERM");
+    let (code, stdout, stderr) = finish(stopped, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let after = Utc::now();
+
+    let events = listed(&lab, &["events"]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["kind"], "lock_takeover");
+    assert_eq!(e["policy_id"], "audit");
+    let detail = e["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains(&format!(
+            ":{killed_pid}: process {killed_pid} is no longer running"
+        )),
+        "{detail}"
+    );
+    let at = time(e, "at");
+    assert!(before <= at && at <= after, "{at}");
+    let holder = e["holder"].as_str().expect("holder");
+    assert!(!holder.ends_with(&format!(":{killed_pid}")), "{holder}");
+
+    let lines = table(&lab, &["events"]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("KIND") && lines[0].contains("DETAIL"));
+    assert!(
+        lines[1].contains("audit") && lines[1].contains("lock_takeover"),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with(detail), "{lines:?}");
+
+    let failures = listed(&lab, &["failures"]);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
+    assert_eq!(f["policy_id"], "audit");
+    assert_eq!(
+        f["reason"],
+        "abandoned: a shutdown signal arrived while measuring"
+    );
+    assert!(
+        f["holder"]
+            .as_str()
+            .expect("holder")
+            .ends_with(&format!(":{stopped_pid}")),
+        "{f:?}"
+    );
+    assert!(time(f, "started_at") <= time(f, "failed_at"));
+    let lines = table(&lab, &["failures"]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("REASON"), "{lines:?}");
+    assert!(
+        lines[1].contains("audit")
+            && lines[1].ends_with("abandoned: a shutdown signal arrived while measuring"),
+        "{lines:?}"
+    );
+
+    // Filters: the policy, and a window that ends before or starts after everything.
+    let since_after = rfc3339(after + chrono::Duration::seconds(1));
+    let until_before = rfc3339(before - chrono::Duration::seconds(1));
+    let (since_before, until_after) = (rfc3339(before), rfc3339(after));
+    for what in ["events", "failures"] {
+        assert!(listed(&lab, &[what, "--policy", "other"]).is_empty());
+        assert!(listed(&lab, &[what, "--since", &since_after]).is_empty());
+        assert!(listed(&lab, &[what, "--until", &until_before]).is_empty());
+        let all = listed(
+            &lab,
+            &[
+                what,
+                "--policy",
+                "audit",
+                "--since",
+                &since_before,
+                "--until",
+                &until_after,
+            ],
+        );
+        assert_eq!(all.len(), 1, "{what}: {all:?}");
+    }
+    assert_eq!(
+        table(&lab, &["events", "--policy", "other"])[1],
+        "(no events)"
+    );
+    assert_eq!(
+        table(&lab, &["failures", "--policy", "other"])[1],
+        "(no failed runs)"
+    );
+
+    let bad = lab.run(&["history", "events", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("`yesterday` is not a date"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    lab.assert_verified();
+}
+
+#[test]
+fn a_stopped_holders_stale_heartbeat_lets_a_check_take_over_and_is_listed() {
+    let lab = Lab::start();
+    let silent = SilentServer::start();
+    // The holder's run waits 30 s on a resolver that never answers: it holds the lock all along.
+    let slow = lab.policy("beat", &[silent.addr()], 30_000);
+    let holder = lab.spawn(&[
+        "watch",
+        "--every",
+        "1h",
+        "--stale-after",
+        "3s",
+        path_str(&slow),
+    ]);
+    let pid = holder.id();
+    wait_for("the holder's run to query", Duration::from_secs(10), || {
+        silent.received() > 0
+    });
+    let quick = lab.policy("beat", &[lab.knot.addr()], 400);
+    let check = || lab.run(&["check", "--stale-after", "3s", path_str(&quick)]);
+
+    // Alive and heartbeating: past the limit since it took the lock, but never taken over.
+    std::thread::sleep(Duration::from_secs(4));
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "skipped: policy beat is being checked by {}",
+            hostname_pid(pid)
+        )),
+        "{stderr}"
+    );
+
+    // Stopped: still a live process, but its heartbeat ages past the limit.
+    signal(&holder, "STOP");
+    std::thread::sleep(Duration::from_secs(4));
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the check's own verdict: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "was locked by {}, which is gone (heartbeat ",
+            hostname_pid(pid)
+        )) && stderr.contains("is older than 3s); took the lock over"),
+        "{stderr}"
+    );
+    assert_eq!(lab.runs("beat").len(), 1);
+
+    let events = listed(&lab, &["events", "--policy", "beat"]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "lock_takeover");
+    let detail = events[0]["detail"].as_str().expect("detail");
+    let prefix = format!("took over the lock from {}: heartbeat ", hostname_pid(pid));
+    assert!(
+        detail.starts_with(&prefix) && detail.ends_with(" is older than 3s"),
+        "{detail}"
+    );
+    // The heartbeat named is the holder's last, from before it was stopped.
+    let beat = detail
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(" is older than 3s"))
+        .expect("the heartbeat time");
+    let beat = DateTime::parse_from_rfc3339(beat).expect("rfc 3339");
+    assert!(time(&events[0], "at") - beat.with_timezone(&Utc) > chrono::Duration::seconds(3));
+    let lines = table(&lab, &["events", "--policy", "beat"]);
+    assert!(
+        lines.len() == 2 && lines[1].contains("lock_takeover") && lines[1].ends_with(detail),
+        "{lines:?}"
+    );
+
+    // Woken up, the old holder finds its lock gone; stopped, it leaves nothing behind.
+    signal(&holder, "CONT");
+    signal(&holder, "TERM");
+    let (code, stdout, stderr) = finish(holder, Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(lab.sql_count("SELECT count(*) FROM locks"), 0);
+    assert_eq!(lab.runs("beat").len(), 1);
+    lab.assert_verified();
+}
+
+/// How `residency` names process `pid` of this host in locks and events.
+fn hostname_pid(pid: u32) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    format!("{}:{pid}", host.trim())
+}

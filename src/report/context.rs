@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::check::{PolicySnapshot, RunDocument, Summary, ToolInfo};
-use crate::compare::{self, Claims, CompareError, Diff, RunRef, Timeline};
+use crate::compare::{self, Claims, CompareError, Diff, Per, RunRef, Timeline, TimelinePoint};
 use crate::history::{History, RunFilter, RunSummary};
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::physics::Countries;
@@ -79,8 +79,9 @@ pub struct ReportContext {
     pub totals: Totals,
     /// Run report: the policy's previous run → this run. Period: first → last run of the period.
     pub diff: Option<Diff>,
-    /// Run report: every run up to this one; period report: the period's runs.
-    pub timeline: Vec<TimelineRow>,
+    /// One point per run: run report, every run up to this one; period report, the
+    /// period's runs (see `compare::TimelinePoint`).
+    pub timeline: Vec<TimelinePoint>,
     /// Each endpoint over the timeline's runs.
     pub endpoint_history: Vec<EndpointHistory>,
     pub claims: Claims,
@@ -135,28 +136,6 @@ pub struct Totals {
     pub compliant_share: f64,
     /// Runs whose verdict differs from the run before them in the report.
     pub verdict_changes: Vec<RunRow>,
-}
-
-/// One run of the timeline, with counts rather than every endpoint (those are in
-/// `endpoint_history`), so a year of runs over a thousand endpoints stays small.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelineRow {
-    pub id: i64,
-    pub seq: i64,
-    pub started_at: String,
-    pub verdict: Verdict,
-    pub endpoints: VerdictCounts,
-    pub located: usize,
-    pub unlocated: usize,
-    /// Country code → `{count, share}` of the run's located distinct addresses.
-    pub countries: BTreeMap<String, compare::CountryShare>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct VerdictCounts {
-    pub compliant: usize,
-    pub inconclusive: usize,
-    pub violation: usize,
 }
 
 /// One endpoint across the timeline's runs.
@@ -360,7 +339,14 @@ pub fn build(
             detail: e.to_string(),
         })?;
 
-    let timeline = compare::timeline(history, db, policy, timeline_window.0, timeline_window.1)?;
+    let timeline = compare::timeline(
+        history,
+        db,
+        policy,
+        timeline_window.0,
+        timeline_window.1,
+        Per::Run,
+    )?;
     let diff = match kind {
         ReportKind::Run => all
             .iter()
@@ -454,7 +440,7 @@ pub fn build(
         runs: scope.iter().map(RunRow::from).collect(),
         diff,
         endpoint_history: endpoint_history(&timeline),
-        timeline: timeline_rows(&timeline),
+        timeline: timeline.points.clone(),
         claims,
         countries: country_rows,
         charts,
@@ -546,60 +532,37 @@ fn totals(scope: &[RunSummary]) -> Totals {
     t
 }
 
-fn timeline_rows(t: &Timeline) -> Vec<TimelineRow> {
-    t.runs
+fn endpoint_history(t: &Timeline) -> Vec<EndpointHistory> {
+    let mut out: Vec<EndpointHistory> = t
+        .endpoints
         .iter()
-        .map(|p| {
-            let mut counts = VerdictCounts::default();
-            for v in p.endpoints.values() {
-                match v {
-                    Verdict::Compliant => counts.compliant += 1,
-                    Verdict::Inconclusive => counts.inconclusive += 1,
-                    Verdict::Violation => counts.violation += 1,
+        .map(|e| {
+            let mut row = EndpointHistory {
+                host: e.host.clone(),
+                runs: 0,
+                compliant: 0,
+                inconclusive: 0,
+                violation: 0,
+                last: e.spans.last().map_or(Verdict::Inconclusive, |s| s.verdict),
+                first_non_compliant: e
+                    .spans
+                    .iter()
+                    .find(|s| s.verdict != Verdict::Compliant)
+                    .map(|s| s.from.clone()),
+            };
+            for s in &e.spans {
+                // One point per run (`Per::Run`), so a span's length is its runs.
+                let n = s.last + 1 - s.first;
+                row.runs += n;
+                match s.verdict {
+                    Verdict::Compliant => row.compliant += n,
+                    Verdict::Inconclusive => row.inconclusive += n,
+                    Verdict::Violation => row.violation += n,
                 }
             }
-            TimelineRow {
-                id: p.id,
-                seq: p.seq,
-                started_at: p.started_at.clone(),
-                verdict: p.verdict,
-                endpoints: counts,
-                located: p.located,
-                unlocated: p.unlocated,
-                countries: p.countries.clone(),
-            }
+            row
         })
-        .collect()
-}
-
-fn endpoint_history(t: &Timeline) -> Vec<EndpointHistory> {
-    let mut rows: BTreeMap<&str, EndpointHistory> = BTreeMap::new();
-    for p in &t.runs {
-        for (host, v) in &p.endpoints {
-            let row = rows
-                .entry(host.as_str())
-                .or_insert_with(|| EndpointHistory {
-                    host: host.clone(),
-                    runs: 0,
-                    compliant: 0,
-                    inconclusive: 0,
-                    violation: 0,
-                    last: *v,
-                    first_non_compliant: None,
-                });
-            row.runs += 1;
-            row.last = *v;
-            match v {
-                Verdict::Compliant => row.compliant += 1,
-                Verdict::Inconclusive => row.inconclusive += 1,
-                Verdict::Violation => row.violation += 1,
-            }
-            if *v != Verdict::Compliant && row.first_non_compliant.is_none() {
-                row.first_non_compliant = Some(p.started_at.clone());
-            }
-        }
-    }
-    let mut out: Vec<EndpointHistory> = rows.into_values().collect();
+        .collect();
     // The least compliant first: that is what a reader looks for.
     out.sort_by(|a, b| {
         (b.violation + b.inconclusive)

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use crate::compare::Timeline;
+use crate::compare::{Span, Timeline};
 use crate::model::{CountryCode, Verdict};
 use crate::physics::Countries;
 
@@ -93,19 +93,24 @@ fn day(t: &str) -> &str {
     t.get(..10).unwrap_or(t)
 }
 
+fn run_count(t: &Timeline) -> usize {
+    t.points.iter().map(|p| p.runs.len()).sum()
+}
+
 fn x_axis(out: &mut String, t: &Timeline, y: f64) {
-    if let (Some(first), Some(last)) = (t.runs.first(), t.runs.last()) {
-        text(out, LEFT, y, "start", day(&first.started_at));
-        if t.runs.len() > 1 {
-            text(out, WIDTH - RIGHT, y, "end", day(&last.started_at));
+    if let (Some(first), Some(last)) = (t.points.first(), t.points.last()) {
+        text(out, LEFT, y, "start", day(&first.at));
+        if t.points.len() > 1 {
+            text(out, WIDTH - RIGHT, y, "end", day(&last.at));
         }
-        let runs = if t.runs.len() == 1 { "run" } else { "runs" };
+        let n = run_count(t);
+        let runs = if n == 1 { "run" } else { "runs" };
         text(
             out,
             (LEFT + WIDTH - RIGHT) / 2.0,
             y,
             "middle",
-            &format!("{} {runs}", t.runs.len()),
+            &format!("{n} {runs}"),
         );
     }
 }
@@ -194,10 +199,10 @@ pub fn compliance_chart(t: &Timeline) -> String {
     let height = 190.0;
     let mut out = String::new();
     open(&mut out, height, "compliance over time");
-    if t.runs.is_empty() {
+    if t.points.is_empty() {
         return empty(&mut out, height);
     }
-    let cols = buckets(t.runs.len());
+    let cols = buckets(t.points.len());
     let mut layers: Vec<(String, &str, Vec<f64>)> = [
         Verdict::Compliant,
         Verdict::Inconclusive,
@@ -210,12 +215,13 @@ pub fn compliance_chart(t: &Timeline) -> String {
     for range in &cols {
         let mut sums = [0.0; 3];
         let mut worst = Verdict::Compliant;
-        for p in &t.runs[range.clone()] {
+        for p in &t.points[range.clone()] {
             worst = worst.max(p.verdict);
-            let n = p.endpoints.len().max(1) as f64;
-            for v in p.endpoints.values() {
-                sums[*v as usize] += 1.0 / n;
-            }
+            let e = &p.endpoints;
+            let n = (e.compliant + e.inconclusive + e.violation).max(1) as f64;
+            sums[0] += e.compliant as f64 / n;
+            sums[1] += e.inconclusive as f64 / n;
+            sums[2] += e.violation as f64 / n;
         }
         let len = range.len().max(1) as f64;
         for (k, layer) in layers.iter_mut().enumerate() {
@@ -257,35 +263,37 @@ pub fn compliance_chart(t: &Timeline) -> String {
     out
 }
 
-/// One row per endpoint (those with most non-compliant runs first, at most
-/// [`MAX_ENDPOINT_ROWS`]), one cell per column, coloured by the worst verdict in it.
+/// One row per endpoint (those with most non-compliant points first, at most
+/// [`MAX_ENDPOINT_ROWS`]), its verdict spans drawn along the timeline's points.
 pub fn endpoint_chart(t: &Timeline) -> String {
-    let mut bad: BTreeMap<&str, usize> = BTreeMap::new();
-    for p in &t.runs {
-        for (host, v) in &p.endpoints {
-            let slot = bad.entry(host.as_str()).or_default();
-            if *v != Verdict::Compliant {
-                *slot += 1;
-            }
-        }
-    }
-    let mut hosts: Vec<(&str, usize)> = bad.into_iter().collect();
-    hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let hidden = hosts.len().saturating_sub(MAX_ENDPOINT_ROWS);
-    hosts.truncate(MAX_ENDPOINT_ROWS);
+    let mut tracks: Vec<(&str, usize, &[Span])> = t
+        .endpoints
+        .iter()
+        .map(|e| {
+            let bad = e
+                .spans
+                .iter()
+                .filter(|s| s.verdict != Verdict::Compliant)
+                .map(|s| s.last + 1 - s.first)
+                .sum();
+            (e.host.as_str(), bad, e.spans.as_slice())
+        })
+        .collect();
+    tracks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let hidden = tracks.len().saturating_sub(MAX_ENDPOINT_ROWS);
+    tracks.truncate(MAX_ENDPOINT_ROWS);
     let row = 14.0;
     let label_width = 200.0;
     let top = 8.0;
-    let height = top + row * hosts.len() as f64 + 40.0;
+    let height = top + row * tracks.len() as f64 + 40.0;
     let mut out = String::new();
     open(&mut out, height, "endpoint verdicts over time");
-    if t.runs.is_empty() {
+    if t.points.is_empty() {
         return empty(&mut out, height);
     }
-    let cols = buckets(t.runs.len());
     let left = label_width + 8.0;
-    let step = (WIDTH - left - RIGHT) / cols.len() as f64;
-    for (r, (host, _)) in hosts.iter().enumerate() {
+    let step = (WIDTH - left - RIGHT) / t.points.len() as f64;
+    for (r, (host, _, spans)) in tracks.iter().enumerate() {
         let y = top + row * r as f64;
         let shown: String = if host.chars().count() > 32 {
             let head: String = host.chars().take(31).collect();
@@ -300,43 +308,30 @@ pub fn endpoint_chart(t: &Timeline) -> String {
             xml_escape(&shown),
             xml_escape(host)
         );
-        let cells: Vec<Option<Verdict>> = cols
-            .iter()
-            .map(|range| {
-                t.runs[range.clone()]
-                    .iter()
-                    .filter_map(|p| p.endpoints.get(*host).copied())
-                    .max()
-            })
-            .collect();
-        let mut i = 0;
-        while i < cells.len() {
-            let mut j = i;
-            while j + 1 < cells.len() && cells[j + 1] == cells[i] {
-                j += 1;
-            }
-            let fill = cells[i].map_or("#eeeeee", verdict_colour);
+        let _ = write!(
+            out,
+            "<rect x=\"{left:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#eeeeee\"/>",
+            y + 1.0,
+            WIDTH - left - RIGHT,
+            row - 2.0
+        );
+        for s in spans.iter() {
+            // At least a third of a pixel, so a single bad run among a year stays visible.
             let _ = write!(
                 out,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"/>",
-                left + step * i as f64,
+                "<rect x=\"{:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{}\"/>",
+                left + step * s.first as f64,
                 y + 1.0,
-                step * (j + 1 - i) as f64,
-                row - 2.0
+                (step * (s.last + 1 - s.first) as f64).max(0.34),
+                row - 2.0,
+                verdict_colour(s.verdict)
             );
-            i = j + 1;
         }
     }
-    let base = top + row * hosts.len() as f64;
-    if let (Some(first), Some(last)) = (t.runs.first(), t.runs.last()) {
-        text(&mut out, left, base + 14.0, "start", day(&first.started_at));
-        text(
-            &mut out,
-            WIDTH - RIGHT,
-            base + 14.0,
-            "end",
-            day(&last.started_at),
-        );
+    let base = top + row * tracks.len() as f64;
+    if let (Some(first), Some(last)) = (t.points.first(), t.points.last()) {
+        text(&mut out, left, base + 14.0, "start", day(&first.at));
+        text(&mut out, WIDTH - RIGHT, base + 14.0, "end", day(&last.at));
     }
     let note = if hidden > 0 {
         format!(
@@ -356,11 +351,11 @@ pub fn country_chart(t: &Timeline) -> String {
     let height = 200.0;
     let mut out = String::new();
     open(&mut out, height, "addresses by country over time");
-    if t.runs.is_empty() {
+    if t.points.is_empty() {
         return empty(&mut out, height);
     }
     let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
-    for p in &t.runs {
+    for p in &t.points {
         for (c, s) in &p.countries {
             *totals.entry(c.as_str()).or_default() += s.count;
         }
@@ -368,7 +363,7 @@ pub fn country_chart(t: &Timeline) -> String {
     let mut ranked: Vec<(&str, usize)> = totals.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let top: Vec<&str> = ranked.iter().take(TOP_COUNTRIES).map(|(c, _)| *c).collect();
-    let cols = buckets(t.runs.len());
+    let cols = buckets(t.points.len());
     let mut layers: Vec<(String, &str, Vec<f64>)> = top
         .iter()
         .enumerate()
@@ -378,7 +373,7 @@ pub fn country_chart(t: &Timeline) -> String {
     layers.push(("unlocated".into(), UNLOCATED, Vec::new()));
     for range in &cols {
         let mut sums = vec![0.0; layers.len()];
-        for p in &t.runs[range.clone()] {
+        for p in &t.points[range.clone()] {
             let all = (p.located + p.unlocated).max(1) as f64;
             for (c, s) in &p.countries {
                 let k = top.iter().position(|t| t == c).unwrap_or(top.len());

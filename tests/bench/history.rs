@@ -1,0 +1,348 @@
+//! `cargo bench --bench history`: how fast the history answers once it holds a year of 6-hourly
+//! runs of a 1,000-endpoint policy, and how big that year is on disk.
+//!
+//! The year is built from one real run: `residency check` measures the 1,000-endpoint lab policy
+//! against a knotd on 127.0.0.1 (no packet leaves loopback), and its run document is the template
+//! of 1,460 runs written through the real write path (`History::append`). Between runs the
+//! synthetic vendor changes things the way the history has to show: the first 100 endpoints are
+//! located in CN (a violation) until day 120 and then move to IN, and every run a few endpoints
+//! (a different few each time) come out inconclusive.
+//!
+//! Then, median of `REPETITIONS`: `history --policy`, `diff` across the move, `timeline` per run
+//! and per day and `claims`, both as library calls and as `residency` processes writing JSON;
+//! the `sqlite3` shell listing the same runs is the peer. `history verify` is timed once.
+//!
+//! Needs `knotd` and `sqlite3` (`apt-get install knot sqlite3`); a missing tool is an error.
+//! Bounded: a fixed number of runs, a deadline per process, and an overall budget for the fill.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "dnslab.rs"]
+mod dnslab;
+#[path = "util.rs"]
+mod util;
+use dnslab::{ENDPOINTS, Lab};
+use util::{find_in_path, median, run_bounded};
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Days, TimeDelta, Utc};
+use residency::check::RunDocument;
+use residency::compare::{self, Per, RunRef};
+use residency::history::{History, NewRun, RunFilter};
+use residency::model::{CountryCode, Verdict};
+
+const RUNS_PER_DAY: u64 = 4;
+const DAYS: u64 = 365;
+/// Endpoints located in CN until `MOVE_DAY`, in IN after it.
+const MOVED: usize = 100;
+const MOVE_DAY: u64 = 120;
+/// Endpoints that come out inconclusive in each run.
+const FLAKY_PER_RUN: usize = 5;
+const REPETITIONS: usize = 5;
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
+/// Most the fill may take; past it the bench fails rather than run on.
+const FILL_BUDGET: Duration = Duration::from_secs(900);
+
+fn main() -> ExitCode {
+    match bench() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench history failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn residency_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_residency"))
+}
+
+/// One real `residency check` of the lab policy; its run document is the year's template.
+fn template(lab: &Lab) -> Result<RunDocument, String> {
+    let db = lab.dir.path().join("template.sqlite");
+    let mut cmd = Command::new(residency_bin());
+    cmd.arg("check")
+        .arg(&lab.policy)
+        .args(["--format", "json", "--db"])
+        .arg(&db);
+    let out = lab.dir.path().join("check.out");
+    let err = lab.dir.path().join("check.err");
+    let finished = run_bounded(cmd, &out, &err, RUN_DEADLINE)?
+        .ok_or("the template `residency check` outlived its deadline")?;
+    if finished.status.code().is_none_or(|c| c > 2) {
+        return Err(format!(
+            "the template check failed: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        ));
+    }
+    let history = History::open(&db).map_err(|e| e.to_string())?;
+    let run = history
+        .list(&RunFilter::default())
+        .map_err(|e| e.to_string())?
+        .pop()
+        .ok_or("the template check recorded no run")?;
+    let stored = history
+        .get(run.id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the template run is gone")?;
+    serde_json::from_value(stored.document).map_err(|e| e.to_string())
+}
+
+/// Run `k` of the year: the template with the vendor's state on that day.
+fn synthetic(template: &RunDocument, start: DateTime<Utc>, k: u64) -> RunDocument {
+    let mut doc = template.clone();
+    let day = k / RUNS_PER_DAY;
+    let duration = template.finished_at - template.started_at;
+    doc.started_at = start + TimeDelta::hours(6 * k as i64);
+    doc.finished_at = doc.started_at + duration;
+    let cn: CountryCode = "CN"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("CN is a country"));
+    let india: CountryCode = "IN"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("IN is a country"));
+    let flaky_from = (k as usize * 7) % ENDPOINTS;
+    for (i, e) in doc.endpoints.iter_mut().enumerate() {
+        if i < MOVED {
+            let (country, verdict) = if day < MOVE_DAY {
+                (cn, Verdict::Violation)
+            } else {
+                (india, Verdict::Compliant)
+            };
+            for a in &mut e.addresses {
+                a.country = Some(country);
+                a.verdict = verdict;
+            }
+            e.verdict = verdict;
+        }
+        if (i + ENDPOINTS - flaky_from) % ENDPOINTS < FLAKY_PER_RUN {
+            e.verdict = Verdict::Inconclusive;
+        }
+    }
+    doc.verdict = doc
+        .endpoints
+        .iter()
+        .map(|e| e.verdict)
+        .max()
+        .unwrap_or(Verdict::Inconclusive);
+    doc
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Median wall time of `f`, run `REPETITIONS` times.
+fn timed<T>(mut f: impl FnMut() -> Result<T, String>) -> Result<Duration, String> {
+    let mut times = Vec::with_capacity(REPETITIONS);
+    for _ in 0..REPETITIONS {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed());
+    }
+    Ok(median(&times))
+}
+
+/// Median wall time of a process (output to a file), and the size of its output.
+fn timed_process(work: &Path, mut cmd: impl FnMut() -> Command) -> Result<(Duration, u64), String> {
+    let out = work.join("query.out");
+    let err = work.join("query.err");
+    let mut size = 0;
+    let time = timed(|| {
+        let finished =
+            run_bounded(cmd(), &out, &err, RUN_DEADLINE)?.ok_or("a query outlived its deadline")?;
+        if !finished.status.success() {
+            return Err(format!(
+                "query failed: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            ));
+        }
+        size = file_size(&out);
+        Ok(finished.elapsed)
+    })?;
+    Ok((time, size))
+}
+
+fn bench() -> Result<(), String> {
+    let sqlite3 = find_in_path("sqlite3").ok_or(
+        "sqlite3 not found; install with `apt-get install sqlite3` (this bench does not skip)",
+    )?;
+    let lab = Lab::start()?;
+    eprintln!("bench history: knotd on {}", lab.addr());
+    let template = template(&lab)?;
+    let template_bytes = serde_json::to_vec(&template)
+        .map_err(|e| e.to_string())?
+        .len();
+    eprintln!(
+        "bench history: template run has {} endpoints, {:.2} MB of JSON",
+        template.endpoints.len(),
+        mb(template_bytes as u64)
+    );
+
+    let db = lab.dir.path().join("year.sqlite");
+    let mut history = History::open(&db).map_err(|e| e.to_string())?;
+    let start: DateTime<Utc> = "2025-01-01T00:00:00Z"
+        .parse()
+        .map_err(|e| format!("start date: {e}"))?;
+    let runs = DAYS * RUNS_PER_DAY;
+    let fill_start = Instant::now();
+    for k in 0..runs {
+        if fill_start.elapsed() > FILL_BUDGET {
+            return Err(format!("filling took over {FILL_BUDGET:?} at run {k}"));
+        }
+        let doc = synthetic(&template, start, k);
+        let run = NewRun {
+            policy_id: doc.policy.id.clone(),
+            started_at: doc.started_at,
+            finished_at: doc.finished_at,
+            verdict: doc.verdict,
+            document: serde_json::to_value(&doc).map_err(|e| e.to_string())?,
+        };
+        history.append(&run).map_err(|e| e.to_string())?;
+    }
+    let fill = fill_start.elapsed();
+    drop(history);
+    let policy = template.policy.id.clone();
+    // Checkpoint so the file size is the database, not database plus write-ahead log.
+    let status = Command::new(&sqlite3)
+        .arg(&db)
+        .arg("PRAGMA wal_checkpoint(TRUNCATE);")
+        .output()
+        .map_err(|e| format!("sqlite3: {e}"))?;
+    if !status.status.success() {
+        return Err("sqlite3 could not checkpoint the history".into());
+    }
+    let db_bytes = file_size(&db);
+
+    let history = History::open(&db).map_err(|e| e.to_string())?;
+    let filter = RunFilter {
+        policy_id: Some(policy.clone()),
+        ..RunFilter::default()
+    };
+    let listed = history.list(&filter).map_err(|e| e.to_string())?.len();
+    if listed as u64 != runs {
+        return Err(format!("expected {runs} runs, the history lists {listed}"));
+    }
+    let before = (start + Days::new(MOVE_DAY - 1)).date_naive().to_string();
+    let after = (start + Days::new(MOVE_DAY + 1)).date_naive().to_string();
+    let from = RunRef::parse(&before).map_err(|e| e.to_string())?;
+    let to = RunRef::parse(&after).map_err(|e| e.to_string())?;
+    let e = |e: compare::CompareError| e.to_string();
+
+    // Sanity: the answers show the vendor's move, so the timings are of real work.
+    let d = compare::diff(&history, &db, &policy, from, to).map_err(e)?;
+    if d.endpoints_changed.len() < MOVED {
+        return Err(format!(
+            "the diff across the move shows {} changed endpoints, expected at least {MOVED}",
+            d.endpoints_changed.len()
+        ));
+    }
+    let t = compare::timeline(&history, &db, &policy, None, None, Per::Day).map_err(e)?;
+    if t.points.len() as u64 != DAYS {
+        return Err(format!("the daily timeline has {} points", t.points.len()));
+    }
+
+    let lib_list = timed(|| history.list(&filter).map_err(|e| e.to_string()))?;
+    let lib_diff = timed(|| compare::diff(&history, &db, &policy, from, to).map_err(e))?;
+    let lib_run =
+        timed(|| compare::timeline(&history, &db, &policy, None, None, Per::Run).map_err(e))?;
+    let lib_day =
+        timed(|| compare::timeline(&history, &db, &policy, None, None, Per::Day).map_err(e))?;
+    let lib_claims = timed(|| compare::claims(&history, &db, &policy).map_err(e))?;
+
+    let work = lab.dir.path();
+    let cli = |args: Vec<String>| {
+        let db = db.clone();
+        move || {
+            let mut cmd = Command::new(residency_bin());
+            cmd.args(&args).arg("--db").arg(&db);
+            cmd
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let p = policy.as_str();
+    let bin_list = timed_process(
+        work,
+        cli(s(&["history", "--policy", p, "--format", "json"])),
+    )?;
+    let bin_diff = timed_process(
+        work,
+        cli(s(&[
+            "diff", p, "--from", &before, "--to", &after, "--format", "json",
+        ])),
+    )?;
+    let bin_run = timed_process(work, cli(s(&["timeline", p, "--format", "json"])))?;
+    let bin_day = timed_process(
+        work,
+        cli(s(&["timeline", p, "--per", "day", "--format", "json"])),
+    )?;
+    let bin_claims = timed_process(work, cli(s(&["claims", p, "--format", "json"])))?;
+    let peer_list = timed_process(work, || {
+        let mut cmd = Command::new(&sqlite3);
+        cmd.arg("-json").arg(&db).arg(format!(
+            "SELECT id, policy_id, seq, started_at, finished_at, verdict, hash FROM runs \
+             WHERE policy_id = '{p}' ORDER BY started_at, id"
+        ));
+        cmd
+    })?;
+    let verify_start = Instant::now();
+    let report = history.verify(Some(p)).map_err(|e| e.to_string())?;
+    let verify = verify_start.elapsed();
+    if !report.is_intact() {
+        return Err(format!("the synthetic year does not verify: {report}"));
+    }
+
+    println!(
+        "## history bench: {runs} runs ({DAYS} days × {RUNS_PER_DAY}) × {ENDPOINTS} endpoints"
+    );
+    println!();
+    println!(
+        "- template run: {:.2} MB of JSON; filling the year through `History::append`: {:.1} s ({:.1} ms per run)",
+        mb(template_bytes as u64),
+        fill.as_secs_f64(),
+        ms(fill) / runs as f64
+    );
+    println!(
+        "- database: {:.1} MB ({:.0} KB per run; {:.1} GB of documents uncompressed)",
+        mb(db_bytes),
+        db_bytes as f64 / 1024.0 / runs as f64,
+        template_bytes as f64 * runs as f64 / 1e9
+    );
+    println!(
+        "- `history verify` of the policy: {:.1} s",
+        verify.as_secs_f64()
+    );
+    println!();
+    println!("| query | library call | `residency` process (JSON out) | output |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, lib: Option<Duration>, bin: (Duration, u64)| {
+        println!(
+            "| {name} | {} | {:.1} ms | {:.0} KB |",
+            lib.map_or("—".to_string(), |l| format!("{:.1} ms", ms(l))),
+            ms(bin.0),
+            bin.1 as f64 / 1024.0
+        );
+    };
+    row("`history --policy` (1,460 runs)", Some(lib_list), bin_list);
+    row("`diff` across the move", Some(lib_diff), bin_diff);
+    row("`timeline` per run", Some(lib_run), bin_run);
+    row("`timeline --per day`", Some(lib_day), bin_day);
+    row("`claims`", Some(lib_claims), bin_claims);
+    row(
+        "peer: `sqlite3 -json` listing the same runs",
+        None,
+        peer_list,
+    );
+    Ok(())
+}
