@@ -271,7 +271,7 @@ pub struct ReportArgs {
     /// A period report of the runs started at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
     #[arg(long)]
     since: Option<String>,
-    /// ... and on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
+    /// A period report of the runs started on or before this date (YYYY-MM-DD, UTC), or before this RFC 3339 time.
     #[arg(long)]
     until: Option<String>,
     /// Your own template (`.html.j2`, `.md.j2` or `.typ`; see reports/README.md); default: reports/.

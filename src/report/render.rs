@@ -416,7 +416,7 @@ mod tests {
     fn markdown_escaping_leaves_no_markup() {
         assert_eq!(
             markdown_escape("[x](javascript:1) <b>\n# h|*_`"),
-            "\\[x\\](javascript:1) \\<b\\>  \\# h\\|\\*\\_\\`"
+            "\\[x\\](javascript:1) \\<b\\> \\# h\\|\\*\\_\\`"
         );
     }
 }

@@ -604,7 +604,8 @@ mod tests {
             &[],
             Some((28.6, 77.2)),
         );
-        assert!(base_paths().len() > 200, "{}", base_paths().len());
+        // Microstates smaller than a pixel are left out; every country of any size is drawn.
+        assert!(base_paths().len() > 190, "{}", base_paths().len());
         assert!(svg.contains("<circle"));
         assert!(svg.len() < 600_000, "{} bytes", svg.len());
     }

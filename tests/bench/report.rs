@@ -200,6 +200,15 @@ fn bench() -> Result<(), String> {
     let bin_period_html = timed_process(work, &cli(&out_html, &since), &out_html)?;
     let bin_run_pdf = timed_process(work, &cli(&out_run, &[]), &out_run)?;
 
+    // RESIDENCY_BENCH_KEEP=DIR keeps the year's reports for a look (the README's screenshot).
+    if let Some(keep) = std::env::var_os("RESIDENCY_BENCH_KEEP") {
+        for f in [&out_pdf, &out_html, &out_run] {
+            if let Some(name) = f.file_name() {
+                let _ = std::fs::copy(f, Path::new(&keep).join(name));
+            }
+        }
+    }
+
     println!(
         "## report bench: {runs} runs ({DAYS} days × {RUNS_PER_DAY}) × {ENDPOINTS} endpoints, median of {REPETITIONS}"
     );
