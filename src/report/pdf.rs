@@ -177,6 +177,9 @@ pub fn render(
         sources: Mutex::new(HashMap::new()),
     };
     let compiled = typst::compile::<PagedDocument>(&world);
+    // typst memoises layout across compilations; a report is made once, so keeping the cache
+    // would only grow a long-lived process (`watch`, a library user) and flatter benchmarks.
+    typst::comemo::evict(0);
     for w in &compiled.warnings {
         tracing::debug!("typst warning: {}", w.message);
     }
