@@ -5,6 +5,10 @@
 //! and migrations, the canonical JSON form that run hashes are computed over
 //! ([`canonical_json`]), appending runs, reading them back, and verifying the chain.
 //!
+//! The history can instead live in PostgreSQL (`--db postgres://...`, [`History::open_url`]),
+//! shared by checkers at several vantage points; `pg` holds that store's schema and SQL, while
+//! the record format, hashing, chain rules and verification walk stay here, shared by both.
+//!
 //! # Tamper evidence, and its limits
 //!
 //! Runs form one hash chain per policy. Each run's hash is the hex SHA-256 of the canonical JSON

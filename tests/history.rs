@@ -318,6 +318,41 @@ fn plain_edits_are_refused_by_the_append_only_triggers() -> TestResult {
     Ok(())
 }
 
+/// Several checkers share one PostgreSQL history: each run keeps where it was measured from.
+#[test]
+fn postgres_runs_record_their_vantage_point() -> TestResult {
+    let store = store(Kind::Postgres)?;
+    let mut history = History::open(&store.path)?;
+    let vantage = |cc: &str, lat: f64, lon: f64| json!({"vantage": {"country": cc, "latitude": lat, "longitude": lon}});
+    let india = history.append(&new_run(
+        "p",
+        0,
+        Verdict::Compliant,
+        vantage("IN", 19.07, 72.87),
+    ))?;
+    let us = history.append(&new_run(
+        "p",
+        1,
+        Verdict::Compliant,
+        vantage("US", 37.4, -122.1),
+    ))?;
+    let none = history.append(&new_run("p", 2, Verdict::Compliant, json!({})))?;
+    let url = store.path.to_str().ok_or("url")?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let rows = client.query("SELECT id, vantage FROM runs ORDER BY id", &[])?;
+    let got: Vec<(i64, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        [
+            (india.id, Some("IN (19.07,72.87)".to_string())),
+            (us.id, Some("US (37.4,-122.1)".to_string())),
+            (none.id, None)
+        ]
+    );
+    assert!(history.verify(None)?.is_intact());
+    Ok(())
+}
+
 /// Runs `sql` on a raw connection to the store at `path`, outside residency: what someone with
 /// write access to the file or the database can do.
 fn raw_sql(path: &Path, sql: &str) -> Result<(), String> {

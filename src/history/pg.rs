@@ -236,12 +236,14 @@ fn args_of(args: &[String]) -> Vec<&(dyn ToSql + Sync)> {
     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
-/// The `vantage` column of a run: the document's `vantage` as text, if it has one.
+/// The `vantage` column of a run: where it was measured from, from its document's `vantage`
+/// (`{country, latitude, longitude}`), as `IN (19.07,72.87)`; `None` without one.
 fn vantage_of(document: &Value) -> Option<String> {
-    match document.get("vantage")? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(super::canonical_json(other)),
+    let v = document.get("vantage")?;
+    match (v.get("country"), v.get("latitude"), v.get("longitude")) {
+        (Some(Value::String(cc)), Some(lat), Some(lon)) => Some(format!("{cc} ({lat},{lon})")),
+        _ if v.is_null() => None,
+        _ => Some(super::canonical_json(v)),
     }
 }
 
@@ -806,6 +808,14 @@ mod tests {
             placeholders("a = ?1 AND b < ?12 AND c = '?'"),
             "a = $1 AND b < $12 AND c = '?'"
         );
+    }
+
+    #[test]
+    fn vantage_is_shown_as_country_and_coordinates() {
+        let doc = serde_json::json!({"vantage": {"country": "IN", "latitude": 19.07, "longitude": 72.87}});
+        assert_eq!(vantage_of(&doc).as_deref(), Some("IN (19.07,72.87)"));
+        assert_eq!(vantage_of(&serde_json::json!({"vantage": null})), None);
+        assert_eq!(vantage_of(&serde_json::json!({})), None);
     }
 
     #[test]
