@@ -97,6 +97,7 @@ both_stores!(
     concurrent_appends_from_two_handles_form_one_unbroken_chain,
     invalid_runs_are_refused_before_touching_the_store,
     tampering_is_detected_and_plain_edits_refused,
+    run_locks_and_audit_tables_work_alike,
 );
 
 /// A history with two interleaved policies: eu seq 1..=4 and in seq 1..=2.
@@ -350,6 +351,75 @@ fn postgres_runs_record_their_vantage_point() -> TestResult {
         ]
     );
     assert!(history.verify(None)?.is_intact());
+    Ok(())
+}
+
+/// Run locks (`crate::lock`) and the audit tables beside the chain: taken, refused to another
+/// live holder, taken over (recorded in `events`), released; failed runs and alert deliveries
+/// recorded and listed, the latest undelivered alert found.
+fn run_locks_and_audit_tables_work_alike(kind: Kind) -> TestResult {
+    use residency::history::{AuditFilter, EventKind};
+    use residency::lock::{self, Acquired, Holder};
+    let store = store(kind)?;
+    let mut history = History::open(&store.path)?;
+    let me = Holder::current();
+    let other = Holder {
+        host: "elsewhere".into(),
+        pid: 1,
+    };
+    let stale = std::time::Duration::from_secs(300);
+    assert_eq!(
+        lock::acquire(&mut history, "p", &other, stale)?,
+        Acquired::Free
+    );
+    assert!(matches!(
+        lock::acquire(&mut history, "p", &me, stale)?,
+        Acquired::Held { holder, .. } if holder == other.to_string()
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert!(matches!(
+        lock::acquire(&mut history, "p", &me, std::time::Duration::ZERO)?,
+        Acquired::TookOver { previous, .. } if previous == other.to_string()
+    ));
+    assert!(lock::heartbeat(&mut history, "p", &me)?);
+    assert!(!lock::heartbeat(&mut history, "p", &other)?);
+    lock::release(&mut history, "p", &me)?;
+    assert_eq!(
+        lock::acquire(&mut history, "p", &other, stale)?,
+        Acquired::Free
+    );
+    let events = history.events(&AuditFilter::default())?;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].kind, events[0].holder.as_str()),
+        (EventKind::LockTakeover, me.to_string().as_str())
+    );
+
+    let failed = history.record_failure("p", t0(), &me.to_string(), "resolver unreachable")?;
+    let failures = history.failed_runs(&AuditFilter {
+        policy_id: Some("p".into()),
+        ..AuditFilter::default()
+    })?;
+    assert_eq!(
+        failures
+            .iter()
+            .map(|f| (f.id, f.reason.as_str(), f.started_at))
+            .collect::<Vec<_>>(),
+        [(failed, "resolver unreachable", t0())]
+    );
+
+    let run = history.append(&new_run("p", 0, Verdict::Violation, json!({})))?;
+    history.record_alert(run.id, "p", "violation", false, "HTTP 500 after 3 tries")?;
+    let owed = history.undelivered_alerts(Some("p"))?;
+    assert_eq!(
+        owed.iter()
+            .map(|a| (a.run_id, a.delivered))
+            .collect::<Vec<_>>(),
+        [(run.id, false)]
+    );
+    history.record_alert(run.id, "p", "violation", true, "delivered on try 1")?;
+    assert!(history.undelivered_alerts(None)?.is_empty());
+    assert_eq!(history.alert_deliveries(&AuditFilter::default())?.len(), 2);
     Ok(())
 }
 
