@@ -644,8 +644,9 @@ pub enum HistoryError {
         detail: String,
     },
     #[error(
-        "cannot connect to the PostgreSQL history at {url}: {source}: check that the server \
-         is running and that the URL's host, port, user and database are right"
+        "cannot connect to the PostgreSQL history at {url}: {}: check that the server \
+         is running and that the URL's host, port, user and database are right",
+        pg::describe(source)
     )]
     PostgresConnect {
         url: String,

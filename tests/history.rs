@@ -970,3 +970,22 @@ fn runs_recorded_before_the_index_are_indexed_on_open() -> TestResult {
     );
     Ok(())
 }
+
+/// An unreachable PostgreSQL history is a clear error that hides the URL's password.
+#[test]
+fn an_unreachable_postgres_history_says_what_to_check_without_the_password() {
+    // Port 1 on loopback: nothing listens there.
+    let err = History::open(Path::new("postgres://checker:secret@127.0.0.1:1/history"))
+        .expect_err("nothing listens on port 1");
+    let message = err.to_string();
+    assert!(
+        matches!(err, HistoryError::PostgresConnect { .. }),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("postgres://checker@127.0.0.1:1/history")
+            && message.contains("check that the server is running")
+            && !message.contains("secret"),
+        "{message}"
+    );
+}
