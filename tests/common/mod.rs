@@ -5,4 +5,5 @@
 pub mod dns;
 pub mod mmdb;
 pub mod netns;
+pub mod pg;
 pub mod registry;
