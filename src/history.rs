@@ -239,28 +239,21 @@ pub struct EndpointChange {
 }
 
 /// `base` (ending in a WHERE clause) narrowed by `filter`, ordered by start time, with its
-/// arguments.
+/// arguments; `table` is the runs table's alias prefix (`r.`) or empty.
 fn filtered(
     base: &str,
     filter: &RunFilter,
     table: &str,
 ) -> Result<(String, Vec<String>), HistoryError> {
-    let mut sql = String::from(base);
-    let mut args: Vec<String> = Vec::new();
-    if let Some(policy) = &filter.policy_id {
-        args.push(policy.clone());
-        let _ = write!(sql, " AND {table}policy_id = ?{}", args.len());
-    }
-    if let Some(since) = filter.since {
-        args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
-        let _ = write!(sql, " AND {table}started_at >= ?{}", args.len());
-    }
-    if let Some(until) = filter.until {
-        args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
-        let _ = write!(sql, " AND {table}started_at < ?{}", args.len());
-    }
-    let _ = write!(sql, " ORDER BY {table}started_at, {table}id");
-    Ok((sql, args))
+    let (clause, args) = window_where(
+        filter,
+        &format!("{table}policy_id"),
+        &format!("{table}started_at"),
+    )?;
+    Ok((
+        format!("{base}{clause} ORDER BY {table}started_at, {table}id"),
+        args,
+    ))
 }
 
 /// A run without its document, for listings.
@@ -1888,14 +1881,9 @@ pub(crate) fn sql_err(
 // back for `residency history events|failures|alerts` and for re-sending alerts. They are
 // written by `crate::lock`, `History::record_failure` and `History::record_alert`.
 
-/// Which rows of an audit table to read: the same half-open window as [`RunFilter`]
+/// Which rows of an audit table to read: the same half-open window as for runs
 /// (`since <= time < until`), over each table's own time column.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    pub policy_id: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-}
+pub type AuditFilter = RunFilter;
 
 /// What an `events` row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1953,13 +1941,17 @@ pub struct AlertDelivery {
     pub detail: String,
 }
 
-/// ` AND policy_id = ?n AND {time} >= ?n AND {time} < ?n` for `filter`, and its arguments.
-fn audit_where(filter: &AuditFilter, time: &str) -> Result<(String, Vec<String>), HistoryError> {
+/// ` AND {policy} = ?n AND {time} >= ?n AND {time} < ?n` for `filter`, and its arguments.
+fn window_where(
+    filter: &RunFilter,
+    policy: &str,
+    time: &str,
+) -> Result<(String, Vec<String>), HistoryError> {
     let mut sql = String::new();
     let mut args = Vec::new();
-    if let Some(policy) = &filter.policy_id {
-        args.push(policy.clone());
-        let _ = write!(sql, " AND policy_id = ?{}", args.len());
+    if let Some(id) = &filter.policy_id {
+        args.push(id.clone());
+        let _ = write!(sql, " AND {policy} = ?{}", args.len());
     }
     if let Some(since) = filter.since {
         args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
@@ -1972,10 +1964,73 @@ fn audit_where(filter: &AuditFilter, time: &str) -> Result<(String, Vec<String>)
     Ok((sql, args))
 }
 
+/// A row of either store, read by column index: lets each audit table's columns be listed once
+/// for both stores.
+trait Cells {
+    type Error;
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
+}
+
+impl Cells for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        self.get(i)
+    }
+}
+
+impl Cells for postgres::Row {
+    type Error = postgres::Error;
+    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn text(&self, i: usize) -> Result<String, postgres::Error> {
+        self.try_get(i)
+    }
+    fn flag(&self, i: usize) -> Result<bool, postgres::Error> {
+        self.try_get(i)
+    }
+}
+
+type SixCells = (i64, String, String, String, String, String);
+
+/// An id then five text columns: the shape of `events` and `failed_runs` rows.
+fn id_and_texts<R: Cells>(row: &R) -> Result<SixCells, R::Error> {
+    Ok((
+        row.int(0)?,
+        row.text(1)?,
+        row.text(2)?,
+        row.text(3)?,
+        row.text(4)?,
+        row.text(5)?,
+    ))
+}
+
+type DeliveryCells = (i64, i64, String, String, String, bool, String);
+
+fn delivery_cells<R: Cells>(row: &R) -> Result<DeliveryCells, R::Error> {
+    Ok((
+        row.int(0)?,
+        row.int(1)?,
+        row.text(2)?,
+        row.text(3)?,
+        row.text(4)?,
+        row.flag(5)?,
+        row.text(6)?,
+    ))
+}
+
 impl History {
     /// `events` rows matching `filter` (by `at`), oldest first.
     pub fn events(&self, filter: &AuditFilter) -> Result<Vec<Event>, HistoryError> {
-        let (clause, args) = audit_where(filter, "at")?;
+        let (clause, args) = window_where(filter, "policy_id", "at")?;
         let sql = format!(
             "SELECT id, at, policy_id, kind, holder, detail FROM events WHERE 1 = 1{clause}
              ORDER BY at, id"
@@ -1984,26 +2039,8 @@ impl History {
             &sql,
             &args,
             "cannot read the events table",
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                ))
-            },
-            |row| {
-                Ok((
-                    row.try_get::<_, i64>(0)?,
-                    row.try_get::<_, String>(1)?,
-                    row.try_get::<_, String>(2)?,
-                    row.try_get::<_, String>(3)?,
-                    row.try_get::<_, String>(4)?,
-                    row.try_get::<_, String>(5)?,
-                ))
-            },
+            |row| id_and_texts(row),
+            id_and_texts,
         )?;
         rows.into_iter()
             .map(|(id, at, policy_id, kind, holder, detail)| {
@@ -2031,7 +2068,7 @@ impl History {
 
     /// `failed_runs` rows matching `filter` (by `started_at`, like runs), oldest first.
     pub fn failed_runs(&self, filter: &AuditFilter) -> Result<Vec<FailedRun>, HistoryError> {
-        let (clause, args) = audit_where(filter, "started_at")?;
+        let (clause, args) = window_where(filter, "policy_id", "started_at")?;
         let sql = format!(
             "SELECT id, policy_id, started_at, failed_at, holder, reason FROM failed_runs
              WHERE 1 = 1{clause} ORDER BY started_at, id"
@@ -2040,26 +2077,8 @@ impl History {
             &sql,
             &args,
             "cannot read the failed_runs table",
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                ))
-            },
-            |row| {
-                Ok((
-                    row.try_get::<_, i64>(0)?,
-                    row.try_get::<_, String>(1)?,
-                    row.try_get::<_, String>(2)?,
-                    row.try_get::<_, String>(3)?,
-                    row.try_get::<_, String>(4)?,
-                    row.try_get::<_, String>(5)?,
-                ))
-            },
+            |row| id_and_texts(row),
+            id_and_texts,
         )?;
         rows.into_iter()
             .map(|(id, policy_id, started_at, failed_at, holder, reason)| {
@@ -2080,7 +2099,7 @@ impl History {
         &self,
         filter: &AuditFilter,
     ) -> Result<Vec<AlertDelivery>, HistoryError> {
-        let (clause, args) = audit_where(filter, "at")?;
+        let (clause, args) = window_where(filter, "policy_id", "at")?;
         let sql = format!(
             "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries
              WHERE 1 = 1{clause} ORDER BY at, id"
@@ -2098,7 +2117,7 @@ impl History {
             policy_id: policy_id.map(str::to_string),
             ..AuditFilter::default()
         };
-        let (clause, args) = audit_where(&filter, "at")?;
+        let (clause, args) = window_where(&filter, "policy_id", "at")?;
         // Append-only: a later row for the same run supersedes the earlier ones, and ids grow.
         let sql = format!(
             "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries d
@@ -2114,28 +2133,8 @@ impl History {
             sql,
             args,
             "cannot read the alert_deliveries table",
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, bool>(5)?,
-                    row.get::<_, String>(6)?,
-                ))
-            },
-            |row| {
-                Ok((
-                    row.try_get::<_, i64>(0)?,
-                    row.try_get::<_, i64>(1)?,
-                    row.try_get::<_, String>(2)?,
-                    row.try_get::<_, String>(3)?,
-                    row.try_get::<_, String>(4)?,
-                    row.try_get::<_, bool>(5)?,
-                    row.try_get::<_, String>(6)?,
-                ))
-            },
+            |row| delivery_cells(row),
+            delivery_cells,
         )?;
         rows.into_iter()
             .map(|(id, run_id, policy_id, event, at, delivered, detail)| {
