@@ -306,7 +306,8 @@ pub struct HistoryListArgs {
 
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// History database (SQLite). Default: $RESIDENCY_DB, else $XDG_DATA_HOME/residency/history.sqlite,
+    /// History database: an SQLite file, or a postgres:// URL for a history shared by several
+    /// checkers. Default: $RESIDENCY_DB, else $XDG_DATA_HOME/residency/history.sqlite,
     /// else ~/.local/share/residency/history.sqlite.
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,

@@ -5,6 +5,10 @@
 //! and migrations, the canonical JSON form that run hashes are computed over
 //! ([`canonical_json`]), appending runs, reading them back, and verifying the chain.
 //!
+//! The history can instead live in PostgreSQL (`--db postgres://...`, [`History::open_url`]),
+//! shared by checkers at several vantage points; `pg` holds that store's schema and SQL, while
+//! the record format, hashing, chain rules and verification walk stay here, shared by both.
+//!
 //! # Tamper evidence, and its limits
 //!
 //! Runs form one hash chain per policy. Each run's hash is the hex SHA-256 of the canonical JSON
@@ -36,6 +40,9 @@ use sha2::{Digest, Sha256};
 
 use crate::digest::RunDigest;
 use crate::model::Verdict;
+
+mod pg;
+pub(crate) use pg::pg_err;
 
 /// `prev_hash` of the first run of every policy.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -232,28 +239,21 @@ pub struct EndpointChange {
 }
 
 /// `base` (ending in a WHERE clause) narrowed by `filter`, ordered by start time, with its
-/// arguments.
+/// arguments; `table` is the runs table's alias prefix (`r.`) or empty.
 fn filtered(
     base: &str,
     filter: &RunFilter,
     table: &str,
 ) -> Result<(String, Vec<String>), HistoryError> {
-    let mut sql = String::from(base);
-    let mut args: Vec<String> = Vec::new();
-    if let Some(policy) = &filter.policy_id {
-        args.push(policy.clone());
-        let _ = write!(sql, " AND {table}policy_id = ?{}", args.len());
-    }
-    if let Some(since) = filter.since {
-        args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
-        let _ = write!(sql, " AND {table}started_at >= ?{}", args.len());
-    }
-    if let Some(until) = filter.until {
-        args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
-        let _ = write!(sql, " AND {table}started_at < ?{}", args.len());
-    }
-    let _ = write!(sql, " ORDER BY {table}started_at, {table}id");
-    Ok((sql, args))
+    let (clause, args) = window_where(
+        filter,
+        &format!("{table}policy_id"),
+        &format!("{table}started_at"),
+    )?;
+    Ok((
+        format!("{base}{clause} ORDER BY {table}started_at, {table}id"),
+        args,
+    ))
 }
 
 /// A run without its document, for listings.
@@ -636,6 +636,29 @@ pub enum HistoryError {
         id: i64,
         detail: String,
     },
+    #[error(
+        "cannot connect to the PostgreSQL history at {url}: {}: check that the server \
+         is running and that the URL's host, port, user and database are right",
+        pg::describe(source)
+    )]
+    PostgresConnect {
+        url: String,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("{}: {context}: {}", path.display(), pg::describe(source))]
+    Postgres {
+        path: PathBuf,
+        context: &'static str,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error(
+        "{} is a PostgreSQL database with other tables named like residency's (runs, \
+         chain_head, ...) but no residency schema version: point --db at a database of its own",
+        path.display()
+    )]
+    ForeignPostgres { path: PathBuf },
     #[error("refusing to record run: {0}")]
     InvalidRun(String),
     #[error("invalid time filter: {0}")]
@@ -733,8 +756,21 @@ fn push_json_string(s: &str, out: &mut String) {
 /// A database handle on the history file. One per process (or thread) is the intended use;
 /// several handles on one file are safe: appends serialise on SQLite's write lock.
 pub struct History {
-    conn: Connection,
+    store: Store,
+    /// The SQLite file, or for PostgreSQL the server URL without its password.
     path: PathBuf,
+}
+
+/// Where the history lives: the embedded SQLite file, or a shared PostgreSQL database.
+enum Store {
+    Sqlite(Connection),
+    Postgres(Box<pg::PgStore>),
+}
+
+/// What [`History::connection`] gives the modules that own other tables of the store.
+pub(crate) enum Backend<'a> {
+    Sqlite(&'a mut Connection),
+    Postgres(&'a mut pg::PgStore),
 }
 
 impl fmt::Debug for History {
@@ -753,6 +789,9 @@ impl History {
     /// returned survives a power loss, plus a busy timeout so concurrent processes queue up
     /// rather than fail.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
+        if let Some(url) = path.to_str().filter(|p| pg::is_url(p)) {
+            return History::open_url(url);
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| HistoryError::CreateDir {
                 path: parent.to_path_buf(),
@@ -763,39 +802,63 @@ impl History {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
+        let mut conn = Connection::open_with_flags(path, flags)
             .map_err(sql_err(path, "cannot open the history database"))?;
-        let mut history = History {
-            conn,
-            path: path.to_path_buf(),
-        };
         // Two processes opening a fresh file at the same instant (two watchers started
         // together) can get SQLITE_BUSY at once, without the busy handler being consulted:
         // switching to WAL and WAL recovery do not wait. Both steps are idempotent, so retry
         // them, for as long as the busy timeout would have waited.
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         loop {
-            match history
-                .configure()
-                .and_then(|()| history.migrate())
-                .and_then(|()| history.backfill_index())
+            match History::configure(&conn, path)
+                .and_then(|()| History::migrate(&mut conn, path))
+                .and_then(|()| History::backfill_index(&mut conn, path))
             {
                 Err(HistoryError::Busy { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(25));
                 }
-                other => break other.map(|()| history),
+                other => {
+                    break other.map(|()| History {
+                        store: Store::Sqlite(conn),
+                        path: path.to_path_buf(),
+                    });
+                }
             }
         }
     }
 
-    /// The file this history is stored in.
+    /// Opens the history in the PostgreSQL database at `url` (`postgres://` or
+    /// `postgresql://`), creating or upgrading its schema. Several checkers (say in IN, US and
+    /// SG) can write to one such database at once; each policy's chain stays one chain.
+    ///
+    /// Connections are unencrypted (no TLS support is built in): use a server on loopback or a
+    /// unix socket (`postgres://user@%2Frun%2Fpostgresql/db`), or an SSH/stunnel tunnel to a
+    /// remote one.
+    pub fn open_url(url: &str) -> Result<History, HistoryError> {
+        let store = pg::PgStore::open(url)?;
+        let path = PathBuf::from(store.display_url());
+        Ok(History {
+            store: Store::Postgres(Box::new(store)),
+            path,
+        })
+    }
+
+    /// True when the history lives in PostgreSQL rather than an SQLite file.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.store, Store::Postgres(_))
+    }
+
+    /// The file this history is stored in; for PostgreSQL, the server URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The connection, for the modules that own other tables of this file (`crate::lock`).
-    pub(crate) fn connection(&mut self) -> &mut Connection {
-        &mut self.conn
+    pub(crate) fn connection(&mut self) -> Backend<'_> {
+        match &mut self.store {
+            Store::Sqlite(conn) => Backend::Sqlite(conn),
+            Store::Postgres(pg) => Backend::Postgres(pg),
+        }
     }
 
     /// Records a run that ended without a verdict (an error before or while measuring, or a
@@ -807,16 +870,19 @@ impl History {
         holder: &str,
         reason: &str,
     ) -> Result<i64, HistoryError> {
+        let conn = match &mut self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.record_failure(policy_id, started_at, holder, reason),
+        };
         let started = timestamp_text(started_at).map_err(HistoryError::InvalidRun)?;
         let failed = timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
-        self.conn
-            .execute(
-                "INSERT INTO failed_runs (policy_id, started_at, failed_at, holder, reason)
+        conn.execute(
+            "INSERT INTO failed_runs (policy_id, started_at, failed_at, holder, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![policy_id, started, failed, holder, reason],
-            )
-            .map_err(sql_err(&self.path, "cannot record the failed run"))?;
-        Ok(self.conn.last_insert_rowid())
+            params![policy_id, started, failed, holder, reason],
+        )
+        .map_err(sql_err(&self.path, "cannot record the failed run"))?;
+        Ok(conn.last_insert_rowid())
     }
 
     /// Records what became of the webhook alert for run `run_id`: `delivered`, and how (the
@@ -829,15 +895,20 @@ impl History {
         delivered: bool,
         detail: &str,
     ) -> Result<i64, HistoryError> {
+        let conn = match &mut self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => {
+                return pg.record_alert(run_id, policy_id, event, delivered, detail);
+            }
+        };
         let at = timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
-        self.conn
-            .execute(
-                "INSERT INTO alert_deliveries (run_id, policy_id, event, at, delivered, detail)
+        conn.execute(
+            "INSERT INTO alert_deliveries (run_id, policy_id, event, at, delivered, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![run_id, policy_id, event, at, delivered, detail],
-            )
-            .map_err(sql_err(&self.path, "cannot record the alert delivery"))?;
-        Ok(self.conn.last_insert_rowid())
+            params![run_id, policy_id, event, at, delivered, detail],
+        )
+        .map_err(sql_err(&self.path, "cannot record the alert delivery"))?;
+        Ok(conn.last_insert_rowid())
     }
 
     /// Records a run at the end of its policy's chain and returns it as stored.
@@ -862,9 +933,31 @@ impl History {
         let digest = RunDigest::of_document(&run.document);
         let path = self.path.clone();
         let compressed = compress(&path, &document)?;
+        let new = Prepared {
+            started_at: &started_at,
+            finished_at: &finished_at,
+            document: &document,
+            compressed: &compressed,
+            digest: &digest,
+        };
+        let conn = match &mut self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => {
+                let (id, seq, prev_hash, hash) = pg.append(run, &new)?;
+                return stored_run(
+                    &path,
+                    run,
+                    id,
+                    seq,
+                    prev_hash,
+                    hash,
+                    &started_at,
+                    &finished_at,
+                );
+            }
+        };
 
-        let tx = self
-            .conn
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err(&path, "cannot start recording the run"))?;
         let head: Option<(i64, String)> = tx
@@ -883,39 +976,8 @@ impl History {
             )
             .optional()
             .map_err(sql_err(&path, "cannot read the policy's last run"))?;
-        // The two agree unless the file was edited. Chain from the furthest point either has
-        // seen, so a deleted last run stays a visible gap instead of being papered over by the
-        // next append; and record anyway, because losing today's verdict would not help.
-        if head != last {
-            tracing::warn!(
-                path = %path.display(),
-                policy = %run.policy_id,
-                ?head,
-                last_run = ?last,
-                "chain head and runs disagree: the history was edited outside residency; run `residency history verify`"
-            );
-        }
-        // On a tie the head wins: it is what residency itself recorded last.
-        let (prev_seq, prev_hash) = match (head, last) {
-            (Some(head), Some(last)) if last.0 > head.0 => last,
-            (Some(head), _) => head,
-            (None, Some(last)) => last,
-            (None, None) => (0, GENESIS_HASH.to_string()),
-        };
-        let seq = prev_seq.checked_add(1).ok_or_else(|| {
-            HistoryError::InvalidRun(format!("{} has no seq numbers left", run.policy_id))
-        })?;
+        let (seq, prev_hash, hash) = next_link(&path, run, &new, head, last)?;
         let verdict = run.verdict.as_str();
-        let hash = Record {
-            policy_id: &run.policy_id,
-            seq,
-            started_at: &started_at,
-            finished_at: &finished_at,
-            verdict,
-            prev_hash: &prev_hash,
-            document: &document,
-        }
-        .hash();
         tx.execute(
             "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document, document_zstd, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?7, ?8)",
@@ -932,29 +994,23 @@ impl History {
         .map_err(sql_err(&path, "cannot move the chain head"))?;
         tx.commit()
             .map_err(sql_err(&path, "cannot commit the run"))?;
-
-        let stored_time = |text: &str| {
-            parse_timestamp(text).ok_or_else(|| HistoryError::Corrupt {
-                path: path.clone(),
-                id,
-                detail: format!("timestamp `{text}` does not parse"),
-            })
-        };
-        Ok(StoredRun {
+        stored_run(
+            &path,
+            run,
             id,
-            policy_id: run.policy_id.clone(),
             seq,
-            started_at: stored_time(&started_at)?,
-            finished_at: stored_time(&finished_at)?,
-            verdict: run.verdict,
             prev_hash,
             hash,
-            document: run.document.clone(),
-        })
+            &started_at,
+            &finished_at,
+        )
     }
-
     /// Run summaries matching `filter`, oldest first (by `started_at`, then id).
     pub fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, HistoryError> {
+        let conn = match &self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.list(filter),
+        };
         let (sql, args) = filtered(
             "SELECT id, policy_id, seq, started_at, finished_at, verdict, hash FROM runs WHERE 1 = 1",
             filter,
@@ -962,8 +1018,7 @@ impl History {
         )?;
 
         let path = &self.path;
-        let mut stmt = self
-            .conn
+        let mut stmt = conn
             .prepare(&sql)
             .map_err(sql_err(path, "cannot list runs"))?;
         let rows = stmt
@@ -999,6 +1054,10 @@ impl History {
     /// Runs matching `filter` with their index digests (see [`crate::digest`]), oldest first:
     /// what timelines read instead of documents.
     pub fn indexed(&self, filter: &RunFilter) -> Result<Vec<IndexedRun>, HistoryError> {
+        let conn = match &self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.indexed(filter),
+        };
         let (sql, args) = filtered(
             "SELECT r.id, r.policy_id, r.seq, r.started_at, r.finished_at, r.verdict, r.hash,
                     d.countries, d.unlocated, d.error
@@ -1008,7 +1067,7 @@ impl History {
         )?;
         let path = &self.path;
         let e = || sql_err(path, "cannot read the run index");
-        let mut stmt = self.conn.prepare(&sql).map_err(e())?;
+        let mut stmt = conn.prepare(&sql).map_err(e())?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(args.iter()))
             .map_err(e())?;
@@ -1047,10 +1106,13 @@ impl History {
         policy_id: &str,
         until_seq: i64,
     ) -> Result<Vec<EndpointChange>, HistoryError> {
+        let conn = match &self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.endpoint_changes(policy_id, until_seq),
+        };
         let path = &self.path;
         let e = || sql_err(path, "cannot read the run index");
-        let mut stmt = self
-            .conn
+        let mut stmt = conn
             .prepare(
                 "SELECT seq, host, verdict FROM endpoint_changes
                  WHERE policy_id = ?1 AND seq <= ?2 ORDER BY seq, host",
@@ -1078,12 +1140,11 @@ impl History {
 
     /// Indexes runs recorded before the index existed (schema 4), oldest first per policy, in
     /// one transaction. Cheap when there is nothing to do, so it runs on every open.
-    fn backfill_index(&mut self) -> Result<(), HistoryError> {
-        let path = self.path.clone();
+    fn backfill_index(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
+        let path = path.to_path_buf();
         let e = || sql_err(&path, "cannot index older runs");
         const MISSING: &str = "FROM runs WHERE id NOT IN (SELECT run_id FROM run_digests)";
-        let missing: bool = self
-            .conn
+        let missing: bool = conn
             .query_row(&format!("SELECT EXISTS (SELECT 1 {MISSING})"), [], |r| {
                 r.get(0)
             })
@@ -1091,8 +1152,7 @@ impl History {
         if !missing {
             return Ok(());
         }
-        let tx = self
-            .conn
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(e())?;
         let todo: Vec<(i64, String, i64)> = {
@@ -1125,9 +1185,12 @@ impl History {
     /// The canonical JSON text of run `id`'s document, or `None` if there is no such run: for
     /// readers that parse only part of it, which is much faster than building the whole value.
     pub fn document_text(&self, id: i64) -> Result<Option<String>, HistoryError> {
+        let conn = match &self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.document_text(id),
+        };
         let path = &self.path;
-        let row: Option<(String, Option<Vec<u8>>)> = self
-            .conn
+        let row: Option<(String, Option<Vec<u8>>)> = conn
             .query_row(
                 "SELECT document, document_zstd FROM runs WHERE id = ?1",
                 [id],
@@ -1147,9 +1210,12 @@ impl History {
 
     /// The run with this id, document included, or `None` if there is no such run.
     pub fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
+        let conn = match &self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.get(id),
+        };
         let path = &self.path;
-        let row = self
-            .conn
+        let row = conn
             .query_row(
                 "SELECT policy_id, seq, started_at, finished_at, verdict, document, prev_hash, hash,
                         document_zstd
@@ -1219,11 +1285,14 @@ impl History {
     /// A `policy_id` with no runs yields an entry with `runs_checked == 0`, so a misspelt policy
     /// is visible rather than silently "intact".
     pub fn verify(&self, policy_id: Option<&str>) -> Result<VerifyReport, HistoryError> {
+        let conn = match &self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.verify(policy_id),
+        };
         let path = &self.path;
         // One read transaction: under WAL this is a snapshot, so a concurrent append cannot make
         // the runs and the chain heads look inconsistent.
-        let tx = self
-            .conn
+        let tx = conn
             .unchecked_transaction()
             .map_err(sql_err(path, "cannot start verification"))?;
         let policies: Vec<String> = match policy_id {
@@ -1254,13 +1323,6 @@ impl History {
         policy_id: String,
     ) -> Result<PolicyVerification, HistoryError> {
         let path = &self.path;
-        let mut result = PolicyVerification {
-            policy_id,
-            runs_checked: 0,
-            head_seq: None,
-            head_hash: None,
-            broken: None,
-        };
         let mut stmt = conn
             .prepare(
                 "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash,
@@ -1269,99 +1331,28 @@ impl History {
             )
             .map_err(sql_err(path, "cannot read runs to verify"))?;
         let mut rows = stmt
-            .query([&result.policy_id])
+            .query([&policy_id])
             .map_err(sql_err(path, "cannot read runs to verify"))?;
-        // (id, seq, hash) of the last run that checked out.
-        let mut previous: Option<(i64, i64, String)> = None;
-        let mut index = IndexCheck::load(conn, path, &result.policy_id)?;
+        let index = IndexCheck::load(conn, path, &policy_id)?;
+        let mut walk = ChainWalk::new(policy_id, index);
         while let Some(row) = rows
             .next()
             .map_err(sql_err(path, "cannot read runs to verify"))?
         {
-            result.runs_checked += 1;
-            let raw =
-                match read_raw_row(row).map_err(sql_err(path, "cannot read runs to verify"))? {
-                    Ok(raw) => raw,
-                    Err((id, seq, detail)) => {
-                        result.broken = Some(ChainProblem::Unreadable { detail }.at(Some(id), seq));
-                        return Ok(result);
-                    }
-                };
-            let recomputed = Record {
-                policy_id: &result.policy_id,
-                seq: raw.seq,
-                started_at: &raw.started_at,
-                finished_at: &raw.finished_at,
-                verdict: &raw.verdict,
-                prev_hash: &raw.prev_hash,
-                document: &raw.document,
+            let raw = read_raw_row(row).map_err(sql_err(path, "cannot read runs to verify"))?;
+            if !walk.step(raw) {
+                return Ok(walk.result);
             }
-            .hash();
-            // Order matters: an edited row is the most specific diagnosis, then a missing seq,
-            // then a link that points elsewhere (a replaced or reordered run).
-            let expected_seq = previous.as_ref().map_or(1, |p| p.1 + 1);
-            let expected_prev = previous.as_ref().map_or(GENESIS_HASH, |p| p.2.as_str());
-            let problem = if recomputed != raw.hash {
-                Some(ChainProblem::HashMismatch)
-            } else if raw.seq != expected_seq {
-                Some(ChainProblem::SeqGap {
-                    missing_seq: expected_seq,
-                })
-            } else if raw.prev_hash != expected_prev {
-                Some(ChainProblem::PrevHashMismatch {
-                    previous_id: previous.as_ref().map(|p| p.0),
-                })
-            } else {
-                index
-                    .check(raw.seq, &raw.document)
-                    .err()
-                    .map(|detail| ChainProblem::IndexMismatch { detail })
-            };
-            if let Some(problem) = problem {
-                result.broken = Some(problem.at(Some(raw.id), raw.seq));
-                return Ok(result);
-            }
-            previous = Some((raw.id, raw.seq, raw.hash));
         }
-
         let head: Option<(i64, String)> = conn
             .query_row(
                 "SELECT seq, hash FROM chain_head WHERE policy_id = ?1",
-                [&result.policy_id],
+                [&walk.result.policy_id],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
             .map_err(sql_err(path, "cannot read the chain head"))?;
-        let last_seq = previous.as_ref().map_or(0, |p| p.1);
-        let last_id = previous.as_ref().map(|p| p.0);
-        result.broken = match (&head, &previous) {
-            (None, None) => None,
-            (None, Some(_)) => Some(ChainProblem::HeadMissing.at(last_id, last_seq)),
-            (Some((head_seq, _)), _) if *head_seq > last_seq => Some(
-                ChainProblem::MissingTail {
-                    first_missing: last_seq + 1,
-                    last_missing: *head_seq,
-                }
-                .at(None, last_seq + 1),
-            ),
-            (Some((head_seq, _)), _) if *head_seq < last_seq => Some(
-                ChainProblem::HeadBehind {
-                    head_seq: *head_seq,
-                }
-                .at(last_id, last_seq),
-            ),
-            (Some((_, head_hash)), Some((_, _, last_hash))) if head_hash != last_hash => {
-                Some(ChainProblem::HeadHashMismatch.at(last_id, last_seq))
-            }
-            _ => None,
-        };
-        if result.broken.is_none()
-            && let Some((_, seq, hash)) = previous
-        {
-            result.head_seq = Some(seq);
-            result.head_hash = Some(hash);
-        }
-        Ok(result)
+        Ok(walk.finish(head))
     }
 
     fn time_column(&self, id: i64, text: &str) -> Result<DateTime<Utc>, HistoryError> {
@@ -1380,37 +1371,31 @@ impl History {
         })
     }
 
-    fn configure(&self) -> Result<(), HistoryError> {
-        let path = &self.path;
+    fn configure(conn: &Connection, path: &Path) -> Result<(), HistoryError> {
         // Set first: switching to WAL itself needs a lock another process may hold.
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_err(path, "cannot set the busy timeout"))?;
         // The first statement that reads the file header; a non-SQLite file fails here.
-        let mode: String = self
-            .conn
+        let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(sql_err(path, "cannot switch to WAL journaling"))?;
         if !mode.eq_ignore_ascii_case("wal") {
             // Still durable with synchronous=FULL, just less concurrent; not worth refusing.
             tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
         }
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql_err(path, "cannot set synchronous=FULL"))?;
-        self.conn
-            .pragma_update(None, "foreign_keys", true)
+        conn.pragma_update(None, "foreign_keys", true)
             .map_err(sql_err(path, "cannot enable foreign keys"))?;
         Ok(())
     }
 
-    fn migrate(&mut self) -> Result<(), HistoryError> {
-        let path = self.path.clone();
+    fn migrate(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
+        let path = path.to_path_buf();
         loop {
             // IMMEDIATE, and the version re-read inside the transaction, so two processes opening
             // a fresh file at once cannot both apply the same step.
-            let tx = self
-                .conn
+            let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_err(&path, "cannot start a schema migration"))?;
             let version: i64 = tx
@@ -1458,6 +1443,203 @@ impl History {
     }
 }
 
+/// A run in the form both stores write: stored text, compressed document and index digest.
+pub(crate) struct Prepared<'a> {
+    started_at: &'a str,
+    finished_at: &'a str,
+    document: &'a str,
+    compressed: &'a [u8],
+    digest: &'a Result<RunDigest, String>,
+}
+
+/// The seq, `prev_hash` and hash of `run` appended after the policy's chain head `head` and
+/// last stored run `last` (each `(seq, hash)`), read inside the append transaction.
+fn next_link(
+    path: &Path,
+    run: &NewRun,
+    new: &Prepared<'_>,
+    head: Option<(i64, String)>,
+    last: Option<(i64, String)>,
+) -> Result<(i64, String, String), HistoryError> {
+    // The two agree unless the store was edited. Chain from the furthest point either has
+    // seen, so a deleted last run stays a visible gap instead of being papered over by the
+    // next append; and record anyway, because losing today's verdict would not help.
+    if head != last {
+        tracing::warn!(
+            path = %path.display(),
+            policy = %run.policy_id,
+            ?head,
+            last_run = ?last,
+            "chain head and runs disagree: the history was edited outside residency; run `residency history verify`"
+        );
+    }
+    // On a tie the head wins: it is what residency itself recorded last.
+    let (prev_seq, prev_hash) = match (head, last) {
+        (Some(head), Some(last)) if last.0 > head.0 => last,
+        (Some(head), _) => head,
+        (None, Some(last)) => last,
+        (None, None) => (0, GENESIS_HASH.to_string()),
+    };
+    let seq = prev_seq.checked_add(1).ok_or_else(|| {
+        HistoryError::InvalidRun(format!("{} has no seq numbers left", run.policy_id))
+    })?;
+    let hash = Record {
+        policy_id: &run.policy_id,
+        seq,
+        started_at: new.started_at,
+        finished_at: new.finished_at,
+        verdict: run.verdict.as_str(),
+        prev_hash: &prev_hash,
+        document: new.document,
+    }
+    .hash();
+    Ok((seq, prev_hash, hash))
+}
+
+/// `run` as recorded with `id`, `seq` and its links.
+#[allow(clippy::too_many_arguments)]
+fn stored_run(
+    path: &Path,
+    run: &NewRun,
+    id: i64,
+    seq: i64,
+    prev_hash: String,
+    hash: String,
+    started_at: &str,
+    finished_at: &str,
+) -> Result<StoredRun, HistoryError> {
+    let stored_time = |text: &str| {
+        parse_timestamp(text).ok_or_else(|| HistoryError::Corrupt {
+            path: path.to_path_buf(),
+            id,
+            detail: format!("timestamp `{text}` does not parse"),
+        })
+    };
+    Ok(StoredRun {
+        id,
+        policy_id: run.policy_id.clone(),
+        seq,
+        started_at: stored_time(started_at)?,
+        finished_at: stored_time(finished_at)?,
+        verdict: run.verdict,
+        prev_hash,
+        hash,
+        document: run.document.clone(),
+    })
+}
+
+/// Walks one policy's runs in seq order during `verify`, for either store.
+struct ChainWalk {
+    result: PolicyVerification,
+    /// (id, seq, hash) of the last run that checked out.
+    previous: Option<(i64, i64, String)>,
+    index: IndexCheck,
+}
+
+impl ChainWalk {
+    fn new(policy_id: String, index: IndexCheck) -> ChainWalk {
+        ChainWalk {
+            result: PolicyVerification {
+                policy_id,
+                runs_checked: 0,
+                head_seq: None,
+                head_hash: None,
+                broken: None,
+            },
+            previous: None,
+            index,
+        }
+    }
+
+    /// Checks the next run; false once the chain is broken (the walk is then over).
+    fn step(&mut self, raw: Result<RawRow, (i64, i64, String)>) -> bool {
+        self.result.runs_checked += 1;
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err((id, seq, detail)) => {
+                self.result.broken = Some(ChainProblem::Unreadable { detail }.at(Some(id), seq));
+                return false;
+            }
+        };
+        let recomputed = Record {
+            policy_id: &self.result.policy_id,
+            seq: raw.seq,
+            started_at: &raw.started_at,
+            finished_at: &raw.finished_at,
+            verdict: &raw.verdict,
+            prev_hash: &raw.prev_hash,
+            document: &raw.document,
+        }
+        .hash();
+        let previous = &self.previous;
+        // Order matters: an edited row is the most specific diagnosis, then a missing seq,
+        // then a link that points elsewhere (a replaced or reordered run).
+        let expected_seq = previous.as_ref().map_or(1, |p| p.1 + 1);
+        let expected_prev = previous.as_ref().map_or(GENESIS_HASH, |p| p.2.as_str());
+        let problem = if recomputed != raw.hash {
+            Some(ChainProblem::HashMismatch)
+        } else if raw.seq != expected_seq {
+            Some(ChainProblem::SeqGap {
+                missing_seq: expected_seq,
+            })
+        } else if raw.prev_hash != expected_prev {
+            Some(ChainProblem::PrevHashMismatch {
+                previous_id: previous.as_ref().map(|p| p.0),
+            })
+        } else {
+            self.index
+                .check(raw.seq, &raw.document)
+                .err()
+                .map(|detail| ChainProblem::IndexMismatch { detail })
+        };
+        if let Some(problem) = problem {
+            self.result.broken = Some(problem.at(Some(raw.id), raw.seq));
+            return false;
+        }
+        self.previous = Some((raw.id, raw.seq, raw.hash));
+        true
+    }
+
+    /// The verdict once every run was checked, given the policy's chain head `(seq, hash)`.
+    fn finish(self, head: Option<(i64, String)>) -> PolicyVerification {
+        let ChainWalk {
+            mut result,
+            previous,
+            ..
+        } = self;
+        let last_seq = previous.as_ref().map_or(0, |p| p.1);
+        let last_id = previous.as_ref().map(|p| p.0);
+        result.broken = match (&head, &previous) {
+            (None, None) => None,
+            (None, Some(_)) => Some(ChainProblem::HeadMissing.at(last_id, last_seq)),
+            (Some((head_seq, _)), _) if *head_seq > last_seq => Some(
+                ChainProblem::MissingTail {
+                    first_missing: last_seq + 1,
+                    last_missing: *head_seq,
+                }
+                .at(None, last_seq + 1),
+            ),
+            (Some((head_seq, _)), _) if *head_seq < last_seq => Some(
+                ChainProblem::HeadBehind {
+                    head_seq: *head_seq,
+                }
+                .at(last_id, last_seq),
+            ),
+            (Some((_, head_hash)), Some((_, _, last_hash))) if head_hash != last_hash => {
+                Some(ChainProblem::HeadHashMismatch.at(last_id, last_seq))
+            }
+            _ => None,
+        };
+        if result.broken.is_none()
+            && let Some((_, seq, hash)) = previous
+        {
+            result.head_seq = Some(seq);
+            result.head_hash = Some(hash);
+        }
+        result
+    }
+}
+
 /// Level 3 is zstd's default: run documents (repetitive JSON) shrink about tenfold at a few
 /// milliseconds per megabyte; higher levels cost far more time for a few percent.
 const ZSTD_LEVEL: i32 = 3;
@@ -1495,14 +1677,7 @@ fn index_run(
     seq: i64,
     digest: &Result<RunDigest, String>,
 ) -> Result<(), HistoryError> {
-    let (countries, unlocated, error) = match digest {
-        Ok(d) => (
-            serde_json::to_string(&d.countries).unwrap_or_else(|_| "{}".into()),
-            d.unlocated,
-            None,
-        ),
-        Err(e) => ("{}".to_string(), 0, Some(e.as_str())),
-    };
+    let (countries, unlocated, error) = digest_columns(digest);
     conn.execute(
         "INSERT INTO run_digests (run_id, policy_id, seq, countries, unlocated, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1519,19 +1694,45 @@ fn index_run(
             "INSERT INTO endpoint_changes (policy_id, host, seq, verdict) VALUES (?1, ?2, ?3, ?4)",
         )
         .map_err(sql_err(path, "cannot index the run"))?;
-    for (host, verdict) in &digest.endpoints {
-        if before.get(host) != Some(verdict) {
-            insert
-                .execute(params![policy_id, host, seq, verdict.as_str()])
-                .map_err(sql_err(path, "cannot index the run"))?;
-        }
-    }
-    for host in before.keys().filter(|h| !digest.endpoints.contains_key(*h)) {
+    for (host, verdict) in changed_endpoints(&before, digest) {
         insert
-            .execute(params![policy_id, host, seq, Option::<&str>::None])
+            .execute(params![policy_id, host, seq, verdict])
             .map_err(sql_err(path, "cannot index the run"))?;
     }
     Ok(())
+}
+
+/// The `(countries, unlocated, error)` columns of a run's `run_digests` row.
+fn digest_columns(digest: &Result<RunDigest, String>) -> (String, u32, Option<&str>) {
+    match digest {
+        Ok(d) => (
+            serde_json::to_string(&d.countries).unwrap_or_else(|_| "{}".into()),
+            d.unlocated,
+            None,
+        ),
+        Err(e) => ("{}".to_string(), 0, Some(e.as_str())),
+    }
+}
+
+/// The `endpoint_changes` rows `(host, verdict)` of a run whose endpoints were `before` in the
+/// policy's previous runs: endpoints whose verdict differs, and dropped ones (verdict `None`).
+fn changed_endpoints<'a>(
+    before: &'a BTreeMap<String, Verdict>,
+    digest: &'a RunDigest,
+) -> Vec<(&'a str, Option<&'static str>)> {
+    let mut out: Vec<(&str, Option<&'static str>)> = digest
+        .endpoints
+        .iter()
+        .filter(|(host, verdict)| before.get(*host) != Some(*verdict))
+        .map(|(host, verdict)| (host.as_str(), Some(verdict.as_str())))
+        .collect();
+    out.extend(
+        before
+            .keys()
+            .filter(|h| !digest.endpoints.contains_key(*h))
+            .map(|h| (h.as_str(), None)),
+    );
+    out
 }
 
 /// Each endpoint's verdict as of the policy's runs before `seq`, from the change log.
@@ -1601,11 +1802,18 @@ impl IndexCheck {
                 .or_default()
                 .push((row.get(1).map_err(e())?, row.get(2).map_err(e())?));
         }
-        Ok(IndexCheck {
+        Ok(IndexCheck::new(digests, changes))
+    }
+
+    fn new(
+        digests: BTreeMap<i64, (String, i64, Option<String>)>,
+        changes: BTreeMap<i64, Vec<(String, Option<String>)>>,
+    ) -> IndexCheck {
+        IndexCheck {
             digests,
             changes,
             state: BTreeMap::new(),
-        })
+        }
     }
 
     /// Checks the run at `seq` (runs come in seq order) against its canonical document.
@@ -1673,14 +1881,9 @@ pub(crate) fn sql_err(
 // back for `residency history events|failures|alerts` and for re-sending alerts. They are
 // written by `crate::lock`, `History::record_failure` and `History::record_alert`.
 
-/// Which rows of an audit table to read: the same half-open window as [`RunFilter`]
+/// Which rows of an audit table to read: the same half-open window as for runs
 /// (`since <= time < until`), over each table's own time column.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    pub policy_id: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-}
+pub type AuditFilter = RunFilter;
 
 /// What an `events` row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1738,13 +1941,17 @@ pub struct AlertDelivery {
     pub detail: String,
 }
 
-/// ` AND policy_id = ?n AND {time} >= ?n AND {time} < ?n` for `filter`, and its arguments.
-fn audit_where(filter: &AuditFilter, time: &str) -> Result<(String, Vec<String>), HistoryError> {
+/// ` AND {policy} = ?n AND {time} >= ?n AND {time} < ?n` for `filter`, and its arguments.
+fn window_where(
+    filter: &RunFilter,
+    policy: &str,
+    time: &str,
+) -> Result<(String, Vec<String>), HistoryError> {
     let mut sql = String::new();
     let mut args = Vec::new();
-    if let Some(policy) = &filter.policy_id {
-        args.push(policy.clone());
-        let _ = write!(sql, " AND policy_id = ?{}", args.len());
+    if let Some(id) = &filter.policy_id {
+        args.push(id.clone());
+        let _ = write!(sql, " AND {policy} = ?{}", args.len());
     }
     if let Some(since) = filter.since {
         args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
@@ -1757,24 +1964,84 @@ fn audit_where(filter: &AuditFilter, time: &str) -> Result<(String, Vec<String>)
     Ok((sql, args))
 }
 
+/// A row of either store, read by column index: lets each audit table's columns be listed once
+/// for both stores.
+trait Cells {
+    type Error;
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
+}
+
+impl Cells for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        self.get(i)
+    }
+}
+
+impl Cells for postgres::Row {
+    type Error = postgres::Error;
+    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn text(&self, i: usize) -> Result<String, postgres::Error> {
+        self.try_get(i)
+    }
+    fn flag(&self, i: usize) -> Result<bool, postgres::Error> {
+        self.try_get(i)
+    }
+}
+
+type SixCells = (i64, String, String, String, String, String);
+
+/// An id then five text columns: the shape of `events` and `failed_runs` rows.
+fn id_and_texts<R: Cells>(row: &R) -> Result<SixCells, R::Error> {
+    Ok((
+        row.int(0)?,
+        row.text(1)?,
+        row.text(2)?,
+        row.text(3)?,
+        row.text(4)?,
+        row.text(5)?,
+    ))
+}
+
+type DeliveryCells = (i64, i64, String, String, String, bool, String);
+
+fn delivery_cells<R: Cells>(row: &R) -> Result<DeliveryCells, R::Error> {
+    Ok((
+        row.int(0)?,
+        row.int(1)?,
+        row.text(2)?,
+        row.text(3)?,
+        row.text(4)?,
+        row.flag(5)?,
+        row.text(6)?,
+    ))
+}
+
 impl History {
     /// `events` rows matching `filter` (by `at`), oldest first.
     pub fn events(&self, filter: &AuditFilter) -> Result<Vec<Event>, HistoryError> {
-        let (clause, args) = audit_where(filter, "at")?;
+        let (clause, args) = window_where(filter, "policy_id", "at")?;
         let sql = format!(
             "SELECT id, at, policy_id, kind, holder, detail FROM events WHERE 1 = 1{clause}
              ORDER BY at, id"
         );
-        let rows = self.audit_rows(&sql, &args, "cannot read the events table", |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-            ))
-        })?;
+        let rows = self.audit_rows(
+            &sql,
+            &args,
+            "cannot read the events table",
+            |row| id_and_texts(row),
+            id_and_texts,
+        )?;
         rows.into_iter()
             .map(|(id, at, policy_id, kind, holder, detail)| {
                 let kind = match kind.as_str() {
@@ -1801,21 +2068,18 @@ impl History {
 
     /// `failed_runs` rows matching `filter` (by `started_at`, like runs), oldest first.
     pub fn failed_runs(&self, filter: &AuditFilter) -> Result<Vec<FailedRun>, HistoryError> {
-        let (clause, args) = audit_where(filter, "started_at")?;
+        let (clause, args) = window_where(filter, "policy_id", "started_at")?;
         let sql = format!(
             "SELECT id, policy_id, started_at, failed_at, holder, reason FROM failed_runs
              WHERE 1 = 1{clause} ORDER BY started_at, id"
         );
-        let rows = self.audit_rows(&sql, &args, "cannot read the failed_runs table", |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-            ))
-        })?;
+        let rows = self.audit_rows(
+            &sql,
+            &args,
+            "cannot read the failed_runs table",
+            |row| id_and_texts(row),
+            id_and_texts,
+        )?;
         rows.into_iter()
             .map(|(id, policy_id, started_at, failed_at, holder, reason)| {
                 Ok(FailedRun {
@@ -1835,7 +2099,7 @@ impl History {
         &self,
         filter: &AuditFilter,
     ) -> Result<Vec<AlertDelivery>, HistoryError> {
-        let (clause, args) = audit_where(filter, "at")?;
+        let (clause, args) = window_where(filter, "policy_id", "at")?;
         let sql = format!(
             "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries
              WHERE 1 = 1{clause} ORDER BY at, id"
@@ -1853,29 +2117,25 @@ impl History {
             policy_id: policy_id.map(str::to_string),
             ..AuditFilter::default()
         };
-        let (clause, args) = audit_where(&filter, "at")?;
+        let (clause, args) = window_where(&filter, "policy_id", "at")?;
         // Append-only: a later row for the same run supersedes the earlier ones, and ids grow.
         let sql = format!(
             "SELECT id, run_id, policy_id, event, at, delivered, detail FROM alert_deliveries d
              WHERE id = (SELECT max(id) FROM alert_deliveries WHERE run_id = d.run_id)
-               AND delivered = 0{clause}
+               AND NOT delivered{clause}
              ORDER BY run_id"
         );
         self.deliveries(&sql, &args)
     }
 
     fn deliveries(&self, sql: &str, args: &[String]) -> Result<Vec<AlertDelivery>, HistoryError> {
-        let rows = self.audit_rows(sql, args, "cannot read the alert_deliveries table", |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, bool>(5)?,
-                row.get::<_, String>(6)?,
-            ))
-        })?;
+        let rows = self.audit_rows(
+            sql,
+            args,
+            "cannot read the alert_deliveries table",
+            |row| delivery_cells(row),
+            delivery_cells,
+        )?;
         rows.into_iter()
             .map(|(id, run_id, policy_id, event, at, delivered, detail)| {
                 let event = crate::alerts::AlertEvent::parse(&event).ok_or_else(|| {
@@ -1900,11 +2160,13 @@ impl History {
         args: &[String],
         context: &'static str,
         read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        read_pg: impl FnMut(&postgres::Row) -> Result<T, postgres::Error>,
     ) -> Result<Vec<T>, HistoryError> {
-        let mut stmt = self
-            .conn
-            .prepare(sql)
-            .map_err(sql_err(&self.path, context))?;
+        let conn = match &self.store {
+            Store::Sqlite(conn) => conn,
+            Store::Postgres(pg) => return pg.rows(&pg::placeholders(sql), args, context, read_pg),
+        };
+        let mut stmt = conn.prepare(sql).map_err(sql_err(&self.path, context))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), read)
             .map_err(sql_err(&self.path, context))?;
@@ -2013,6 +2275,13 @@ mod tests {
         );
     }
 
+    fn sqlite(history: &History) -> Result<&Connection, HistoryError> {
+        match &history.store {
+            Store::Sqlite(conn) => Ok(conn),
+            Store::Postgres(_) => Err(HistoryError::InvalidRun("not an SQLite history".into())),
+        }
+    }
+
     fn run(policy: &str, verdict: Verdict) -> NewRun {
         let at = DateTime::from_timestamp(1_740_000_000, 0).unwrap_or_default();
         NewRun {
@@ -2031,8 +2300,7 @@ mod tests {
         let first = history.append(&run("p", Verdict::Compliant))?;
         // Make the chain-head update, the step after the run insert, fail on this connection
         // only: the insert before it must be rolled back with it.
-        history
-            .conn
+        sqlite(&history)?
             .execute_batch(
                 "CREATE TEMP TRIGGER fail_head BEFORE UPDATE ON main.chain_head
                  BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
@@ -2049,8 +2317,7 @@ mod tests {
         );
         assert!(history.verify(None)?.is_intact());
 
-        history
-            .conn
+        sqlite(&history)?
             .execute_batch("DROP TRIGGER temp.fail_head;")
             .map_err(sql_err(&history.path, "test cleanup"))?;
         let second = history.append(&run("p", Verdict::Violation))?;
@@ -2067,8 +2334,7 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| HistoryError::InvalidRun(e.to_string()))?;
         let mut history = History::open(&dir.path().join("h.sqlite"))?;
         let stored = history.append(&run("p", Verdict::Compliant))?;
-        history
-            .conn
+        sqlite(&history)?
             .execute_batch(
                 "DROP TRIGGER runs_append_only_update;
                  UPDATE runs SET document = CAST(document AS BLOB);",

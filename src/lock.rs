@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use crate::history::{History, HistoryError, sql_err, timestamp_text};
+use crate::history::{Backend, History, HistoryError, pg_err, sql_err, timestamp_text};
 
 /// How often a run in progress refreshes its lock's heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
@@ -140,8 +140,65 @@ pub fn acquire(
     let now = Utc::now();
     let now_text = time_text(now)?;
     let mine = me.to_string();
-    let tx = history
-        .connection()
+    let decide =
+        |row: Option<(String, String)>| decide(row, &path, policy_id, me, now, stale_after);
+    let takeover = |outcome: &Acquired| match outcome {
+        Acquired::TookOver { previous, reason } => {
+            Some(format!("took over the lock from {previous}: {reason}"))
+        }
+        _ => None,
+    };
+    let pg = match history.connection() {
+        Backend::Sqlite(conn) => conn,
+        Backend::Postgres(pg) => {
+            return pg
+                .with(|client| {
+                    let e = |context| pg_err(&path, context);
+                    let mut tx = client
+                        .transaction()
+                        .map_err(e("cannot start taking the run lock"))?;
+                    // Rows of `locks` come and go, so lock the policy's name rather than a row.
+                    tx.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended('residency lock ' || $1, 0))",
+                        &[&policy_id],
+                    )
+                    .map_err(e("cannot take the run lock"))?;
+                    let row = tx
+                        .query_opt(
+                            "SELECT holder, heartbeat_at FROM locks WHERE policy_id = $1",
+                            &[&policy_id],
+                        )
+                        .map_err(e("cannot read the run lock"))?
+                        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)));
+                    let outcome = match decide(row) {
+                        Ok(outcome) => outcome,
+                        Err(err) => return Ok(Err(err)),
+                    };
+                    if matches!(outcome, Acquired::Held { .. }) {
+                        return Ok(Ok(outcome));
+                    }
+                    tx.execute(
+                        "INSERT INTO locks (policy_id, holder, acquired_at, heartbeat_at)
+                         VALUES ($1, $2, $3, $3)
+                         ON CONFLICT (policy_id) DO UPDATE SET holder = excluded.holder,
+                           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at",
+                        &[&policy_id, &mine, &now_text],
+                    )
+                    .map_err(e("cannot take the run lock"))?;
+                    if let Some(detail) = takeover(&outcome) {
+                        tx.execute(
+                            "INSERT INTO events (at, policy_id, kind, holder, detail)
+                             VALUES ($1, $2, 'lock_takeover', $3, $4)",
+                            &[&now_text, &policy_id, &mine, &detail],
+                        )
+                        .map_err(e("cannot record the lock takeover"))?;
+                    }
+                    tx.commit().map_err(e("cannot commit the run lock"))?;
+                    Ok(Ok(outcome))
+                })?;
+        }
+    };
+    let tx = pg
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err(&path, "cannot start taking the run lock"))?;
     let row: Option<(String, String)> = tx
@@ -152,6 +209,40 @@ pub fn acquire(
         )
         .optional()
         .map_err(sql_err(&path, "cannot read the run lock"))?;
+    let outcome = decide(row)?;
+    if matches!(outcome, Acquired::Held { .. }) {
+        return Ok(outcome);
+    }
+    tx.execute(
+        "INSERT INTO locks (policy_id, holder, acquired_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (policy_id) DO UPDATE SET holder = excluded.holder,
+           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at",
+        params![policy_id, mine, now_text],
+    )
+    .map_err(sql_err(&path, "cannot take the run lock"))?;
+    if let Some(detail) = takeover(&outcome) {
+        tx.execute(
+            "INSERT INTO events (at, policy_id, kind, holder, detail)
+             VALUES (?1, ?2, 'lock_takeover', ?3, ?4)",
+            params![now_text, policy_id, mine, detail],
+        )
+        .map_err(sql_err(&path, "cannot record the lock takeover"))?;
+    }
+    tx.commit()
+        .map_err(sql_err(&path, "cannot commit the run lock"))?;
+    Ok(outcome)
+}
+
+/// Whether `me` may take the lock whose row (`holder`, `heartbeat_at`) is `row`.
+fn decide(
+    row: Option<(String, String)>,
+    path: &Path,
+    policy_id: &str,
+    me: &Holder,
+    now: DateTime<Utc>,
+    stale_after: Duration,
+) -> Result<Acquired, LockError> {
+    let mine = me.to_string();
     let outcome = match row {
         None => Acquired::Free,
         Some((holder, _)) if holder == mine => Acquired::Free,
@@ -159,7 +250,7 @@ pub fn acquire(
             let beat = DateTime::parse_from_rfc3339(&heartbeat_at)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|_| LockError::Unreadable {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     policy: policy_id.to_string(),
                     heartbeat: heartbeat_at.clone(),
                 })?;
@@ -186,40 +277,26 @@ pub fn acquire(
             }
         }
     };
-    if matches!(outcome, Acquired::Held { .. }) {
-        return Ok(outcome);
-    }
-    tx.execute(
-        "INSERT INTO locks (policy_id, holder, acquired_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (policy_id) DO UPDATE SET holder = excluded.holder,
-           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at",
-        params![policy_id, mine, now_text],
-    )
-    .map_err(sql_err(&path, "cannot take the run lock"))?;
-    if let Acquired::TookOver { previous, reason } = &outcome {
-        tx.execute(
-            "INSERT INTO events (at, policy_id, kind, holder, detail)
-             VALUES (?1, ?2, 'lock_takeover', ?3, ?4)",
-            params![
-                now_text,
-                policy_id,
-                mine,
-                format!("took over the lock from {previous}: {reason}")
-            ],
-        )
-        .map_err(sql_err(&path, "cannot record the lock takeover"))?;
-    }
-    tx.commit()
-        .map_err(sql_err(&path, "cannot commit the run lock"))?;
     Ok(outcome)
 }
 
-/// Refreshes the heartbeat; false when the lock is no longer ours (it was taken over).
 pub fn heartbeat(history: &mut History, policy_id: &str, me: &Holder) -> Result<bool, LockError> {
     let path = history.path().to_path_buf();
     let now = time_text(Utc::now())?;
-    let changed = history
-        .connection()
+    let conn = match history.connection() {
+        Backend::Sqlite(conn) => conn,
+        Backend::Postgres(pg) => {
+            return Ok(pg.with(|client| {
+                client
+                    .execute(
+                        "UPDATE locks SET heartbeat_at = $1 WHERE policy_id = $2 AND holder = $3",
+                        &[&now, &policy_id, &me.to_string()],
+                    )
+                    .map_err(pg_err(&path, "cannot refresh the run lock"))
+            })? == 1);
+        }
+    };
+    let changed = conn
         .execute(
             "UPDATE locks SET heartbeat_at = ?1 WHERE policy_id = ?2 AND holder = ?3",
             params![now, policy_id, me.to_string()],
@@ -231,13 +308,25 @@ pub fn heartbeat(history: &mut History, policy_id: &str, me: &Holder) -> Result<
 /// Releases the lock if it is still ours; never someone else's that took it over.
 pub fn release(history: &mut History, policy_id: &str, me: &Holder) -> Result<(), LockError> {
     let path = history.path().to_path_buf();
-    history
-        .connection()
-        .execute(
-            "DELETE FROM locks WHERE policy_id = ?1 AND holder = ?2",
-            params![policy_id, me.to_string()],
-        )
-        .map_err(sql_err(&path, "cannot release the run lock"))?;
+    let conn = match history.connection() {
+        Backend::Sqlite(conn) => conn,
+        Backend::Postgres(pg) => {
+            pg.with(|client| {
+                client
+                    .execute(
+                        "DELETE FROM locks WHERE policy_id = $1 AND holder = $2",
+                        &[&policy_id, &me.to_string()],
+                    )
+                    .map_err(pg_err(&path, "cannot release the run lock"))
+            })?;
+            return Ok(());
+        }
+    };
+    conn.execute(
+        "DELETE FROM locks WHERE policy_id = ?1 AND holder = ?2",
+        params![policy_id, me.to_string()],
+    )
+    .map_err(sql_err(&path, "cannot release the run lock"))?;
     Ok(())
 }
 

@@ -26,9 +26,23 @@ const CLAIMS: &str = "claims:\n  - date: 2000-01-01\n    statement: Indian users
 
 struct Lab {
     dir: tempfile::TempDir,
+    /// The PostgreSQL history (`postgres://...`) and its server, instead of an SQLite file.
+    postgres: Option<(String, common::pg::Postgres)>,
 }
 
 impl Lab {
+    /// A lab whose history lives in a fresh PostgreSQL database.
+    fn with_postgres() -> Lab {
+        let server = common::pg::Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+        let url = server
+            .create_database("history")
+            .unwrap_or_else(|e| panic!("{e}"));
+        Lab {
+            postgres: Some((url, server)),
+            ..Lab::new()
+        }
+    }
+
     fn new() -> Lab {
         let dir = tempfile::tempdir().expect("temp dir");
         write_country_db(
@@ -39,7 +53,10 @@ impl Lab {
                 ("203.0.113.0/24", "US"),
             ],
         );
-        Lab { dir }
+        Lab {
+            dir,
+            postgres: None,
+        }
     }
 
     /// Policy `vendor` asking `resolver` about `hosts` (in `vendor.test.`), written to `file`.
@@ -60,7 +77,10 @@ impl Lab {
     }
 
     fn db(&self) -> PathBuf {
-        self.dir.path().join("history.sqlite")
+        match &self.postgres {
+            Some((url, _)) => PathBuf::from(url),
+            None => self.dir.path().join("history.sqlite"),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -104,8 +124,7 @@ fn path_str(p: &Path) -> &str {
 
 /// Three runs through the real write path: two before the move, one after it.
 /// Returns the lab and the runs as `history --format json` lists them (oldest first).
-fn moved_vendor() -> (Lab, Vec<Value>) {
-    let lab = Lab::new();
+fn moved_vendor(lab: Lab) -> (Lab, Vec<Value>) {
     let before = KnotServer::start(&[Zone::new("vendor.test.", BEFORE)], None);
     let after = KnotServer::start(&[Zone::new("vendor.test.", AFTER)], None);
     let v1 = lab.policy("v1.yaml", before.addr(), &["api"]);
@@ -125,7 +144,28 @@ fn run_info(run: &Value) -> Value {
 
 #[test]
 fn diff_timeline_and_claims_follow_a_vendor_move() {
-    let (lab, runs) = moved_vendor();
+    follow_a_vendor_move(Lab::new());
+}
+
+/// The same over a history in PostgreSQL (`--db postgres://...`, here via `RESIDENCY_DB`).
+#[test]
+fn diff_timeline_and_claims_follow_a_vendor_move_in_postgres() {
+    let lab = Lab::with_postgres();
+    let db = lab.db();
+    let (lab, runs) = follow_a_vendor_move(lab);
+    let listed = lab.json(&["history", "--format", "json", "--db", path_str(&db)]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(runs.len()));
+    let verify = lab.run(&["history", "verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+fn follow_a_vendor_move(lab: Lab) -> (Lab, Vec<Value>) {
+    let (lab, runs) = moved_vendor(lab);
     let ids: Vec<String> = runs.iter().map(|r| r["id"].to_string()).collect();
     let at = |i: usize| runs[i]["started_at"].as_str().expect("time").to_string();
 
@@ -273,11 +313,12 @@ fn diff_timeline_and_claims_follow_a_vendor_move() {
         )),
         "{text}"
     );
+    (lab, runs)
 }
 
 #[test]
 fn comparison_errors_exit_3_and_say_what_to_do() {
-    let (lab, runs) = moved_vendor();
+    let (lab, runs) = moved_vendor(Lab::new());
     let id = runs[0]["id"].to_string();
     let cases: [(&[&str], &str); 5] = [
         (

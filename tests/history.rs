@@ -1,5 +1,11 @@
 //! The history store through its public API, plus tampering through a raw SQLite connection on
 //! the same file, the way someone with write access to the file would do it.
+//!
+//! The store tests run twice, against SQLite and against a throwaway PostgreSQL server
+//! (`tests/common/pg.rs`; `name::sqlite` and `name::postgres`). Tampering tests go through a raw
+//! connection of either kind.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -33,17 +39,82 @@ fn new_run(policy: &str, minute: i64, verdict: Verdict, document: Value) -> NewR
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// An empty store of `kind`: `path` is the SQLite file or the PostgreSQL URL (which
+/// `History::open` recognises), valid while the `Store` lives.
+struct Store {
+    _dir: TempDir,
+    _server: Option<common::pg::Postgres>,
+    path: PathBuf,
+}
+
+fn store(kind: Kind) -> Result<Store, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    Ok(match kind {
+        Kind::Sqlite => Store {
+            path: dir.path().join("history.sqlite"),
+            _dir: dir,
+            _server: None,
+        },
+        Kind::Postgres => {
+            let server = common::pg::Postgres::start()?;
+            let url = server.create_database("history")?;
+            Store {
+                _dir: dir,
+                _server: Some(server),
+                path: PathBuf::from(url),
+            }
+        }
+    })
+}
+
+/// Runs each named `fn(Kind) -> TestResult` as two tests, `name::sqlite` and `name::postgres`.
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() -> super::TestResult {
+                super::$name(super::Kind::Sqlite)
+            }
+            #[test]
+            fn postgres() -> super::TestResult {
+                super::$name(super::Kind::Postgres)
+            }
+        }
+    )*};
+}
+
+both_stores!(
+    append_numbers_runs_per_policy_and_links_each_to_the_previous,
+    list_filters_by_policy_and_half_open_time_window,
+    get_round_trips_the_document_and_stored_fields,
+    verify_passes_on_an_untouched_history,
+    concurrent_appends_from_two_handles_form_one_unbroken_chain,
+    invalid_runs_are_refused_before_touching_the_store,
+    tampering_is_detected_and_plain_edits_refused,
+    run_locks_and_audit_tables_work_alike,
+);
+
 /// A history with two interleaved policies: eu seq 1..=4 and in seq 1..=2.
 struct Seeded {
-    _dir: TempDir,
+    _store: Store,
     path: PathBuf,
     eu: Vec<StoredRun>,
     india: Vec<StoredRun>,
 }
 
 fn seeded() -> Result<Seeded, Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("history.sqlite");
+    seeded_in(Kind::Sqlite)
+}
+
+fn seeded_in(kind: Kind) -> Result<Seeded, Box<dyn std::error::Error>> {
+    let store = store(kind)?;
+    let path = store.path.clone();
     let mut history = History::open(&path)?;
     let mut eu = Vec::new();
     let mut india = Vec::new();
@@ -55,7 +126,7 @@ fn seeded() -> Result<Seeded, Box<dyn std::error::Error>> {
     india.push(history.append(&new_run("in", 4, Verdict::Compliant, doc(5)))?);
     eu.push(history.append(&new_run("eu", 5, Verdict::Compliant, doc(6)))?);
     Ok(Seeded {
-        _dir: dir,
+        _store: store,
         path,
         eu,
         india,
@@ -106,9 +177,8 @@ fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-#[test]
-fn append_numbers_runs_per_policy_and_links_each_to_the_previous() -> TestResult {
-    let s = seeded()?;
+fn append_numbers_runs_per_policy_and_links_each_to_the_previous(kind: Kind) -> TestResult {
+    let s = seeded_in(kind)?;
     let seqs: Vec<i64> = s.eu.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(s.india.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
@@ -131,9 +201,8 @@ fn append_numbers_runs_per_policy_and_links_each_to_the_previous() -> TestResult
     Ok(())
 }
 
-#[test]
-fn list_filters_by_policy_and_half_open_time_window() -> TestResult {
-    let s = seeded()?;
+fn list_filters_by_policy_and_half_open_time_window(kind: Kind) -> TestResult {
+    let s = seeded_in(kind)?;
     let history = History::open(&s.path)?;
 
     let all = history.list(&RunFilter::default())?;
@@ -180,10 +249,9 @@ fn list_filters_by_policy_and_half_open_time_window() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn get_round_trips_the_document_and_stored_fields() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let mut history = History::open(&dir.path().join("h.sqlite"))?;
+fn get_round_trips_the_document_and_stored_fields(kind: Kind) -> TestResult {
+    let store = store(kind)?;
+    let mut history = History::open(&store.path)?;
     let document = json!({
         "z": {"nested": [1, 2.5, -3, null, true], "unicode": "Zürich ✓ \"quoted\"\n"},
         "a": [],
@@ -206,9 +274,8 @@ fn get_round_trips_the_document_and_stored_fields() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn verify_passes_on_an_untouched_history() -> TestResult {
-    let s = seeded()?;
+fn verify_passes_on_an_untouched_history(kind: Kind) -> TestResult {
+    let s = seeded_in(kind)?;
     let report = History::open(&s.path)?.verify(None)?;
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.runs_checked(), 6);
@@ -249,6 +316,175 @@ fn plain_edits_are_refused_by_the_append_only_triggers() -> TestResult {
     assert!(delete.is_err_and(|e| e.to_string().contains("append-only")));
     assert!(conn.execute("DELETE FROM chain_head", []).is_err());
     assert!(History::open(&s.path)?.verify(None)?.is_intact());
+    Ok(())
+}
+
+/// Several checkers share one PostgreSQL history: each run keeps where it was measured from.
+#[test]
+fn postgres_runs_record_their_vantage_point() -> TestResult {
+    let store = store(Kind::Postgres)?;
+    let mut history = History::open(&store.path)?;
+    let vantage = |cc: &str, lat: f64, lon: f64| json!({"vantage": {"country": cc, "latitude": lat, "longitude": lon}});
+    let india = history.append(&new_run(
+        "p",
+        0,
+        Verdict::Compliant,
+        vantage("IN", 19.07, 72.87),
+    ))?;
+    let us = history.append(&new_run(
+        "p",
+        1,
+        Verdict::Compliant,
+        vantage("US", 37.4, -122.1),
+    ))?;
+    let none = history.append(&new_run("p", 2, Verdict::Compliant, json!({})))?;
+    let url = store.path.to_str().ok_or("url")?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let rows = client.query("SELECT id, vantage FROM runs ORDER BY id", &[])?;
+    let got: Vec<(i64, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        [
+            (india.id, Some("IN (19.07,72.87)".to_string())),
+            (us.id, Some("US (37.4,-122.1)".to_string())),
+            (none.id, None)
+        ]
+    );
+    assert!(history.verify(None)?.is_intact());
+    Ok(())
+}
+
+/// Run locks (`crate::lock`) and the audit tables beside the chain: taken, refused to another
+/// live holder, taken over (recorded in `events`), released; failed runs and alert deliveries
+/// recorded and listed, the latest undelivered alert found.
+fn run_locks_and_audit_tables_work_alike(kind: Kind) -> TestResult {
+    use residency::history::{AuditFilter, EventKind};
+    use residency::lock::{self, Acquired, Holder};
+    let store = store(kind)?;
+    let mut history = History::open(&store.path)?;
+    let me = Holder::current();
+    let other = Holder {
+        host: "elsewhere".into(),
+        pid: 1,
+    };
+    let stale = std::time::Duration::from_secs(300);
+    assert_eq!(
+        lock::acquire(&mut history, "p", &other, stale)?,
+        Acquired::Free
+    );
+    assert!(matches!(
+        lock::acquire(&mut history, "p", &me, stale)?,
+        Acquired::Held { holder, .. } if holder == other.to_string()
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert!(matches!(
+        lock::acquire(&mut history, "p", &me, std::time::Duration::ZERO)?,
+        Acquired::TookOver { previous, .. } if previous == other.to_string()
+    ));
+    assert!(lock::heartbeat(&mut history, "p", &me)?);
+    assert!(!lock::heartbeat(&mut history, "p", &other)?);
+    lock::release(&mut history, "p", &me)?;
+    assert_eq!(
+        lock::acquire(&mut history, "p", &other, stale)?,
+        Acquired::Free
+    );
+    let events = history.events(&AuditFilter::default())?;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].kind, events[0].holder.as_str()),
+        (EventKind::LockTakeover, me.to_string().as_str())
+    );
+
+    let failed = history.record_failure("p", t0(), &me.to_string(), "resolver unreachable")?;
+    let failures = history.failed_runs(&AuditFilter {
+        policy_id: Some("p".into()),
+        ..AuditFilter::default()
+    })?;
+    assert_eq!(
+        failures
+            .iter()
+            .map(|f| (f.id, f.reason.as_str(), f.started_at))
+            .collect::<Vec<_>>(),
+        [(failed, "resolver unreachable", t0())]
+    );
+
+    let run = history.append(&new_run("p", 0, Verdict::Violation, json!({})))?;
+    history.record_alert(run.id, "p", "violation", false, "HTTP 500 after 3 tries")?;
+    let owed = history.undelivered_alerts(Some("p"))?;
+    assert_eq!(
+        owed.iter()
+            .map(|a| (a.run_id, a.delivered))
+            .collect::<Vec<_>>(),
+        [(run.id, false)]
+    );
+    history.record_alert(run.id, "p", "violation", true, "delivered on try 1")?;
+    assert!(history.undelivered_alerts(None)?.is_empty());
+    assert_eq!(history.alert_deliveries(&AuditFilter::default())?.len(), 2);
+    Ok(())
+}
+
+/// Runs `sql` on a raw connection to the store at `path`, outside residency: what someone with
+/// write access to the file or the database can do.
+fn raw_sql(path: &Path, sql: &str) -> Result<(), String> {
+    match path.to_str().filter(|p| p.starts_with("postgres://")) {
+        Some(url) => postgres::Client::connect(url, postgres::NoTls)
+            .and_then(|mut c| c.batch_execute(sql))
+            .map_err(|e| format!("{e}: {}", e.as_db_error().map_or("", |d| d.message()))),
+        None => Connection::open(path)
+            .and_then(|c| c.execute_batch(sql))
+            .map_err(|e| e.to_string()),
+    }
+}
+
+fn tampering_is_detected_and_plain_edits_refused(kind: Kind) -> TestResult {
+    let s = seeded_in(kind)?;
+    for edit in [
+        format!(
+            "UPDATE runs SET verdict = 'compliant' WHERE id = {}",
+            s.india[0].id
+        ),
+        format!("DELETE FROM runs WHERE id = {}", s.eu[3].id),
+        "DELETE FROM chain_head".to_string(),
+        "UPDATE chain_head SET seq = 1".to_string(),
+    ] {
+        let refused = raw_sql(&s.path, &edit);
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("append-only")),
+            "{edit}: {refused:?}"
+        );
+    }
+    assert!(History::open(&s.path)?.verify(None)?.is_intact());
+
+    let drop_guards = match kind {
+        Kind::Sqlite => {
+            "DROP TRIGGER runs_append_only_update; DROP TRIGGER runs_append_only_delete;"
+        }
+        Kind::Postgres => "ALTER TABLE runs DISABLE TRIGGER USER;",
+    };
+    raw_sql(&s.path, drop_guards)?;
+    raw_sql(
+        &s.path,
+        &format!(
+            "UPDATE runs SET verdict = 'compliant' WHERE id = {};
+             DELETE FROM runs WHERE id = {};",
+            s.eu[2].id, s.india[1].id
+        ),
+    )?;
+    let report = History::open(&s.path)?.verify(None)?;
+    assert!(!report.is_intact());
+    let eu = report.policies[0].broken.as_ref().ok_or("eu intact")?;
+    assert_eq!(
+        (eu.id, &eu.problem),
+        (Some(s.eu[2].id), &ChainProblem::HashMismatch)
+    );
+    let india = report.policies[1].broken.as_ref().ok_or("in intact")?;
+    assert_eq!(
+        india.problem,
+        ChainProblem::MissingTail {
+            first_missing: 2,
+            last_missing: 2
+        }
+    );
     Ok(())
 }
 
@@ -420,10 +656,9 @@ fn reformatted_document_is_a_hash_mismatch_even_if_equal_as_json() -> TestResult
     Ok(())
 }
 
-#[test]
-fn concurrent_appends_from_two_handles_form_one_unbroken_chain() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("shared.sqlite");
+fn concurrent_appends_from_two_handles_form_one_unbroken_chain(kind: Kind) -> TestResult {
+    let store = store(kind)?;
+    let path = store.path.clone();
     // Both threads open a fresh file at the same time: migration must not race either.
     let workers: Vec<_> = (0..2)
         .map(|worker| {
@@ -556,10 +791,9 @@ fn an_uncommitted_append_leaves_no_trace() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn invalid_runs_are_refused_before_touching_the_file() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let mut history = History::open(&dir.path().join("h.sqlite"))?;
+fn invalid_runs_are_refused_before_touching_the_store(kind: Kind) -> TestResult {
+    let store = store(kind)?;
+    let mut history = History::open(&store.path)?;
     let mut backwards = new_run("p", 0, Verdict::Compliant, json!({}));
     backwards.finished_at = backwards.started_at - Duration::seconds(1);
     assert!(matches!(
@@ -735,4 +969,23 @@ fn runs_recorded_before_the_index_are_indexed_on_open() -> TestResult {
         ]
     );
     Ok(())
+}
+
+/// An unreachable PostgreSQL history is a clear error that hides the URL's password.
+#[test]
+fn an_unreachable_postgres_history_says_what_to_check_without_the_password() {
+    // Port 1 on loopback: nothing listens there.
+    let err = History::open(Path::new("postgres://checker:secret@127.0.0.1:1/history"))
+        .expect_err("nothing listens on port 1");
+    let message = err.to_string();
+    assert!(
+        matches!(err, HistoryError::PostgresConnect { .. }),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("postgres://checker@127.0.0.1:1/history")
+            && message.contains("check that the server is running")
+            && !message.contains("secret"),
+        "{message}"
+    );
 }

@@ -406,7 +406,8 @@ pub fn build(
         None
     };
     let head = latest_seq(&all);
-    let provenance = Provenance::new(policy, &scope, head, chain_verified, db);
+    // Shown in the report: for PostgreSQL the URL without its password.
+    let provenance = Provenance::new(policy, &scope, head, chain_verified, history.path());
 
     let title = format!(
         "{} — {}",
@@ -432,7 +433,7 @@ pub fn build(
             .generated_at
             .to_rfc3339_opts(SecondsFormat::Secs, true),
         tool: ToolInfo::current(),
-        database: db.display().to_string(),
+        database: history.path().display().to_string(),
         policy: doc.policy.clone(),
         period,
         run,

@@ -12,6 +12,8 @@ use crate::common::mmdb::write_country_db;
 pub const ENDPOINTS: usize = 1_000;
 /// Resolutions of every name per run.
 pub const REPEAT: usize = 3;
+/// The lab policy's id.
+pub const POLICY_ID: &str = "bench-1000";
 
 /// The lab: a 1,000-name zone on knotd, a country database for its addresses, a policy.
 pub struct Lab {
@@ -55,7 +57,7 @@ impl Lab {
         );
 
         let mut policy = format!(
-            "id: bench-1000\nallow: [IN, US, SG]\ndeny: [CN]\nresolvers: [\"{}\"]\n\
+            "id: {POLICY_ID}\nallow: [IN, US, SG]\ndeny: [CN]\nresolvers: [\"{}\"]\n\
              repeat: {REPEAT}\ndns: {{ timeout_ms: 2000, tries: 2 }}\ntrace: {{ enabled: false }}\nregistry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n\
              endpoints:\n",
             knot.addr(),

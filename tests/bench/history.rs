@@ -27,7 +27,7 @@ use dnslab::{ENDPOINTS, Lab};
 use util::{find_in_path, median, run_bounded};
 use year::{DAYS, MOVE_DAY, MOVED, RUNS_PER_DAY, residency_bin, synthetic, template};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -93,10 +93,14 @@ fn timed_process(work: &Path, mut cmd: impl FnMut() -> Command) -> Result<(Durat
     Ok((time, size))
 }
 
-fn bench() -> Result<(), String> {
-    let sqlite3 = find_in_path("sqlite3").ok_or(
-        "sqlite3 not found; install with `apt-get install sqlite3` (this bench does not skip)",
-    )?;
+/// What filling the year took.
+struct Fill {
+    template_bytes: usize,
+    time: Duration,
+}
+
+/// Measures the template run against the DNS lab and appends the year of runs to `db`.
+fn fill_year(db: &Path, start: DateTime<Utc>, runs: u64) -> Result<Fill, String> {
     let lab = Lab::start()?;
     eprintln!("bench history: knotd on {}", lab.addr());
     let template = template(&lab)?;
@@ -108,13 +112,7 @@ fn bench() -> Result<(), String> {
         template.endpoints.len(),
         mb(template_bytes as u64)
     );
-
-    let db = lab.dir.path().join("year.sqlite");
-    let mut history = History::open(&db).map_err(|e| e.to_string())?;
-    let start: DateTime<Utc> = "2025-01-01T00:00:00Z"
-        .parse()
-        .map_err(|e| format!("start date: {e}"))?;
-    let runs = DAYS * RUNS_PER_DAY;
+    let mut history = History::open(db).map_err(|e| e.to_string())?;
     let fill_start = Instant::now();
     for k in 0..runs {
         if fill_start.elapsed() > FILL_BUDGET {
@@ -130,9 +128,36 @@ fn bench() -> Result<(), String> {
         };
         history.append(&run).map_err(|e| e.to_string())?;
     }
-    let fill = fill_start.elapsed();
-    drop(history);
-    let policy = template.policy.id.clone();
+    Ok(Fill {
+        template_bytes,
+        time: fill_start.elapsed(),
+    })
+}
+
+fn bench() -> Result<(), String> {
+    let sqlite3 = find_in_path("sqlite3").ok_or(
+        "sqlite3 not found; install with `apt-get install sqlite3` (this bench does not skip)",
+    )?;
+    let scratch = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    // RESIDENCY_BENCH_YEAR=PATH keeps the filled year at PATH, and reuses it when it exists, so
+    // the queries can be re-measured without the ten-minute fill.
+    let keep = std::env::var_os("RESIDENCY_BENCH_YEAR").map(PathBuf::from);
+    let runs = DAYS * RUNS_PER_DAY;
+    let start: DateTime<Utc> = "2025-01-01T00:00:00Z"
+        .parse()
+        .map_err(|e| format!("start date: {e}"))?;
+    let (db, fill) = match keep {
+        Some(path) if path.exists() => {
+            eprintln!("bench history: reusing the year in {}", path.display());
+            (path, None)
+        }
+        keep => {
+            let db = keep.unwrap_or_else(|| scratch.path().join("year.sqlite"));
+            let fill = fill_year(&db, start, runs)?;
+            (db, Some(fill))
+        }
+    };
+    let policy = dnslab::POLICY_ID.to_string();
     // Checkpoint so the file size is the database, not database plus write-ahead log.
     let status = Command::new(&sqlite3)
         .arg(&db)
@@ -180,7 +205,7 @@ fn bench() -> Result<(), String> {
         timed(|| compare::timeline(&history, &db, &policy, None, None, Per::Day).map_err(e))?;
     let lib_claims = timed(|| compare::claims(&history, &db, &policy).map_err(e))?;
 
-    let work = lab.dir.path();
+    let work = scratch.path();
     let cli = |args: Vec<String>| {
         let db = db.clone();
         move || {
@@ -226,17 +251,29 @@ fn bench() -> Result<(), String> {
         "## history bench: {runs} runs ({DAYS} days × {RUNS_PER_DAY}) × {ENDPOINTS} endpoints"
     );
     println!();
+    let first = history
+        .list(&filter)
+        .map_err(|e| e.to_string())?
+        .first()
+        .map(|r| r.id)
+        .ok_or("the year has no runs")?;
+    let doc_bytes = history
+        .document_text(first)
+        .map_err(|e| e.to_string())?
+        .map_or(0, |t| t.len());
+    if let Some(fill) = &fill {
+        println!(
+            "- template run: {:.2} MB of JSON; filling the year through `History::append`: {:.1} s ({:.1} ms per run)",
+            mb(fill.template_bytes as u64),
+            fill.time.as_secs_f64(),
+            ms(fill.time) / runs as f64
+        );
+    }
     println!(
-        "- template run: {:.2} MB of JSON; filling the year through `History::append`: {:.1} s ({:.1} ms per run)",
-        mb(template_bytes as u64),
-        fill.as_secs_f64(),
-        ms(fill) / runs as f64
-    );
-    println!(
-        "- database: {:.1} MB ({:.0} KB per run; {:.1} GB of documents uncompressed)",
+        "- database: {:.1} MB ({:.0} KB per run; {:.1} GB of canonical documents uncompressed)",
         mb(db_bytes),
         db_bytes as f64 / 1024.0 / runs as f64,
-        template_bytes as f64 * runs as f64 / 1e9
+        doc_bytes as f64 * runs as f64 / 1e9
     );
     println!(
         "- `history verify` of the policy: {:.1} s",

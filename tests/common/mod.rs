@@ -5,5 +5,6 @@
 pub mod dns;
 pub mod mmdb;
 pub mod netns;
+pub mod pg;
 pub mod registry;
 pub mod rundoc;

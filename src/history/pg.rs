@@ -1,0 +1,830 @@
+//! The history in PostgreSQL (`--db postgres://...`), so that checkers at several vantage points
+//! (say in IN, US and SG) write to one shared history.
+//!
+//! This module owns the PostgreSQL side of the store: connecting, its schema and migrations
+//! (recorded in `residency_schema`), and the SQL of every [`super::History`] operation. The
+//! semantics are the SQLite store's: the same tables, the same canonical text and hash per run
+//! (computed by the code in `history.rs`, never here), the same chain head, index and
+//! append-only triggers (in PL/pgSQL), and `verify` walks the chain with the same code.
+//!
+//! Concurrent writers cannot fork a chain: each append takes a transaction-scoped advisory lock
+//! keyed by the policy id before reading the chain head, so appends of one policy queue up and
+//! each sees the previous one's run. Runs also record the `vantage` of their document in a
+//! column of its own (not hashed separately: the document, which is, already holds it).
+//!
+//! The `postgres` client is synchronous and runs its own small runtime, which must not be
+//! started from a thread that is running tokio tasks; [`PgStore::with`] therefore moves each
+//! call to a short-lived thread when called from async code. No TLS: connections are plain
+//! text, fit for a loopback or unix-socket server, or a remote one reached through a tunnel.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Row};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{
+    APPLICATION_ID, ChainWalk, EndpointChange, HistoryError, IndexCheck, IndexedRun, NewRun,
+    PolicyVerification, Prepared, RawRow, RunFilter, RunSummary, StoredRun, VerifyReport,
+    changed_endpoints, digest_columns, document_text, filtered, next_link, parse_timestamp,
+};
+use crate::model::Verdict;
+
+/// Schema steps for PostgreSQL, applied in order, each in its own transaction; the highest
+/// `residency_schema.version` is the number applied. Like the SQLite steps: only ever add.
+/// Step 1 is the SQLite schema as of its step 4, all at once.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, chain heads, index, locks and audit tables, with append-only guards.
+    r#"CREATE TABLE runs (
+        id            BIGSERIAL PRIMARY KEY,
+        policy_id     TEXT COLLATE "C" NOT NULL,
+        seq           BIGINT NOT NULL CHECK (seq >= 1),
+        started_at    TEXT COLLATE "C" NOT NULL,
+        finished_at   TEXT COLLATE "C" NOT NULL,
+        verdict       TEXT NOT NULL CHECK (verdict IN ('compliant', 'inconclusive', 'violation')),
+        document      TEXT NOT NULL,
+        document_zstd BYTEA,
+        prev_hash     TEXT NOT NULL,
+        hash          TEXT NOT NULL,
+        vantage       TEXT,
+        UNIQUE (policy_id, seq)
+    );
+    CREATE INDEX runs_policy_started ON runs (policy_id, started_at);
+    CREATE INDEX runs_started ON runs (started_at, id);
+    CREATE TABLE chain_head (
+        policy_id TEXT COLLATE "C" PRIMARY KEY,
+        seq       BIGINT NOT NULL CHECK (seq >= 1),
+        hash      TEXT NOT NULL
+    );
+    CREATE TABLE run_digests (
+        run_id    BIGINT PRIMARY KEY,
+        policy_id TEXT COLLATE "C" NOT NULL,
+        seq       BIGINT NOT NULL,
+        countries TEXT NOT NULL,
+        unlocated BIGINT NOT NULL,
+        error     TEXT,
+        UNIQUE (policy_id, seq)
+    );
+    CREATE TABLE endpoint_changes (
+        policy_id TEXT COLLATE "C" NOT NULL,
+        host      TEXT COLLATE "C" NOT NULL,
+        seq       BIGINT NOT NULL,
+        verdict   TEXT CHECK (verdict IS NULL OR verdict IN ('compliant', 'inconclusive', 'violation')),
+        PRIMARY KEY (policy_id, host, seq)
+    );
+    CREATE INDEX endpoint_changes_seq ON endpoint_changes (policy_id, seq);
+    CREATE TABLE locks (
+        policy_id    TEXT COLLATE "C" PRIMARY KEY,
+        holder       TEXT NOT NULL,
+        acquired_at  TEXT COLLATE "C" NOT NULL,
+        heartbeat_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE TABLE events (
+        id        BIGSERIAL PRIMARY KEY,
+        at        TEXT COLLATE "C" NOT NULL,
+        policy_id TEXT COLLATE "C" NOT NULL,
+        kind      TEXT NOT NULL CHECK (kind IN ('lock_takeover')),
+        holder    TEXT NOT NULL,
+        detail    TEXT NOT NULL
+    );
+    CREATE TABLE failed_runs (
+        id         BIGSERIAL PRIMARY KEY,
+        policy_id  TEXT COLLATE "C" NOT NULL,
+        started_at TEXT COLLATE "C" NOT NULL,
+        failed_at  TEXT COLLATE "C" NOT NULL,
+        holder     TEXT NOT NULL,
+        reason     TEXT NOT NULL
+    );
+    CREATE INDEX failed_runs_policy ON failed_runs (policy_id, started_at);
+    CREATE TABLE alert_deliveries (
+        id        BIGSERIAL PRIMARY KEY,
+        run_id    BIGINT NOT NULL,
+        policy_id TEXT COLLATE "C" NOT NULL,
+        event     TEXT NOT NULL CHECK (event IN ('violation', 'recovered', 'inconclusive')),
+        at        TEXT COLLATE "C" NOT NULL,
+        delivered BOOLEAN NOT NULL,
+        detail    TEXT NOT NULL
+    );
+    CREATE INDEX alert_deliveries_run ON alert_deliveries (run_id);
+    CREATE FUNCTION residency_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'residency history is append-only: % cannot be %', TG_ARGV[0], TG_ARGV[1];
+    END $$;
+    CREATE FUNCTION residency_chain_head_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.seq <= OLD.seq OR NEW.policy_id IS DISTINCT FROM OLD.policy_id THEN
+            RAISE EXCEPTION 'residency history is append-only: chain heads only move forward';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER chain_head_forward_only BEFORE UPDATE ON chain_head
+        FOR EACH ROW EXECUTE FUNCTION residency_chain_head_forward_only();
+    CREATE TRIGGER chain_head_no_delete BEFORE DELETE OR TRUNCATE ON chain_head
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('chain heads', 'deleted');
+    CREATE TRIGGER runs_append_only_update BEFORE UPDATE ON runs
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('runs', 'edited');
+    CREATE TRIGGER runs_append_only_delete BEFORE DELETE OR TRUNCATE ON runs
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('runs', 'deleted');
+    CREATE TRIGGER run_digests_append_only_update BEFORE UPDATE ON run_digests
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('run digests', 'edited');
+    CREATE TRIGGER run_digests_append_only_delete BEFORE DELETE OR TRUNCATE ON run_digests
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('run digests', 'deleted');
+    CREATE TRIGGER endpoint_changes_append_only_update BEFORE UPDATE ON endpoint_changes
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('endpoint changes', 'edited');
+    CREATE TRIGGER endpoint_changes_append_only_delete BEFORE DELETE OR TRUNCATE ON endpoint_changes
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('endpoint changes', 'deleted');
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('events', 'edited');
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE OR TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('events', 'deleted');
+    CREATE TRIGGER failed_runs_append_only_update BEFORE UPDATE ON failed_runs
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('failed runs', 'edited');
+    CREATE TRIGGER failed_runs_append_only_delete BEFORE DELETE OR TRUNCATE ON failed_runs
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('failed runs', 'deleted');
+    CREATE TRIGGER alert_deliveries_append_only_update BEFORE UPDATE ON alert_deliveries
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('alert deliveries', 'edited');
+    CREATE TRIGGER alert_deliveries_append_only_delete BEFORE DELETE OR TRUNCATE ON alert_deliveries
+        FOR EACH STATEMENT EXECUTE FUNCTION residency_append_only('alert deliveries', 'deleted');"#,
+];
+
+/// The PostgreSQL schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// True for the `--db` values that name a PostgreSQL database rather than an SQLite file.
+pub(crate) fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// `sql` with SQLite's numbered placeholders (`?1`) in PostgreSQL's form (`$1`).
+pub(crate) fn placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A PostgreSQL error as one line: the server's message (and detail) when it sent one.
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        // The client's own text ("error connecting to server") leaves out the cause.
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// `url` without its password, fit for messages and `history` output.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Maps a PostgreSQL error to [`HistoryError::Postgres`].
+pub(crate) fn pg_err(
+    path: &Path,
+    context: &'static str,
+) -> impl FnOnce(postgres::Error) -> HistoryError {
+    let path = path.to_path_buf();
+    move |source| HistoryError::Postgres {
+        path,
+        context,
+        source,
+    }
+}
+
+/// Runs `f` where the synchronous client may block: on this thread, or on a scoped thread of
+/// its own when this one is running tokio tasks (where the client's runtime would panic).
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// The advisory lock key of a policy's chain: the first 8 bytes of a SHA-256 of its id.
+fn chain_lock_key(policy_id: &str) -> i64 {
+    let digest = Sha256::digest(format!("residency chain {policy_id}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+fn args_of(args: &[String]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
+/// The `vantage` column of a run: where it was measured from, from its document's `vantage`
+/// (`{country, latitude, longitude}`), as `IN (19.07,72.87)`; `None` without one.
+fn vantage_of(document: &Value) -> Option<String> {
+    let v = document.get("vantage")?;
+    match (v.get("country"), v.get("latitude"), v.get("longitude")) {
+        (Some(Value::String(cc)), Some(lat), Some(lon)) => Some(format!("{cc} ({lat},{lon})")),
+        _ if v.is_null() => None,
+        _ => Some(super::canonical_json(v)),
+    }
+}
+
+/// A connection to a PostgreSQL history.
+pub(crate) struct PgStore {
+    /// `None` only while being dropped.
+    client: Mutex<Option<Client>>,
+    /// The URL without its password.
+    path: PathBuf,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Closing the connection blocks on the client's runtime, like every other call.
+        off_runtime(move || drop(client));
+    }
+}
+
+impl PgStore {
+    pub(crate) fn open(url: &str) -> Result<PgStore, HistoryError> {
+        let display = redacted(url);
+        let client = off_runtime(|| Client::connect(url, NoTls)).map_err(|source| {
+            HistoryError::PostgresConnect {
+                url: display.clone(),
+                source,
+            }
+        })?;
+        let store = PgStore {
+            client: Mutex::new(Some(client)),
+            path: PathBuf::from(display),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub(crate) fn display_url(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Calls `f` with the client, off the tokio runtime if need be (see [`off_runtime`]).
+    pub(crate) fn with<R: Send>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, HistoryError> + Send,
+    ) -> Result<R, HistoryError> {
+        let mut guard = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(client) = guard.as_mut() else {
+            return Err(HistoryError::InvalidRun(
+                "the PostgreSQL connection is closed".into(),
+            ));
+        };
+        off_runtime(move || f(client))
+    }
+
+    fn migrate(&self) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        self.with(|client| {
+            let e = |context| pg_err(&path, context);
+            loop {
+                let mut tx = client
+                    .transaction()
+                    .map_err(e("cannot start a schema migration"))?;
+                // Two checkers opening a fresh database at once apply each step once.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPLICATION_ID])
+                    .map_err(e("cannot lock the schema for migration"))?;
+                let row = tx
+                    .query_one(
+                        "SELECT to_regclass('residency_schema') IS NOT NULL,
+                                to_regclass('runs') IS NOT NULL",
+                        &[],
+                    )
+                    .map_err(e("cannot inspect the database"))?;
+                let (versioned, has_runs): (bool, bool) = (row.get(0), row.get(1));
+                if !versioned && has_runs {
+                    return Err(HistoryError::ForeignPostgres { path: path.clone() });
+                }
+                tx.batch_execute("CREATE TABLE IF NOT EXISTS residency_schema (version BIGINT NOT NULL)")
+                    .map_err(e("cannot create the schema version table"))?;
+                let version: i64 = tx
+                    .query_one("SELECT coalesce(max(version), 0) FROM residency_schema", &[])
+                    .map_err(e("cannot read the schema version"))?
+                    .get(0);
+                if version > SCHEMA_VERSION {
+                    return Err(HistoryError::SchemaTooNew {
+                        path: path.clone(),
+                        found: version,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                if version == SCHEMA_VERSION {
+                    tx.commit().map_err(e("cannot finish opening the history"))?;
+                    return Ok(());
+                }
+                let step = usize::try_from(version).unwrap_or(usize::MAX);
+                let sql = MIGRATIONS.get(step).copied().unwrap_or_default();
+                tx.batch_execute(sql)
+                    .map_err(e("schema migration failed (nothing was changed)"))?;
+                tx.execute(
+                    "INSERT INTO residency_schema (version) VALUES ($1)",
+                    &[&(version + 1)],
+                )
+                .map_err(e("cannot record the schema version"))?;
+                tx.commit()
+                    .map_err(e("cannot commit the schema migration"))?;
+                tracing::info!(path = %path.display(), version = version + 1, "history schema migrated");
+            }
+        })
+    }
+
+    pub(crate) fn append(
+        &self,
+        run: &NewRun,
+        new: &Prepared<'_>,
+    ) -> Result<(i64, i64, String, String), HistoryError> {
+        let path = &self.path;
+        let vantage = vantage_of(&run.document);
+        self.with(|client| {
+            let e = |context| pg_err(path, context);
+            let mut tx = client
+                .transaction()
+                .map_err(e("cannot start recording the run"))?;
+            // Appends of one policy queue here, so each reads the head the previous one wrote.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&chain_lock_key(&run.policy_id)],
+            )
+            .map_err(e("cannot lock the policy's chain"))?;
+            let head = tx
+                .query_opt(
+                    "SELECT seq, hash FROM chain_head WHERE policy_id = $1",
+                    &[&run.policy_id],
+                )
+                .map_err(e("cannot read the chain head"))?
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+            let last = tx
+                .query_opt(
+                    "SELECT seq, hash FROM runs WHERE policy_id = $1 ORDER BY seq DESC LIMIT 1",
+                    &[&run.policy_id],
+                )
+                .map_err(e("cannot read the policy's last run"))?
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+            let (seq, prev_hash, hash) = next_link(path, run, new, head, last)?;
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document,
+                                       document_zstd, prev_hash, hash, vantage)
+                     VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, $9) RETURNING id",
+                    &[
+                        &run.policy_id,
+                        &seq,
+                        &new.started_at,
+                        &new.finished_at,
+                        &run.verdict.as_str(),
+                        &new.compressed,
+                        &prev_hash,
+                        &hash,
+                        &vantage,
+                    ],
+                )
+                .map_err(e("cannot insert the run"))?
+                .get(0);
+            let (countries, unlocated, error) = digest_columns(new.digest);
+            tx.execute(
+                "INSERT INTO run_digests (run_id, policy_id, seq, countries, unlocated, error)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &id,
+                    &run.policy_id,
+                    &seq,
+                    &countries,
+                    &i64::from(unlocated),
+                    &error,
+                ],
+            )
+            .map_err(e("cannot index the run"))?;
+            if let Ok(digest) = new.digest {
+                let mut before = std::collections::BTreeMap::new();
+                for row in tx
+                    .query(
+                        "SELECT DISTINCT ON (host) host, verdict FROM endpoint_changes
+                         WHERE policy_id = $1 AND seq < $2 ORDER BY host, seq DESC",
+                        &[&run.policy_id, &seq],
+                    )
+                    .map_err(e("cannot read the run index"))?
+                {
+                    let verdict: Option<String> = row.get(1);
+                    if let Some(v) = verdict.and_then(|v| v.parse::<Verdict>().ok()) {
+                        before.insert(row.get::<_, String>(0), v);
+                    }
+                }
+                for (host, verdict) in changed_endpoints(&before, digest) {
+                    tx.execute(
+                        "INSERT INTO endpoint_changes (policy_id, host, seq, verdict)
+                         VALUES ($1, $2, $3, $4)",
+                        &[&run.policy_id, &host, &seq, &verdict],
+                    )
+                    .map_err(e("cannot index the run"))?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO chain_head (policy_id, seq, hash) VALUES ($1, $2, $3)
+                 ON CONFLICT (policy_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                &[&run.policy_id, &seq, &hash],
+            )
+            .map_err(e("cannot move the chain head"))?;
+            tx.commit().map_err(e("cannot commit the run"))?;
+            Ok((id, seq, prev_hash, hash))
+        })
+    }
+
+    pub(crate) fn record_failure(
+        &self,
+        policy_id: &str,
+        started_at: DateTime<Utc>,
+        holder: &str,
+        reason: &str,
+    ) -> Result<i64, HistoryError> {
+        let started = super::timestamp_text(started_at).map_err(HistoryError::InvalidRun)?;
+        let failed = super::timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        let path = &self.path;
+        self.with(|client| {
+            Ok(client
+                .query_one(
+                    "INSERT INTO failed_runs (policy_id, started_at, failed_at, holder, reason)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[&policy_id, &started, &failed, &holder, &reason],
+                )
+                .map_err(pg_err(path, "cannot record the failed run"))?
+                .get(0))
+        })
+    }
+
+    pub(crate) fn record_alert(
+        &self,
+        run_id: i64,
+        policy_id: &str,
+        event: &str,
+        delivered: bool,
+        detail: &str,
+    ) -> Result<i64, HistoryError> {
+        let at = super::timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        let path = &self.path;
+        self.with(|client| {
+            Ok(client
+                .query_one(
+                    "INSERT INTO alert_deliveries (run_id, policy_id, event, at, delivered, detail)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    &[&run_id, &policy_id, &event, &at, &delivered, &detail],
+                )
+                .map_err(pg_err(path, "cannot record the alert delivery"))?
+                .get(0))
+        })
+    }
+
+    /// Rows of `sql` (already in `$n` form) with text `args`, each read by `read`.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[String],
+        context: &'static str,
+        read: impl FnMut(&Row) -> Result<T, postgres::Error>,
+    ) -> Result<Vec<T>, HistoryError> {
+        let path = &self.path;
+        let rows = self.with(|client| {
+            client
+                .query(sql, &args_of(args))
+                .map_err(pg_err(path, context))
+        })?;
+        rows.iter()
+            .map(read)
+            .collect::<Result<_, _>>()
+            .map_err(pg_err(path, context))
+    }
+
+    fn corrupt(&self, id: i64, detail: String) -> HistoryError {
+        HistoryError::Corrupt {
+            path: self.path.clone(),
+            id,
+            detail,
+        }
+    }
+
+    fn time(&self, id: i64, text: &str) -> Result<DateTime<Utc>, HistoryError> {
+        parse_timestamp(text)
+            .ok_or_else(|| self.corrupt(id, format!("timestamp `{text}` does not parse")))
+    }
+
+    fn verdict(&self, id: i64, text: &str) -> Result<Verdict, HistoryError> {
+        text.parse().map_err(|detail| self.corrupt(id, detail))
+    }
+
+    fn summary(&self, row: &Row) -> Result<RunSummary, HistoryError> {
+        let id: i64 = row.get(0);
+        Ok(RunSummary {
+            id,
+            policy_id: row.get(1),
+            seq: row.get(2),
+            started_at: self.time(id, row.get(3))?,
+            finished_at: self.time(id, row.get(4))?,
+            verdict: self.verdict(id, row.get(5))?,
+            hash: row.get(6),
+        })
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        args: &[String],
+        context: &'static str,
+    ) -> Result<Vec<Row>, HistoryError> {
+        let path = &self.path;
+        self.with(|client| {
+            client
+                .query(&placeholders(sql), &args_of(args))
+                .map_err(pg_err(path, context))
+        })
+    }
+
+    pub(crate) fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, HistoryError> {
+        let (sql, args) = filtered(
+            "SELECT id, policy_id, seq, started_at, finished_at, verdict, hash FROM runs WHERE 1 = 1",
+            filter,
+            "",
+        )?;
+        self.query(&sql, &args, "cannot list runs")?
+            .iter()
+            .map(|row| self.summary(row))
+            .collect()
+    }
+
+    pub(crate) fn indexed(&self, filter: &RunFilter) -> Result<Vec<IndexedRun>, HistoryError> {
+        let (sql, args) = filtered(
+            "SELECT r.id, r.policy_id, r.seq, r.started_at, r.finished_at, r.verdict, r.hash,
+                    d.countries, d.unlocated, d.error
+             FROM runs r JOIN run_digests d ON d.run_id = r.id WHERE 1 = 1",
+            filter,
+            "r.",
+        )?;
+        self.query(&sql, &args, "cannot read the run index")?
+            .iter()
+            .map(|row| {
+                let run = self.summary(row)?;
+                let countries = serde_json::from_str(row.get(7)).map_err(|_| {
+                    self.corrupt(run.id, "its index row's countries are not JSON".into())
+                })?;
+                let unlocated = u32::try_from(row.get::<_, i64>(8)).map_err(|_| {
+                    self.corrupt(
+                        run.id,
+                        "its index row's unlocated count is out of range".into(),
+                    )
+                })?;
+                Ok(IndexedRun {
+                    run,
+                    countries,
+                    unlocated,
+                    error: row.get(9),
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn endpoint_changes(
+        &self,
+        policy_id: &str,
+        until_seq: i64,
+    ) -> Result<Vec<EndpointChange>, HistoryError> {
+        let path = &self.path;
+        let rows = self.with(|client| {
+            client
+                .query(
+                    "SELECT seq, host, verdict FROM endpoint_changes
+                     WHERE policy_id = $1 AND seq <= $2 ORDER BY seq, host",
+                    &[&policy_id, &until_seq],
+                )
+                .map_err(pg_err(path, "cannot read the run index"))
+        })?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.get(0);
+                let verdict: Option<String> = row.get(2);
+                Ok(EndpointChange {
+                    seq,
+                    host: row.get(1),
+                    verdict: match verdict {
+                        Some(v) => Some(v.parse().map_err(|detail: String| {
+                            self.corrupt(seq, format!("an endpoint change: {detail}"))
+                        })?),
+                        None => None,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    fn run_row(&self, id: i64) -> Result<Option<Row>, HistoryError> {
+        let path = &self.path;
+        self.with(|client| {
+            client
+                .query_opt(
+                    "SELECT policy_id, seq, started_at, finished_at, verdict, document, prev_hash,
+                            hash, document_zstd
+                     FROM runs WHERE id = $1",
+                    &[&id],
+                )
+                .map_err(pg_err(path, "cannot read the run"))
+        })
+    }
+
+    pub(crate) fn document_text(&self, id: i64) -> Result<Option<String>, HistoryError> {
+        self.run_row(id)?
+            .map(|row| document_text(row.get(5), row.get(8)).map_err(|d| self.corrupt(id, d)))
+            .transpose()
+    }
+
+    pub(crate) fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
+        let Some(row) = self.run_row(id)? else {
+            return Ok(None);
+        };
+        let text = document_text(row.get(5), row.get(8)).map_err(|d| self.corrupt(id, d))?;
+        let document = serde_json::from_str(&text)
+            .map_err(|e| self.corrupt(id, format!("document is not valid JSON: {e}")))?;
+        Ok(Some(StoredRun {
+            id,
+            policy_id: row.get(0),
+            seq: row.get(1),
+            started_at: self.time(id, row.get(2))?,
+            finished_at: self.time(id, row.get(3))?,
+            verdict: self.verdict(id, row.get(4))?,
+            prev_hash: row.get(6),
+            hash: row.get(7),
+            document,
+        }))
+    }
+
+    /// As [`super::History::verify`], in one repeatable-read transaction: a snapshot, so
+    /// concurrent appends cannot make runs and chain heads look inconsistent.
+    pub(crate) fn verify(&self, policy_id: Option<&str>) -> Result<VerifyReport, HistoryError> {
+        let path = &self.path;
+        self.with(|client| {
+            let e = |context| pg_err(path, context);
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(e("cannot start verification"))?;
+            let policies: Vec<String> = match policy_id {
+                Some(policy) => vec![policy.to_string()],
+                None => tx
+                    .query(
+                        "SELECT policy_id FROM runs UNION SELECT policy_id FROM chain_head ORDER BY 1",
+                        &[],
+                    )
+                    .map_err(e("cannot list policies"))?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+            };
+            let mut report = VerifyReport {
+                policies: Vec::with_capacity(policies.len()),
+            };
+            for policy in policies {
+                report.policies.push(verify_policy(&mut tx, path, policy)?);
+            }
+            tx.commit().map_err(e("cannot finish verification"))?;
+            Ok(report)
+        })
+    }
+}
+
+fn verify_policy(
+    tx: &mut postgres::Transaction<'_>,
+    path: &Path,
+    policy_id: String,
+) -> Result<PolicyVerification, HistoryError> {
+    let e = |context| pg_err(path, context);
+    let mut digests = std::collections::BTreeMap::new();
+    for row in tx
+        .query(
+            "SELECT seq, countries, unlocated, error FROM run_digests WHERE policy_id = $1",
+            &[&policy_id],
+        )
+        .map_err(e("cannot read the run index to verify"))?
+    {
+        digests.insert(row.get::<_, i64>(0), (row.get(1), row.get(2), row.get(3)));
+    }
+    let mut changes: std::collections::BTreeMap<i64, Vec<(String, Option<String>)>> =
+        std::collections::BTreeMap::new();
+    for row in tx
+        .query(
+            "SELECT seq, host, verdict FROM endpoint_changes WHERE policy_id = $1",
+            &[&policy_id],
+        )
+        .map_err(e("cannot read the run index to verify"))?
+    {
+        changes
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), row.get(2)));
+    }
+    let rows = tx
+        .query(
+            "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash,
+                    document_zstd
+             FROM runs WHERE policy_id = $1 ORDER BY seq, id",
+            &[&policy_id],
+        )
+        .map_err(e("cannot read runs to verify"))?;
+    let mut walk = ChainWalk::new(policy_id, IndexCheck::new(digests, changes));
+    for row in rows {
+        let (id, seq): (i64, i64) = (row.get(0), row.get(1));
+        let raw = document_text(row.get(5), row.get(8))
+            .map(|document| RawRow {
+                id,
+                seq,
+                started_at: row.get(2),
+                finished_at: row.get(3),
+                verdict: row.get(4),
+                document,
+                prev_hash: row.get(6),
+                hash: row.get(7),
+            })
+            .map_err(|detail| (id, seq, detail));
+        if !walk.step(raw) {
+            return Ok(walk.result);
+        }
+    }
+    let head = tx
+        .query_opt(
+            "SELECT seq, hash FROM chain_head WHERE policy_id = $1",
+            &[&walk.result.policy_id],
+        )
+        .map_err(e("cannot read the chain head"))?
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+    Ok(walk.finish(head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised_and_passwords_hidden() {
+        assert!(is_url("postgres://u@localhost/db"));
+        assert!(is_url("postgresql://u@localhost/db"));
+        assert!(!is_url("/var/lib/residency/history.sqlite"));
+        assert_eq!(
+            redacted("postgres://u:secret@db.example:5432/h?sslmode=disable"),
+            "postgres://u@db.example:5432/h?sslmode=disable"
+        );
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redacted("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_for_postgres() {
+        assert_eq!(
+            placeholders("a = ?1 AND b < ?12 AND c = '?'"),
+            "a = $1 AND b < $12 AND c = '?'"
+        );
+    }
+
+    #[test]
+    fn vantage_is_shown_as_country_and_coordinates() {
+        let doc = serde_json::json!({"vantage": {"country": "IN", "latitude": 19.07, "longitude": 72.87}});
+        assert_eq!(vantage_of(&doc).as_deref(), Some("IN (19.07,72.87)"));
+        assert_eq!(vantage_of(&serde_json::json!({"vantage": null})), None);
+        assert_eq!(vantage_of(&serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn chain_lock_keys_differ_per_policy() {
+        assert_ne!(chain_lock_key("eu"), chain_lock_key("in"));
+        assert_eq!(chain_lock_key("eu"), chain_lock_key("eu"));
+    }
+}
