@@ -50,6 +50,9 @@ fn long_name() -> String {
 struct Lab {
     dir: tempfile::TempDir,
     runs: Vec<i64>,
+    /// The history: an SQLite file in `dir`, or a `postgres://` URL.
+    db: PathBuf,
+    _postgres: Option<common::pg::Postgres>,
 }
 
 impl Lab {
@@ -57,7 +60,28 @@ impl Lab {
     /// hostile endpoint appears; every address of the last run carries hostile text.
     fn new(hostile: bool) -> Lab {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut history = History::open(&dir.path().join("history.sqlite")).expect("open");
+        let db = dir.path().join("history.sqlite");
+        Lab::fill(dir, db, None, hostile)
+    }
+
+    /// The same runs in a fresh PostgreSQL database.
+    fn with_postgres() -> Lab {
+        let server = common::pg::Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+        let url = server
+            .create_database("history")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        Lab::fill(dir, PathBuf::from(url), Some(server), false)
+    }
+
+    fn fill(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        postgres: Option<common::pg::Postgres>,
+        hostile: bool,
+    ) -> Lab {
+        let mut history =
+            History::open(&db).unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
         let web = || {
             Endpoint::new(
                 "www.lab.test",
@@ -100,11 +124,16 @@ impl Lab {
             )
             .id,
         );
-        Lab { dir, runs }
+        Lab {
+            dir,
+            runs,
+            db,
+            _postgres: postgres,
+        }
     }
 
     fn db(&self) -> PathBuf {
-        self.dir.path().join("history.sqlite")
+        self.db.clone()
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -684,6 +713,30 @@ fn verify_report_catches_edits_and_a_rewritten_history() {
     ]);
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no residency provenance marker"));
+}
+
+#[test]
+fn reports_over_a_postgresql_history_render_and_verify() {
+    let lab = Lab::with_postgres();
+    let mut files = vec!["pg.html", "pg.md"];
+    if cfg!(feature = "pdf") {
+        files.push("pg.pdf");
+    }
+    for file in files {
+        let out = lab.report(file, &["--since", "2026-03-01"]);
+        let o = lab.residency(&[
+            "history",
+            "verify",
+            "--report",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{file}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("3 run(s) of lab-vendor"),
+            "{file}: {}",
+            text(&o)
+        );
+    }
 }
 
 #[test]
