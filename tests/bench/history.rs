@@ -25,7 +25,7 @@ mod util;
 mod year;
 use dnslab::{ENDPOINTS, Lab};
 use util::{find_in_path, median, run_bounded};
-use year::{DAYS, MOVE_DAY, MOVED, RUNS_PER_DAY, residency_bin, synthetic, template};
+use year::{DAYS, MOVE_DAY, MOVED, RUNS_PER_DAY, append_year, residency_bin, template};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -33,12 +33,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, Utc};
 use residency::compare::{self, Per, RunRef};
-use residency::history::{History, NewRun, RunFilter};
+use residency::history::{History, RunFilter};
 
 const REPETITIONS: usize = 5;
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
-/// Most the fill may take; past it the bench fails rather than run on.
-const FILL_BUDGET: Duration = Duration::from_secs(900);
 
 fn main() -> ExitCode {
     match bench() {
@@ -113,24 +111,9 @@ fn fill_year(db: &Path, start: DateTime<Utc>, runs: u64) -> Result<Fill, String>
         mb(template_bytes as u64)
     );
     let mut history = History::open(db).map_err(|e| e.to_string())?;
-    let fill_start = Instant::now();
-    for k in 0..runs {
-        if fill_start.elapsed() > FILL_BUDGET {
-            return Err(format!("filling took over {FILL_BUDGET:?} at run {k}"));
-        }
-        let doc = synthetic(&template, start, k);
-        let run = NewRun {
-            policy_id: doc.policy.id.clone(),
-            started_at: doc.started_at,
-            finished_at: doc.finished_at,
-            verdict: doc.verdict,
-            document: serde_json::to_value(&doc).map_err(|e| e.to_string())?,
-        };
-        history.append(&run).map_err(|e| e.to_string())?;
-    }
     Ok(Fill {
         template_bytes,
-        time: fill_start.elapsed(),
+        time: append_year(&mut history, &template, start, runs)?,
     })
 }
 

@@ -25,15 +25,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dnslab::{ENDPOINTS, Lab};
-use residency::history::{History, NewRun};
+use residency::history::History;
 use residency::report::context::{self, Options, Selection};
 use residency::report::render::{self, OutputFormat};
 use util::{find_in_path, median, run_bounded};
-use year::{DAYS, RUNS_PER_DAY, residency_bin, synthetic, template};
+use year::{DAYS, RUNS_PER_DAY, append_year, residency_bin, template};
 
 const REPETITIONS: usize = 3;
 const REPORT_DEADLINE: Duration = Duration::from_secs(300);
-const FILL_BUDGET: Duration = Duration::from_secs(900);
 
 fn main() -> ExitCode {
     match bench() {
@@ -116,24 +115,10 @@ fn bench() -> Result<(), String> {
         .parse()
         .map_err(|e| format!("start date: {e}"))?;
     let runs = DAYS * RUNS_PER_DAY;
-    let fill_start = Instant::now();
-    for k in 0..runs {
-        if fill_start.elapsed() > FILL_BUDGET {
-            return Err(format!("filling took over {FILL_BUDGET:?} at run {k}"));
-        }
-        let doc = synthetic(&template, start, k);
-        let run = NewRun {
-            policy_id: doc.policy.id.clone(),
-            started_at: doc.started_at,
-            finished_at: doc.finished_at,
-            verdict: doc.verdict,
-            document: serde_json::to_value(&doc).map_err(|e| e.to_string())?,
-        };
-        history.append(&run).map_err(|e| e.to_string())?;
-    }
+    let fill = append_year(&mut history, &template, start, runs)?;
     eprintln!(
         "bench report: {runs} runs × {ENDPOINTS} endpoints written in {:.1} s",
-        secs(fill_start.elapsed())
+        secs(fill)
     );
     let policy = template.policy.id.clone();
     let period = Selection::Period {
