@@ -165,6 +165,32 @@ impl Lab {
     }
 }
 
+/// Writes `body` to the template file `template`, renders with it to `out` and checks the
+/// report is refused (exit 3) with `expect` in the message and no file left behind.
+fn assert_template_refused(lab: &Lab, template: &Path, body: &str, out: &str, expect: &str) {
+    std::fs::write(template, body).expect("write");
+    let out = lab.path(out);
+    let o = lab.residency(&[
+        "report",
+        POLICY,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--template",
+        template.to_str().expect("utf-8"),
+    ]);
+    let name = template.display();
+    assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(expect),
+        "{name}: {}",
+        text(&o)
+    );
+    assert!(
+        !out.exists(),
+        "{name}: a failed report must not leave a file"
+    );
+}
+
 fn text(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -531,26 +557,7 @@ fn user_templates_render_and_stay_in_their_sandbox() {
             "typo.html.j2:3:",
         ),
     ] {
-        std::fs::write(tpl.join(name), body).expect("write");
-        let out = lab.path("bad.html");
-        let o = lab.residency(&[
-            "report",
-            POLICY,
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--template",
-            tpl.join(name).to_str().expect("utf-8"),
-        ]);
-        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains(expect),
-            "{name}: {}",
-            text(&o)
-        );
-        assert!(
-            !out.exists(),
-            "{name}: a failed report must not leave a file"
-        );
+        assert_template_refused(&lab, &tpl.join(name), body, "bad.html", expect);
     }
     let o = lab.residency(&[
         "report",
@@ -609,23 +616,7 @@ fn user_typst_templates_render_and_stay_in_their_sandbox() {
             "packages are not available",
         ),
     ] {
-        std::fs::write(tpl.join(name), body).expect("write");
-        let out = lab.path("bad.pdf");
-        let o = lab.residency(&[
-            "report",
-            POLICY,
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--template",
-            tpl.join(name).to_str().expect("utf-8"),
-        ]);
-        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains(expect),
-            "{name}: {}",
-            text(&o)
-        );
-        assert!(!out.exists());
+        assert_template_refused(&lab, &tpl.join(name), body, "bad.pdf", expect);
     }
 }
 
