@@ -25,7 +25,8 @@ use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::physics::Vantage;
 use crate::policy::{Claim, Policy, Target};
 use crate::registry::{Registry, RegistryRecord};
-use crate::resolve::{Query, RecordType, Resolution, Resolve};
+use crate::resolve::{Query, RecordType, Resolution, Resolve, ResolveSettings};
+use crate::integrity::{self, Integrity, Survey, SurveyPlan};
 use crate::trace::{Trace, TraceSettings, TraceStatus};
 use crate::verdict::{
     LocatedHop, Rules, fold, judge_address, judge_endpoint, judge_reachability, judge_run,
@@ -48,6 +49,8 @@ pub struct CheckSettings {
     pub concurrency: usize,
     /// Most traces (and TCP RTT probes) in flight at once.
     pub trace_concurrency: usize,
+    /// Timeouts of the policy's DNS queries (the DNS canaries wait one such try).
+    pub dns: ResolveSettings,
 }
 
 /// The tool that produced a run, so a report can say which version judged it.
@@ -160,6 +163,10 @@ pub struct RunDocument {
     pub trace: Option<TraceSettings>,
     /// Names of the location sources consulted, in order.
     pub sources: Vec<String>,
+    /// What the canaries and the DNS provenance check found about this vantage point's
+    /// network (absent from runs recorded before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<Integrity>,
     pub summary: Summary,
     pub endpoints: Vec<EndpointResult>,
 }
@@ -281,13 +288,28 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     let queries = plan(policy, settings);
     let planned = queries.len();
     progress.set_length(planned as u64);
-    let resolutions = resolve_all(
-        Arc::clone(&resolver),
-        queries,
-        settings.concurrency,
-        progress,
-    )
-    .await;
+    // The canaries go out while the names resolve: a survey takes about one probe timeout.
+    let survey_plan = tracer.as_ref().and_then(|_| survey_plan(policy, settings));
+    let (mut resolutions, survey) = tokio::join!(
+        resolve_all(
+            Arc::clone(&resolver),
+            queries,
+            settings.concurrency,
+            progress,
+        ),
+        async {
+            match &survey_plan {
+                Some(plan) => integrity::survey(plan).await,
+                None => Survey::skipped(
+                    "probing is off (`trace: { enabled: false }` or --no-trace): no canaries were sent",
+                ),
+            }
+        }
+    );
+    let integrity = {
+        let mut answers: Vec<&mut Resolution> = resolutions.iter_mut().map(|(_, r)| r).collect();
+        survey.finish(&mut answers)
+    };
 
     let mut per_endpoint: Vec<Vec<Resolution>> = vec![Vec::new(); policy.endpoints.len()];
     for (index, resolution) in resolutions {
@@ -324,11 +346,17 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
         policy.id,
         distinct.len()
     ));
-    let reverse = settings.resolvers.first().map(|server| ReverseDns {
-        resolver: Arc::clone(&resolver),
-        server: *server,
-    });
-    let facts = evidence::gather(&distinct, geo, reverse, tracer, &probe).await;
+    // PTR names are DNS answers too: from an intercepted resolver they would be the
+    // interceptor's words.
+    let reverse = settings
+        .resolvers
+        .first()
+        .filter(|server| !dns_untrusted(&integrity, server))
+        .map(|server| ReverseDns {
+            resolver: Arc::clone(&resolver),
+            server: *server,
+        });
+    let facts = evidence::gather(&distinct, geo, reverse, tracer, &probe, &integrity).await;
 
     let mut endpoints = Vec::with_capacity(policy.endpoints.len());
     for ((endpoint, resolutions), ordered) in
@@ -373,10 +401,40 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
         settings,
         geo,
         started_at,
-        planned,
-        distinct.len(),
+        (planned, distinct.len()),
+        integrity,
         endpoints,
     )
+}
+
+/// The survey of this run's vantage point: the policy's canaries (or defaults it does not use),
+/// its TCP probe port, its trace and DNS settings and its resolvers. `None` when probing is off.
+fn survey_plan(policy: &Policy, settings: &CheckSettings) -> Option<SurveyPlan> {
+    if !policy.trace.enabled {
+        return None;
+    }
+    let mut used: Vec<IpNetwork> = policy.client_subnets.clone();
+    used.extend(settings.resolvers.iter().map(|r| IpNetwork::from(r.ip())));
+    used.extend(policy.endpoints.iter().filter_map(|e| match &e.target {
+        Target::Ip(ip) => Some(IpNetwork::from(*ip)),
+        Target::Host(_) => None,
+    }));
+    Some(SurveyPlan {
+        canaries: integrity::choose_canaries(policy.canaries.as_deref(), &used),
+        tcp_ports: vec![policy.trace.settings.port],
+        trace: policy.trace.settings,
+        dns: settings.dns,
+        resolvers: settings.resolvers.clone(),
+    })
+}
+
+/// Whether answers from `server` cannot be trusted this run.
+fn dns_untrusted(integrity: &Integrity, server: &SocketAddr) -> bool {
+    integrity.dns.is_intercepted()
+        || integrity.resolvers.iter().any(|c| {
+            c.resolver == server.to_string()
+                && c.status == crate::integrity::ResolverStatus::Intercepted
+        })
 }
 
 /// Where each address of an endpoint was seen, in the order first seen.
@@ -385,7 +443,8 @@ fn sightings(target: &Target, resolutions: &[Resolution]) -> Vec<(IpAddr, Sighti
     if let Target::Ip(ip) = target {
         seen.insert(*ip, Sighting::default());
     }
-    for (order, r) in resolutions.iter().enumerate() {
+    // Untrusted answers stay in the document but none of their addresses is judged.
+    for (order, r) in resolutions.iter().enumerate().filter(|(_, r)| r.trusted()) {
         let via = match r.client_subnet {
             Some(net) => format!("{} ecs={net}", r.resolver),
             None => r.resolver.clone(),
@@ -458,12 +517,21 @@ fn judge_facts(
         .collect();
     let traced = path.status == TraceStatus::Measured;
     let rtt_measured = facts.rtt.as_ref().is_some_and(|r| r.min_rtt_ms.is_some());
-    let judgement = fold(
+    let mut judgement = fold(
         judgement,
         [
             judge_transit(&policy.transit_deny, path.not_measured(), &hops),
-            judge_reachability(ip, traced, path.reached, rtt_measured),
+            judge_reachability(ip, traced, path.reached_trusted(), rtt_measured),
         ],
+    );
+    // Every discarded reply is named, with the rule and the numbers.
+    judgement.reasons.extend(
+        facts
+            .rtt
+            .iter()
+            .flat_map(|r| &r.samples)
+            .filter_map(|s| s.untrusted.as_ref())
+            .map(|why| format!("discarded for physics: {why}")),
     );
     (judgement, fused)
 }
@@ -505,8 +573,8 @@ fn document(
     settings: &CheckSettings,
     geo: &Geolocator,
     started_at: DateTime<Utc>,
-    queries: usize,
-    addresses: usize,
+    (queries, addresses): (usize, usize),
+    integrity: Integrity,
     endpoints: Vec<EndpointResult>,
 ) -> RunDocument {
     let verdict = judge_run(endpoints.iter().map(|e| e.verdict));
@@ -540,6 +608,7 @@ fn document(
         vantage: policy.vantage,
         trace: policy.trace.enabled.then_some(policy.trace.settings),
         sources: geo.source_names().into_iter().map(str::to_string).collect(),
+        integrity: Some(integrity),
         summary,
         endpoints,
     }

@@ -3,7 +3,7 @@
 //! Owns nothing of the measurement itself. Each command returns an [`Exit`] code following
 //! the monitoring-plugin convention, or a [`CliError`] that the binary prints and maps to 3.
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,8 +27,26 @@ use crate::registry::{
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
 use crate::run::{self, MeasureOptions, Notice, Outcome, RegistryOverrides, RunError, Runner};
+use crate::integrity::{self, SurveyPlan};
+use crate::text;
 use crate::trace::{Protocol, TraceSettings};
 use crate::watch::{self as schedule, Schedule, ScheduleError};
+
+/// `print!` with hostile text made visible (see [`crate::text`]).
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::text::print_out(&format!($($arg)*)) };
+}
+
+/// `println!` with hostile text made visible.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::text::print_out(&(format!($($arg)*) + "\n")) };
+}
+
+/// `eprintln!` with hostile text made visible.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::text::print_err(&(format!($($arg)*) + "\n")) };
+}
+
 
 /// Exit codes, as monitoring plugins (Nagios, Icinga) and schedulers read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +152,10 @@ pub enum Command {
     },
     /// Where is this server? Every piece of evidence for one address or host, no policy needed.
     Locate(LocateArgs),
+    /// What can this vantage point measure honestly? Canaries for TCP, DNS and ICMP
+    /// interception, raw-socket privilege, each resolver's NSID and answer times, the clock.
+    /// Exit 0 when every method is clean, 1 otherwise.
+    Doctor(DoctorArgs),
     /// Clear the on-disk registry cache (RDAP and WHOIS answers), e.g. after a vendor moved.
     ClearCache {
         /// Which source's answers to forget.
@@ -445,11 +467,39 @@ pub struct LocateArgs {
     /// How long to wait for the replies of one round, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     timeout_ms: u64,
-    /// Databases only: no traceroute and no RTT probes.
+    /// Databases only: no traceroute, no RTT probes, no canaries.
     #[arg(long)]
     no_trace: bool,
+    /// An address where nothing answers, probed to detect interception (repeatable); default:
+    /// 198.18.0.1 and 100::1, or the next documentation address the target does not use.
+    #[arg(long = "canary", value_name = "ADDR")]
+    canaries: Vec<std::net::IpAddr>,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Where this runs from, as COUNTRY,LAT,LON (e.g. IN,28.61,77.21); shown in the report.
+    #[arg(long, value_name = "CC,LAT,LON", value_parser = parse_vantage)]
+    vantage: Option<Vantage>,
+    /// Resolver to check (repeatable); default: the system's.
+    #[arg(long = "resolver", value_name = "ADDR", value_parser = parse_resolver_arg)]
+    resolvers: Vec<SocketAddr>,
+    /// An address where nothing answers (repeatable); default: 198.18.0.1 and 100::1.
+    #[arg(long = "canary", value_name = "ADDR")]
+    canaries: Vec<std::net::IpAddr>,
+    /// TCP port for the canaries' connects (repeatable): the ports your checks probe.
+    #[arg(long = "port", value_name = "PORT", default_values_t = [443u16], value_parser = clap::value_parser!(u16).range(1..))]
+    ports: Vec<u16>,
+    /// Protocol of the canaries' traceroute-style probe, as your checks trace.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Icmp)]
+    protocol: ProtocolArg,
+    /// How long a canary waits for an answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    timeout_ms: u64,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -563,6 +613,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         } => list_alert_deliveries(&args),
         Command::Show { run_id, format, db } => show(run_id, format, &db.path()),
         Command::Locate(args) => locate(&args),
+        Command::Doctor(args) => doctor(&args),
         Command::ClearCache { source } => clear_cache(source),
         Command::Diff {
             policy_id,
@@ -608,8 +659,8 @@ fn diff(policy: &str, from: &str, to: &str, format: Format, db: &Path) -> Result
     let history = History::open(db)?;
     let d = compare::diff(&history, db, policy, from, to)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&d)?),
-        Format::Table => print!("{}", compare::diff_table(&d)),
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&d)?),
+        Format::Table => out!("{}", compare::diff_table(&d)),
     }
     Ok(Exit::Ok)
 }
@@ -642,8 +693,8 @@ fn timeline(
     let history = History::open(db)?;
     let t = compare::timeline(&history, db, policy, since, until, per)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
-        Format::Table => print!("{}", compare::timeline_table(&t)),
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&t)?),
+        Format::Table => out!("{}", compare::timeline_table(&t)),
     }
     Ok(Exit::Ok)
 }
@@ -652,8 +703,8 @@ fn claims(policy: &str, format: Format, db: &Path) -> Result<Exit, CliError> {
     let history = History::open(db)?;
     let c = compare::claims(&history, db, policy)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&c)?),
-        Format::Table => print!("{}", compare::claims_table(&c)),
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&c)?),
+        Format::Table => out!("{}", compare::claims_table(&c)),
     }
     Ok(Exit::Ok)
 }
@@ -667,7 +718,7 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Policy>, CliError> {
             Ok(p) => policies.push(p),
             Err(e) => {
                 bad += 1;
-                eprintln!("{e}");
+                errln!("{e}");
             }
         }
     }
@@ -680,7 +731,7 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Policy>, CliError> {
 fn validate(files: &[PathBuf]) -> Result<Exit, CliError> {
     let policies = load_all(files)?;
     for p in &policies {
-        println!(
+        outln!(
             "{}: ok (policy {}, {} endpoints)",
             p.source.display(),
             p.id,
@@ -722,7 +773,7 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
                 holder,
                 heartbeat_at,
             } => {
-                eprintln!(
+                errln!(
                     "skipped: policy {} is being checked by {holder} (heartbeat {heartbeat_at}); \
                      its run will be recorded by that process",
                     p.policy().id
@@ -734,7 +785,7 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         };
         worst = worst.max(doc.verdict);
         match args.format {
-            Format::Table => print!("{}", table::run(&doc, Some(&stored))),
+            Format::Table => out!("{}", table::run(&doc, Some(&stored))),
             Format::Json => json_docs.push(with_history(&doc, &stored)?),
         }
     }
@@ -744,14 +795,14 @@ fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         } else {
             serde_json::Value::Array(json_docs)
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        text::print_json(&serde_json::to_string_pretty(&out)?);
     }
     Ok(worst.into())
 }
 
 /// Shows a notice from a run on stderr, where diagnostics go.
 fn tell(notice: Notice) {
-    eprintln!("{notice}");
+    errln!("{notice}");
 }
 
 /// `watch`: the policies on a schedule until a signal or `--max-runs`. Exits 0 then: verdicts
@@ -801,7 +852,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
             };
             let failure = match result {
                 Ok(Outcome::Recorded(doc, stored)) => {
-                    println!(
+                    outln!(
                         "{}: run #{} seq {} {} hash {}",
                         doc.policy.id,
                         stored.run_id,
@@ -815,7 +866,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
                     holder,
                     heartbeat_at,
                 }) => {
-                    eprintln!(
+                    errln!(
                         "skipped: policy {} is being checked by {holder} (heartbeat {heartbeat_at})",
                         policy.id
                     );
@@ -825,7 +876,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
                     Some("abandoned: a shutdown signal arrived while measuring".to_string())
                 }
                 Err(e) => {
-                    eprintln!(
+                    errln!(
                         "run of {} failed: {e}; recorded as a failed run, watching goes on",
                         policy.id
                     );
@@ -841,10 +892,10 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
                     &reason,
                 )
             {
-                eprintln!("cannot record the failed run of {}: {e}", policy.id);
+                errln!("cannot record the failed run of {}: {e}", policy.id);
             }
             if runner.is_stopped() {
-                eprintln!("stopped by a signal; no run is in progress and every lock is released");
+                errln!("stopped by a signal; no run is in progress and every lock is released");
                 return Ok(Exit::Ok);
             }
         }
@@ -854,7 +905,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
 
 fn clear_cache(source: CacheArg) -> Result<Exit, CliError> {
     let Some(dir) = default_cache_dir() else {
-        println!("no cache directory (neither XDG_CACHE_HOME nor HOME is set): nothing to clear");
+        outln!("no cache directory (neither XDG_CACHE_HOME nor HOME is set): nothing to clear");
         return Ok(Exit::Ok);
     };
     let cache = DiskCache::new(dir.clone(), DEFAULT_CACHE_TTL);
@@ -865,7 +916,7 @@ fn clear_cache(source: CacheArg) -> Result<Exit, CliError> {
     };
     for s in sources {
         cache.clear(*s)?;
-        println!("cleared {} answers in {}", s.as_str(), dir.display());
+        outln!("cleared {} answers in {}", s.as_str(), dir.display());
     }
     Ok(Exit::Ok)
 }
@@ -907,6 +958,22 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         concurrency: 8,
         vantage: args.vantage,
     };
+    let survey = (!args.no_trace).then(|| {
+        let literal = args.target.parse::<std::net::IpAddr>().ok();
+        let used: Vec<ipnetwork::IpNetwork> = literal
+            .into_iter()
+            .chain(resolvers.iter().map(SocketAddr::ip))
+            .map(ipnetwork::IpNetwork::from)
+            .collect();
+        let configured = (!args.canaries.is_empty()).then_some(args.canaries.as_slice());
+        SurveyPlan {
+            canaries: integrity::choose_canaries(configured, &used),
+            tcp_ports: vec![args.port],
+            trace: settings,
+            dns: resolve::ResolveSettings::default(),
+            resolvers: resolvers.clone(),
+        }
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -918,16 +985,60 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         tracer,
         &geo,
         &probe,
+        survey.as_ref(),
     ));
     match args.format {
-        Format::Table => print!("{}", table::locate(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Table => out!("{}", table::locate(&report)),
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&report)?),
     }
     // Nothing to locate is not an answer: the monitoring convention's "unknown-ish" warning.
     Ok(if report.addresses.is_empty() {
         Exit::Inconclusive
     } else {
         Exit::Ok
+    })
+}
+
+fn doctor(args: &DoctorArgs) -> Result<Exit, CliError> {
+    let resolvers = if args.resolvers.is_empty() {
+        resolve::system_resolvers()?
+    } else {
+        args.resolvers.clone()
+    };
+    let used: Vec<ipnetwork::IpNetwork> = resolvers
+        .iter()
+        .map(|r| ipnetwork::IpNetwork::from(r.ip()))
+        .collect();
+    let configured = (!args.canaries.is_empty()).then_some(args.canaries.as_slice());
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let plan = SurveyPlan {
+        canaries: integrity::choose_canaries(configured, &used),
+        tcp_ports: args.ports.clone(),
+        trace: TraceSettings {
+            protocol: args.protocol.into(),
+            port: args.ports.first().copied().unwrap_or(443),
+            round_timeout: timeout,
+            ..TraceSettings::default()
+        },
+        dns: resolve::ResolveSettings {
+            timeout,
+            tries: 1,
+        },
+        resolvers,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let report = runtime.block_on(crate::doctor::doctor(&plan, args.vantage));
+    match args.format {
+        Format::Table => out!("{}", table::doctor(&report)),
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if report.clean() {
+        Exit::Ok
+    } else {
+        Exit::Inconclusive
     })
 }
 
@@ -970,17 +1081,17 @@ fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
     };
     let history = History::open(&args.db.path())?;
     let runs = history.list(&filter)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?,
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&runs)?),
         Format::Table => {
-            writeln!(
+            let _ = writeln!(
                 out,
                 "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH",
                 "RUN", "POLICY", "SEQ", "STARTED", "VERDICT"
-            )?;
+            );
             for r in &runs {
-                writeln!(
+                let _ = writeln!(
                     out,
                     "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  {}",
                     r.id,
@@ -989,11 +1100,12 @@ fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
                     check::rfc3339::format(&r.started_at),
                     r.verdict.as_str(),
                     r.hash.get(..16).unwrap_or(&r.hash)
-                )?;
+                );
             }
             if runs.is_empty() {
-                writeln!(out, "(no runs)")?;
+                let _ = writeln!(out, "(no runs)");
             }
+            text::print_out(&out);
         }
     }
     Ok(Exit::Ok)
@@ -1025,17 +1137,18 @@ fn print_rows<T: serde::Serialize>(
     line: impl Fn(&T) -> String,
     none: &str,
 ) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?,
+        Format::Json => text::print_json(&serde_json::to_string_pretty(rows)?),
         Format::Table => {
-            writeln!(out, "{header}")?;
+            let _ = writeln!(out, "{header}");
             for r in rows {
-                writeln!(out, "{}", line(r))?;
+                let _ = writeln!(out, "{}", line(r));
             }
             if rows.is_empty() {
-                writeln!(out, "{none}")?;
+                let _ = writeln!(out, "{none}");
             }
+            text::print_out(&out);
         }
     }
     Ok(())
@@ -1132,7 +1245,7 @@ fn resend(files: &[PathBuf], policy: Option<&str>, db: &Path) -> Result<Exit, Cl
         &mut tell,
     ))?;
     if resent.is_empty() {
-        println!("no undelivered alerts");
+        outln!("no undelivered alerts");
         return Ok(Exit::Ok);
     }
     let mut all = true;
@@ -1144,10 +1257,10 @@ fn resend(files: &[PathBuf], policy: Option<&str>, db: &Path) -> Result<Exit, Cl
             r.policy
         );
         match &r.result {
-            Ok(tries) => println!("{what}: delivered on try {tries}"),
+            Ok(tries) => outln!("{what}: delivered on try {tries}"),
             Err(e) => {
                 all = false;
-                eprintln!("{what}: {e}");
+                errln!("{what}: {e}");
             }
         }
     }
@@ -1174,12 +1287,12 @@ fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {
                     serde_json::json!({"run_id": run.id, "seq": run.seq, "hash": run.hash, "prev_hash": run.prev_hash, "database": stored.database}),
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            text::print_json(&serde_json::to_string_pretty(&value)?);
         }
         Format::Table => {
             let doc: RunDocument = serde_json::from_value(run.document.clone())
                 .map_err(|e| CliError::Unreadable(run.id, e.to_string()))?;
-            print!("{}", table::run(&doc, Some(&stored)));
+            out!("{}", table::run(&doc, Some(&stored)));
         }
     }
     Ok(Exit::Ok)
@@ -1188,7 +1301,7 @@ fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {
 fn verify(policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
     let history = History::open(db)?;
     let report = history.verify(policy)?;
-    print!("{report}");
+    out!("{report}");
     Ok(if report.is_intact() {
         Exit::Ok
     } else {
@@ -1221,7 +1334,7 @@ fn report(args: &ReportArgs) -> Result<Exit, CliError> {
         path: args.out.clone(),
         source: e,
     })?;
-    println!(
+    outln!(
         "{}: {} report of {} ({} run(s), latest {} {}), {} bytes",
         args.out.display(),
         format.as_str(),
@@ -1232,7 +1345,7 @@ fn report(args: &ReportArgs) -> Result<Exit, CliError> {
         bytes.len()
     );
     if ctx.provenance.chain_verified == Some(false) {
-        eprintln!(
+        errln!(
             "warning: the chain of {} is broken; the report says so. See `residency history verify --policy {}`",
             args.policy_id, args.policy_id
         );
@@ -1244,7 +1357,7 @@ fn report(args: &ReportArgs) -> Result<Exit, CliError> {
 fn verify_report(file: &Path, db: &Path) -> Result<Exit, CliError> {
     let history = History::open(db)?;
     let check = crate::report::provenance::check_report(&history, file)?;
-    print!("{check}");
+    out!("{check}");
     Ok(if check.matches {
         Exit::Ok
     } else {

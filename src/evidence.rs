@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::fusion::Reach;
 use crate::geo::Geolocator;
 use crate::hints;
+use crate::integrity::{Integrity, MethodStatus, consistency};
 use crate::model::{CountryCode, Evidence};
 use crate::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
 use crate::registry::{Registry, RegistryRecord};
@@ -25,7 +26,7 @@ use crate::trace::{
     trace_all,
 };
 
-/// TCP connects per address when the trace did not reach it: enough to catch the minimum
+/// TCP connects per address when the trace did not reach it (or its method is intercepted): enough to catch the minimum
 /// through a little queueing, few enough not to look like a scan.
 const TCP_PROBES: u32 = 3;
 
@@ -67,10 +68,19 @@ pub struct PathEvidence {
     #[serde(flatten)]
     pub status: TraceStatus,
     pub reached: bool,
+    /// Why the target's own replies in this trace are not counted as the target's (the
+    /// method is intercepted, or they came sooner than a router on the path), when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
     pub hops: Vec<PathHop>,
 }
 
 impl PathEvidence {
+    /// Whether the target itself demonstrably answered the trace.
+    pub fn reached_trusted(&self) -> bool {
+        self.reached && self.untrusted.is_none()
+    }
+
     /// Why there is no path, if there is none.
     pub fn not_measured(&self) -> Option<&str> {
         match &self.status {
@@ -121,17 +131,32 @@ pub struct AddressEvidence {
 
 /// Gathers evidence for every address: databases always; trace, RTT and physics when probing is
 /// on. Never fails: what could not be measured is recorded as such.
+///
+/// `integrity` is what the run's canaries found: replies by an intercepted method, and replies
+/// sooner than a router on the path, are kept but marked untrusted, and physics ignores them.
 pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     ips: &[IpAddr],
     geo: &Geolocator,
     reverse: Option<ReverseDns<R>>,
     tracer: Option<Arc<T>>,
     settings: &ProbeSettings,
+    integrity: &Integrity,
 ) -> BTreeMap<IpAddr, AddressEvidence> {
-    let (paths, samples) = match (&settings.trace, tracer) {
-        (Some(trace), Some(tracer)) => probe(ips, tracer, trace, settings.concurrency).await,
+    let (paths, mut samples) = match (&settings.trace, tracer) {
+        (Some(trace), Some(tracer)) => {
+            let intercepted = integrity.for_trace(trace.protocol).is_intercepted();
+            probe(ips, tracer, trace, settings.concurrency, intercepted).await
+        }
         _ => (HashMap::new(), HashMap::new()),
     };
+    let mut distrusted: HashMap<IpAddr, String> = HashMap::new();
+    for (ip, list) in samples.iter_mut() {
+        if let Some(why) = distrust_samples(*ip, paths.get(ip), list, integrity) {
+            distrusted.insert(*ip, why);
+        }
+    }
+    // Routers' time-exceeded replies are ICMP: an ICMP responder could fake those too.
+    let hop_physics = !integrity.icmp.is_intercepted();
     let names = match reverse {
         Some(reverse) => {
             let mut wanted: Vec<IpAddr> = ips.to_vec();
@@ -173,7 +198,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
                         .addr
                         .map(|a| hop_evidence.entry(a).or_insert_with(|| locate(a)).clone())
                         .unwrap_or_default();
-                    let reach = hop.best_rtt_ms.and_then(|rtt| {
+                    let reach = hop.best_rtt_ms.filter(|_| hop_physics).and_then(|rtt| {
                         apply_physics(settings.vantage.as_ref(), rtt, &mut evidence).ok()
                     });
                     PathHop {
@@ -189,6 +214,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
                 port: p.port,
                 status: p.status.clone(),
                 reached: p.reached,
+                untrusted: distrusted.get(ip).filter(|_| p.reached).cloned(),
                 hops,
             }
         });
@@ -287,6 +313,7 @@ async fn probe<T: Trace + 'static>(
     tracer: Arc<T>,
     settings: &TraceSettings,
     concurrency: usize,
+    trace_intercepted: bool,
 ) -> (HashMap<IpAddr, TracePath>, HashMap<IpAddr, Vec<RttSample>>) {
     let paths = trace_all(tracer, ips.to_vec(), concurrency).await;
     let mut samples: HashMap<IpAddr, Vec<RttSample>> = HashMap::new();
@@ -296,7 +323,9 @@ async fn probe<T: Trace + 'static>(
         let from_trace = path.target_rtt();
         let reached = from_trace.min_rtt_ms.is_some();
         samples.entry(path.target).or_default().push(from_trace);
-        if !reached {
+        // Where the trace's own method is intercepted, its replies will not count, so the
+        // handshake is the address's only chance of an RTT.
+        if !reached || trace_intercepted {
             let target = SocketAddr::new(path.target, settings.port);
             let timeout = settings.round_timeout;
             let permits = Arc::clone(&permits);
@@ -318,7 +347,49 @@ async fn probe<T: Trace + 'static>(
     (paths, samples)
 }
 
-/// Builds the RTT evidence of an address and marks the claims physics refutes.
+/// Marks the samples of `ip` that did not come from it, and returns why its trace's own
+/// replies are untrusted, if they are. Two rules: a method the canaries found intercepted
+/// counts for nothing; a reply sooner than a router on the path to `ip` is not `ip`'s.
+fn distrust_samples(
+    ip: IpAddr,
+    path: Option<&TracePath>,
+    samples: &mut [RttSample],
+    integrity: &Integrity,
+) -> Option<String> {
+    let floor = path.and_then(|p| consistency::path_floor(ip, &p.hops));
+    let mut trace_untrusted = None;
+    for sample in samples.iter_mut() {
+        let Some(rtt) = sample.min_rtt_ms else {
+            continue;
+        };
+        let method = if sample.method == "trace" {
+            path.map(|p| integrity.for_trace(p.protocol))
+        } else {
+            Some(&integrity.tcp)
+        };
+        let why = match method {
+            Some(MethodStatus::Intercepted { answers }) => Some(format!(
+                "{} is intercepted from this vantage point ({}): its {rtt:.2} ms reply counts for nothing",
+                sample.method,
+                answers
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )),
+            _ => floor
+                .as_ref()
+                .and_then(|f| consistency::impossible_reply(ip, &sample.method, rtt, f)),
+        };
+        if sample.method == "trace" && why.is_some() {
+            trace_untrusted = why.clone();
+        }
+        sample.untrusted = why;
+    }
+    trace_untrusted
+}
+
+/// Builds the RTT evidence of an address and marks the claims physics refutes. Only trusted
+/// samples count: an address whose every sample was discarded is judged as if none was taken.
 fn rtt_evidence(
     samples: Vec<RttSample>,
     vantage: Option<Vantage>,
@@ -326,8 +397,12 @@ fn rtt_evidence(
 ) -> (RttEvidence, Option<Reach>) {
     let min_rtt_ms = samples
         .iter()
-        .filter_map(|s| s.min_rtt_ms)
+        .filter_map(RttSample::trusted_rtt_ms)
         .min_by(|a, b| a.total_cmp(b));
+    let discarded = samples
+        .iter()
+        .filter(|s| s.min_rtt_ms.is_some() && s.untrusted.is_some())
+        .count();
     let mut rtt = RttEvidence {
         samples,
         min_rtt_ms,
@@ -338,7 +413,13 @@ fn rtt_evidence(
         note: None,
     };
     let Some(min) = min_rtt_ms else {
-        rtt.note = Some("no probe was answered, so there is no round-trip time".to_string());
+        rtt.note = Some(if discarded > 0 {
+            format!(
+                "every answered probe ({discarded}) was discarded as untrusted, so there is no round-trip time"
+            )
+        } else {
+            "no probe was answered, so there is no round-trip time".to_string()
+        });
         return (rtt, None);
     };
     match apply_physics(vantage.as_ref(), min, evidence) {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{self, PathEvidence, ProbeSettings, ReverseDns, RttEvidence};
+use crate::integrity::{self, Integrity, Survey, SurveyPlan};
 use crate::geo::Geolocator;
 use crate::model::{CountryCode, Evidence};
 use crate::physics::Vantage;
@@ -42,10 +43,14 @@ pub struct LocateReport {
     pub vantage: Option<Vantage>,
     pub sources: Vec<String>,
     pub resolutions: Vec<Resolution>,
+    /// What the canaries found about this vantage point (see `integrity`).
+    pub integrity: Integrity,
     pub addresses: Vec<LocatedAddress>,
 }
 
-/// Locates `target` (an IP address, or a host name resolved through `resolvers`).
+/// Locates `target` (an IP address, or a host name resolved through `resolvers`). `survey`
+/// is the vantage point's survey plan (`None` when probing is off); its canaries go out while
+/// the name resolves, and answers and replies they show untrusted are kept but not used.
 pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
     target: &str,
     resolvers: &[SocketAddr],
@@ -53,36 +58,76 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
     tracer: Option<Arc<T>>,
     geo: &Geolocator,
     probe: &ProbeSettings,
+    survey: Option<&SurveyPlan>,
 ) -> LocateReport {
-    let mut resolutions = Vec::new();
+    let surveyed = async {
+        match survey {
+            Some(plan) => integrity::survey(plan).await,
+            None => Survey::skipped("probing is off (--no-trace): no canaries were sent"),
+        }
+    };
+    let (mut resolutions, surveyed) = tokio::join!(resolve_target(target, resolvers, &resolver), surveyed);
+    let integrity = {
+        let mut answers: Vec<&mut Resolution> = resolutions.iter_mut().collect();
+        surveyed.finish(&mut answers)
+    };
     let ips: Vec<IpAddr> = match target.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) => {
-            for server in resolvers {
-                for record_type in [RecordType::A, RecordType::Aaaa] {
-                    let query = Query {
-                        host: target.to_string(),
-                        record_type,
-                        resolver: *server,
-                        client_subnet: None,
-                        attempt: 1,
-                    };
-                    resolutions.push(resolver.resolve(&query).await);
-                }
-            }
             let mut seen = BTreeSet::new();
             resolutions
                 .iter()
+                .filter(|r| r.trusted())
                 .flat_map(|r| r.addresses.iter().copied())
                 .filter(|ip| seen.insert(*ip))
                 .collect()
         }
     };
-    let reverse = resolvers.first().map(|server| ReverseDns {
-        resolver: Arc::clone(&resolver),
-        server: *server,
-    });
-    let facts = evidence::gather(&ips, geo, reverse, tracer, probe).await;
+    let reverse = resolvers
+        .first()
+        .filter(|_| !integrity.dns.is_intercepted())
+        .map(|server| ReverseDns {
+            resolver: Arc::clone(&resolver),
+            server: *server,
+        });
+    let facts = evidence::gather(&ips, geo, reverse, tracer, probe, &integrity).await;
+    report(target, probe, geo, resolutions, integrity, &ips, &facts)
+}
+
+/// One query per resolver and record type for a host name; none for an address.
+async fn resolve_target<R: Resolve + 'static>(
+    target: &str,
+    resolvers: &[SocketAddr],
+    resolver: &Arc<R>,
+) -> Vec<Resolution> {
+    let mut resolutions = Vec::new();
+    if target.parse::<IpAddr>().is_ok() {
+        return resolutions;
+    }
+    for server in resolvers {
+        for record_type in [RecordType::A, RecordType::Aaaa] {
+            let query = Query {
+                host: target.to_string(),
+                record_type,
+                resolver: *server,
+                client_subnet: None,
+                attempt: 1,
+            };
+            resolutions.push(resolver.resolve(&query).await);
+        }
+    }
+    resolutions
+}
+
+fn report(
+    target: &str,
+    probe: &ProbeSettings,
+    geo: &Geolocator,
+    resolutions: Vec<Resolution>,
+    integrity: Integrity,
+    ips: &[IpAddr],
+    facts: &std::collections::BTreeMap<IpAddr, evidence::AddressEvidence>,
+) -> LocateReport {
     let addresses = ips
         .iter()
         .filter_map(|ip| facts.get(ip).map(|f| (*ip, f)))
@@ -113,6 +158,7 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
         vantage: probe.vantage,
         sources: geo.source_names().into_iter().map(str::to_string).collect(),
         resolutions,
+        integrity,
         addresses,
     }
 }

@@ -8,8 +8,10 @@ use residency::cli::{self, Cli, Exit};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Log fields carry measured text (names, registry fields): each line is made visible
+        // (see `residency::text`), so the logger's own colours are off.
+        .with_writer(residency::text::visible_stderr)
+        .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RESIDENCY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -31,7 +33,7 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {
-            eprintln!("error: {e}");
+            residency::text::print_err(&format!("error: {e}\n"));
             ExitCode::from(Exit::Error as u8)
         }
     }

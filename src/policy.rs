@@ -164,6 +164,9 @@ pub struct Policy {
     pub registry: RegistryPolicy,
     /// Where to report verdict changes; `None`: nowhere.
     pub alerts: Option<AlertPolicy>,
+    /// `integrity.canaries`: addresses where nothing answers, probed to detect interception;
+    /// `None`: the defaults (see `integrity::DEFAULT_CANARIES`), `Some([])`: none.
+    pub canaries: Option<Vec<IpAddr>>,
     /// The file this policy was read from.
     pub source: PathBuf,
 }
@@ -215,6 +218,15 @@ struct RawPolicy {
     registry: Option<RawRegistry>,
     #[serde(default)]
     alerts: Option<Spanned<RawAlerts>>,
+    #[serde(default)]
+    integrity: Option<RawIntegrity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntegrity {
+    #[serde(default)]
+    canaries: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -525,6 +537,31 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
 
     let alerts = raw.alerts.as_ref().map(|a| alert_policy(a, &mut problems));
 
+    let canaries = raw
+        .integrity
+        .as_ref()
+        .and_then(|i| i.canaries.as_ref())
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| {
+                    c.value
+                        .trim()
+                        .parse::<IpAddr>()
+                        .map_err(|_| {
+                            problems.add(
+                                c,
+                                format!(
+                                    "`integrity.canaries`: `{}` is not an IP address: give addresses \
+                                     where nothing can answer, e.g. 198.18.0.1 or 100::1",
+                                    c.value
+                                ),
+                            )
+                        })
+                        .ok()
+                })
+                .collect::<Vec<IpAddr>>()
+        });
+
     let claims = raw.claims.into_iter().map(|c| c.value).collect();
 
     match id {
@@ -563,6 +600,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
                 .and_then(|r| r.min_confidence)
                 .unwrap_or(Confidence::Low),
             alerts,
+            canaries,
             source: path.to_path_buf(),
         }),
         _ => {

@@ -406,6 +406,7 @@ impl Runner {
             resolvers: p.resolvers.clone(),
             concurrency: m.concurrency,
             trace_concurrency: m.trace_concurrency,
+            dns,
         };
         let resolver = Arc::new(DnsResolver::new(dns));
         let tracer = if policy.trace.enabled {

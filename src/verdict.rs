@@ -305,8 +305,12 @@ pub fn judge_endpoint(
     let worst = addresses.iter().map(|(_, v)| *v).max();
 
     let mut failed: BTreeMap<String, usize> = BTreeMap::new();
-    for r in resolutions.iter().filter(|r| unmeasured(r.outcome)) {
+    for r in resolutions
+        .iter()
+        .filter(|r| unmeasured(r.outcome) || !r.trusted())
+    {
         let what = match (&r.rcode, r.outcome) {
+            _ if !r.trusted() => "untrusted answer".to_string(),
             (Some(rcode), _) => rcode.clone(),
             (None, Outcome::Timeout) => "timeout".to_string(),
             (None, _) => r.error.clone().unwrap_or_else(|| "error".to_string()),
@@ -338,6 +342,11 @@ pub fn judge_endpoint(
             reason.push_str(&format!("; no usable answer: {failures}"));
         }
         reasons.push(reason + ": where its data goes is unknown");
+        if let Some(why) = resolutions.iter().find_map(|r| r.untrusted.as_ref()) {
+            reasons.push(format!(
+                "{host}'s addresses came only from untrusted answers, which are not used: {why}"
+            ));
+        }
         return (Verdict::Inconclusive, reasons);
     };
 
@@ -374,6 +383,9 @@ pub fn judge_endpoint(
         if verdict == Verdict::Compliant {
             verdict = Verdict::Inconclusive;
         }
+    }
+    if let Some(why) = resolutions.iter().find_map(|r| r.untrusted.as_ref()) {
+        reasons.push(format!("untrusted answers are not used: {why}"));
     }
     (verdict, reasons)
 }

@@ -709,31 +709,14 @@ fn country_rows(
     rows
 }
 
-/// Is this character invisible or able to reorder the text around it?
-fn hidden(c: char) -> bool {
-    let u = c as u32;
-    (u < 0x20 && c != '\n' && c != '\t')
-        || (0x7f..=0x9f).contains(&u)
-        || matches!(
-            u,
-            0x061C | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF
-        )
-}
-
 /// Replaces every control, bidirectional-formatting and zero-width character in the strings of
 /// `value` by a visible `⟦U+XXXX⟧`, so measured text shows exactly what it contains.
 pub fn visible_controls(value: &mut Value) {
     match value {
-        Value::String(s) if s.chars().any(hidden) => {
-            let mut out = String::with_capacity(s.len() + 16);
-            for c in s.chars() {
-                if hidden(c) {
-                    out.push_str(&format!("⟦U+{:04X}⟧", c as u32));
-                } else {
-                    out.push(c);
-                }
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(shown) = crate::text::visible(s) {
+                *s = shown;
             }
-            *s = out;
         }
         Value::Array(items) => items.iter_mut().for_each(visible_controls),
         Value::Object(map) => map.values_mut().for_each(visible_controls),

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use crate::check::{RunDocument, rfc3339};
+use crate::doctor::DoctorReport;
 use crate::evidence::{PathEvidence, RttEvidence};
+use crate::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::locate::LocateReport;
 use crate::model::Verdict;
 use crate::registry::RegistryRecord;
@@ -53,10 +55,10 @@ pub fn measurements(
                     "{pad}path ({}{}): {}",
                     path.protocol,
                     path.port.map(|p| format!(" port {p}")).unwrap_or_default(),
-                    if path.reached {
-                        "reached"
-                    } else {
-                        "target did not answer"
+                    match (path.reached, &path.untrusted) {
+                        (true, None) => "reached".to_string(),
+                        (true, Some(why)) => format!("a reply for the target, UNTRUSTED: {why}"),
+                        (false, _) => "target did not answer".to_string(),
                     }
                 );
                 for h in &path.hops {
@@ -91,6 +93,11 @@ pub fn measurements(
             .min_rtt_ms
             .map_or_else(|| "none".to_string(), |m| format!("{m:.2} ms"));
         let _ = writeln!(out, "{pad}rtt: min {min} ({})", methods.join(", "));
+        for s in &rtt.samples {
+            if let Some(why) = &s.untrusted {
+                let _ = writeln!(out, "{pad}     UNTRUSTED {}: {why}", s.method);
+            }
+        }
         if let (Some(km), Some(v)) = (rtt.max_km, &rtt.vantage) {
             let within: Vec<String> = rtt
                 .reachable
@@ -107,6 +114,101 @@ pub fn measurements(
             let _ = writeln!(out, "{pad}     {note}");
         }
     }
+}
+
+/// The vantage point's integrity: one line per method, then each resolver's provenance.
+pub fn integrity(out: &mut String, integrity: &Integrity, pad: &str) {
+    let canaries: Vec<String> = integrity.canaries.iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        out,
+        "{pad}Integrity  canaries {}",
+        if canaries.is_empty() {
+            "none".to_string()
+        } else {
+            canaries.join(", ")
+        }
+    );
+    for (name, status) in [
+        ("tcp", &integrity.tcp),
+        ("dns", &integrity.dns),
+        ("icmp", &integrity.icmp),
+    ] {
+        let line = match status {
+            MethodStatus::Intercepted { .. } => status.summary().replacen("intercepted", "INTERCEPTED", 1),
+            _ => status.summary(),
+        };
+        let _ = writeln!(out, "{pad}  {name:<5} {line}");
+    }
+    for r in &integrity.resolvers {
+        let status = match r.status {
+            ResolverStatus::Clean => "clean",
+            ResolverStatus::Intercepted => "INTERCEPTED",
+            ResolverStatus::Untested => "untested",
+        };
+        let nsid = if r.nsids.is_empty() {
+            String::new()
+        } else {
+            format!(" [NSID {}]", r.nsids.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{pad}  resolver {}: {status}{nsid}: {}",
+            r.resolver, r.reason
+        );
+    }
+}
+
+/// `residency doctor`'s report.
+pub fn doctor(report: &DoctorReport) -> String {
+    let mut out = String::new();
+    let vantage = report
+        .vantage
+        .map_or_else(|| "none declared".to_string(), |v| v.to_string());
+    let _ = writeln!(out, "Vantage    {vantage}");
+    let _ = writeln!(
+        out,
+        "Privilege  {}",
+        if report.privilege.raw_sockets {
+            "raw sockets: yes (traceroute and ICMP canaries possible)".to_string()
+        } else {
+            format!(
+                "raw sockets: NO ({})",
+                report.privilege.detail.as_deref().unwrap_or("refused")
+            )
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Clock      {} UTC: {}",
+        rfc3339::format(&report.clock.utc),
+        report.clock.note
+    );
+    integrity(&mut out, &report.integrity, "");
+    for r in &report.resolutions {
+        let _ = writeln!(
+            out,
+            "  asked {} (PTR of its own address, try {}): {}{} in {}",
+            r.resolver,
+            r.attempt,
+            r.rcode.as_deref().unwrap_or("no answer"),
+            r.nsid
+                .as_ref()
+                .map(|n| format!(", NSID {n}"))
+                .unwrap_or_default(),
+            r.rtt_ms
+                .map_or_else(|| format!("{} ms", r.elapsed_ms), |ms| format!("{ms:.2} ms"))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if report.clean() {
+            "Every method is clean from this vantage point."
+        } else {
+            "Not every method is clean: measurements by an intercepted or untested method do not count as evidence from here."
+        }
+    );
+    out
 }
 
 fn shout(v: Verdict) -> &'static str {
@@ -164,6 +266,9 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
         doc.summary.queries
     );
     let _ = writeln!(out, "Sources  {}", doc.sources.join(", "));
+    if let Some(i) = &doc.integrity {
+        integrity(&mut out, i, "");
+    }
     let s = &doc.summary;
     let _ = writeln!(
         out,
@@ -258,15 +363,20 @@ pub fn locate(report: &LocateReport) -> String {
     let _ = writeln!(out, "Target   {}", report.target);
     let _ = writeln!(out, "Vantage  {vantage}");
     let _ = writeln!(out, "Sources  {}", report.sources.join(", "));
+    integrity(&mut out, &report.integrity, "");
     for r in &report.resolutions {
         let addrs: Vec<String> = r.addresses.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
-            "Resolved {:?} via {}: {} {}",
+            "Resolved {:?} via {}: {} {}{}",
             r.record_type,
             r.resolver,
             r.rcode.as_deref().unwrap_or("no answer"),
-            addrs.join(", ")
+            addrs.join(", "),
+            r.untrusted
+                .as_ref()
+                .map(|why| format!(" (UNTRUSTED, not used: {why})"))
+                .unwrap_or_default()
         );
     }
     if report.addresses.is_empty() {

@@ -27,7 +27,7 @@ use hickory_proto::op::{
     DEFAULT_MAX_PAYLOAD_LEN, DnsRequest, DnsRequestOptions, DnsResponse, Edns, Message,
     Query as DnsQuery, ResponseCode,
 };
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::{Name, RData, RecordType as DnsRecordType};
 use ipnetwork::IpNetwork;
 
@@ -89,11 +89,23 @@ impl Default for DnsResolver {
 
 impl Resolve for DnsResolver {
     async fn resolve(&self, query: &Query) -> Resolution {
+        self.resolve_with(query, None).await
+    }
+}
+
+impl DnsResolver {
+    /// Asks over `transport` only (TCP without trying UDP first, or UDP without the TCP
+    /// fallback), as the DNS canaries do: an interceptor may take over one and not the other.
+    pub async fn resolve_over(&self, query: &Query, transport: Transport) -> Resolution {
+        self.resolve_with(query, Some(transport)).await
+    }
+
+    async fn resolve_with(&self, query: &Query, only: Option<Transport>) -> Resolution {
         let started = Instant::now();
         let mut resolution = Resolution::unanswered(query);
 
         match build_request(query) {
-            Ok(request) => self.exchange(query, request, &mut resolution).await,
+            Ok(request) => self.exchange(query, request, only, &mut resolution).await,
             Err(error) => resolution.error = Some(error),
         }
 
@@ -116,13 +128,35 @@ enum TryFailure {
 }
 
 impl DnsResolver {
-    /// Sends `request` over UDP (then TCP if truncated) and fills in `resolution`.
-    async fn exchange(&self, query: &Query, request: DnsRequest, resolution: &mut Resolution) {
+    /// Sends `request` over UDP (then TCP if truncated), or over `only` that transport, and
+    /// fills in `resolution`.
+    async fn exchange(
+        &self,
+        query: &Query,
+        request: DnsRequest,
+        only: Option<Transport>,
+        resolution: &mut Resolution,
+    ) {
+        if only == Some(Transport::Tcp) {
+            match self
+                .with_tries(|| tcp_try(query, &request, self.settings.timeout))
+                .await
+            {
+                Ok((response, rtt)) => {
+                    resolution.rtt_ms = Some(rtt);
+                    record_response(query, &response, Transport::Tcp, resolution);
+                }
+                Err(failure) => self.record_failure(resolution, failure, ""),
+            }
+            return;
+        }
         let udp = self
             .with_tries(|| udp_try(query, &request, self.settings.timeout))
             .await;
-        let (response, transport) = match udp {
-            Ok(response) if !response.metadata.truncation => (response, Transport::Udp),
+        let (response, transport, rtt) = match udp {
+            Ok((response, rtt)) if !response.metadata.truncation || only.is_some() => {
+                (response, Transport::Udp, rtt)
+            }
             Ok(_truncated) => {
                 // A truncated answer may hold only part of the address set; judging residency on
                 // a partial set would hide servers, so only the complete TCP answer is recorded.
@@ -130,7 +164,7 @@ impl DnsResolver {
                     .with_tries(|| tcp_try(query, &request, self.settings.timeout))
                     .await
                 {
-                    Ok(response) => (response, Transport::Tcp),
+                    Ok((response, rtt)) => (response, Transport::Tcp, rtt),
                     Err(failure) => {
                         self.record_failure(
                             resolution,
@@ -146,20 +180,24 @@ impl DnsResolver {
                 return;
             }
         };
+        resolution.rtt_ms = Some(rtt);
         record_response(query, &response, transport, resolution);
     }
 
-    /// Runs `one_try` up to `settings.tries` times while it times out. Other errors (socket,
-    /// malformed answer) are not retried: they say something about the path, not about loss.
-    async fn with_tries<F, Fut>(&self, mut one_try: F) -> Result<DnsResponse, TryFailure>
+    /// Runs `one_try` up to `settings.tries` times while it times out, and times the try that
+    /// ended it (milliseconds). Other errors (socket, malformed answer) are not retried: they
+    /// say something about the path, not about loss.
+    async fn with_tries<F, Fut>(&self, mut one_try: F) -> Result<(DnsResponse, f64), TryFailure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<DnsResponse, TryFailure>>,
     {
         for _ in 0..self.settings.tries {
+            let started = Instant::now();
             match one_try().await {
                 Err(TryFailure::Timeout) => continue,
-                done => return done,
+                Ok(response) => return Ok((response, started.elapsed().as_secs_f64() * 1000.0)),
+                Err(failure) => return Err(failure),
             }
         }
         Err(TryFailure::Timeout)
@@ -215,6 +253,13 @@ fn build_request(query: &Query) -> Result<DnsRequest, String> {
 
     let mut edns = Edns::new();
     edns.set_max_payload(DEFAULT_MAX_PAYLOAD_LEN).set_version(0);
+    // RFC 5001: an empty NSID option asks the server to name itself. Recorded with every
+    // answer, it shows which server really answered (an interceptor names itself too, or not
+    // at all where the resolver always does).
+    edns.options_mut()
+        .insert(EdnsOption::NSID(NSIDPayload::new(Vec::<u8>::new()).map_err(
+            |e| format!("cannot build the NSID option: {e}"),
+        )?));
     if let Some(subnet) = query.client_subnet {
         edns.options_mut()
             .insert(EdnsOption::Subnet(client_subnet(subnet)));
@@ -305,6 +350,13 @@ fn record_response(
     resolution.rcode = Some(rcode_text(rcode));
     resolution.transport = Some(transport);
 
+    if let Some(edns) = &response.edns
+        && let Some(EdnsOption::NSID(nsid)) = edns.option(EdnsCode::NSID)
+        && !nsid.as_ref().is_empty()
+    {
+        resolution.nsid = Some(nsid_text(nsid.as_ref()));
+    }
+
     if query.client_subnet.is_some()
         && let Some(edns) = &response.edns
         && let Some(EdnsOption::Subnet(echoed)) = edns.option(EdnsCode::Subnet)
@@ -345,6 +397,16 @@ fn record_response(
         ResponseCode::Refused => Outcome::Refused,
         _ => Outcome::OtherRcode,
     };
+}
+
+/// An NSID as text when it is printable ASCII (most servers send a host name), else as hex.
+fn nsid_text(bytes: &[u8]) -> String {
+    if bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("0x{hex}")
+    }
 }
 
 fn push_new<T: PartialEq>(list: &mut Vec<T>, item: T) {

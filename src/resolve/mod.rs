@@ -105,6 +105,17 @@ pub struct Resolution {
     pub elapsed_ms: u64,
     /// What went wrong, for `Timeout` and `Error` outcomes.
     pub error: Option<String>,
+    /// Round-trip time of the try that was answered (sub-millisecond; `elapsed_ms` also counts
+    /// earlier tries), compared with the path to the resolver (see `integrity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// The server's NSID (RFC 5001), asked for on every query: text when printable, else hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsid: Option<String>,
+    /// Why this answer is not used (it came from an interceptor, not the resolver), when so.
+    /// An untrusted answer stays in the document but none of its addresses is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
 }
 
 impl Resolution {
@@ -134,7 +145,15 @@ impl Resolution {
             transport: None,
             elapsed_ms: 0,
             error: None,
+            rtt_ms: None,
+            nsid: None,
+            untrusted: None,
         }
+    }
+
+    /// Whether this answer may be used as evidence of the name's addresses.
+    pub fn trusted(&self) -> bool {
+        self.untrusted.is_none()
     }
 }
 

@@ -146,6 +146,17 @@ pub struct RttSample {
     pub sent: u32,
     pub received: u32,
     pub min_rtt_ms: Option<f64>,
+    /// Why this sample did not come from the address (interception, or sooner than a router
+    /// on the path to it), when so: it stays in the document and physics ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
+}
+
+impl RttSample {
+    /// The sample's RTT, when it was measured and may be used.
+    pub fn trusted_rtt_ms(&self) -> Option<f64> {
+        self.untrusted.is_none().then_some(self.min_rtt_ms).flatten()
+    }
 }
 
 /// A source of paths. The real one uses trippy-core with raw sockets.
@@ -208,6 +219,7 @@ impl TracePath {
             sent: hop.map_or(0, |h| h.sent),
             received: hop.map_or(0, |h| h.received),
             min_rtt_ms: hop.and_then(|h| h.best_rtt_ms),
+            untrusted: None,
         }
     }
 }

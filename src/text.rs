@@ -1,0 +1,148 @@
+//! Hostile text made visible: one rule for the terminal, logs, JSON and the reports.
+//!
+//! PTR names, CNAME targets and RDAP/WHOIS fields are written by whoever runs those servers,
+//! which may be the vendor under audit. Printed raw, `ESC[1A ESC[2K` erases the line above
+//! (the VIOLATION line), U+202E reverses what follows, and zero-width characters hide in a
+//! name that looks innocent. Every character that is invisible or changes how the text around
+//! it is shown becomes a visible `⟦U+XXXX⟧` (in JSON text, a `\uXXXX` escape, which keeps the
+//! data exact). Newlines and tabs stay: they are the layout of our own output.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+/// Is this character invisible, a terminal control, or able to reorder the text around it?
+///
+/// C0 controls but newline and tab (ESC included), DEL and the C1 controls, the bidirectional
+/// formatting characters (ALM, LRM/RLM, LRE..RLO, LRI..PDI), and zero-width and invisible
+/// characters (ZWSP..RLM, word joiner and the invisible operators, BOM).
+pub fn hidden(c: char) -> bool {
+    let u = c as u32;
+    (u < 0x20 && c != '\n' && c != '\t')
+        || (0x7f..=0x9f).contains(&u)
+        || matches!(
+            u,
+            0x061C
+                | 0x180E
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x2069
+                | 0xFEFF
+        )
+}
+
+/// `text` with every [`hidden`] character replaced by `⟦U+XXXX⟧`; borrowed when there is none.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("⟦U+{:04X}⟧", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text with every [`hidden`] character written as a `\uXXXX` escape. serde_json already
+/// escapes C0 controls; DEL, C1, bidi and zero-width characters it writes raw, and a terminal
+/// showing `--format json` would obey them. Outside strings JSON text holds none of these, so
+/// the escaped text parses to exactly the same value.
+pub fn json_visible(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(hidden) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Writes `text` to stdout made [`visible`]. A closed stdout (`| head`) is not an error worth
+/// a panic: the rest of the output is simply not wanted.
+pub fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(visible(text).as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Writes JSON text (and a newline) to stdout with [`json_visible`].
+pub fn print_json(json: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(json_visible(json).as_bytes());
+    let _ = stdout.write_all(b"\n");
+    let _ = stdout.flush();
+}
+
+/// Writes `text` to stderr made [`visible`].
+pub fn print_err(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(visible(text).as_bytes());
+}
+
+/// A log sink for `tracing_subscriber::fmt().with_writer(...)`: each event is collected whole
+/// and written to stderr made [`visible`], so a hostile field value cannot act on the
+/// terminal. Used with `with_ansi(false)`, since the sink would make the logger's own colours
+/// visible too.
+#[derive(Debug, Default)]
+pub struct VisibleStderr(Vec<u8>);
+
+impl Write for VisibleStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.0.is_empty() {
+            print_err(&String::from_utf8_lossy(&self.0));
+            self.0.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for VisibleStderr {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// `fmt().with_writer(text::visible_stderr)`.
+pub fn visible_stderr() -> VisibleStderr {
+    VisibleStderr::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_bidi_and_zero_width_characters_but_not_layout() {
+        let hostile = "ok\x1b[1A\x1b[2K\u{202E}gnp.exe\u{200B}\u{9b}\x7f\r";
+        assert_eq!(
+            visible(hostile),
+            "ok⟦U+001B⟧[1A⟦U+001B⟧[2K⟦U+202E⟧gnp.exe⟦U+200B⟧⟦U+009B⟧⟦U+007F⟧⟦U+000D⟧"
+        );
+        assert_eq!(visible("tab\tnew\nline é 中"), "tab\tnew\nline é 中");
+        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_escapes_keep_the_value() {
+        let value = serde_json::json!({ "holder": "Vendor\u{202E}\u{9b}\x1b[31m" });
+        let text = serde_json::to_string(&value).expect("serialises");
+        let safe = json_visible(&text);
+        assert!(!safe.chars().any(hidden), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back, value);
+    }
+}
