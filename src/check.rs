@@ -21,12 +21,12 @@ use crate::evidence::{
 };
 use crate::fusion::{Fused, LastHop, fuse};
 use crate::geo::Geolocator;
+use crate::integrity::{self, Integrity, Survey, SurveyPlan};
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::physics::Vantage;
 use crate::policy::{Claim, Policy, Target};
 use crate::registry::{Registry, RegistryRecord};
 use crate::resolve::{Query, RecordType, Resolution, Resolve, ResolveSettings};
-use crate::integrity::{self, Integrity, Survey, SurveyPlan};
 use crate::trace::{Trace, TraceSettings, TraceStatus};
 use crate::verdict::{
     LocatedHop, Rules, fold, judge_address, judge_endpoint, judge_reachability, judge_run,

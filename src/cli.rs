@@ -17,6 +17,7 @@ use crate::compare::{self, RunRef};
 use crate::evidence::ProbeSettings;
 use crate::geo::{self, Geolocator};
 use crate::history::{self, AuditFilter, History, RunFilter};
+use crate::integrity::{self, SurveyPlan};
 use crate::model::{CountryCode, Verdict};
 use crate::physics::Vantage;
 use crate::policy::RegistryPolicy;
@@ -27,7 +28,6 @@ use crate::registry::{
 use crate::report::table::{self, Stored};
 use crate::resolve::{self, DnsResolver};
 use crate::run::{self, MeasureOptions, Notice, Outcome, RegistryOverrides, RunError, Runner};
-use crate::integrity::{self, SurveyPlan};
 use crate::text;
 use crate::trace::{Protocol, TraceSettings};
 use crate::watch::{self as schedule, Schedule, ScheduleError};
@@ -46,7 +46,6 @@ macro_rules! outln {
 macro_rules! errln {
     ($($arg:tt)*) => { $crate::text::print_err(&(format!($($arg)*) + "\n")) };
 }
-
 
 /// Exit codes, as monitoring plugins (Nagios, Icinga) and schedulers read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1020,10 +1019,7 @@ fn doctor(args: &DoctorArgs) -> Result<Exit, CliError> {
             round_timeout: timeout,
             ..TraceSettings::default()
         },
-        dns: resolve::ResolveSettings {
-            timeout,
-            tries: 1,
-        },
+        dns: resolve::ResolveSettings { timeout, tries: 1 },
         resolvers,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1347,7 +1343,8 @@ fn report(args: &ReportArgs) -> Result<Exit, CliError> {
     if ctx.provenance.chain_verified == Some(false) {
         errln!(
             "warning: the chain of {} is broken; the report says so. See `residency history verify --policy {}`",
-            args.policy_id, args.policy_id
+            args.policy_id,
+            args.policy_id
         );
     }
     Ok(Exit::Ok)

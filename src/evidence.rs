@@ -371,10 +371,7 @@ fn distrust_samples(
             Some(MethodStatus::Intercepted { answers }) => Some(format!(
                 "{} is intercepted from this vantage point ({}): its {rtt:.2} ms reply counts for nothing",
                 sample.method,
-                answers
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
+                answers.first().map(ToString::to_string).unwrap_or_default()
             )),
             _ => floor
                 .as_ref()

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{self, PathEvidence, ProbeSettings, ReverseDns, RttEvidence};
-use crate::integrity::{self, Integrity, Survey, SurveyPlan};
 use crate::geo::Geolocator;
+use crate::integrity::{self, Integrity, Survey, SurveyPlan};
 use crate::model::{CountryCode, Evidence};
 use crate::physics::Vantage;
 use crate::registry::RegistryRecord;
@@ -66,7 +66,8 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
             None => Survey::skipped("probing is off (--no-trace): no canaries were sent"),
         }
     };
-    let (mut resolutions, surveyed) = tokio::join!(resolve_target(target, resolvers, &resolver), surveyed);
+    let (mut resolutions, surveyed) =
+        tokio::join!(resolve_target(target, resolvers, &resolver), surveyed);
     let integrity = {
         let mut answers: Vec<&mut Resolution> = resolutions.iter_mut().collect();
         surveyed.finish(&mut answers)

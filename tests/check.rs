@@ -653,6 +653,7 @@ fn queries_in_flight_are_bounded_by_concurrency() {
         resolvers: vec![silent.addr()],
         concurrency: 5,
         trace_concurrency: 5,
+        dns: policy.dns,
     };
     let resolver = Arc::new(residency::resolve::DnsResolver::new(policy.dns));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

@@ -70,6 +70,7 @@ fn physics_and_a_ptr_hint_overrule_registry_and_database_with_reasons() {
             "id: fusion\nallow: [SG]\ndeny: [CN]\nresolvers: [\"{}\"]\nrepeat: 1\n\
              vantage: {{ country: SG, lat: 1.29, lon: 103.85 }}\n\
              trace: {{ rounds: 2, timeout_ms: 300, max_hops: 4 }}\n\
+             integrity: {{ canaries: [] }}\n\
              registry: {{ rdap: \"{}\", whois: \"127.0.0.1:9\" }}\ngeo:\n  databases: [{}]\n\
              endpoints:\n  - host: sg.vendor.test\n",
             knot.addr(),

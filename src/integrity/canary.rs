@@ -251,7 +251,11 @@ async fn trace_resolvers(plan: &SurveyPlan) -> Vec<(SocketAddr, Result<PathFloor
     });
     if let Err(err) = tracer.privilege() {
         let why = format!("the path to the resolver was not traced: {err}");
-        return plan.resolvers.iter().map(|r| (*r, Err(why.clone()))).collect();
+        return plan
+            .resolvers
+            .iter()
+            .map(|r| (*r, Err(why.clone())))
+            .collect();
     }
     let mut ips: Vec<IpAddr> = plan.resolvers.iter().map(SocketAddr::ip).collect();
     ips.sort();

@@ -70,7 +70,9 @@ impl MethodStatus {
     /// One line: `clean`, `intercepted: ...`, `untested: ...`.
     pub fn summary(&self) -> String {
         match self {
-            MethodStatus::Clean { probes } => format!("clean ({} canaries unanswered)", probes.len()),
+            MethodStatus::Clean { probes } => {
+                format!("clean ({} canaries unanswered)", probes.len())
+            }
             MethodStatus::Intercepted { answers } => format!(
                 "intercepted: {}",
                 answers

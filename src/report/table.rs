@@ -134,7 +134,9 @@ pub fn integrity(out: &mut String, integrity: &Integrity, pad: &str) {
         ("icmp", &integrity.icmp),
     ] {
         let line = match status {
-            MethodStatus::Intercepted { .. } => status.summary().replacen("intercepted", "INTERCEPTED", 1),
+            MethodStatus::Intercepted { .. } => {
+                status.summary().replacen("intercepted", "INTERCEPTED", 1)
+            }
             _ => status.summary(),
         };
         let _ = writeln!(out, "{pad}  {name:<5} {line}");
@@ -195,8 +197,10 @@ pub fn doctor(report: &DoctorReport) -> String {
                 .as_ref()
                 .map(|n| format!(", NSID {n}"))
                 .unwrap_or_default(),
-            r.rtt_ms
-                .map_or_else(|| format!("{} ms", r.elapsed_ms), |ms| format!("{ms:.2} ms"))
+            r.rtt_ms.map_or_else(
+                || format!("{} ms", r.elapsed_ms),
+                |ms| format!("{ms:.2} ms")
+            )
         );
     }
     let _ = writeln!(

@@ -256,10 +256,10 @@ fn build_request(query: &Query) -> Result<DnsRequest, String> {
     // RFC 5001: an empty NSID option asks the server to name itself. Recorded with every
     // answer, it shows which server really answered (an interceptor names itself too, or not
     // at all where the resolver always does).
-    edns.options_mut()
-        .insert(EdnsOption::NSID(NSIDPayload::new(Vec::<u8>::new()).map_err(
-            |e| format!("cannot build the NSID option: {e}"),
-        )?));
+    edns.options_mut().insert(EdnsOption::NSID(
+        NSIDPayload::new(Vec::<u8>::new())
+            .map_err(|e| format!("cannot build the NSID option: {e}"))?,
+    ));
     if let Some(subnet) = query.client_subnet {
         edns.options_mut()
             .insert(EdnsOption::Subnet(client_subnet(subnet)));

@@ -155,7 +155,10 @@ pub struct RttSample {
 impl RttSample {
     /// The sample's RTT, when it was measured and may be used.
     pub fn trusted_rtt_ms(&self) -> Option<f64> {
-        self.untrusted.is_none().then_some(self.min_rtt_ms).flatten()
+        self.untrusted
+            .is_none()
+            .then_some(self.min_rtt_ms)
+            .flatten()
     }
 }
 

@@ -129,6 +129,8 @@ impl GeoConfig {
 pub struct KnotPlacement {
     pub listen: Vec<SocketAddr>,
     pub prefix: Vec<String>,
+    /// The server's NSID (RFC 5001), sent to queries that ask for it; `None`: none.
+    pub nsid: Option<String>,
 }
 
 /// A running knotd serving the given zones on loopback; killed on drop.
@@ -231,6 +233,7 @@ fn try_start(knotd: &Path, zones: &[Zone], geo: Option<&GeoConfig>) -> Result<Kn
     let placement = KnotPlacement {
         listen,
         prefix: Vec::new(),
+        nsid: None,
     };
     try_start_at(knotd, zones, geo, &placement)
 }
@@ -261,6 +264,9 @@ fn try_start_at(
         rundir = d.display(),
         listen = listen.join(", "),
     );
+    if let Some(nsid) = &placement.nsid {
+        conf = conf.replacen("server:\n", &format!("server:\n    nsid: \"{nsid}\"\n"), 1);
+    }
     if let Some(geo) = geo {
         let geo_file = d.join("geo.conf");
         std::fs::write(&geo_file, geo.to_file())

@@ -159,6 +159,7 @@ pub struct Server {
     behind: Option<String>,
     delay: Duration,
     drop_all: bool,
+    tcp_only: bool,
 }
 
 impl Server {
@@ -171,7 +172,16 @@ impl Server {
             behind: None,
             delay: Duration::ZERO,
             drop_all: false,
+            tcp_only: false,
         }
+    }
+
+    /// Drops every ICMP and UDP packet arriving at the server (IPv4 and IPv6) but lets TCP in,
+    /// like a web server behind a firewall: traceroute gets no answer from it, a TCP connect
+    /// to a listening port does.
+    pub fn tcp_only(mut self) -> Server {
+        self.tcp_only = true;
+        self
     }
 
     /// Hangs the server off this router instead of the last one.
@@ -199,6 +209,7 @@ impl Server {
 pub struct LabBuilder {
     routers: Vec<RouterSpec>,
     servers: Vec<Server>,
+    client_default_route: bool,
 }
 
 impl LabBuilder {
@@ -242,6 +253,15 @@ impl LabBuilder {
         self.servers.push(server);
         self
     }
+
+    /// Gives the client a default route through the first router, as a real host has: then
+    /// traffic to addresses outside the lab (interception canaries) reaches the first router,
+    /// which sends it back toward the client, which drops it (it does not forward). Nothing
+    /// leaves the lab either way.
+    pub fn client_default_route(mut self) -> LabBuilder {
+        self.client_default_route = true;
+        self
+    }
 }
 
 /// What a link joins and how it is addressed.
@@ -265,6 +285,7 @@ pub struct Lab {
     servers: Vec<Server>,
     links: Vec<LinkPlan>,
     v6: bool,
+    client_default_route: bool,
     delay_links: Vec<DelayLink>,
     /// The names TUN devices had in the root namespace, so a test can check none is left.
     tun_names: Vec<String>,
@@ -298,12 +319,80 @@ impl Lab {
             routers: builder.routers,
             servers: builder.servers,
             v6,
+            client_default_route: builder.client_default_route,
             delay_links: Vec::new(),
             tun_names: Vec::new(),
         };
         // Built step by step on `lab` itself, so a panic half-way still cleans up in Drop.
         lab.build();
         Ok(lab)
+    }
+
+    /// Runs an nftables script inside a node's namespace (e.g. a transparent proxy's
+    /// `redirect` on a router); panics with nft's words when it fails.
+    pub fn nft(&self, node: &str, script: &str) {
+        let out = self
+            .exec(node, "nft", [script])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run nft: {e}; {INSTALL_HINT}"));
+        assert!(
+            out.status.success(),
+            "nft failed in {} ({INSTALL_HINT}): {}\n{script}",
+            self.ns(node),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A TCP listener on `addr` inside a node's namespace that accepts every connection and
+    /// closes it at once: a web server, or a transparent proxy's local end. It is served by a
+    /// thread of the test process that joined the namespace (setns), and stops on drop.
+    pub fn listen_tcp(&self, node: &str, addr: SocketAddr) -> TcpService {
+        let path = format!("/run/netns/{}", self.ns(node));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready, started) = std::sync::mpsc::channel::<Result<(), String>>();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let joined = std::fs::File::open(&path)
+                .map_err(|e| format!("cannot open {path}: {e}"))
+                .and_then(|ns| {
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| format!("cannot enter {path}: {e}"))
+                })
+                .and_then(|()| {
+                    std::net::TcpListener::bind(addr)
+                        .map_err(|e| format!("cannot bind {addr}: {e}"))
+                })
+                .and_then(|l| {
+                    l.set_nonblocking(true)
+                        .map(|()| l)
+                        .map_err(|e| format!("cannot make the listener non-blocking: {e}"))
+                });
+            let listener = match joined {
+                Ok(listener) => {
+                    let _ = ready.send(Ok(()));
+                    listener
+                }
+                Err(why) => {
+                    let _ = ready.send(Err(why));
+                    return;
+                }
+            };
+            let deadline = Instant::now() + FORWARDER_LIFETIME;
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => drop(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        match started.recv() {
+            Ok(Ok(())) => TcpService {
+                stop,
+                thread: Some(thread),
+            },
+            Ok(Err(why)) => panic!("TCP listener in {node}: {why}"),
+            Err(_) => panic!("TCP listener in {node}: the thread ended before listening"),
+        }
     }
 
     /// The namespace name of a node (`client`, a router or a server name).
@@ -347,9 +436,21 @@ impl Lab {
     /// A real knotd serving `zones` on port 53 of `addr` inside a node's namespace, started and
     /// answering; killed when the returned server drops.
     pub fn spawn_knot(&self, node: &str, addr: IpAddr, zones: &[Zone]) -> KnotServer {
+        self.spawn_knot_named(node, addr, zones, None)
+    }
+
+    /// [`Lab::spawn_knot`] with an NSID (RFC 5001) the server names itself by.
+    pub fn spawn_knot_named(
+        &self,
+        node: &str,
+        addr: IpAddr,
+        zones: &[Zone],
+        nsid: Option<&str>,
+    ) -> KnotServer {
         let placement = KnotPlacement {
             listen: vec![SocketAddr::new(addr, 53)],
             prefix: self.prefix(node),
+            nsid: nsid.map(str::to_string),
         };
         KnotServer::start_in(&placement, zones, None)
     }
@@ -502,20 +603,19 @@ impl Lab {
                 add_addr(&ns, "lo", *addr, None);
             }
             if server.drop_all {
-                let out = self
-                    .exec(
-                        &server.name,
-                        "nft",
-                        ["add table inet rsdlab; \
-                             add chain inet rsdlab input \
-                             { type filter hook input priority 0; policy drop; }"],
-                    )
-                    .output()
-                    .unwrap_or_else(|e| panic!("cannot run nft: {e}; {INSTALL_HINT}"));
-                assert!(
-                    out.status.success(),
-                    "nft failed in {ns} ({INSTALL_HINT}): {}",
-                    String::from_utf8_lossy(&out.stderr)
+                self.nft(
+                    &server.name,
+                    "add table inet rsdlab; \
+                     add chain inet rsdlab input \
+                     { type filter hook input priority 0; policy drop; }",
+                );
+            } else if server.tcp_only {
+                self.nft(
+                    &server.name,
+                    "add table inet rsdlab; \
+                     add chain inet rsdlab input \
+                     { type filter hook input priority 0; policy accept; }; \
+                     add rule inet rsdlab input meta l4proto { icmp, ipv6-icmp, udp } drop",
                 );
             }
         }
@@ -604,6 +704,11 @@ impl Lab {
         let families: &[bool] = if self.v6 { &[false, true] } else { &[false] };
         let first = &self.links[0];
         let client_ns = self.ns(CLIENT).to_string();
+        if self.client_default_route {
+            for &v6 in families {
+                default_route(&client_ns, gateway(first, v6, false));
+            }
+        }
         for router in &self.routers[1..] {
             for addr in router_addrs(router) {
                 route(&client_ns, addr, gateway(first, addr.is_ipv6(), false));
@@ -649,6 +754,21 @@ impl Lab {
             for &v6 in families {
                 default_route(&ns, gateway(up, v6, true));
             }
+        }
+    }
+}
+
+/// A listener started by [`Lab::listen_tcp`]; stops (and closes its socket) on drop.
+pub struct TcpService {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for TcpService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
