@@ -21,7 +21,7 @@ use crate::evidence::{
 };
 use crate::fusion::{Fused, LastHop, fuse};
 use crate::geo::Geolocator;
-use crate::integrity::{self, Integrity, Survey, SurveyPlan};
+use crate::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::physics::Vantage;
 use crate::policy::{Claim, Policy, Target};
@@ -290,6 +290,8 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     progress.set_length(planned as u64);
     // The canaries go out while the names resolve: a survey takes about one probe timeout.
     let survey_plan = tracer.as_ref().and_then(|_| survey_plan(policy, settings));
+    // Reply TTLs are watched from the first query to the last probe (with raw sockets only).
+    let watcher = survey_plan.as_ref().and_then(|_| TtlWatcher::start().ok());
     let (mut resolutions, survey) = tokio::join!(
         resolve_all(
             Arc::clone(&resolver),
@@ -308,7 +310,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     );
     let integrity = {
         let mut answers: Vec<&mut Resolution> = resolutions.iter_mut().map(|(_, r)| r).collect();
-        survey.finish(&mut answers)
+        survey.finish(&mut answers, watcher.as_ref())
     };
 
     let mut per_endpoint: Vec<Vec<Resolution>> = vec![Vec::new(); policy.endpoints.len()];
@@ -356,7 +358,17 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
             resolver: Arc::clone(&resolver),
             server: *server,
         });
-    let facts = evidence::gather(&distinct, geo, reverse, tracer, &probe, &integrity).await;
+    let facts = evidence::gather(
+        &distinct,
+        geo,
+        reverse,
+        tracer,
+        &probe,
+        &integrity,
+        watcher.as_ref(),
+    )
+    .await;
+    drop(watcher);
 
     let mut endpoints = Vec::with_capacity(policy.endpoints.len());
     for ((endpoint, resolutions), ordered) in

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::integrity::{self, Integrity, SurveyPlan};
+use crate::integrity::{self, Integrity, SurveyPlan, TtlWatcher};
 use crate::physics::Vantage;
 use crate::resolve::{DnsResolver, Query, RecordType, Resolution, Resolve};
 use crate::trace::check_privilege;
@@ -55,6 +55,7 @@ impl DoctorReport {
 /// Surveys this vantage point with `plan` and asks every resolver in it a few questions.
 pub async fn doctor(plan: &SurveyPlan, vantage: Option<Vantage>) -> DoctorReport {
     let resolver = DnsResolver::new(plan.dns);
+    let watcher = TtlWatcher::start().ok();
     let asked = async {
         let mut out = Vec::new();
         for server in &plan.resolvers {
@@ -67,7 +68,7 @@ pub async fn doctor(plan: &SurveyPlan, vantage: Option<Vantage>) -> DoctorReport
     let (mut resolutions, survey) = tokio::join!(asked, integrity::survey(plan));
     let integrity = {
         let mut answers: Vec<&mut Resolution> = resolutions.iter_mut().collect();
-        survey.finish(&mut answers)
+        survey.finish(&mut answers, watcher.as_ref())
     };
     let privilege = match check_privilege() {
         Ok(()) => Privilege {

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::fusion::Reach;
 use crate::geo::Geolocator;
 use crate::hints;
-use crate::integrity::{Integrity, MethodStatus, consistency};
+use crate::integrity::{Integrity, MethodStatus, TtlWatcher, consistency, ttl};
 use crate::model::{CountryCode, Evidence};
 use crate::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
 use crate::registry::{Registry, RegistryRecord};
@@ -141,6 +141,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     tracer: Option<Arc<T>>,
     settings: &ProbeSettings,
     integrity: &Integrity,
+    ttls: Option<&TtlWatcher>,
 ) -> BTreeMap<IpAddr, AddressEvidence> {
     let (paths, mut samples) = match (&settings.trace, tracer) {
         (Some(trace), Some(tracer)) => {
@@ -150,7 +151,17 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
         _ => (HashMap::new(), HashMap::new()),
     };
     let mut distrusted: HashMap<IpAddr, String> = HashMap::new();
+    let port = settings.trace.map(|t| t.port);
     for (ip, list) in samples.iter_mut() {
+        if let (Some(watcher), Some(port)) = (ttls, port) {
+            for s in list
+                .iter_mut()
+                .filter(|s| s.method != "trace" && s.received > 0)
+            {
+                s.reply_ttl = watcher.ttls(ttl::Kind::Tcp, *ip, port).into_iter().max();
+                s.hops_away = s.reply_ttl.map(ttl::hops_away);
+            }
+        }
         if let Some(why) = distrust_samples(*ip, paths.get(ip), list, integrity) {
             distrusted.insert(*ip, why);
         }
@@ -357,6 +368,7 @@ fn distrust_samples(
     integrity: &Integrity,
 ) -> Option<String> {
     let floor = path.and_then(|p| consistency::path_floor(ip, &p.hops));
+    let router = path.and_then(|p| consistency::last_router(ip, &p.hops));
     let mut trace_untrusted = None;
     for sample in samples.iter_mut() {
         let Some(rtt) = sample.min_rtt_ms else {
@@ -375,7 +387,14 @@ fn distrust_samples(
             )),
             _ => floor
                 .as_ref()
-                .and_then(|f| consistency::impossible_reply(ip, &sample.method, rtt, f)),
+                .and_then(|f| consistency::impossible_reply(ip, &sample.method, rtt, f))
+                .or_else(|| {
+                    let what = format!("the {} handshake reply", sample.method);
+                    sample
+                        .reply_ttl
+                        .zip(router)
+                        .and_then(|(ttl, r)| consistency::too_near(ip, &what, ttl, r))
+                }),
         };
         if sample.method == "trace" && why.is_some() {
             trace_untrusted = why.clone();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::evidence::{self, PathEvidence, ProbeSettings, ReverseDns, RttEvidence};
 use crate::geo::Geolocator;
-use crate::integrity::{self, Integrity, Survey, SurveyPlan};
+use crate::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
 use crate::model::{CountryCode, Evidence};
 use crate::physics::Vantage;
 use crate::registry::RegistryRecord;
@@ -60,6 +60,7 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
     probe: &ProbeSettings,
     survey: Option<&SurveyPlan>,
 ) -> LocateReport {
+    let watcher = survey.and_then(|_| TtlWatcher::start().ok());
     let surveyed = async {
         match survey {
             Some(plan) => integrity::survey(plan).await,
@@ -70,7 +71,7 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
         tokio::join!(resolve_target(target, resolvers, &resolver), surveyed);
     let integrity = {
         let mut answers: Vec<&mut Resolution> = resolutions.iter_mut().collect();
-        surveyed.finish(&mut answers)
+        surveyed.finish(&mut answers, watcher.as_ref())
     };
     let ips: Vec<IpAddr> = match target.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
@@ -91,7 +92,17 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
             resolver: Arc::clone(&resolver),
             server: *server,
         });
-    let facts = evidence::gather(&ips, geo, reverse, tracer, probe, &integrity).await;
+    let facts = evidence::gather(
+        &ips,
+        geo,
+        reverse,
+        tracer,
+        probe,
+        &integrity,
+        watcher.as_ref(),
+    )
+    .await;
+    drop(watcher);
     report(target, probe, geo, resolutions, integrity, &ips, &facts)
 }
 

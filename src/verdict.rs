@@ -626,7 +626,27 @@ mod tests {
             transport: None,
             elapsed_ms: 0,
             error: None,
+            rtt_ms: None,
+            nsid: None,
+            untrusted: None,
         }
+    }
+
+    #[test]
+    fn untrusted_answers_count_as_no_usable_answer() {
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        let mut jacked = res(Outcome::Answer, Some("NOERROR"));
+        jacked.untrusted = Some("DNS is intercepted from this vantage point".into());
+        // Only untrusted answers: no address was judged, and the reasons say why.
+        let (v, why) = judge_endpoint("api.example", std::slice::from_ref(&jacked), &[]);
+        assert_eq!(v, Verdict::Inconclusive);
+        let why = why.join("\n");
+        assert!(why.contains("untrusted answer"), "{why}");
+        assert!(why.contains("came only from untrusted answers"), "{why}");
+        // A trusted answer beside an untrusted one cannot be compliant: addresses may be missing.
+        let both = [res(Outcome::Answer, Some("NOERROR")), jacked];
+        let (v, _) = judge_endpoint("api.example", &both, &[(ip, Verdict::Compliant)]);
+        assert_eq!(v, Verdict::Inconclusive);
     }
 
     #[test]

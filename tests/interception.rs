@@ -212,6 +212,9 @@ fn a_transparent_tcp_proxy_cannot_make_a_far_server_in_a_denied_country_complian
         "{honest:#}"
     );
     assert!(honest["untrusted"].is_null(), "{honest:#}");
+    // Its SYN-ACK crossed r2 and r1: IP TTL 62, three hops.
+    assert_eq!(honest["reply_ttl"], 62, "{honest:#}");
+    assert_eq!(honest["hops_away"], 3, "{honest:#}");
 
     // Now r1 answers every handshake itself.
     let _proxy = proxy_on_r1(&world.lab);
@@ -251,6 +254,9 @@ fn a_transparent_tcp_proxy_cannot_make_a_far_server_in_a_denied_country_complian
             .is_some_and(|w| w.contains("intercepted")),
         "{fake:#}"
     );
+    // r1's own stack sent the SYN-ACK: IP TTL 64, one hop.
+    assert_eq!(fake["reply_ttl"], 64, "{fake:#}");
+    assert_eq!(fake["hops_away"], 1, "{fake:#}");
     assert!(a["rtt"]["min_rtt_ms"].is_null(), "{:#}", a["rtt"]);
     assert!(
         a["rtt"]["note"]
@@ -294,6 +300,37 @@ fn without_canaries_a_handshake_sooner_than_a_router_on_the_path_is_still_discar
 }
 
 #[test]
+fn where_the_rtt_cannot_tell_the_reply_ttl_gives_a_proxy_away() {
+    // Every link without delay: the proxy's handshake is no faster than the server's would
+    // be, so only the IP TTL (64: sent one hop away, before r2) shows who answered.
+    let lab = require_lab!(
+        LabBuilder::new()
+            .router("r1", &[R1], Duration::ZERO)
+            .router("r2", &[R2], Duration::ZERO)
+            .server(Server::new("srv", &[SRV]).tcp_only())
+            .server(Server::new("dns", &[DNS]))
+            .client_default_route()
+    );
+    let world = World::start(lab);
+    let _server = world.lab.listen_tcp("srv", SocketAddr::new(addr(SRV), 443));
+    let _proxy = proxy_on_r1(&world.lab);
+    let policy = world.policy(
+        "ttl",
+        &format!("integrity: {{ canaries: [] }}\nendpoints:\n  - host: {SRV}\n"),
+    );
+    let (code, doc, stderr) = world.check(&policy, false);
+    let a = first_address(&doc, SRV);
+    assert_eq!(code, 2, "{stderr}\n{a:#}");
+    let fake = sample(&a, "tcp_connect:443");
+    let why = fake["untrusted"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("IP TTL 64") && why.contains(&format!("hop 2 ({R2})")),
+        "{fake:#}"
+    );
+    assert!(db_claim(&a)["refuted"].is_null(), "{a:#}");
+}
+
+#[test]
 fn a_dns_takeover_is_not_taken_for_the_resolvers_answer() {
     let world = World::start(require_lab!(topology()));
     let _server = world.lab.listen_tcp("srv", SocketAddr::new(addr(SRV), 443));
@@ -310,6 +347,7 @@ fn a_dns_takeover_is_not_taken_for_the_resolvers_answer() {
     assert_eq!(resolver["status"], "clean", "{resolver:#}");
     assert_eq!(resolver["nsids"][0], "resolver-53", "{resolver:#}");
     assert_eq!(e["resolutions"][0]["nsid"], "resolver-53");
+    assert_eq!(resolver["answer_ttl"], 62, "{resolver:#}");
 
     // r1 answers every DNS query passing through it, saying the vendor is in India.
     let fake_zone = Zone::new("vendor.test.", &format!("api A {FAKE}\n"));
@@ -355,6 +393,8 @@ fn a_dns_takeover_is_not_taken_for_the_resolvers_answer() {
             .is_some_and(|r| r.contains("something nearer answered")),
         "{resolver:#}"
     );
+    assert_eq!(resolver["answer_ttl"], 64, "{resolver:#}");
+    assert_eq!(resolver["answer_hops"], 1, "{resolver:#}");
 
     // Without canaries, the answer times alone give the takeover away.
     let quiet = world.policy(

@@ -9,8 +9,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use futures_util::future::join_all;
 
-use super::consistency::path_floor;
-use super::{CANARY_NAME, CanaryAnswer, Integrity, MethodStatus, PathFloor, Survey, SurveyPlan};
+use super::consistency::{last_router, path_floor};
+use super::{
+    CANARY_NAME, CanaryAnswer, Integrity, MethodStatus, PathFloor, ResolverPath, Survey, SurveyPlan,
+};
 use crate::resolve::{DnsResolver, Outcome, Query, RecordType, ResolveSettings, Transport};
 use crate::trace::{
     PRIVILEGE_HINT, Protocol, Trace, TracePath, TraceSettings, TrippyTracer, check_privilege,
@@ -62,7 +64,11 @@ pub async fn survey(plan: &SurveyPlan) -> Survey {
         let why = "ICMP is intercepted from this vantage point, so the path to the resolver cannot be timed";
         resolver_paths
             .into_iter()
-            .map(|(r, _)| (r, Err(why.to_string())))
+            .map(|p| ResolverPath {
+                floor: Err(why.to_string()),
+                last_router: None,
+                ..p
+            })
             .collect()
     } else {
         resolver_paths
@@ -240,7 +246,7 @@ async fn canary_trace(tracer: &TrippyTracer, canary: IpAddr, what: &str) -> Prob
 
 /// The path floor of every resolver's address: its own echo reply when it answered, else the
 /// slowest router before it.
-async fn trace_resolvers(plan: &SurveyPlan) -> Vec<(SocketAddr, Result<PathFloor, String>)> {
+async fn trace_resolvers(plan: &SurveyPlan) -> Vec<ResolverPath> {
     if plan.resolvers.is_empty() {
         return Vec::new();
     }
@@ -254,7 +260,11 @@ async fn trace_resolvers(plan: &SurveyPlan) -> Vec<(SocketAddr, Result<PathFloor
         return plan
             .resolvers
             .iter()
-            .map(|r| (*r, Err(why.clone())))
+            .map(|r| ResolverPath {
+                resolver: *r,
+                floor: Err(why.clone()),
+                last_router: None,
+            })
             .collect();
     }
     let mut ips: Vec<IpAddr> = plan.resolvers.iter().map(SocketAddr::ip).collect();
@@ -264,12 +274,14 @@ async fn trace_resolvers(plan: &SurveyPlan) -> Vec<(SocketAddr, Result<PathFloor
     plan.resolvers
         .iter()
         .map(|server| {
-            let floor = paths
-                .iter()
-                .find(|p| p.target == server.ip())
-                .ok_or_else(|| "not traced".to_string())
-                .and_then(floor_of);
-            (*server, floor)
+            let path = paths.iter().find(|p| p.target == server.ip());
+            ResolverPath {
+                resolver: *server,
+                floor: path
+                    .ok_or_else(|| "not traced".to_string())
+                    .and_then(floor_of),
+                last_router: path.and_then(|p| last_router(p.target, &p.hops)),
+            }
         })
         .collect()
 }

@@ -49,6 +49,28 @@ pub fn path_floor(target: IpAddr, hops: &[Hop]) -> Option<PathFloor> {
         })
 }
 
+/// The farthest router before `target` that answered a trace: its TTL and address.
+pub fn last_router(target: IpAddr, hops: &[Hop]) -> Option<(u8, IpAddr)> {
+    hops.iter()
+        .filter(|h| h.received > 0)
+        .filter_map(|h| h.addr.filter(|a| *a != target).map(|a| (h.ttl, a)))
+        .max_by_key(|(ttl, _)| *ttl)
+}
+
+/// Why a reply that arrived with IP TTL `ttl` cannot have come from `target`, if it cannot:
+/// the TTL puts its sender no farther than `router`, which the trace saw before the target.
+pub fn too_near(target: IpAddr, what: &str, ttl: u8, router: (u8, IpAddr)) -> Option<String> {
+    let hops = super::ttl::hops_away(ttl);
+    (hops <= router.0).then(|| {
+        format!(
+            "{what} arrived with IP TTL {ttl}, so it was sent {hops} hop(s) away, but hop {} \
+             ({}) answered the trace from farther on the path to {target}: the reply did not \
+             come from {target}",
+            router.0, router.1
+        )
+    })
+}
+
 /// Why a sample of `rtt_ms` by `method` cannot have come from `target`, if it cannot.
 pub fn impossible_reply(
     target: IpAddr,
@@ -97,6 +119,32 @@ mod tests {
         let why = impossible_reply(target, "tcp_connect:443", 0.05, &floor).expect("impossible");
         assert!(why.contains("0.05 ms") && why.contains("60.20 ms"), "{why}");
         assert!(path_floor(target, &hops[2..]).is_none());
+        assert_eq!(
+            last_router(target, &hops),
+            Some((2, "198.51.100.129".parse().expect("ip")))
+        );
+        // A SYN-ACK made on the first router (TTL 64, one hop) against r2 at hop 2.
+        let why = too_near(
+            target,
+            "its SYN-ACK",
+            64,
+            (2, "198.51.100.129".parse().expect("ip")),
+        )
+        .expect("too near");
+        assert!(
+            why.contains("IP TTL 64") && why.contains("1 hop(s)"),
+            "{why}"
+        );
+        // The server's own (TTL 62: three hops) is where it should be.
+        assert!(
+            too_near(
+                target,
+                "its SYN-ACK",
+                62,
+                (2, "198.51.100.129".parse().expect("ip"))
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -25,8 +25,10 @@ use crate::trace::{Protocol, TraceSettings};
 
 mod canary;
 pub mod consistency;
+pub mod ttl;
 
 pub use canary::survey;
+pub use ttl::TtlWatcher;
 
 /// Default canaries, in order of preference: the benchmarking range (RFC 2544, never routed on
 /// the Internet), the documentation ranges (RFC 5737) and for IPv6 the discard-only prefix
@@ -129,6 +131,13 @@ pub struct ResolverCheck {
     pub fastest_answer_ms: Option<f64>,
     /// Every distinct NSID (RFC 5001) its answers carried.
     pub nsids: Vec<String>,
+    /// The IP TTL its UDP answers arrived with (the largest, i.e. the nearest sender), where
+    /// raw sockets could watch it (IPv4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_ttl: Option<u8>,
+    /// How many hops away that TTL says the answering server was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_hops: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,12 +227,22 @@ pub struct SurveyPlan {
     pub resolvers: Vec<SocketAddr>,
 }
 
+/// The traced path to a resolver's address, as far as the provenance check needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolverPath {
+    pub resolver: SocketAddr,
+    /// The least RTT the path allows, or why there is none.
+    pub floor: Result<PathFloor, String>,
+    /// The farthest router before the resolver that answered the trace: its TTL and address.
+    pub last_router: Option<(u8, IpAddr)>,
+}
+
 /// What the survey found before any answer was compared with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Survey {
     pub integrity: Integrity,
-    /// The path floor of each resolver's address (or why there is none).
-    pub resolver_paths: Vec<(SocketAddr, Result<PathFloor, String>)>,
+    /// The path to each resolver's address.
+    pub resolver_paths: Vec<ResolverPath>,
 }
 
 impl Survey {
@@ -242,7 +261,14 @@ impl Survey {
     /// address allows (less [`consistency::margin_ms`]): something nearer answered for it.
     /// A canary that turns out to share a /24 (/48) with an address the run resolved is not
     /// evidence of anything, so its methods become untested.
-    pub fn finish(self, resolutions: &mut [&mut Resolution]) -> Integrity {
+    ///
+    /// With `ttls` (raw sockets), a resolver is also intercepted when its answers arrived with
+    /// an IP TTL that puts their sender no farther away than a router the trace saw before it.
+    pub fn finish(
+        self,
+        resolutions: &mut [&mut Resolution],
+        ttls: Option<&TtlWatcher>,
+    ) -> Integrity {
         let mut integrity = self.integrity;
         let resolved: Vec<IpAddr> = resolutions
             .iter()
@@ -266,8 +292,30 @@ impl Survey {
                 }
             }
         }
-        for (server, floor) in self.resolver_paths {
+        for ResolverPath {
+            resolver: server,
+            floor,
+            last_router,
+        } in self.resolver_paths
+        {
             let name = server.to_string();
+            let answer_ttl = ttls.and_then(|w| {
+                w.ttls(ttl::Kind::Udp, server.ip(), server.port())
+                    .into_iter()
+                    .max()
+            });
+            let answer_hops = answer_ttl.map(ttl::hops_away);
+            let too_near = match (answer_ttl, answer_hops, last_router) {
+                (Some(ttl), Some(hops), Some((router_ttl, router))) if hops <= router_ttl => {
+                    Some(format!(
+                        "its answers arrived with IP TTL {ttl}, so they were sent {hops} hop(s) \
+                         away, but hop {router_ttl} ({router}) is farther on the path to {}: \
+                         something nearer answered in its place",
+                        server.ip()
+                    ))
+                }
+                _ => None,
+            };
             let answered: Vec<&&mut Resolution> = resolutions
                 .iter()
                 .filter(|r| r.resolver == name && responded(r.outcome))
@@ -280,6 +328,11 @@ impl Survey {
             nsids.sort();
             nsids.dedup();
             let (status, reason, path) = match (floor, fastest) {
+                (floor, _) if too_near.is_some() => (
+                    ResolverStatus::Intercepted,
+                    too_near.clone().unwrap_or_default(),
+                    floor.ok(),
+                ),
                 (Err(why), _) => (ResolverStatus::Untested, why, None),
                 (Ok(floor), None) => (
                     ResolverStatus::Untested,
@@ -318,6 +371,8 @@ impl Survey {
                 path,
                 fastest_answer_ms: fastest,
                 nsids,
+                answer_ttl,
+                answer_hops,
             });
         }
         for r in resolutions.iter_mut() {

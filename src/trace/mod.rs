@@ -150,6 +150,12 @@ pub struct RttSample {
     /// on the path to it), when so: it stays in the document and physics ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub untrusted: Option<String>,
+    /// The IP TTL the replies arrived with (the largest seen), where raw sockets could watch
+    /// it (IPv4 TCP connects), and how many hops away it says their sender was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_ttl: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hops_away: Option<u8>,
 }
 
 impl RttSample {
@@ -223,6 +229,8 @@ impl TracePath {
             received: hop.map_or(0, |h| h.received),
             min_rtt_ms: hop.and_then(|h| h.best_rtt_ms),
             untrusted: None,
+            reply_ttl: None,
+            hops_away: None,
         }
     }
 }

@@ -41,5 +41,7 @@ pub async fn tcp_connect_rtt(target: SocketAddr, probes: u32, timeout: Duration)
         received,
         min_rtt_ms: min.map(|d| d.as_secs_f64() * 1000.0),
         untrusted: None,
+        reply_ttl: None,
+        hops_away: None,
     }
 }
