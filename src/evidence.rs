@@ -152,6 +152,9 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     };
     let mut distrusted: HashMap<IpAddr, String> = HashMap::new();
     let port = settings.trace.map(|t| t.port);
+    if let Some(watcher) = ttls {
+        watcher.settle();
+    }
     for (ip, list) in samples.iter_mut() {
         if let (Some(watcher), Some(port)) = (ttls, port) {
             for s in list

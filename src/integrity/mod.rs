@@ -270,6 +270,9 @@ impl Survey {
         ttls: Option<&TtlWatcher>,
     ) -> Integrity {
         let mut integrity = self.integrity;
+        if let Some(watcher) = ttls {
+            watcher.settle();
+        }
         let resolved: Vec<IpAddr> = resolutions
             .iter()
             .flat_map(|r| r.addresses.iter().copied())

@@ -14,15 +14,16 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// How long one read waits before the watcher looks at its stop flag.
-const POLL: Duration = Duration::from_millis(50);
+/// How long one read waits before the watcher looks at its stop flag (and counts an idle
+/// moment).
+const POLL: Duration = Duration::from_millis(20);
 
 /// A watcher stops by itself after this long, whatever happens to its owner.
 const LIFETIME: Duration = Duration::from_secs(3600);
@@ -49,10 +50,16 @@ pub enum Kind {
 #[derive(Debug, Default)]
 struct Seen(HashMap<(Kind, Ipv4Addr, u16), BTreeSet<u8>>);
 
+/// How long [`TtlWatcher::settle`] waits at most for the readers to catch up.
+const SETTLE_LIMIT: Duration = Duration::from_secs(1);
+
 /// Watches reply TTLs until dropped.
 pub struct TtlWatcher {
     seen: Arc<Mutex<Seen>>,
     stop: Arc<AtomicBool>,
+    /// Per reader: how many times it found its socket empty. A reader whose count moved on
+    /// after a moment has read everything that arrived before that moment.
+    idle: Vec<Arc<AtomicU64>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -63,6 +70,7 @@ impl TtlWatcher {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
+        let mut idle = Vec::new();
         for (protocol, kind) in [(Protocol::TCP, Kind::Tcp), (Protocol::UDP, Kind::Udp)] {
             let socket = Socket::new(Domain::IPV4, Type::RAW, Some(protocol))
                 .map_err(|e| format!("raw IPv4 socket: {e}"))?;
@@ -71,15 +79,40 @@ impl TtlWatcher {
                 .map_err(|e| format!("raw IPv4 socket timeout: {e}"))?;
             let seen = Arc::clone(&seen);
             let stop = Arc::clone(&stop);
+            let empty = Arc::new(AtomicU64::new(0));
+            idle.push(Arc::clone(&empty));
             threads.push(std::thread::spawn(move || {
-                watch(socket, kind, &seen, &stop)
+                watch(socket, kind, &seen, &stop, &empty)
             }));
         }
         Ok(TtlWatcher {
             seen,
             stop,
+            idle,
             threads,
         })
+    }
+
+    /// Waits (at most a second) until every reader has read what arrived before this call,
+    /// so that the replies of probes just made are counted. Call before [`TtlWatcher::ttls`].
+    pub fn settle(&self) {
+        let before: Vec<u64> = self
+            .idle
+            .iter()
+            .map(|c| c.load(Ordering::Acquire))
+            .collect();
+        let deadline = Instant::now() + SETTLE_LIMIT;
+        while Instant::now() < deadline {
+            let caught_up = self
+                .idle
+                .iter()
+                .zip(&before)
+                .all(|(c, b)| c.load(Ordering::Acquire) > *b);
+            if caught_up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The TTLs that arrived from `ip`'s `port` (TCP: SYN-ACK and RST only), smallest first.
@@ -104,11 +137,13 @@ impl Drop for TtlWatcher {
     }
 }
 
-fn watch(mut socket: Socket, kind: Kind, seen: &Mutex<Seen>, stop: &AtomicBool) {
+fn watch(mut socket: Socket, kind: Kind, seen: &Mutex<Seen>, stop: &AtomicBool, idle: &AtomicU64) {
     let started = Instant::now();
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Relaxed) && started.elapsed() < LIFETIME {
         let Ok(n) = socket.read(&mut buf) else {
+            // The read timed out: nothing was waiting, everything before is read.
+            idle.fetch_add(1, Ordering::Release);
             continue;
         };
         if let Some((sender, port, ttl)) = parse(kind, buf.get(..n).unwrap_or_default()) {
