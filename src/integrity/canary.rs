@@ -121,7 +121,6 @@ async fn dns_canaries(plan: &SurveyPlan) -> Vec<Probed> {
     });
     let probes = plan.canaries.iter().flat_map(|canary| {
         [Transport::Udp, Transport::Tcp].map(|transport| {
-            let resolver = resolver;
             async move {
                 let server = SocketAddr::new(*canary, 53);
                 let query = Query {
