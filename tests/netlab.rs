@@ -219,6 +219,24 @@ fn a_path_through_a_denied_country_is_a_transit_violation_naming_the_hop() {
     // 50 ms reaches Singapore from Delhi: the claim stands, only the transit rule is broken.
     assert!(a["evidence"][0]["refuted"].is_null(), "{a:#}");
     assert_eq!(a["country"], "SG");
+    // A clean lab raises no alarm: every canary unanswered, the resolver's answers no sooner
+    // than the path to it, and no sample discarded.
+    for method in ["tcp", "dns", "icmp"] {
+        assert_eq!(
+            doc["integrity"][method]["status"], "clean",
+            "{method}: {:#}",
+            doc["integrity"]
+        );
+    }
+    assert_eq!(
+        doc["integrity"]["resolvers"][0]["status"], "clean",
+        "{:#}",
+        doc["integrity"]
+    );
+    assert!(a["path"]["untrusted"].is_null(), "{a:#}");
+    for s in a["rtt"]["samples"].as_array().expect("samples") {
+        assert!(s["untrusted"].is_null(), "{s:#}");
+    }
 }
 
 #[test]

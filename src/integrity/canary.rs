@@ -120,50 +120,48 @@ async fn dns_canaries(plan: &SurveyPlan) -> Vec<Probed> {
         tries: 1,
     });
     let probes = plan.canaries.iter().flat_map(|canary| {
-        [Transport::Udp, Transport::Tcp].map(|transport| {
-            async move {
-                let server = SocketAddr::new(*canary, 53);
-                let query = Query {
-                    host: CANARY_NAME.to_string(),
-                    record_type: RecordType::A,
-                    resolver: server,
-                    client_subnet: None,
-                    attempt: 1,
-                };
-                let r = resolver.resolve_over(&query, transport).await;
-                let name = match transport {
-                    Transport::Udp => "udp",
-                    Transport::Tcp => "tcp",
-                };
-                let probe = format!("dns {name} {server} ({CANARY_NAME} A)");
-                let answered = !matches!(r.outcome, Outcome::Timeout | Outcome::Error);
-                let answer = answered.then(|| CanaryAnswer {
-                    probe: probe.clone(),
-                    canary: *canary,
-                    answer: format!(
-                        "{}{}{}",
-                        r.rcode.as_deref().unwrap_or("a response"),
-                        r.nsid
-                            .as_ref()
-                            .map(|n| format!(", NSID {n}"))
-                            .unwrap_or_default(),
-                        if r.addresses.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                ", addresses {}",
-                                r.addresses
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(" ")
-                            )
-                        }
-                    ),
-                    rtt_ms: r.rtt_ms,
-                });
-                (probe, answer)
-            }
+        [Transport::Udp, Transport::Tcp].map(|transport| async move {
+            let server = SocketAddr::new(*canary, 53);
+            let query = Query {
+                host: CANARY_NAME.to_string(),
+                record_type: RecordType::A,
+                resolver: server,
+                client_subnet: None,
+                attempt: 1,
+            };
+            let r = resolver.resolve_over(&query, transport).await;
+            let name = match transport {
+                Transport::Udp => "udp",
+                Transport::Tcp => "tcp",
+            };
+            let probe = format!("dns {name} {server} ({CANARY_NAME} A)");
+            let answered = !matches!(r.outcome, Outcome::Timeout | Outcome::Error);
+            let answer = answered.then(|| CanaryAnswer {
+                probe: probe.clone(),
+                canary: *canary,
+                answer: format!(
+                    "{}{}{}",
+                    r.rcode.as_deref().unwrap_or("a response"),
+                    r.nsid
+                        .as_ref()
+                        .map(|n| format!(", NSID {n}"))
+                        .unwrap_or_default(),
+                    if r.addresses.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", addresses {}",
+                            r.addresses
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        )
+                    }
+                ),
+                rtt_ms: r.rtt_ms,
+            });
+            (probe, answer)
         })
     });
     join_all(probes).await
