@@ -33,18 +33,7 @@ pub fn hidden(c: char) -> bool {
 
 /// `text` with every [`hidden`] character replaced by `⟦U+XXXX⟧`; borrowed when there is none.
 pub fn visible(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(hidden) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if hidden(c) {
-            out.push_str(&format!("⟦U+{:04X}⟧", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    replace_hidden(text, |u| format!("⟦U+{u:04X}⟧"))
 }
 
 /// JSON text with every [`hidden`] character written as a `\uXXXX` escape. serde_json already
@@ -52,13 +41,19 @@ pub fn visible(text: &str) -> Cow<'_, str> {
 /// showing `--format json` would obey them. Outside strings JSON text holds none of these, so
 /// the escaped text parses to exactly the same value.
 pub fn json_visible(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(hidden) {
-        return Cow::Borrowed(json);
+    replace_hidden(json, |u| format!("\\u{u:04x}"))
+}
+
+/// `text` with each hidden character replaced by what `shown` makes of its code point (all of
+/// them are in the Basic Multilingual Plane, so four hex digits always suffice).
+fn replace_hidden(text: &str, shown: impl Fn(u32) -> String) -> Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
         if hidden(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
+            out.push_str(&shown(c as u32));
         } else {
             out.push(c);
         }

@@ -96,32 +96,14 @@ impl World {
 
     fn residency(&self, args: &[&str], unprivileged: bool) -> Output {
         let db = self.dir.path().join("history.sqlite");
-        let mut all: Vec<String> = Vec::new();
-        if unprivileged {
-            std::fs::set_permissions(
-                self.dir.path(),
-                std::os::unix::fs::PermissionsExt::from_mode(0o777),
-            )
-            .expect("open the temp dir to nobody");
-            all.extend(
-                [
-                    "setpriv",
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    "--inh-caps=-all",
-                ]
-                .map(String::from),
-            );
-        }
-        all.push(env!("CARGO_BIN_EXE_residency").to_string());
-        all.extend(args.iter().map(|a| a.to_string()));
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.extend(["--db".to_string(), db.display().to_string()]);
-        self.lab
-            .exec(CLIENT, &all[0], &all[1..])
-            .env_remove("RESIDENCY_LOG")
-            .output()
-            .expect("run residency in the client namespace")
+        self.lab.run_client(
+            self.dir.path(),
+            env!("CARGO_BIN_EXE_residency"),
+            &all,
+            unprivileged,
+        )
     }
 
     fn check(&self, policy: &Path, unprivileged: bool) -> (i32, Value, String) {

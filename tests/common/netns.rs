@@ -45,6 +45,7 @@ use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -393,6 +394,39 @@ impl Lab {
             Ok(Err(why)) => panic!("TCP listener in {node}: {why}"),
             Err(_) => panic!("TCP listener in {node}: the thread ended before listening"),
         }
+    }
+
+    /// Runs `program args...` in the client namespace without `RESIDENCY_LOG`, optionally as
+    /// `nobody` with no capabilities (no raw sockets); `dir`, which holds the history, is
+    /// opened to `nobody` then.
+    pub fn run_client(
+        &self,
+        dir: &Path,
+        program: &str,
+        args: &[String],
+        unprivileged: bool,
+    ) -> std::process::Output {
+        let mut all: Vec<String> = Vec::new();
+        if unprivileged {
+            std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                .expect("open the temp dir to nobody");
+            all.extend(
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                ]
+                .map(String::from),
+            );
+        }
+        all.push(program.to_string());
+        all.extend(args.iter().cloned());
+        self.exec(CLIENT, &all[0], &all[1..])
+            .env_remove("RESIDENCY_LOG")
+            .output()
+            .expect("run a program in the client namespace")
     }
 
     /// The namespace name of a node (`client`, a router or a server name).
