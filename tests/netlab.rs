@@ -23,7 +23,7 @@ use std::time::Duration;
 use common::dns::{KnotServer, Zone};
 use common::mmdb::write_country_db;
 use common::netns::addrs::{A, A_V6, DROP, NEAR, R1, R1_V6, R2, R2_V6};
-use common::netns::{CLIENT, Lab, LabBuilder, Server};
+use common::netns::{Lab, LabBuilder, Server};
 use serde_json::Value;
 
 /// Nagpur, in the middle of India: the nearest other country is some 650 km away, so a lab

@@ -1,5 +1,8 @@
 //! Shared by the benchmarks: bounded child processes, finding tools, medians.
 
+// Each bench uses a subset of these helpers.
+#![allow(dead_code)]
+
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
