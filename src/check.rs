@@ -353,7 +353,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     let reverse = settings
         .resolvers
         .first()
-        .filter(|server| !dns_untrusted(&integrity, server))
+        .filter(|server| integrity.distrust(&server.to_string()).is_none())
         .map(|server| ReverseDns {
             resolver: Arc::clone(&resolver),
             server: *server,
@@ -438,15 +438,6 @@ fn survey_plan(policy: &Policy, settings: &CheckSettings) -> Option<SurveyPlan> 
         dns: settings.dns,
         resolvers: settings.resolvers.clone(),
     })
-}
-
-/// Whether answers from `server` cannot be trusted this run.
-fn dns_untrusted(integrity: &Integrity, server: &SocketAddr) -> bool {
-    integrity.dns.is_intercepted()
-        || integrity.resolvers.iter().any(|c| {
-            c.resolver == server.to_string()
-                && c.status == crate::integrity::ResolverStatus::Intercepted
-        })
 }
 
 /// Where each address of an endpoint was seen, in the order first seen.

@@ -87,7 +87,7 @@ pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
     };
     let reverse = resolvers
         .first()
-        .filter(|_| !integrity.dns.is_intercepted())
+        .filter(|server| integrity.distrust(&server.to_string()).is_none())
         .map(|server| ReverseDns {
             resolver: Arc::clone(&resolver),
             server: *server,

@@ -186,8 +186,9 @@ impl Integrity {
         }
     }
 
-    /// Why `resolution`'s answer cannot be used, if it cannot.
-    fn distrust(&self, resolution: &Resolution) -> Option<String> {
+    /// Why answers from `resolver` (a socket address as the resolutions write it) cannot be
+    /// used this run, if they cannot: DNS is intercepted, or that resolver is.
+    pub fn distrust(&self, resolver: &str) -> Option<String> {
         if let MethodStatus::Intercepted { answers } = &self.dns {
             let first = answers.first().map(ToString::to_string).unwrap_or_default();
             return Some(format!(
@@ -196,7 +197,7 @@ impl Integrity {
         }
         self.resolvers
             .iter()
-            .find(|c| c.resolver == resolution.resolver && c.status == ResolverStatus::Intercepted)
+            .find(|c| c.resolver == resolver && c.status == ResolverStatus::Intercepted)
             .map(|c| format!("answers from {} are intercepted: {}", c.resolver, c.reason))
     }
 
@@ -380,7 +381,7 @@ impl Survey {
         }
         for r in resolutions.iter_mut() {
             if responded(r.outcome)
-                && let Some(why) = integrity.distrust(r)
+                && let Some(why) = integrity.distrust(&r.resolver)
             {
                 r.untrusted = Some(why);
             }
