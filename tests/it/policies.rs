@@ -2,7 +2,8 @@
 //! policies must fail `residency validate` with file:line:column and exit 3.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::common::cmd::Residency;
 
 fn shipped() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
@@ -39,11 +40,11 @@ fn every_shipped_policy_rejects_a_bogus_key() {
 }
 
 fn validate(file: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Residency::new(home.path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["validate", file])
-        .output()
-        .expect("run residency");
+        .output();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -126,14 +127,11 @@ fn validate_reports_unknown_keys_and_bad_countries() {
 
 #[test]
 fn usage_errors_exit_3_not_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Residency::new(home.path())
         .args(["check", "--no-such-flag"])
-        .output()
-        .expect("run residency");
+        .output();
     assert_eq!(out.status.code(), Some(3));
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .arg("--help")
-        .output()
-        .expect("run residency");
+    let out = Residency::new(home.path()).arg("--help").output();
     assert_eq!(out.status.code(), Some(0));
 }

@@ -2,7 +2,7 @@
 //! IPv6 addresses, the NXDOMAIN of an address without a PTR, the location hints read from the
 //! names that came back, and RTT physics refuting a hint that is too far away.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

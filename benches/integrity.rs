@@ -1,5 +1,5 @@
 //! `cargo bench --bench integrity`: what the interception checks cost a run, in the lab of
-//! `tests/interception.rs` (real namespaces, a 30 ms link, knotd, a TCP server):
+//! `tests/it/interception.rs` (real namespaces, a 30 ms link, knotd, a TCP server):
 //!
 //! ```text
 //! client ── r1 ──30 ms── r2 ─┬─ srv 203.0.113.200 (TCP 443 only)
@@ -15,7 +15,7 @@
 //! Traffic stays inside the lab. Needs root and the lab's packages (`knot`, `knot-dnsutils`,
 //! `iproute2`, `nftables`); a missing one is an error, never a skip.
 
-#[path = "../common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "util.rs"]
 mod util;

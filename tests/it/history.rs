@@ -2,10 +2,10 @@
 //! the same file, the way someone with write access to the file would do it.
 //!
 //! The store tests run twice, against SQLite and against a throwaway PostgreSQL server
-//! (`tests/common/pg.rs`; `name::sqlite` and `name::postgres`). Tampering tests go through a raw
+//! (`tests/it/common/pg.rs`; `name::sqlite` and `name::postgres`). Tampering tests go through a raw
 //! connection of either kind.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -8,10 +8,10 @@
 //! RTT comes from TCP connects (a refused connection is a round trip), so this runs unprivileged
 //! too.
 
-mod common;
+use crate::common;
+use crate::common::cmd::Residency;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::dns::{KnotServer, Zone};
 use common::mmdb::write_country_db;
@@ -79,14 +79,11 @@ fn physics_and_a_ptr_hint_overrule_registry_and_database_with_reasons() {
         ),
     )
     .expect("write policy");
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .current_dir(dir.path())
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+    let out = Residency::new(dir.path())
         .args(["check", "--format", "json", "--db"])
         .arg(dir.path().join("h.sqlite"))
         .arg(path_str(&policy))
-        .output()
-        .expect("run residency");
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let doc: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
@@ -169,11 +166,9 @@ fn physics_and_a_ptr_hint_overrule_registry_and_database_with_reasons() {
         std::fs::read_dir(&cached).is_ok_and(|mut d| d.next().is_some()),
         "{cached:?}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+    let out = Residency::new(dir.path())
         .args(["clear-cache", "rdap"])
-        .output()
-        .expect("run residency");
+        .output();
     assert_eq!(out.status.code(), Some(0));
     assert!(!cached.exists(), "the RDAP cache is gone");
 }

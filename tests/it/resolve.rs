@@ -1,7 +1,7 @@
 //! The DNS resolution stage against a real authoritative server (knotd on loopback): every
 //! outcome a measurement can have, recorded with the values the server actually sent.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};

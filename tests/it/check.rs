@@ -8,11 +8,12 @@
 //! Lab geography (fixture database `lab.mmdb`): 192.0.2.0/25 IN, 192.0.2.128/25 SG,
 //! 198.51.100.0/24 CN, 203.0.113.0/24 US, 2001:db8::/32 SG; 233.252.0.0/24 is in no record.
 
-mod common;
+use crate::common;
+use crate::common::cmd::Residency;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -107,13 +108,7 @@ fn path_str(p: &Path) -> &str {
 }
 
 fn residency(cwd: &Path, db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_residency"))
-        .current_dir(cwd)
-        .env("RESIDENCY_DB", db)
-        .env_remove("RESIDENCY_LOG")
-        .args(args)
-        .output()
-        .expect("run residency")
+    Residency::new(cwd).db(db).args(args).output()
 }
 
 fn endpoint<'a>(doc: &'a Value, host: &str) -> &'a Value {
@@ -553,10 +548,10 @@ fn killing_a_run_leaves_the_history_intact() {
         .expect("policy")
         .replace("timeout_ms: 400", "timeout_ms: 10000");
     std::fs::write(&slow, slow_text).expect("policy");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .current_dir(lab.dir.path())
-        .env("RESIDENCY_DB", lab.db())
+    let mut child = Residency::new(lab.dir.path())
+        .db(lab.db())
         .args(["check", path_str(&slow)])
+        .command()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -573,10 +568,10 @@ fn killing_a_run_leaves_the_history_intact() {
     let quick = lab.policy("killed-quick", "endpoints:\n  - host: 192.0.2.1\n");
     let mut completed = 0;
     for i in 0..16u64 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_residency"))
-            .current_dir(lab.dir.path())
-            .env("RESIDENCY_DB", lab.db())
+        let mut child = Residency::new(lab.dir.path())
+            .db(lab.db())
             .args(["check", path_str(&quick)])
+            .command()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -2,6 +2,7 @@
 //! network lab of namespaces, routers and delay links.
 #![allow(dead_code)]
 
+pub mod cmd;
 pub mod dns;
 pub mod mmdb;
 pub mod netns;

@@ -22,24 +22,22 @@
 //! The client is `10.200.0.1` (`fd00:200:0::1`).
 //!
 //! Needs root (namespaces, TUN, raw ICMP for ping), `ip` (iproute2) and, for servers that drop
-//! everything, `nft` (nftables). Without root, [`Lab::try_start`] returns a [`Skip`] and
-//! [`require_lab!`] prints `SKIPPED: ...` and returns from the test, so a skip is never silent.
+//! everything, `nft` (nftables). Tests that build a lab are `#[ignore = "needs root: ..."]`
+//! (`cargo test -- --include-ignored` as root runs them, as CI does); [`Lab::require`] fails
+//! such a test when it is run without root, so a lab test never passes without its lab.
 //!
 //! Use:
 //!
 //! ```text
-//! let lab = require_lab!(LabBuilder::new()
+//! let lab = Lab::require(LabBuilder::new()
 //!     .router("r1", &["192.0.2.1"], Duration::ZERO) // a test maps it to "IN"
 //!     .router("r2", &["198.51.100.129"], Duration::from_millis(10)) // and this to "CN"
 //!     .server(Server::new("a", &["203.0.113.10"]).delay(Duration::from_millis(5)))
 //!     .server(Server::new("drop", &["203.0.113.66"]).dropping()));
 //! let knot = lab.spawn_knot("a", "203.0.113.10".parse()?, &[zone]);
-//! let out = lab.exec(CLIENT, env!("CARGO_BIN_EXE_residency"), ["check", ...]).output()?;
+//! let out = lab.residency(dir, false).args(["check", ...]).output();
 //! assert!(lab.rtt_floor("203.0.113.10".parse()?) == Duration::from_millis(30));
 //! ```
-
-// Shared by several test binaries; each uses a subset of these helpers.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -54,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use tun_rs::{DeviceBuilder, InterruptEvent, SyncDevice};
 
+use super::cmd::Residency;
 use super::dns::{KnotPlacement, KnotServer, Zone};
 
 /// Every namespace of every lab starts with this, then the pid of the test process.
@@ -101,7 +100,7 @@ const INSTALL_HINT: &str =
 static LABS: AtomicUsize = AtomicUsize::new(0);
 static TUNS: AtomicUsize = AtomicUsize::new(0);
 
-/// Why the lab cannot run here; the test should print it and return (see [`require_lab!`]).
+/// Why the lab cannot run here (see [`Lab::require`]).
 #[derive(Debug, Clone)]
 pub struct Skip {
     pub reason: String,
@@ -111,35 +110,6 @@ impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.reason)
     }
-}
-
-/// Starts a lab from a [`LabBuilder`], or prints
-/// `SKIPPED: <test> needs root for network namespaces (run as root, as CI does)` to stderr and
-/// returns from the calling test, visible even though libtest captures test output. Use as
-/// `let lab = require_lab!(builder);`.
-#[macro_export]
-macro_rules! require_lab {
-    ($builder:expr) => {
-        match $crate::common::netns::Lab::try_start($builder) {
-            Ok(lab) => lab,
-            Err(skip) => {
-                fn here() {}
-                fn name_of<T>(_: T) -> &'static str {
-                    std::any::type_name::<T>()
-                }
-                let test = name_of(here)
-                    .trim_end_matches("::here")
-                    .trim_end_matches("::{{closure}}");
-                // Written to the stderr handle, not with eprintln!, which libtest captures and
-                // hides for a passing test: the skip must show in every test log.
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stderr(),
-                    format!("SKIPPED: {test} {skip}\n").as_bytes(),
-                );
-                return;
-            }
-        }
-    };
 }
 
 /// One router of the chain.
@@ -293,6 +263,12 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// Builds the lab for a test that needs it: lab tests are `#[ignore]`d with the reason, so
+    /// one that runs was asked for, and without root it fails saying why.
+    pub fn require(builder: LabBuilder) -> Lab {
+        Lab::try_start(builder).unwrap_or_else(|skip| panic!("{skip}"))
+    }
+
     /// Builds the lab, or returns [`Skip`] when this process is not root. Any failure as root
     /// panics with the failing command and its output: a broken lab must fail, not skip.
     pub fn try_start(builder: LabBuilder) -> Result<Lab, Skip> {
@@ -396,17 +372,11 @@ impl Lab {
         }
     }
 
-    /// Runs `program args...` in the client namespace without `RESIDENCY_LOG`, optionally as
-    /// `nobody` with no capabilities (no raw sockets); `dir`, which holds the history, is
-    /// opened to `nobody` then.
-    pub fn run_client(
-        &self,
-        dir: &Path,
-        program: &str,
-        args: &[String],
-        unprivileged: bool,
-    ) -> std::process::Output {
-        let mut all: Vec<String> = Vec::new();
+    /// `residency` in the client namespace with its home in `dir` (see [`Residency`]),
+    /// optionally as `nobody` with no capabilities (no raw sockets); `dir`, which holds the
+    /// history, is opened to `nobody` then.
+    pub fn residency(&self, dir: &Path, unprivileged: bool) -> Residency {
+        let mut all: Vec<String> = self.prefix(CLIENT);
         if unprivileged {
             std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
                 .expect("open the temp dir to nobody");
@@ -421,12 +391,7 @@ impl Lab {
                 .map(String::from),
             );
         }
-        all.push(program.to_string());
-        all.extend(args.iter().cloned());
-        self.exec(CLIENT, &all[0], &all[1..])
-            .env_remove("RESIDENCY_LOG")
-            .output()
-            .expect("run a program in the client namespace")
+        Residency::through(dir, &all)
     }
 
     /// The namespace name of a node (`client`, a router or a server name).

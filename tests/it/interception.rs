@@ -1,8 +1,8 @@
 //! A network that lies: a transparent TCP proxy and a DNS takeover on the first router, in a
 //! lab the test builds. The real binary runs in the client namespace; the router's nftables
 //! `redirect` sends the client's TCP 443 (or DNS) to a listener (or a knotd) on the router
-//! itself, as corporate proxies and ISPs do. Needs root; without it every test prints
-//! `SKIPPED: ...`.
+//! itself, as corporate proxies and ISPs do. Needs root: every test is `#[ignore]`d with that
+//! reason.
 //!
 //! ```text
 //! client ── r1 (192.0.2.1) ──30 ms── r2 (198.51.100.129) ─┬─ srv 203.0.113.200 (drops ICMP and UDP, TCP 443 open)
@@ -14,7 +14,7 @@
 //! Beijing (some 3,000 km away) within reach, so the CN claim stands: a violation. A proxy on r1
 //! answers the handshake in a twentieth of a millisecond, which "allows" only India.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use std::time::Duration;
 use common::dns::{KnotServer, Zone};
 use common::mmdb::write_country_db;
 use common::netns::addrs::{R1, R2};
-use common::netns::{CLIENT, Lab, LabBuilder, Server};
+use common::netns::{Lab, LabBuilder, Server};
 use serde_json::Value;
 
 const SRV: &str = "203.0.113.200";
@@ -98,12 +98,10 @@ impl World {
         let db = self.dir.path().join("history.sqlite");
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.extend(["--db".to_string(), db.display().to_string()]);
-        self.lab.run_client(
-            self.dir.path(),
-            env!("CARGO_BIN_EXE_residency"),
-            &all,
-            unprivileged,
-        )
+        self.lab
+            .residency(self.dir.path(), unprivileged)
+            .args(&all)
+            .output()
     }
 
     fn check(&self, policy: &Path, unprivileged: bool) -> (i32, Value, String) {
@@ -170,8 +168,9 @@ fn proxy_on_r1(lab: &Lab) -> common::netns::TcpService {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn a_transparent_tcp_proxy_cannot_make_a_far_server_in_a_denied_country_compliant() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let _server = world.lab.listen_tcp("srv", SocketAddr::new(addr(SRV), 443));
     let policy = world.policy("proxied", &format!("endpoints:\n  - host: {SRV}\n"));
 
@@ -258,8 +257,9 @@ fn a_transparent_tcp_proxy_cannot_make_a_far_server_in_a_denied_country_complian
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn without_canaries_a_handshake_sooner_than_a_router_on_the_path_is_still_discarded() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let _server = world.lab.listen_tcp("srv", SocketAddr::new(addr(SRV), 443));
     let _proxy = proxy_on_r1(&world.lab);
     let policy = world.policy(
@@ -282,16 +282,17 @@ fn without_canaries_a_handshake_sooner_than_a_router_on_the_path_is_still_discar
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn where_the_rtt_cannot_tell_the_reply_ttl_gives_a_proxy_away() {
     // Every link without delay: the proxy's handshake is no faster than the server's would
     // be, so only the IP TTL (64: sent one hop away, before r2) shows who answered.
-    let lab = require_lab!(
+    let lab = common::netns::Lab::require(
         LabBuilder::new()
             .router("r1", &[R1], Duration::ZERO)
             .router("r2", &[R2], Duration::ZERO)
             .server(Server::new("srv", &[SRV]).tcp_only())
             .server(Server::new("dns", &[DNS]))
-            .client_default_route()
+            .client_default_route(),
     );
     let world = World::start(lab);
     let _server = world.lab.listen_tcp("srv", SocketAddr::new(addr(SRV), 443));
@@ -313,8 +314,9 @@ fn where_the_rtt_cannot_tell_the_reply_ttl_gives_a_proxy_away() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn a_dns_takeover_is_not_taken_for_the_resolvers_answer() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let _server = world.lab.listen_tcp("srv", SocketAddr::new(addr(SRV), 443));
     let policy = world.policy("dnsjack", "endpoints:\n  - host: api.vendor.test\n");
 
@@ -392,8 +394,9 @@ fn a_dns_takeover_is_not_taken_for_the_resolvers_answer() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn unprivileged_runs_still_work_and_say_what_is_untested() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let _server = world.lab.listen_tcp("srv", SocketAddr::new(addr(SRV), 443));
     let policy = world.policy("nobody", &format!("endpoints:\n  - host: {SRV}\n"));
     let (code, doc, stderr) = world.check(&policy, true);
@@ -412,26 +415,23 @@ fn unprivileged_runs_still_work_and_say_what_is_untested() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn doctor_reports_each_method_and_exits_by_whether_all_are_clean() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let doctor = |world: &World| {
         let out = world
             .lab
-            .exec(
-                CLIENT,
-                env!("CARGO_BIN_EXE_residency"),
-                [
-                    "doctor",
-                    "--resolver",
-                    DNS,
-                    "--timeout-ms",
-                    "500",
-                    "--format",
-                    "json",
-                ],
-            )
-            .output()
-            .expect("run residency doctor");
+            .residency(world.dir.path(), false)
+            .args([
+                "doctor",
+                "--resolver",
+                DNS,
+                "--timeout-ms",
+                "500",
+                "--format",
+                "json",
+            ])
+            .output();
         let doc: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
         (out.status.code(), doc)

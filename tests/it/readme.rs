@@ -33,7 +33,7 @@ fn readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
         "cargo run --release -- check policies/example.yaml"
     );
     assert!(
-        commands[1].ends_with("cargo test --locked"),
+        commands[1].ends_with("cargo test --locked -- --include-ignored"),
         "{}",
         commands[1]
     );

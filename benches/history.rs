@@ -15,7 +15,7 @@
 //! Needs `knotd` and `sqlite3` (`apt-get install knot sqlite3`); a missing tool is an error.
 //! Bounded: a fixed number of runs, a deadline per process, and an overall budget for the fill.
 
-#[path = "../common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "dnslab.rs"]
 mod dnslab;

@@ -1,7 +1,7 @@
 //! Geolocation against offline `.mmdb` files: fixtures built in a temp dir, and the shipped
 //! database. Nothing here touches the network.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `cargo bench --bench trace`: how fast residency traces many addresses, against scamper on the
 //! same targets in the same lab run.
 //!
-//! The lab (tests/common/netns.rs, real namespaces and real delays):
+//! The lab (tests/it/common/netns.rs, real namespaces and real delays):
 //!
 //! ```text
 //! client ──5 ms── r1 192.0.2.1 ──5 ms── r2 198.51.100.1 ──0 ms── targets: 1,000 /32s of 198.18.0.0/15 on lo
@@ -28,7 +28,7 @@
 //! group is killed, and the bench has an overall budget. Needs root, `ip` (iproute2), GNU time and
 //! scamper (`apt-get install iproute2 time scamper`); a missing tool is an error, never a skip.
 
-#[path = "../common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "util.rs"]
 mod util;

@@ -4,10 +4,11 @@
 //! a bidi override (U+202E) and a zero-width space; `locate` and `check` tables, JSON output
 //! and log lines must show them as visible text. Probing is off: only loopback is asked.
 
-mod common;
+use crate::common;
+use crate::common::cmd::Residency;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::dns::{KnotServer, Zone};
 use common::mmdb::write_country_db;
@@ -55,13 +56,7 @@ fn knot() -> KnotServer {
 }
 
 fn residency(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_residency"))
-        .current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env("RESIDENCY_LOG", "debug")
-        .args(args)
-        .output()
-        .expect("run residency")
+    Residency::new(dir).log("debug").args(args).output()
 }
 
 /// Nothing in `text` may act on a terminal: no C0 control but newline and tab, no DEL or C1,

@@ -2,7 +2,7 @@
 //! (`common/registry.rs`): parsing, retries, fallback, bounds, referrals and the disk cache.
 //! Nothing here sends a packet anywhere but 127.0.0.1; the real registries are never asked.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::Path;

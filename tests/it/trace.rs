@@ -2,10 +2,9 @@
 //! ::1, TCP connect RTTs, concurrent traces through `trace_all`, and a trace made without
 //! raw-socket privilege (this binary re-run as `nobody`).
 //!
-//! Loopback only: every probe here goes to 127.0.0.0/8 or ::1. Tests that need raw sockets print
-//! `SKIPPED: needs root or CAP_NET_RAW` to stderr and return when the process lacks them.
+//! Loopback only: every probe here goes to 127.0.0.0/8 or ::1. Tests that need raw sockets are
+//! `#[ignore]`d with that reason; included without the privilege they fail and say so.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::process::Command;
 use std::sync::Arc;
@@ -19,23 +18,10 @@ use residency::trace::{
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const LOCALHOST6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
-/// Set in the environment of the re-run unprivileged child.
-const CHILD_ENV: &str = "RESIDENCY_TRACE_UNPRIVILEGED_CHILD";
-
-/// Says a test was skipped on the real stderr: `eprintln!` inside a test is captured by the
-/// harness and shown only on failure, which would make the skip a silent pass.
-fn skipped(why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-}
-
-/// Whether raw sockets can be opened; says so visibly when not.
-fn privileged() -> bool {
-    match check_privilege() {
-        Ok(()) => true,
-        Err(err) => {
-            skipped(&format!("needs root or CAP_NET_RAW ({err})"));
-            false
-        }
+/// Fails a test that was asked to run (it is `#[ignore]`d otherwise) without raw sockets.
+fn require_privilege() {
+    if let Err(err) = check_privilege() {
+        panic!("needs root or CAP_NET_RAW: {err}");
     }
 }
 
@@ -91,10 +77,9 @@ fn assert_one_hop_reached(path: &TracePath, target: IpAddr, rounds: u32) {
 }
 
 #[tokio::test]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn icmp_trace_to_127_0_0_1_is_one_hop_reached() {
-    if !privileged() {
-        return;
-    }
+    require_privilege();
     let tracer = TrippyTracer::new(settings(Protocol::Icmp, 0));
     let started = Instant::now();
     let path = tracer.trace(LOCALHOST).await;
@@ -104,14 +89,13 @@ async fn icmp_trace_to_127_0_0_1_is_one_hop_reached() {
 }
 
 #[tokio::test]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn ipv6_loopback_traces_reach_in_one_hop_with_every_protocol() {
-    if !privileged() {
-        return;
-    }
-    if !has_ipv6_loopback() {
-        skipped("no IPv6 loopback (::1) on this machine");
-        return;
-    }
+    require_privilege();
+    assert!(
+        has_ipv6_loopback(),
+        "no IPv6 loopback (::1) on this machine: enable IPv6 on lo"
+    );
     let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).expect("bind");
     let tcp_port = listener.local_addr().expect("addr").port();
     let udp_port = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0))
@@ -132,10 +116,9 @@ async fn ipv6_loopback_traces_reach_in_one_hop_with_every_protocol() {
 }
 
 #[tokio::test]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn tcp_trace_to_a_listening_port_is_one_hop_reached() {
-    if !privileged() {
-        return;
-    }
+    require_privilege();
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let path = TrippyTracer::new(settings(Protocol::Tcp, port))
@@ -148,10 +131,9 @@ async fn tcp_trace_to_a_listening_port_is_one_hop_reached() {
 /// trippy counts a RST from the target (`TcpRefused`) as the target answering, as it is: the
 /// host is there and replied. So a TCP trace to a closed port is reached.
 #[tokio::test]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn tcp_trace_to_a_closed_port_is_reached_by_the_rst() {
-    if !privileged() {
-        return;
-    }
+    require_privilege();
     let port = closed_tcp_port();
     let path = TrippyTracer::new(settings(Protocol::Tcp, port))
         .trace(LOCALHOST)
@@ -161,10 +143,9 @@ async fn tcp_trace_to_a_closed_port_is_reached_by_the_rst() {
 
 /// The target's "port unreachable" is its answer to a UDP probe.
 #[tokio::test]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn udp_trace_to_a_closed_port_is_reached_by_port_unreachable() {
-    if !privileged() {
-        return;
-    }
+    require_privilege();
     let port = closed_udp_port();
     let path = TrippyTracer::new(settings(Protocol::Udp, port))
         .trace(LOCALHOST)
@@ -178,10 +159,9 @@ async fn udp_trace_to_a_closed_port_is_reached_by_port_unreachable() {
 /// rounds × round timeout. trippy's state lists TTLs only up to one past the last that answered,
 /// so when none did the path has no hops at all.
 #[tokio::test]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn udp_trace_to_a_silent_listener_is_not_reached() {
-    if !privileged() {
-        return;
-    }
+    require_privilege();
     let silent = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     let port = silent.local_addr().expect("addr").port();
     let settings = TraceSettings {
@@ -236,10 +216,9 @@ async fn tcp_connect_rtt_with_no_probes_measures_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn trace_all_twenty_loopback_addresses_four_at_a_time_in_order() {
-    if !privileged() {
-        return;
-    }
+    require_privilege();
     let targets: Vec<IpAddr> = (1..=20)
         .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
         .collect();
@@ -260,10 +239,9 @@ async fn trace_all_twenty_loopback_addresses_four_at_a_time_in_order() {
 /// windows keep each trace's replies its own (trippy matches them by destination only). Every
 /// probe must be answered once, to its own trace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root or CAP_NET_RAW: raw sockets (cargo test -- --include-ignored, as root)"]
 async fn concurrent_traces_to_one_address_and_port_keep_their_replies_apart() {
-    if !privileged() {
-        return;
-    }
+    require_privilege();
     let udp_port = closed_udp_port();
     let tcp_port = closed_tcp_port();
     for (protocol, port) in [(Protocol::Udp, udp_port), (Protocol::Tcp, tcp_port)] {
@@ -287,14 +265,15 @@ fn unprivileged_trace_is_not_measured_with_the_setcap_hint() {
     if !effective_uid_is_root() {
         // Privileged by a file capability (setcap): a child of this binary would get it again,
         // and switching user needs root.
-        skipped("privileged without being root: cannot re-run this binary without privilege");
-        return;
+        panic!(
+            "privileged by a file capability without being root: this binary cannot be re-run \
+             without privilege; run the tests as root or without the capability"
+        );
     }
     let exe = std::env::current_exe().expect("test binary path");
     let test_args = [
         "--exact",
-        "unprivileged_child",
-        "--include-ignored",
+        "trace::unprivileged_trace_is_not_measured_with_the_setcap_hint",
         "--nocapture",
     ];
     let mut command = if which("setpriv") {
@@ -312,12 +291,10 @@ fn unprivileged_trace_is_not_measured_with_the_setcap_hint() {
         c.args(["-u", "nobody", "--"]).arg(&exe);
         c
     } else {
-        skipped("neither setpriv nor runuser (util-linux) to drop privilege");
-        return;
+        panic!("neither setpriv nor runuser to drop privilege: apt-get install util-linux");
     };
     let output = command
         .args(test_args)
-        .env(CHILD_ENV, "1")
         .output()
         .expect("run the test binary as nobody");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -347,16 +324,8 @@ fn which(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// The unprivileged half, run by the test above in a child process as `nobody`.
-#[test]
-#[ignore = "run as nobody by unprivileged_trace_is_not_measured_with_the_setcap_hint"]
-fn unprivileged_child() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return;
-    }
-    unprivileged_child_body();
-}
-
+/// The unprivileged half: run directly when this process has no raw sockets, else in a child
+/// re-run of this same test as `nobody`.
 fn unprivileged_child_body() {
     let err = check_privilege().expect_err("no raw-socket privilege here");
     assert!(

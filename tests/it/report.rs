@@ -10,7 +10,8 @@
 //!
 //! The snapshot `tests/fixtures/report-run.md` is rewritten by running with `RESIDENCY_BLESS=1`.
 
-mod common;
+use crate::common;
+use crate::common::cmd::Residency;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -141,13 +142,10 @@ impl Lab {
     }
 
     fn residency(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_residency"))
-            .current_dir(self.dir.path())
-            .env("RESIDENCY_DB", self.db())
-            .env_remove("RESIDENCY_LOG")
+        Residency::new(self.dir.path())
+            .db(self.db())
             .args(args)
             .output()
-            .expect("run residency")
     }
 
     /// `residency report POLICY ARGS... --out FILE`, which must succeed.

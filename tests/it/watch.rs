@@ -3,7 +3,8 @@
 //! DNS is used. Every wait is bounded by a deadline; children still running at a deadline are
 //! killed so a hung binary fails the test instead of hanging it.
 
-mod common;
+use crate::common;
+use crate::common::cmd::Residency;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -53,16 +54,14 @@ impl Lab {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_residency"));
-        cmd.current_dir(self.dir.path())
-            .env("RESIDENCY_DB", self.db())
-            .env_remove("RESIDENCY_LOG")
-            .args(args);
-        cmd
+        Residency::new(self.dir.path())
+            .db(self.db())
+            .args(args)
+            .command()
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run residency")
+        common::cmd::wait_bounded(self.spawn(args), common::cmd::DEADLINE)
     }
 
     fn spawn(&self, args: &[&str]) -> Child {

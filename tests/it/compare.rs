@@ -9,11 +9,12 @@
 //! Before the move, knotd #1 answers api → 192.0.2.10 (IN); after it, knotd #2 answers
 //! api → 198.51.100.7 (CN) and the policy gains the endpoint cdn → 203.0.113.5 (US).
 
-mod common;
+use crate::common;
+use crate::common::cmd::Residency;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::dns::{KnotServer, Zone};
 use common::mmdb::write_country_db;
@@ -84,13 +85,10 @@ impl Lab {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_residency"))
-            .current_dir(self.dir.path())
-            .env("RESIDENCY_DB", self.db())
-            .env_remove("RESIDENCY_LOG")
+        Residency::new(self.dir.path())
+            .db(self.db())
             .args(args)
             .output()
-            .expect("run residency")
     }
 
     /// Runs a command that must succeed with JSON on stdout.

@@ -10,7 +10,7 @@
 //! Needs `knotd`, GNU `time` and `dnsperf` (`apt-get install knot time dnsperf`); `kdig`
 //! (`knot-dnsutils`) is optional. A missing tool is an error, never a silent skip.
 
-#[path = "../common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "dnslab.rs"]
 mod dnslab;

@@ -10,7 +10,7 @@
 //! Needs `knotd` (`apt-get install knot`) and `pdfinfo` (`poppler-utils`) for the page count;
 //! a missing tool is an error. Bounded: a fixed number of runs, a deadline per process.
 
-#[path = "../common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "dnslab.rs"]
 mod dnslab;

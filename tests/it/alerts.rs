@@ -6,7 +6,8 @@
 //! serving two versions of `vendor.test` (the endpoint in India, then in China); the policy's
 //! resolver is switched between them. Every child process is waited on with a deadline.
 
-mod common;
+use crate::common;
+use crate::common::cmd::Residency;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -70,13 +71,8 @@ impl Lab {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_residency"));
-        cmd.current_dir(self.dir.path())
-            .env("RESIDENCY_DB", self.dir.path().join("history.sqlite"))
-            .env_remove("RESIDENCY_LOG")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = Residency::new(self.dir.path()).args(args).command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
     }
 

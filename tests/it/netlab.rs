@@ -1,7 +1,7 @@
 //! `residency check` and `locate` in the multi-hop lab: the real binary runs inside the client
 //! namespace, resolves through a real knotd in a server namespace, traces through routers
 //! joined by links with real delays, and judges paths and RTT physics. Needs root (network
-//! namespaces, raw sockets); without it every test prints `SKIPPED: ...`.
+//! namespaces, raw sockets): every test is `#[ignore]`d with that reason.
 //!
 //! ```text
 //! client ── r1 (192.0.2.1, "IN") ──10 ms── r2 (198.51.100.129, "CN") ─┬─15 ms── a   203.0.113.10 ("SG"), DNS
@@ -13,7 +13,7 @@
 //! be in Singapore, about 3,500 km away, while it answers in about a millisecond; server "a"
 //! answers in 50 ms, which allows anywhere within 5,050 km, Singapore included.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -107,12 +107,10 @@ impl World {
         if args.first() == Some(&"check") {
             all.extend(["--db".to_string(), db.display().to_string()]);
         }
-        self.lab.run_client(
-            self.dir.path(),
-            env!("CARGO_BIN_EXE_residency"),
-            &all,
-            unprivileged,
-        )
+        self.lab
+            .residency(self.dir.path(), unprivileged)
+            .args(&all)
+            .output()
     }
 
     fn check(&self, policy: &Path) -> (i32, Value, String) {
@@ -161,8 +159,9 @@ fn reasons(v: &Value) -> String {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn a_path_through_a_denied_country_is_a_transit_violation_naming_the_hop() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let policy = world.policy(
         "transit",
         &format!("allow: [SG, IN]\ndeny: [CN]\ntransit: {{ deny: [CN] }}\n{VANTAGE}\nendpoints:\n  - host: api.vendor.test\n"),
@@ -221,8 +220,9 @@ fn a_path_through_a_denied_country_is_a_transit_violation_naming_the_hop() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn an_impossible_database_claim_is_refuted_and_the_verdict_follows_physics() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     // SG is allowed, and the database says SG; but the server answers in ~1 ms from Delhi.
     let policy = world.policy(
         "physics",
@@ -275,8 +275,9 @@ fn an_impossible_database_claim_is_refuted_and_the_verdict_follows_physics() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn an_address_that_drops_every_probe_is_inconclusive() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let policy = world.policy(
         "silent",
         &format!("allow: [SG]\n{VANTAGE}\nendpoints:\n  - host: blackhole.vendor.test\n"),
@@ -305,8 +306,9 @@ fn an_address_that_drops_every_probe_is_inconclusive() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn without_raw_socket_privilege_it_says_so_once_and_goes_on() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let policy = world.policy(
         "unprivileged",
         &format!(
@@ -339,8 +341,9 @@ fn without_raw_socket_privilege_it_says_so_once_and_goes_on() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn locate_shows_every_piece_of_evidence_for_one_server() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let geo = world.dir.path().join("lab.mmdb");
     let out = world.residency(
         &[
@@ -394,8 +397,9 @@ fn locate_shows_every_piece_of_evidence_for_one_server() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn tcp_traces_and_ipv6_paths_are_judged_the_same_way() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     // TCP to the DNS port of server "a" (knotd listens there on IPv4; on IPv6 the closed port's
     // reset is the target's answer), through r2 in CN either way.
     let policy = world.policy(
@@ -429,8 +433,9 @@ fn tcp_traces_and_ipv6_paths_are_judged_the_same_way() {
 }
 
 #[test]
+#[ignore = "needs root: builds network namespaces (cargo test -- --include-ignored, as root)"]
 fn ptr_hints_are_recorded_checked_against_physics_and_weighed() {
-    let world = World::start(require_lab!(topology()));
+    let world = World::start(common::netns::Lab::require(topology()));
     let policy = world.policy(
         "ptr",
         &format!("allow: [SG, IN]\ndeny: [CN]\n{VANTAGE}\nendpoints:\n  - host: api.vendor.test\n"),

@@ -1,0 +1,177 @@
+//! One way to run the `residency` binary from a test: its home, cache, config, data and state
+//! directories and its history all inside the test's own directory (so no test reads or writes
+//! the real `~/.cache/residency`), a known log level, and a deadline after which the process is
+//! killed and the test fails showing what it printed.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Long enough for the slowest lab check; a hung binary fails the test instead of hanging CI.
+pub const DEADLINE: Duration = Duration::from_secs(180);
+
+/// The log level every test run gets unless it asks for another: the binary's own default.
+pub const LOG: &str = "warn";
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_residency")
+}
+
+/// A `residency` command for one test directory.
+pub struct Residency {
+    command: Command,
+    deadline: Duration,
+}
+
+impl Residency {
+    /// `residency` with `dir` as working directory, `HOME`, `XDG_*` and `RESIDENCY_DB`
+    /// (`dir/history.sqlite`) inside `dir`.
+    pub fn new(dir: &Path) -> Residency {
+        Residency::through(dir, &[])
+    }
+
+    /// The same, started through `prefix` (such as `ip netns exec NS` or `setpriv ...`): the
+    /// environment is set on the prefix, which passes it on.
+    pub fn through(dir: &Path, prefix: &[String]) -> Residency {
+        let mut command = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        command
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .env("RESIDENCY_DB", dir.join("history.sqlite"))
+            .env("RESIDENCY_LOG", LOG)
+            .stdin(Stdio::null());
+        Residency {
+            command,
+            deadline: DEADLINE,
+        }
+    }
+
+    /// The history to use (`RESIDENCY_DB`): a file or a `postgres://` URL.
+    pub fn db(mut self, db: impl AsRef<OsStr>) -> Residency {
+        self.command.env("RESIDENCY_DB", db);
+        self
+    }
+
+    /// Another log level (`RESIDENCY_LOG`), such as `debug`.
+    pub fn log(mut self, level: &str) -> Residency {
+        self.command.env("RESIDENCY_LOG", level);
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Residency {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Residency {
+        self.command.current_dir(dir);
+        self
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Residency {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Residency
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    pub fn deadline(mut self, deadline: Duration) -> Residency {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The command itself, for tests that spawn and kill it (they own its deadline then).
+    pub fn command(self) -> Command {
+        self.command
+    }
+
+    /// Runs to completion, capturing stdout and stderr; past the deadline the process is
+    /// killed and the test fails with its output so far.
+    pub fn output(mut self) -> Output {
+        let child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {}: {e}", bin()));
+        wait_bounded(child, self.deadline)
+    }
+}
+
+/// Waits for `child` for at most `deadline`, reading its pipes meanwhile so a chatty process
+/// cannot block on a full pipe.
+pub fn wait_bounded(mut child: Child, deadline: Duration) -> Output {
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let until = Instant::now() + deadline;
+    let status: Option<ExitStatus> = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            _ => break None,
+        }
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!(
+            "residency still running after {deadline:?}; killed.\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        )
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// A path as `&str` for argument lists (test paths are UTF-8).
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 test path")
+}

@@ -1,0 +1,40 @@
+//! The integration tests, one binary (one link of the crate, not one per file).
+//!
+//! Two tiers. Everything here talks only to loopback or to network namespaces a test builds.
+//! Tests that need root (network namespaces, raw sockets) are `#[ignore]`d with the reason and
+//! run with `cargo test -- --include-ignored` as root, as `.ci/run` does; included without
+//! root they fail and say why, they never pass by skipping.
+//!
+//! Modules follow the pipeline: policy, measure (resolve, trace, lab), sources (geo, registry,
+//! ptr, physics), judge (fusion), check and run (check, hostile, interception, netlab, alerts,
+//! watch), history, compare, report, and the README's own promises.
+
+mod common;
+
+mod policies;
+
+mod lab;
+mod resolve;
+mod trace;
+
+mod geo;
+mod physics;
+mod ptr;
+mod registry;
+
+mod fusion;
+
+mod alerts;
+mod check;
+mod hostile;
+mod interception;
+mod netlab;
+mod watch;
+
+mod history;
+
+mod compare;
+
+mod report;
+
+mod readme;
