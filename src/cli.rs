@@ -898,6 +898,11 @@ fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
                 return Ok(Exit::Ok);
             }
         }
+        // Nobody reads the runs' lines any more (`watch ... | head -1`): the runs are recorded,
+        // and watching on would be for no one.
+        if text::stdout_closed() {
+            return Ok(Exit::Ok);
+        }
     }
     Ok(Exit::Ok)
 }

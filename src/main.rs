@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         }
     };
     match cli::run(cli) {
+        // The reader of our output went away (`| head -1`): it has what it wanted.
+        Ok(_) if residency::text::stdout_closed() => ExitCode::SUCCESS,
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {
             residency::text::print_err(&format!("error: {e}\n"));

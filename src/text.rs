@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Is this character invisible, a terminal control, or able to reorder the text around it?
 ///
@@ -61,20 +62,39 @@ fn replace_hidden(text: &str, shown: impl Fn(u32) -> String) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Writes `text` to stdout made [`visible`]. A closed stdout (`| head`) is not an error worth
-/// a panic: the rest of the output is simply not wanted.
-pub fn print_out(text: &str) {
+/// Set once a write to stdout finds it closed: the reader (`| head -1`) wants no more.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether stdout was found closed. The binary then ends quietly with status 0, as `ripgrep`
+/// and other filters do, and a `watch` stops after the run it is in.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Writes `parts` to stdout unless it was found closed. A closed stdout is not an error worth
+/// a panic or a message; any other write error is not either, since there is nowhere to say it.
+fn write_stdout(parts: &[&[u8]]) {
+    if stdout_closed() {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(visible(text).as_bytes());
-    let _ = stdout.flush();
+    let written = parts
+        .iter()
+        .try_for_each(|part| stdout.write_all(part))
+        .and_then(|()| stdout.flush());
+    if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Writes `text` to stdout made [`visible`].
+pub fn print_out(text: &str) {
+    write_stdout(&[visible(text).as_bytes()]);
 }
 
 /// Writes JSON text (and a newline) to stdout with [`json_visible`].
 pub fn print_json(json: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(json_visible(json).as_bytes());
-    let _ = stdout.write_all(b"\n");
-    let _ = stdout.flush();
+    write_stdout(&[json_visible(json).as_bytes(), b"\n"]);
 }
 
 /// Writes `text` to stderr made [`visible`].

@@ -488,6 +488,68 @@ fn the_shipped_example_gives_verdicts_offline_without_hanging() {
     assert!(silent.received() > 0);
 }
 
+/// `residency show 1 | head -1`: the reader is gone before the first write. Every command ends
+/// quietly with status 0 (no panic, no message), and what it measured is still recorded.
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_0() {
+    let silent = SilentServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let db = dir.path().join("h.sqlite");
+    let resolver = silent.addr().to_string();
+    let check = [
+        "check",
+        "policies/example.yaml",
+        "--no-trace",
+        "--no-registry",
+        "--resolver",
+        &resolver,
+    ];
+    let closed = |args: &[&str]| {
+        let mut child = Residency::new(dir.path())
+            .current_dir(root)
+            .db(&db)
+            .args(args)
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn residency");
+        drop(child.stdout.take());
+        let out = common::cmd::wait_bounded(child, common::cmd::DEADLINE);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr)
+    };
+    // Open: the example is a violation (exit 2), shown in full.
+    let out = residency(root, &db, &check);
+    assert_eq!(out.status.code(), Some(2));
+    for args in [
+        &check[..],
+        &["show", "1"],
+        &["show", "1", "--format", "json"],
+        &["history"],
+        &[
+            "check",
+            "policies/example.yaml",
+            "--no-trace",
+            "--no-registry",
+            "--resolver",
+            &resolver,
+            "--format",
+            "json",
+        ],
+    ] {
+        let (code, stderr) = closed(args);
+        assert_eq!(code, Some(0), "{args:?} with stdout closed: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+    // The two checks made with stdout closed were recorded like the first.
+    let out = residency(root, &db, &["history", "--format", "json"]);
+    let runs: Value = serde_json::from_slice(&out.stdout).expect("history json");
+    assert_eq!(runs.as_array().map(Vec::len), Some(3), "{runs:#}");
+}
+
 #[test]
 fn a_tampered_history_row_is_named_by_history_verify() {
     let lab = Lab::start();
