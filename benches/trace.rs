@@ -10,7 +10,7 @@
 //! Every trace should show exactly three hops: r1, r2, the target (RTT 20 ms). Measured, for
 //! N = 200 and N = 1,000 targets:
 //!
-//! - residency's tracer as a library (`residency::trace::trace_all`, ICMP, max_hops 8, 1 round,
+//! - residency's tracer as a library (`residency::measure::trace::trace_all`, ICMP, max_hops 8, 1 round,
 //!   1 s round timeout) at concurrency 32 and 128: this bench binary re-executes itself inside the
 //!   client namespace (`ip netns exec NS <bench> --inner ...`) and prints the paths as JSON;
 //! - `scamper -c "trace -P icmp-paris -q 1 -m 8 -w 1" -p PPS -w 0 -O json -f targets` at several
@@ -44,7 +44,9 @@ use std::time::{Duration, Instant};
 
 use common::mmdb::write_country_db;
 use common::netns::{CLIENT, Lab, LabBuilder, Server};
-use residency::trace::{Protocol, TracePath, TraceSettings, TraceStatus, TrippyTracer, trace_all};
+use residency::measure::trace::{
+    Protocol, TracePath, TraceSettings, TraceStatus, TrippyTracer, trace_all,
+};
 use serde::{Deserialize, Serialize};
 
 /// Target counts measured; the smaller set is the first addresses of the larger.

@@ -1,31 +1,34 @@
 //! `residency`: verify where a vendor's services really are.
 //!
-//! The pipeline flows one way: [`policy`] → measurements ([`resolve`], [`geo`]) → [`verdict`]
-//! → [`history`] → reports. [`check`] runs it end to end; [`run`] takes one run of a policy
-//! from its lock to its record and alert; [`cli`] is the command-line surface.
+//! The pipeline flows one way, and the modules below are listed in its order: a [`policy`] is
+//! [`measure`]d, [`sources`] say where each address is, the [`judge`] weighs it against the
+//! policy, [`check`] runs that end to end into one run document, [`run`] takes one run from its
+//! lock to its record and alert (and schedules runs), [`history`] keeps the hash-chained record,
+//! [`compare`] and [`report`] read it back, and [`cli`] is the command-line surface.
 
-pub mod alerts;
-pub mod check;
-pub mod cli;
-pub mod compare;
-pub mod digest;
-pub mod doctor;
-pub mod evidence;
-pub mod fusion;
-pub mod geo;
-pub mod hints;
-pub mod history;
-pub mod integrity;
-pub mod locate;
-pub mod lock;
+/// Domain types shared by every stage: countries, verdicts, confidence, evidence, coordinates.
 pub mod model;
-pub mod physics;
-pub mod policy;
-pub mod registry;
-pub mod report;
-pub mod resolve;
-pub mod run;
+/// Text measured from the network, made safe to show on a terminal, in logs, JSON and reports.
 pub mod text;
-pub mod trace;
-pub mod verdict;
-pub mod watch;
+
+/// The pipeline end to end (`check`), and its policy-less cousins `locate` and `doctor`.
+pub mod check;
+/// The command-line surface: arguments, dispatch, printing.
+pub mod cli;
+/// Runs against runs: diff, timeline and claims over the history.
+pub mod compare;
+/// The tamper-evident, hash-chained history of runs, in SQLite or PostgreSQL.
+pub mod history;
+/// All the evidence taken together and held against the policy: compliant, violation, inconclusive.
+pub mod judge;
+/// What the network did: DNS resolution, traces and RTTs, and whether the replies are genuine.
+pub mod measure;
+/// What the user asks: endpoints, claimed and allowed countries, resolvers, limits; loaded and
+/// validated.
+pub mod policy;
+/// Reports (HTML, PDF, Markdown) and terminal tables of runs and periods.
+pub mod report;
+/// One run of a policy: its lock, its record, its alert; and the `watch` schedule.
+pub mod run;
+/// Who says where an address is: databases, registries, PTR hints, physics; gathered per address.
+pub mod sources;

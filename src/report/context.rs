@@ -23,10 +23,10 @@ use serde_json::Value;
 use crate::check::{PolicySnapshot, RunDocument, Summary, ToolInfo};
 use crate::compare::{self, Claims, CompareError, Diff, Per, RunRef, Timeline, TimelinePoint};
 use crate::history::{History, RunFilter, RunSummary};
+use crate::measure::resolve::Outcome;
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
-use crate::physics::Countries;
-use crate::registry::RegistryRecord;
-use crate::resolve::Outcome;
+use crate::sources::physics::Countries;
+use crate::sources::registry::RegistryRecord;
 
 use super::ReportError;
 use super::provenance::Provenance;

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use crate::compare::{Span, Timeline};
 use crate::model::{CountryCode, Verdict};
-use crate::physics::Countries;
+use crate::sources::physics::Countries;
 
 /// Most columns a chart over time draws.
 pub const MAX_COLUMNS: usize = 180;

@@ -2,13 +2,13 @@
 
 use std::fmt::Write;
 
+use crate::check::doctor::DoctorReport;
+use crate::check::locate::LocateReport;
 use crate::check::{RunDocument, rfc3339};
-use crate::doctor::DoctorReport;
-use crate::evidence::{PathEvidence, RttEvidence};
-use crate::integrity::{Integrity, MethodStatus, ResolverStatus};
-use crate::locate::LocateReport;
+use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
-use crate::registry::RegistryRecord;
+use crate::sources::evidence::{PathEvidence, RttEvidence};
+use crate::sources::registry::RegistryRecord;
 
 /// Where a run was stored, shown under it so the reader can quote the anchor.
 #[derive(Debug, Clone, PartialEq, Eq)]

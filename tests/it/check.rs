@@ -712,18 +712,18 @@ fn queries_in_flight_are_bounded_by_concurrency() {
         trace_concurrency: 5,
         dns: policy.dns,
     };
-    let resolver = Arc::new(residency::resolve::DnsResolver::new(policy.dns));
+    let resolver = Arc::new(residency::measure::resolve::DnsResolver::new(policy.dns));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let start = Instant::now();
     let mut worst_excess = 0i64;
     let hidden = indicatif::ProgressBar::hidden();
-    let no_sources = residency::geo::Geolocator::default();
+    let no_sources = residency::sources::geo::Geolocator::default();
     let doc = runtime.block_on(async {
         let run = residency::check::run(
             &policy,
             &settings,
             resolver,
-            None::<Arc<residency::trace::TrippyTracer>>,
+            None::<Arc<residency::measure::trace::TrippyTracer>>,
             None,
             &no_sources,
             &hidden,

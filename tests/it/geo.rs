@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use common::mmdb::{FIXTURE_BUILD_DATE, write_city_db, write_country_db, write_db};
 use mmdb_writer::Value;
-use residency::geo::{
+use residency::model::{Confidence, CountryCode, SourceKind};
+use residency::sources::geo::{
     GeoError, Geolocator, Locate, MmdbDatabase, SHIPPED_DATABASE_NAME, default_database,
 };
-use residency::model::{Confidence, CountryCode, SourceKind};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")

@@ -354,12 +354,12 @@ fn postgres_runs_record_their_vantage_point() -> TestResult {
     Ok(())
 }
 
-/// Run locks (`crate::lock`) and the audit tables beside the chain: taken, refused to another
+/// Run locks (`crate::run::lock`) and the audit tables beside the chain: taken, refused to another
 /// live holder, taken over (recorded in `events`), released; failed runs and alert deliveries
 /// recorded and listed, the latest undelivered alert found.
 fn run_locks_and_audit_tables_work_alike(kind: Kind) -> TestResult {
     use residency::history::{AuditFilter, EventKind};
-    use residency::lock::{self, Acquired, Holder};
+    use residency::run::lock::{self, Acquired, Holder};
     let store = store(kind)?;
     let mut history = History::open(&store.path)?;
     let me = Holder::current();

@@ -2,7 +2,7 @@
 //! country, nearest countries, and claim checks with their explanations.
 
 use residency::model::{Coordinates, CountryCode};
-use residency::physics::{
+use residency::sources::physics::{
     ClaimCheck, Countries, RttBound, SLACK_KM, Vantage, VantageError, check_country_claim,
     check_point_claim, great_circle_km,
 };

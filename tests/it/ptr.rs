@@ -8,12 +8,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::dns::{KnotServer, Zone};
-use residency::hints::{HintRule, hints_from_name, ptr_evidence};
-use residency::model::{Confidence, SourceKind};
-use residency::physics::{ClaimCheck, RttBound, Vantage, check_point_claim};
-use residency::resolve::{
+use residency::measure::resolve::{
     DnsResolver, Outcome, Query, RecordType, Resolve, ResolveSettings, reverse_name,
 };
+use residency::model::{Confidence, SourceKind};
+use residency::sources::physics::{ClaimCheck, RttBound, Vantage, check_point_claim};
+use residency::sources::ptr::{HintRule, hints_from_name, ptr_evidence};
 
 const V4_ZONE: &str = "2.0.192.in-addr.arpa.";
 const V6_ZONE: &str = "8.b.d.0.1.0.0.2.ip6.arpa.";

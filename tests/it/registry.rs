@@ -15,7 +15,7 @@ use common::registry::{
 };
 use reqwest::Url;
 use residency::model::{Confidence, CountryCode, SourceKind};
-use residency::registry::{Bootstrap, CacheSource, Registry, RegistryConfig};
+use residency::sources::registry::{Bootstrap, CacheSource, Registry, RegistryConfig};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")
@@ -436,7 +436,7 @@ async fn origin_as_record_is_cached_once_for_the_whole_block() {
     let (_, first) = registry.lookup(ip("198.51.100.7")).await;
     let (_, second) = registry.lookup(ip("198.51.100.8")).await;
     assert_eq!(rdap.requests(), 3, "ip/.7, autnum/64500, ip/.8");
-    let names = |r: Option<residency::registry::RegistryRecord>| {
+    let names = |r: Option<residency::sources::registry::RegistryRecord>| {
         r.and_then(|r| r.origin_as).and_then(|o| o.name)
     };
     assert_eq!(names(first).as_deref(), Some("EXAMPLE-BJ-AS"));

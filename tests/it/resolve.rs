@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::dns::{GeoConfig, KnotServer, SilentServer, TruncatingServer, Zone, closed_port};
-use residency::resolve::{
+use residency::measure::resolve::{
     CnameLink, DnsResolver, Outcome, Query, RecordType, Resolution, Resolve, ResolveSettings,
     Transport,
 };

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use residency::trace::{
+use residency::measure::trace::{
     PRIVILEGE_HINT, Protocol, Trace, TracePath, TraceSettings, TraceStatus, TrippyTracer,
     check_privilege, tcp_connect_rtt, trace_all,
 };

@@ -28,7 +28,7 @@ pub const SHIPPED_DATABASE_NAME: &str = "geo-whois-asn-country.mmdb";
 
 /// The shipped database (ip-location-db geo-whois-asn-country; see `data/README.md` for its
 /// provenance and licence). Embedded so the binary works from any directory without the repo.
-static SHIPPED_DATABASE: &[u8] = include_bytes!("../../data/geo-whois-asn-country.mmdb");
+static SHIPPED_DATABASE: &[u8] = include_bytes!("../../../data/geo-whois-asn-country.mmdb");
 
 /// The database shipped inside the binary: country of each block as declared in registry
 /// (WHOIS/ASN) data and geofeeds, which is where the holder says it is, not where it is.

@@ -38,11 +38,12 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::digest::RunDigest;
+use crate::history::digest::RunDigest;
 use crate::model::Verdict;
 
-mod pg;
-pub(crate) use pg::pg_err;
+pub mod digest;
+mod postgres;
+pub(crate) use postgres::pg_err;
 
 /// `prev_hash` of the first run of every policy.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -88,7 +89,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER chain_head_forward_only BEFORE UPDATE ON chain_head
     WHEN NEW.seq <= OLD.seq OR NEW.policy_id IS NOT OLD.policy_id
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: chain heads only move forward'); END;",
-    // 2: one-run-at-a-time locks (see `crate::lock`), an audit trail of lock takeovers, and
+    // 2: one-run-at-a-time locks (see `crate::run::lock`), an audit trail of lock takeovers, and
     // runs that failed before producing a verdict. Failed runs live outside `runs` on purpose:
     // they have no verdict or document to hash, and keeping them off the chain leaves
     // `history verify` exactly as it was; they are append-only like the chain itself.
@@ -123,7 +124,7 @@ const MIGRATIONS: &[&str] = &[
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: failed runs cannot be edited'); END;
     CREATE TRIGGER failed_runs_append_only_delete BEFORE DELETE ON failed_runs
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: failed runs cannot be deleted'); END;",
-    // 3: webhook alerts (see `crate::alerts`), one row per alert delivered or given up on.
+    // 3: webhook alerts (see `crate::run::alert`), one row per alert delivered or given up on.
     // Outside the chain like failed runs, so `history verify` is unchanged; append-only.
     "CREATE TABLE alert_deliveries (
         id        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -139,7 +140,7 @@ const MIGRATIONS: &[&str] = &[
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: alert deliveries cannot be edited'); END;
     CREATE TRIGGER alert_deliveries_append_only_delete BEFORE DELETE ON alert_deliveries
     BEGIN SELECT RAISE(ABORT, 'residency history is append-only: alert deliveries cannot be deleted'); END;",
-    // 4: compressed documents and the run index (see `crate::digest`). New runs store their
+    // 4: compressed documents and the run index (see `crate::history::digest`). New runs store their
     // canonical document zstd-compressed in `document_zstd` and leave `document` empty; the hash
     // is over the canonical text either way, so old and new rows verify alike. `run_digests`
     // and `endpoint_changes` are derived from the documents in the same transaction as each
@@ -639,19 +640,19 @@ pub enum HistoryError {
     #[error(
         "cannot connect to the PostgreSQL history at {url}: {}: check that the server \
          is running and that the URL's host, port, user and database are right",
-        pg::describe(source)
+        postgres::describe(source)
     )]
     PostgresConnect {
         url: String,
         #[source]
-        source: postgres::Error,
+        source: ::postgres::Error,
     },
-    #[error("{}: {context}: {}", path.display(), pg::describe(source))]
+    #[error("{}: {context}: {}", path.display(), postgres::describe(source))]
     Postgres {
         path: PathBuf,
         context: &'static str,
         #[source]
-        source: postgres::Error,
+        source: ::postgres::Error,
     },
     #[error(
         "{} is a PostgreSQL database with other tables named like residency's (runs, \
@@ -764,13 +765,13 @@ pub struct History {
 /// Where the history lives: the embedded SQLite file, or a shared PostgreSQL database.
 enum Store {
     Sqlite(Connection),
-    Postgres(Box<pg::PgStore>),
+    Postgres(Box<postgres::PgStore>),
 }
 
 /// What [`History::connection`] gives the modules that own other tables of the store.
 pub(crate) enum Backend<'a> {
     Sqlite(&'a mut Connection),
-    Postgres(&'a mut pg::PgStore),
+    Postgres(&'a mut postgres::PgStore),
 }
 
 impl fmt::Debug for History {
@@ -789,7 +790,7 @@ impl History {
     /// returned survives a power loss, plus a busy timeout so concurrent processes queue up
     /// rather than fail.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
-        if let Some(url) = path.to_str().filter(|p| pg::is_url(p)) {
+        if let Some(url) = path.to_str().filter(|p| postgres::is_url(p)) {
             return History::open_url(url);
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -835,7 +836,7 @@ impl History {
     /// unix socket (`postgres://user@%2Frun%2Fpostgresql/db`), or an SSH/stunnel tunnel to a
     /// remote one.
     pub fn open_url(url: &str) -> Result<History, HistoryError> {
-        let store = pg::PgStore::open(url)?;
+        let store = postgres::PgStore::open(url)?;
         let path = PathBuf::from(store.display_url());
         Ok(History {
             store: Store::Postgres(Box::new(store)),
@@ -853,7 +854,7 @@ impl History {
         &self.path
     }
 
-    /// The connection, for the modules that own other tables of this file (`crate::lock`).
+    /// The connection, for the modules that own other tables of this file (`crate::run::lock`).
     pub(crate) fn connection(&mut self) -> Backend<'_> {
         match &mut self.store {
             Store::Sqlite(conn) => Backend::Sqlite(conn),
@@ -1051,7 +1052,7 @@ impl History {
         Ok(out)
     }
 
-    /// Runs matching `filter` with their index digests (see [`crate::digest`]), oldest first:
+    /// Runs matching `filter` with their index digests (see [`crate::history::digest`]), oldest first:
     /// what timelines read instead of documents.
     pub fn indexed(&self, filter: &RunFilter) -> Result<Vec<IndexedRun>, HistoryError> {
         let conn = match &self.store {
@@ -1879,7 +1880,7 @@ pub(crate) fn sql_err(
 
 // The audit tables kept beside the chain (`events`, `failed_runs`, `alert_deliveries`), read
 // back for `residency history events|failures|alerts` and for re-sending alerts. They are
-// written by `crate::lock`, `History::record_failure` and `History::record_alert`.
+// written by `crate::run::lock`, `History::record_failure` and `History::record_alert`.
 
 /// Which rows of an audit table to read: the same half-open window as for runs
 /// (`since <= time < until`), over each table's own time column.
@@ -1889,7 +1890,7 @@ pub type AuditFilter = RunFilter;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// A run took over the lock of a holder considered gone (see `crate::lock`).
+    /// A run took over the lock of a holder considered gone (see `crate::run::lock`).
     LockTakeover,
 }
 
@@ -1933,7 +1934,7 @@ pub struct AlertDelivery {
     pub id: i64,
     pub run_id: i64,
     pub policy_id: String,
-    pub event: crate::alerts::AlertEvent,
+    pub event: crate::run::alert::AlertEvent,
     #[serde(serialize_with = "serialize_timestamp")]
     pub at: DateTime<Utc>,
     pub delivered: bool,
@@ -1986,15 +1987,15 @@ impl Cells for rusqlite::Row<'_> {
     }
 }
 
-impl Cells for postgres::Row {
-    type Error = postgres::Error;
-    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
+impl Cells for ::postgres::Row {
+    type Error = ::postgres::Error;
+    fn int(&self, i: usize) -> Result<i64, ::postgres::Error> {
         self.try_get(i)
     }
-    fn text(&self, i: usize) -> Result<String, postgres::Error> {
+    fn text(&self, i: usize) -> Result<String, ::postgres::Error> {
         self.try_get(i)
     }
-    fn flag(&self, i: usize) -> Result<bool, postgres::Error> {
+    fn flag(&self, i: usize) -> Result<bool, ::postgres::Error> {
         self.try_get(i)
     }
 }
@@ -2138,7 +2139,7 @@ impl History {
         )?;
         rows.into_iter()
             .map(|(id, run_id, policy_id, event, at, delivered, detail)| {
-                let event = crate::alerts::AlertEvent::parse(&event).ok_or_else(|| {
+                let event = crate::run::alert::AlertEvent::parse(&event).ok_or_else(|| {
                     self.unreadable("alert_deliveries", id, format!("unknown event `{event}`"))
                 })?;
                 Ok(AlertDelivery {
@@ -2160,11 +2161,13 @@ impl History {
         args: &[String],
         context: &'static str,
         read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-        read_pg: impl FnMut(&postgres::Row) -> Result<T, postgres::Error>,
+        read_pg: impl FnMut(&::postgres::Row) -> Result<T, ::postgres::Error>,
     ) -> Result<Vec<T>, HistoryError> {
         let conn = match &self.store {
             Store::Sqlite(conn) => conn,
-            Store::Postgres(pg) => return pg.rows(&pg::placeholders(sql), args, context, read_pg),
+            Store::Postgres(pg) => {
+                return pg.rows(&postgres::placeholders(sql), args, context, read_pg);
+            }
         };
         let mut stmt = conn.prepare(sql).map_err(sql_err(&self.path, context))?;
         let rows = stmt

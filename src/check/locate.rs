@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::{self, PathEvidence, ProbeSettings, ReverseDns, RttEvidence};
-use crate::geo::Geolocator;
-use crate::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
+use crate::measure::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
+use crate::measure::resolve::{Query, RecordType, Resolution, Resolve};
+use crate::measure::trace::Trace;
 use crate::model::{CountryCode, Evidence};
-use crate::physics::Vantage;
-use crate::registry::RegistryRecord;
-use crate::resolve::{Query, RecordType, Resolution, Resolve};
-use crate::trace::Trace;
+use crate::sources::evidence::{self, PathEvidence, ProbeSettings, ReverseDns, RttEvidence};
+use crate::sources::geo::Geolocator;
+use crate::sources::physics::Vantage;
+use crate::sources::registry::RegistryRecord;
 
 /// Everything known about one address of the target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,14 +1,18 @@
 //! One run of one policy, the path `check` and `watch` share: take the policy's lock, measure,
 //! record the run, release the lock, then alert.
 //!
-//! Owns that orchestration and nothing it orchestrates: the lock is [`crate::lock`]'s, the
+//! Owns that orchestration and nothing it orchestrates: the lock is [`crate::run::lock`]'s, the
 //! measurement [`crate::check`]'s, the record [`crate::history`]'s, the alert's content and
-//! delivery [`crate::alerts`]'s. It also owns what a run is built from (a [`Prepared`] policy
+//! delivery [`crate::run::alert`]'s. It also owns what a run is built from (a [`Prepared`] policy
 //! with the [`MeasureOptions`] of the command line applied), shutdown signals, and delivering
 //! an alert and recording the delivery, for a new run or again later ([`resend_alerts`]).
 //!
 //! Nothing here prints: what the user should hear about (a takeover, no traceroute, an alert
 //! not delivered) is handed to the caller as a [`Notice`], whose text is the message to show.
+
+pub mod alert;
+pub mod lock;
+pub mod schedule;
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -20,19 +24,19 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
-use crate::alerts::{
-    self, AlertEvent, AlertPolicy, DeliveryError, DeliverySettings, PreviousRun, RunRecord,
+use self::alert::{
+    AlertEvent, AlertPolicy, DeliveryError, DeliverySettings, PreviousRun, RunRecord,
 };
+use self::lock::{Acquired, Holder};
 use crate::check::{self, CheckSettings, RunDocument};
-use crate::geo::{self, Geolocator};
 use crate::history::{self, History, NewRun, RunFilter};
-use crate::lock::{self, Acquired, Holder};
-use crate::physics::Vantage;
+use crate::measure::resolve::{self, DnsResolver};
+use crate::measure::trace::{TraceSettings, TrippyTracer};
 use crate::policy::{self, Policy, RegistryPolicy};
-use crate::registry::{Registry, RegistryConfig, RegistryError};
 use crate::report::table::Stored;
-use crate::resolve::{self, DnsResolver};
-use crate::trace::{TraceSettings, TrippyTracer};
+use crate::sources::geo::{self, Geolocator};
+use crate::sources::physics::Vantage;
+use crate::sources::registry::{Registry, RegistryConfig, RegistryError};
 
 /// Everything that stops a run before it has a verdict; each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +72,7 @@ pub struct MeasureOptions {
     pub no_trace: bool,
     pub vantage: Option<Vantage>,
     pub registry: RegistryOverrides,
-    /// A lock whose heartbeat is older than this is taken over (see [`crate::lock`]); this
+    /// A lock whose heartbeat is older than this is taken over (see [`crate::run::lock`]); this
     /// process's own heartbeat is frequent enough for the same limit ([`lock::heartbeat_every`]).
     pub stale_after: Duration,
 }
@@ -515,7 +519,7 @@ async fn send_alert(
         seq: stored.seq,
         hash: stored.hash.clone(),
     };
-    let Some(alert) = alerts::alert_for(alerts, doc, &record, previous.as_ref()) else {
+    let Some(alert) = alert::alert_for(alerts, doc, &record, previous.as_ref()) else {
         return;
     };
     if let Err(e) = deliver_and_record(&alerts.webhook, &alert, history, notify).await {
@@ -532,11 +536,11 @@ async fn send_alert(
 /// why not. A delivery that cannot be recorded is a notice, not a failure: it did happen.
 async fn deliver_and_record(
     webhook: &str,
-    alert: &alerts::Alert,
+    alert: &alert::Alert,
     history: &mut History,
     notify: &mut impl FnMut(Notice),
 ) -> Result<u32, DeliveryError> {
-    let result = alerts::deliver(webhook, alert, DeliverySettings::default()).await;
+    let result = alert::deliver(webhook, alert, DeliverySettings::default()).await;
     let (delivered, detail) = match &result {
         Ok(tries) => (true, format!("delivered on try {tries}")),
         Err(e) => (false, e.to_string()),
@@ -699,7 +703,7 @@ async fn resend_one(
         seq: run.seq,
         hash: run.hash.clone(),
     };
-    let alert = alerts::alert_for(&all_events, &doc, &record, previous.as_ref())
+    let alert = alert::alert_for(&all_events, &doc, &record, previous.as_ref())
         .filter(|a| a.event == row.event)
         .ok_or_else(|| ResendError::Changed {
             run_id: run.id,

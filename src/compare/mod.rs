@@ -18,9 +18,9 @@
 //!
 //! # Timelines
 //!
-//! A timeline reads the history's run index ([`crate::digest`]), never documents, so a year of
+//! A timeline reads the history's run index ([`crate::history::digest`]), never documents, so a year of
 //! runs over a thousand endpoints stays fast. Address shares per run count each distinct
-//! address once (see [`crate::digest`]); `share` is the count per country divided by the
+//! address once (see [`crate::history::digest`]); `share` is the count per country divided by the
 //! located addresses, rounded to 4 decimals. Unlocated ones are counted separately so a falling
 //! share is never mistaken for a move.
 //!

@@ -14,23 +14,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::{self, RunDocument};
 use crate::compare::{self, RunRef};
-use crate::evidence::ProbeSettings;
-use crate::geo::{self, Geolocator};
 use crate::history::{self, AuditFilter, History, RunFilter};
-use crate::integrity::{self, SurveyPlan};
+use crate::measure::integrity::{self, SurveyPlan};
+use crate::measure::resolve::{self, DnsResolver};
+use crate::measure::trace::{Protocol, TraceSettings};
 use crate::model::{CountryCode, Verdict};
-use crate::physics::Vantage;
 use crate::policy::RegistryPolicy;
 use crate::policy::{self, Policy, PolicyError};
-use crate::registry::{
+use crate::report::table::{self, Stored};
+use crate::run::schedule::{self as schedule, Schedule, ScheduleError};
+use crate::run::{self, MeasureOptions, Notice, Outcome, RegistryOverrides, RunError, Runner};
+use crate::sources::evidence::ProbeSettings;
+use crate::sources::geo::{self, Geolocator};
+use crate::sources::physics::Vantage;
+use crate::sources::registry::{
     CacheSource, DEFAULT_CACHE_TTL, DiskCache, RegistryError, default_cache_dir,
 };
-use crate::report::table::{self, Stored};
-use crate::resolve::{self, DnsResolver};
-use crate::run::{self, MeasureOptions, Notice, Outcome, RegistryOverrides, RunError, Runner};
 use crate::text;
-use crate::trace::{Protocol, TraceSettings};
-use crate::watch::{self as schedule, Schedule, ScheduleError};
 
 /// `print!` with hostile text made visible (see [`crate::text`]).
 macro_rules! out {
@@ -982,7 +982,7 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
-    let report = runtime.block_on(crate::locate::locate(
+    let report = runtime.block_on(crate::check::locate::locate(
         &args.target,
         &resolvers,
         Arc::new(DnsResolver::default()),
@@ -1031,7 +1031,7 @@ fn doctor(args: &DoctorArgs) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
-    let report = runtime.block_on(crate::doctor::doctor(&plan, args.vantage));
+    let report = runtime.block_on(crate::check::doctor::doctor(&plan, args.vantage));
     match args.format {
         Format::Table => out!("{}", table::doctor(&report)),
         Format::Json => text::print_json(&serde_json::to_string_pretty(&report)?),
@@ -1380,7 +1380,7 @@ mod tests {
         else {
             panic!("`check p.yaml` parses: {cli:?}");
         };
-        assert_eq!(args.measure.stale_after, crate::lock::STALE_AFTER);
+        assert_eq!(args.measure.stale_after, crate::run::lock::STALE_AFTER);
         assert_eq!(parse_stale_after("30s"), Ok(Duration::from_secs(30)));
         assert!(parse_stale_after("500ms").is_err_and(|e| e.contains("at least 1s")));
         assert!(parse_stale_after("soon").is_err_and(|e| e.contains("is not a duration")));

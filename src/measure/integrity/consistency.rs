@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 
 use super::PathFloor;
-use crate::trace::Hop;
+use crate::measure::trace::Hop;
 
 /// The least a reply must beat a router by to count as impossible.
 pub const MARGIN_MIN_MS: f64 = 1.0;

@@ -5,6 +5,9 @@
 //! document is what the history stores and hashes and what `--format json` prints, so its
 //! field names are a public contract (documented in README.md).
 
+pub mod doctor;
+pub mod locate;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,22 +19,22 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::evidence::{
-    self, AddressEvidence, PathEvidence, ProbeSettings, ReverseDns, RttEvidence,
-};
-use crate::fusion::{Fused, LastHop, fuse};
-use crate::geo::Geolocator;
-use crate::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
-use crate::model::{Confidence, CountryCode, Evidence, Verdict};
-use crate::physics::Vantage;
-use crate::policy::{Claim, Policy, Target};
-use crate::registry::{Registry, RegistryRecord};
-use crate::resolve::{Query, RecordType, Resolution, Resolve, ResolveSettings};
-use crate::trace::{Trace, TraceSettings, TraceStatus};
-use crate::verdict::{
+use crate::judge::fusion::{Fused, LastHop, fuse};
+use crate::judge::verdict::{
     LocatedHop, Rules, fold, judge_address, judge_endpoint, judge_reachability, judge_run,
     judge_transit,
 };
+use crate::measure::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
+use crate::measure::resolve::{Query, RecordType, Resolution, Resolve, ResolveSettings};
+use crate::measure::trace::{Trace, TraceSettings, TraceStatus};
+use crate::model::{Confidence, CountryCode, Evidence, Verdict};
+use crate::policy::{Claim, Policy, Target};
+use crate::sources::evidence::{
+    self, AddressEvidence, PathEvidence, ProbeSettings, ReverseDns, RttEvidence,
+};
+use crate::sources::geo::Geolocator;
+use crate::sources::physics::Vantage;
+use crate::sources::registry::{Registry, RegistryRecord};
 
 /// Default bound on queries in flight: enough to keep a 1,000-endpoint run short, small enough
 /// that it never opens more sockets than a resolver (or a file-descriptor limit) tolerates.
@@ -473,7 +476,7 @@ fn judge_facts(
     facts: &AddressEvidence,
     rules: &Rules<'_>,
     policy: &Policy,
-) -> (crate::verdict::AddressJudgement, Fused) {
+) -> (crate::judge::verdict::AddressJudgement, Fused) {
     let last_hop = facts.path.as_ref().and_then(|p| {
         // The router before the target: the last hop that answered and is not the target.
         let hop = p

@@ -13,18 +13,18 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::fusion::Reach;
-use crate::geo::Geolocator;
-use crate::hints;
-use crate::integrity::{Integrity, MethodStatus, TtlWatcher, consistency, ttl};
-use crate::model::{CountryCode, Evidence};
-use crate::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
-use crate::registry::{Registry, RegistryRecord};
-use crate::resolve::{Outcome, Query, RecordType, Resolve};
-use crate::trace::{
+use crate::judge::fusion::Reach;
+use crate::measure::integrity::{Integrity, MethodStatus, TtlWatcher, consistency, ttl};
+use crate::measure::resolve::{Outcome, Query, RecordType, Resolve};
+use crate::measure::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, tcp_connect_rtt,
     trace_all,
 };
+use crate::model::{CountryCode, Evidence};
+use crate::sources::geo::Geolocator;
+use crate::sources::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
+use crate::sources::ptr;
+use crate::sources::registry::{Registry, RegistryRecord};
 
 /// TCP connects per address when the trace did not reach it (or its method is intercepted): enough to catch the minimum
 /// through a little queueing, few enough not to look like a scan.
@@ -191,7 +191,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     // Every source that speaks about an address: the databases, then its PTR names' hints.
     let locate = |ip: IpAddr| {
         let mut evidence = geo.locate(ip);
-        evidence.extend(hints::ptr_evidence(ip, &names_of(&ip)));
+        evidence.extend(ptr::ptr_evidence(ip, &names_of(&ip)));
         evidence
     };
     let mut hop_evidence: HashMap<IpAddr, Vec<Evidence>> = HashMap::new();

@@ -20,8 +20,8 @@ use std::net::{IpAddr, SocketAddr};
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
-use crate::resolve::{Outcome, Resolution, ResolveSettings};
-use crate::trace::{Protocol, TraceSettings};
+use crate::measure::resolve::{Outcome, Resolution, ResolveSettings};
+use crate::measure::trace::{Protocol, TraceSettings};
 
 mod canary;
 pub mod consistency;

@@ -546,7 +546,7 @@ pub struct Countries {
 }
 
 /// The embedded data file.
-const SHIPPED_JSON: &str = include_str!("../data/countries.json");
+const SHIPPED_JSON: &str = include_str!("../../data/countries.json");
 
 #[derive(Deserialize)]
 struct RawFile {

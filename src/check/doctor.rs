@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::integrity::{self, Integrity, SurveyPlan, TtlWatcher};
-use crate::physics::Vantage;
-use crate::resolve::{DnsResolver, Query, RecordType, Resolution, Resolve};
-use crate::trace::check_privilege;
+use crate::measure::integrity::{self, Integrity, SurveyPlan, TtlWatcher};
+use crate::measure::resolve::{DnsResolver, Query, RecordType, Resolution, Resolve};
+use crate::measure::trace::check_privilege;
+use crate::sources::physics::Vantage;
 
 /// Queries per resolver: the fastest of them is compared with the path.
 const RESOLVER_QUERIES: u32 = 3;

@@ -13,8 +13,10 @@ use super::consistency::{last_router, path_floor};
 use super::{
     CANARY_NAME, CanaryAnswer, Integrity, MethodStatus, PathFloor, ResolverPath, Survey, SurveyPlan,
 };
-use crate::resolve::{DnsResolver, Outcome, Query, RecordType, ResolveSettings, Transport};
-use crate::trace::{
+use crate::measure::resolve::{
+    DnsResolver, Outcome, Query, RecordType, ResolveSettings, Transport,
+};
+use crate::measure::trace::{
     PRIVILEGE_HINT, Protocol, Trace, TracePath, TraceSettings, TrippyTracer, check_privilege,
     tcp_connect_rtt,
 };

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::fusion::Fused;
+use crate::judge::fusion::Fused;
+use crate::measure::resolve::{Outcome, Resolution};
 use crate::model::{CountryCode, Verdict};
-use crate::resolve::{Outcome, Resolution};
 
 /// The countries a policy allows and denies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl Rules<'_> {
     }
 }
 
-pub use crate::fusion::Reach;
+pub use crate::judge::fusion::Reach;
 
 fn join(cs: &BTreeSet<CountryCode>) -> String {
     cs.iter()
@@ -411,8 +411,8 @@ pub fn judge_run(endpoints: impl IntoIterator<Item = Verdict>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::resolve::RecordType;
     use crate::model::{Confidence, Evidence, SourceKind};
-    use crate::resolve::RecordType;
 
     fn cc(s: &str) -> CountryCode {
         s.parse().expect("test country code")
@@ -439,7 +439,7 @@ mod tests {
         let allow = [cc("IN"), cc("US"), cc("SG")].into_iter().collect();
         let deny = [cc("CN")].into_iter().collect();
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        let fused = crate::fusion::fuse(evidence, reach, None);
+        let fused = crate::judge::fusion::fuse(evidence, reach, None);
         judge_address(
             ip,
             &fused,

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::RegistryError;
 
-static SHIPPED_IPV4: &str = include_str!("../../data/rdap/ipv4.json");
-static SHIPPED_IPV6: &str = include_str!("../../data/rdap/ipv6.json");
-static SHIPPED_ASN: &str = include_str!("../../data/rdap/asn.json");
+static SHIPPED_IPV4: &str = include_str!("../../../data/rdap/ipv4.json");
+static SHIPPED_IPV6: &str = include_str!("../../../data/rdap/ipv6.json");
+static SHIPPED_ASN: &str = include_str!("../../../data/rdap/asn.json");
 
 /// One bootstrap file as IANA publishes it: `services` is a list of `[[entries], [urls]]`.
 #[derive(Debug, Deserialize)]

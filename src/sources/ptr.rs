@@ -8,7 +8,7 @@
 //! A hint is weak evidence ([`Confidence::Low`]): operators name a router after the nearest
 //! big airport, after where it was first installed (and keep the name when it moves), or after
 //! the far end of a link; names are typed by hand and go stale. Its value is that it has
-//! coordinates, so RTT physics ([`crate::physics::check_point_claim`]) can refute it like any
+//! coordinates, so RTT physics ([`crate::sources::physics::check_point_claim`]) can refute it like any
 //! database point, and a hint that survives says something the registries do not.
 //!
 //! Token rules (never substrings):
@@ -44,9 +44,9 @@ pub const HINT_ACCURACY_KM: u32 = 50;
 /// The `source` of every hint's evidence.
 pub const PTR_SOURCE: &str = "ptr";
 
-const AIRPORTS_CSV: &str = include_str!("../data/airports.csv");
-const METROS_CSV: &str = include_str!("../data/iata-metro.csv");
-const CITIES_CSV: &str = include_str!("../data/city-tokens.csv");
+const AIRPORTS_CSV: &str = include_str!("../../data/airports.csv");
+const METROS_CSV: &str = include_str!("../../data/iata-metro.csv");
+const CITIES_CSV: &str = include_str!("../../data/city-tokens.csv");
 
 /// Public suffixes of two labels under which names are registered at the third level; the
 /// registered domain is then three labels (`example.co.uk`). A short list of the suffixes

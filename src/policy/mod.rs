@@ -15,11 +15,11 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::alerts::{AlertEvent, AlertPolicy};
+use crate::measure::resolve::ResolveSettings;
+use crate::measure::trace::{Protocol, TraceSettings};
 use crate::model::{Confidence, CountryCode};
-use crate::physics::Vantage;
-use crate::resolve::ResolveSettings;
-use crate::trace::{Protocol, TraceSettings};
+use crate::run::alert::{AlertEvent, AlertPolicy};
+use crate::sources::physics::Vantage;
 
 /// Repeats above this are almost certainly a typo and would hammer the resolvers.
 const MAX_REPEAT: u32 = 100;
@@ -450,7 +450,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         }
         list.iter()
             .filter_map(|r| {
-                crate::resolve::parse_resolver(&r.value)
+                crate::measure::resolve::parse_resolver(&r.value)
                     .map_err(|e| problems.add(r, e.to_string()))
                     .ok()
             })
