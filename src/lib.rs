@@ -10,6 +10,8 @@
 pub mod model;
 /// Text measured from the network, made safe to show on a terminal, in logs, JSON and reports.
 pub mod text;
+/// One way to write timestamps, in the three precisions that hashes and stored text rely on.
+pub mod time;
 
 /// The pipeline end to end (`check`), and its policy-less cousins `locate` and `doctor`.
 pub mod check;

@@ -28,7 +28,7 @@ pub struct Privilege {
 /// The clock every run is dated by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Clock {
-    #[serde(with = "crate::check::rfc3339")]
+    #[serde(with = "crate::time::rfc3339")]
     pub utc: DateTime<Utc>,
     pub note: String,
 }

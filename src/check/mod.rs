@@ -35,6 +35,7 @@ use crate::sources::evidence::{
 use crate::sources::geo::Geolocator;
 use crate::sources::physics::Vantage;
 use crate::sources::registry::{Registry, RegistryRecord};
+use crate::time::rfc3339;
 
 /// Default bound on queries in flight: enough to keep a 1,000-endpoint run short, small enough
 /// that it never opens more sockets than a resolver (or a file-descriptor limit) tolerates.
@@ -172,27 +173,6 @@ pub struct RunDocument {
     pub integrity: Option<Integrity>,
     pub summary: Summary,
     pub endpoints: Vec<EndpointResult>,
-}
-
-/// Timestamps as RFC 3339 UTC with millisecond precision: stable text for hashing and reports.
-pub mod rfc3339 {
-    use chrono::{DateTime, SecondsFormat, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn format(t: &DateTime<Utc>) -> String {
-        t.to_rfc3339_opts(SecondsFormat::Millis, true)
-    }
-
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(t))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 /// Every query the policy asks for, in a stable order: endpoint, resolver, subnet (none first),

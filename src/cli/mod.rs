@@ -1098,7 +1098,7 @@ fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
                     r.id,
                     r.policy_id,
                     r.seq,
-                    check::rfc3339::format(&r.started_at),
+                    crate::time::rfc3339::format(&r.started_at),
                     r.verdict.as_str(),
                     r.hash.get(..16).unwrap_or(&r.hash)
                 );
@@ -1169,7 +1169,7 @@ fn list_events(args: &AuditArgs) -> Result<Exit, CliError> {
             format!(
                 "{:>6}  {:<24}  {:<24} {:<14} {:<24}  {}",
                 e.id,
-                check::rfc3339::format(&e.at),
+                crate::time::rfc3339::format(&e.at),
                 e.policy_id,
                 e.kind.as_str(),
                 e.holder,
@@ -1196,8 +1196,8 @@ fn list_failures(args: &AuditArgs) -> Result<Exit, CliError> {
                 "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  {}",
                 f.id,
                 f.policy_id,
-                check::rfc3339::format(&f.started_at),
-                check::rfc3339::format(&f.failed_at),
+                crate::time::rfc3339::format(&f.started_at),
+                crate::time::rfc3339::format(&f.failed_at),
                 f.holder,
                 f.reason
             )
@@ -1221,7 +1221,7 @@ fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> {
             format!(
                 "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  {}",
                 d.id,
-                check::rfc3339::format(&d.at),
+                crate::time::rfc3339::format(&d.at),
                 d.run_id,
                 d.policy_id,
                 d.event.as_str(),

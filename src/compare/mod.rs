@@ -53,7 +53,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{History, HistoryError, IndexedRun, RunFilter, RunSummary};
@@ -148,7 +148,7 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CompareErr
 }
 
 fn time_text(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    crate::time::micros(t)
 }
 
 // ---- Lenient views of the stored document -------------------------------------------------

@@ -32,7 +32,7 @@ use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -197,9 +197,9 @@ pub struct StoredRun {
     pub policy_id: String,
     /// Position in the policy's chain, from 1 with no gaps.
     pub seq: i64,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub started_at: DateTime<Utc>,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub finished_at: DateTime<Utc>,
     pub verdict: Verdict,
     /// Hash of the policy's previous run, or [`GENESIS_HASH`] for seq 1.
@@ -263,27 +263,17 @@ pub struct RunSummary {
     pub id: i64,
     pub policy_id: String,
     pub seq: i64,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub started_at: DateTime<Utc>,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub finished_at: DateTime<Utc>,
     pub verdict: Verdict,
     pub hash: String,
 }
 
-// Serialised exactly as stored and hashed, so a report's timestamps can be checked by hand.
-fn serialize_timestamp<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
-
-/// The stored (and hashed) form of a timestamp: RFC 3339, UTC, `Z`, exactly six fractional
-/// digits, e.g. `2025-03-01T09:30:00.000000Z`. Fixed width, so text order is time order, which
-/// lets SQLite sort and filter the column as text. Years outside 0000-9999 would break that.
+/// The stored (and hashed) form of a timestamp (see [`crate::time::stored`]).
 pub(crate) fn timestamp_text(t: DateTime<Utc>) -> Result<String, String> {
-    if !(0..=9999).contains(&t.year()) {
-        return Err(format!("timestamp {t} is outside the years 0000-9999"));
-    }
-    Ok(t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    crate::time::stored(t)
 }
 
 fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
@@ -1906,7 +1896,7 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub id: i64,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub at: DateTime<Utc>,
     pub policy_id: String,
     pub kind: EventKind,
@@ -1920,9 +1910,9 @@ pub struct Event {
 pub struct FailedRun {
     pub id: i64,
     pub policy_id: String,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub started_at: DateTime<Utc>,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub failed_at: DateTime<Utc>,
     pub holder: String,
     pub reason: String,
@@ -1935,7 +1925,7 @@ pub struct AlertDelivery {
     pub run_id: i64,
     pub policy_id: String,
     pub event: crate::run::alert::AlertEvent,
-    #[serde(serialize_with = "serialize_timestamp")]
+    #[serde(serialize_with = "crate::time::serialize_micros")]
     pub at: DateTime<Utc>,
     pub delivered: bool,
     /// The try it was delivered on, or why it was given up.

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -247,7 +247,7 @@ pub struct Charts {
 }
 
 fn time_text(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    crate::time::micros(t)
 }
 
 /// What a caller can set about a report besides the runs.
@@ -429,9 +429,7 @@ pub fn build(
     Ok(ReportContext {
         kind,
         title,
-        generated_at: options
-            .generated_at
-            .to_rfc3339_opts(SecondsFormat::Secs, true),
+        generated_at: crate::time::seconds(&options.generated_at),
         tool: ToolInfo::current(),
         database: history.path().display().to_string(),
         policy: doc.policy.clone(),

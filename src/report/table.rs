@@ -2,13 +2,14 @@
 
 use std::fmt::Write;
 
+use crate::check::RunDocument;
 use crate::check::doctor::DoctorReport;
 use crate::check::locate::LocateReport;
-use crate::check::{RunDocument, rfc3339};
 use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
 use crate::sources::evidence::{PathEvidence, RttEvidence};
 use crate::sources::registry::RegistryRecord;
+use crate::time::rfc3339;
 
 /// Where a run was stored, shown under it so the reader can quote the anchor.
 #[derive(Debug, Clone, PartialEq, Eq)]
