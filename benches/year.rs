@@ -10,9 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use residency::check::RunDocument;
 use residency::history::{History, NewRun, RunFilter};
 use residency::model::{CountryCode, Verdict};
+use residency::record::RunDocument;
 
 use crate::dnslab::{ENDPOINTS, Lab};
 use crate::util::run_bounded;

@@ -28,6 +28,8 @@ pub mod measure;
 /// What the user asks: endpoints, claimed and allowed countries, resolvers, limits; loaded and
 /// validated.
 pub mod policy;
+/// The run document: the hashed JSON contract of one run, read by history, compare and report.
+pub mod record;
 /// Reports (HTML, PDF, Markdown) and terminal tables of runs and periods.
 pub mod report;
 /// One run of a policy: its lock, its record, its alert; and the `watch` schedule.

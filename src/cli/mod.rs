@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::check::{self, RunDocument};
+use crate::check::{self};
 use crate::compare::{self, RunRef};
 use crate::history::{self, AuditFilter, History, RunFilter};
 use crate::measure::integrity::{self, SurveyPlan};
@@ -21,6 +21,7 @@ use crate::measure::trace::{Protocol, TraceSettings};
 use crate::model::{CountryCode, Verdict};
 use crate::policy::RegistryPolicy;
 use crate::policy::{self, Policy, PolicyError};
+use crate::record::RunDocument;
 use crate::report::table::{self, Stored};
 use crate::run::schedule::{self as schedule, Schedule, ScheduleError};
 use crate::run::{self, MeasureOptions, Notice, Outcome, RegistryOverrides, RunError, Runner};

@@ -20,11 +20,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::check::{PolicySnapshot, RunDocument, Summary, ToolInfo};
 use crate::compare::{self, Claims, CompareError, Diff, Per, RunRef, Timeline, TimelinePoint};
 use crate::history::{History, RunFilter, RunSummary};
 use crate::measure::resolve::Outcome;
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
+use crate::record::{PolicySnapshot, RunDocument, Summary, ToolInfo};
 use crate::sources::physics::Countries;
 use crate::sources::registry::RegistryRecord;
 

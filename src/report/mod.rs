@@ -6,7 +6,7 @@
 //! templates (minijinja for HTML and Markdown, typst for PDF in [`pdf`]), [`svg`] draws the
 //! charts and the map, and [`provenance`] lets a reader check a report against the history.
 //!
-//! [`RunDocument`]: crate::check::RunDocument
+//! [`RunDocument`]: crate::record::RunDocument
 
 pub mod context;
 #[cfg(feature = "pdf")]

@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use crate::check::RunDocument;
 use crate::check::doctor::DoctorReport;
 use crate::check::locate::LocateReport;
 use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
+use crate::record::RunDocument;
 use crate::sources::evidence::{PathEvidence, RttEvidence};
 use crate::sources::registry::RegistryRecord;
 use crate::time::rfc3339;

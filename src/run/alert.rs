@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::check::RunDocument;
 use crate::model::Verdict;
+use crate::record::RunDocument;
 use crate::time::rfc3339;
 
 /// What happened to a policy's verdict, as named in the policy's `alerts.on` and in the event.

@@ -28,11 +28,12 @@ use self::alert::{
     AlertEvent, AlertPolicy, DeliveryError, DeliverySettings, PreviousRun, RunRecord,
 };
 use self::lock::{Acquired, Holder};
-use crate::check::{self, CheckSettings, RunDocument};
+use crate::check::{self, CheckSettings};
 use crate::history::{self, History, NewRun, RunFilter};
 use crate::measure::resolve::{self, DnsResolver};
 use crate::measure::trace::{TraceSettings, TrippyTracer};
 use crate::policy::{self, Policy, RegistryPolicy};
+use crate::record::RunDocument;
 use crate::report::table::Stored;
 use crate::sources::geo::{self, Geolocator};
 use crate::sources::physics::Vantage;

@@ -816,7 +816,7 @@ fn a_run_document_from_the_first_release_still_reads() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/run-first-release.json");
     let text = std::fs::read_to_string(&path).expect("fixture");
-    let doc: residency::check::RunDocument =
+    let doc: residency::record::RunDocument =
         serde_json::from_str(&text).expect("an old run document deserialises");
     assert_eq!(doc.policy.id, "example-public-dns");
     assert_eq!(doc.endpoints.len(), 6);

@@ -3,9 +3,9 @@
 //! through `History::append`, the write path `check` uses.
 
 use chrono::{DateTime, Duration, Utc};
-use residency::check::RunDocument;
 use residency::history::{History, NewRun, StoredRun};
 use residency::model::Verdict;
+use residency::record::RunDocument;
 use serde_json::{Value, json};
 
 /// One address of an endpoint: where it is, what was judged, and the measured text around it.

@@ -1,0 +1,139 @@
+//! The run document: the complete, self-contained result of one check of one policy, and the
+//! contract everything downstream reads. The history stores and hashes it as written,
+//! `--format json` prints it, reports and comparisons read it back, so its field names are a
+//! public contract (documented in README.md). Fields added after the first release default when
+//! absent, so every recorded run stays readable by later versions.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+
+use crate::measure::integrity::Integrity;
+use crate::measure::resolve::Resolution;
+use crate::measure::trace::TraceSettings;
+use crate::model::{Confidence, CountryCode, Evidence, Verdict};
+use crate::policy::Claim;
+use crate::sources::evidence::{PathEvidence, RttEvidence};
+use crate::sources::physics::Vantage;
+use crate::sources::registry::RegistryRecord;
+use crate::time::rfc3339;
+
+/// The tool that produced a run, so a report can say which version judged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The policy as it stood when the run was made (policies change; the history must not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySnapshot {
+    pub id: String,
+    pub title: Option<String>,
+    pub vendor: Option<String>,
+    pub file: String,
+    pub allow: Vec<CountryCode>,
+    pub deny: Vec<CountryCode>,
+    /// Countries no path may cross (`transit.deny`).
+    #[serde(default)]
+    pub transit_deny: Vec<CountryCode>,
+    pub claims: Vec<Claim>,
+}
+
+/// Counts for a quick look.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub endpoints: usize,
+    pub compliant: usize,
+    pub inconclusive: usize,
+    pub violation: usize,
+    pub addresses: usize,
+    pub queries: usize,
+}
+
+/// One address an endpoint resolved to (or a literal address endpoint), with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressResult {
+    pub ip: IpAddr,
+    /// The country every source agrees on, or null.
+    pub country: Option<CountryCode>,
+    /// Every country any source named.
+    pub countries: Vec<CountryCode>,
+    pub evidence: Vec<Evidence>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    /// How many queries returned this address (0 for a literal address endpoint).
+    pub seen: usize,
+    /// Which resolver (and client subnet) returned it, e.g. `127.0.0.1:53` or `127.0.0.1:53 ecs=192.0.2.0/24`.
+    pub via: Vec<String>,
+    /// Reverse DNS names of the address (their location hints are in `evidence`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// The registry record of the address's block (RDAP or WHOIS), when one answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryRecord>,
+    // Fields added after the first release default when absent, so every recorded run stays
+    // readable by later versions: history is never lost to a schema change.
+    /// How much the evidence is worth together (see `fusion`).
+    #[serde(default)]
+    pub confidence: Confidence,
+    /// The evidence that decided the location.
+    #[serde(default)]
+    pub decided_by: Vec<String>,
+    /// Unrefuted sources that name different countries.
+    #[serde(default)]
+    pub conflicts: Vec<String>,
+    /// The traced path, every hop located; null when probing is off.
+    pub path: Option<PathEvidence>,
+    /// Round-trip times and what physics makes of them; null when probing is off.
+    pub rtt: Option<RttEvidence>,
+}
+
+/// One endpoint of the policy, as measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointResult {
+    pub host: String,
+    pub purpose: Option<String>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub resolutions: Vec<Resolution>,
+    pub addresses: Vec<AddressResult>,
+}
+
+/// The complete, self-contained result of one check of one policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDocument {
+    pub policy: PolicySnapshot,
+    #[serde(with = "rfc3339")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub finished_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub tool: ToolInfo,
+    pub resolvers: Vec<String>,
+    pub client_subnets: Vec<IpNetwork>,
+    pub repeat: u32,
+    /// Where the check ran from, when declared.
+    pub vantage: Option<Vantage>,
+    /// How paths were traced; null when probing was off.
+    pub trace: Option<TraceSettings>,
+    /// Names of the location sources consulted, in order.
+    pub sources: Vec<String>,
+    /// What the canaries and the DNS provenance check found about this vantage point's
+    /// network (absent from runs recorded before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<Integrity>,
+    pub summary: Summary,
+    pub endpoints: Vec<EndpointResult>,
+}
