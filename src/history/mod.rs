@@ -1924,7 +1924,7 @@ pub struct AlertDelivery {
     pub id: i64,
     pub run_id: i64,
     pub policy_id: String,
-    pub event: crate::run::alert::AlertEvent,
+    pub event: crate::policy::alerts::AlertEvent,
     #[serde(serialize_with = "crate::time::serialize_micros")]
     pub at: DateTime<Utc>,
     pub delivered: bool,
@@ -2129,7 +2129,7 @@ impl History {
         )?;
         rows.into_iter()
             .map(|(id, run_id, policy_id, event, at, delivered, detail)| {
-                let event = crate::run::alert::AlertEvent::parse(&event).ok_or_else(|| {
+                let event = crate::policy::alerts::AlertEvent::parse(&event).ok_or_else(|| {
                     self.unreadable("alert_deliveries", id, format!("unknown event `{event}`"))
                 })?;
                 Ok(AlertDelivery {

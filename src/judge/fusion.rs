@@ -19,19 +19,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
-
-/// What the speed of light allows for an address, seen from the vantage point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reach {
-    pub min_rtt_ms: f64,
-    /// The farthest the address can be from the vantage point.
-    pub max_km: f64,
-    /// Every country with territory within `max_km` of the vantage point.
-    pub countries: BTreeSet<CountryCode>,
-}
+pub use crate::sources::physics::Reach;
 
 /// Physics "confirms" a claim when the reach is this small: the address is pinned to a
 /// handful of neighbouring countries, one of which is the claimed one.

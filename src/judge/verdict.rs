@@ -36,7 +36,7 @@ impl Rules<'_> {
     }
 }
 
-pub use crate::judge::fusion::Reach;
+pub use crate::sources::physics::Reach;
 
 fn join(cs: &BTreeSet<CountryCode>) -> String {
     cs.iter()

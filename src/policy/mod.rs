@@ -4,6 +4,8 @@
 //! keys are errors, so a typo never silently weakens a check) and validation reports every
 //! problem at once, each with file, line and column, so a regulator fixes a file in one pass.
 
+pub mod alerts;
+
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -15,10 +17,10 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use self::alerts::{AlertEvent, AlertPolicy};
 use crate::measure::resolve::ResolveSettings;
 use crate::measure::trace::{Protocol, TraceSettings};
 use crate::model::{Confidence, CountryCode};
-use crate::run::alert::{AlertEvent, AlertPolicy};
 use crate::sources::physics::Vantage;
 
 /// Repeats above this are almost certainly a typo and would hammer the resolvers.

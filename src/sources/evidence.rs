@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::judge::fusion::Reach;
 use crate::measure::integrity::{Integrity, MethodStatus, TtlWatcher, consistency, ttl};
 use crate::measure::resolve::{Outcome, Query, RecordType, Resolve};
 use crate::measure::trace::{
@@ -22,7 +21,7 @@ use crate::measure::trace::{
 };
 use crate::model::{CountryCode, Evidence};
 use crate::sources::geo::Geolocator;
-use crate::sources::physics::{self, ClaimCheck, Countries, RttBound, Vantage};
+use crate::sources::physics::{self, ClaimCheck, Countries, Reach, RttBound, Vantage};
 use crate::sources::ptr;
 use crate::sources::registry::{Registry, RegistryRecord};
 

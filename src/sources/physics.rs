@@ -8,7 +8,7 @@
 //!
 //! Points are `(latitude, longitude)` in degrees throughout, as in [`great_circle_km`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -63,6 +63,16 @@ pub fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let h = ((lat2 - lat1) / 2.0).sin().powi(2)
         + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+/// What the speed of light allows for an address, seen from the vantage point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reach {
+    pub min_rtt_ms: f64,
+    /// The farthest the address can be from the vantage point.
+    pub max_km: f64,
+    /// Every country with territory within `max_km` of the vantage point.
+    pub countries: BTreeSet<CountryCode>,
 }
 
 /// The farthest an address can be from the vantage point, given the minimum RTT to it.
