@@ -58,6 +58,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{History, HistoryError, IndexedRun, RunFilter, RunSummary};
 use crate::model::Verdict;
+use crate::time;
 
 /// What stops a comparison; each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -147,10 +148,6 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CompareErr
         .ok_or_else(|| CompareError::BadDate(s.to_string()))
 }
 
-fn time_text(t: &DateTime<Utc>) -> String {
-    crate::time::micros(t)
-}
-
 // ---- Lenient views of the stored document -------------------------------------------------
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,7 +234,7 @@ impl From<&RunSummary> for RunRefInfo {
         RunRefInfo {
             id: r.id,
             seq: r.seq,
-            started_at: time_text(&r.started_at),
+            started_at: time::micros(&r.started_at),
             verdict: r.verdict,
         }
     }
@@ -327,10 +324,10 @@ fn pick(
             .cloned()
             .ok_or_else(|| CompareError::NothingBefore {
                 policy: policy.to_string(),
-                when: time_text(&(until - TimeDelta::microseconds(1))),
+                when: time::micros(&(until - TimeDelta::microseconds(1))),
                 first: runs
                     .first()
-                    .map(|f| time_text(&f.started_at))
+                    .map(|f| time::micros(&f.started_at))
                     .unwrap_or_default(),
             }),
     }
@@ -666,7 +663,7 @@ pub fn timeline(
 
     // Fold runs (already in start order) into points.
     let key = |r: &IndexedRun| match per {
-        Per::Run => time_text(&r.run.started_at),
+        Per::Run => time::micros(&r.run.started_at),
         Per::Day => r.run.started_at.date_naive().to_string(),
     };
     let mut points = Vec::new();
@@ -811,7 +808,7 @@ pub struct Claims {
 fn run_verdict(r: &RunSummary) -> RunVerdict {
     RunVerdict {
         id: r.id,
-        started_at: time_text(&r.started_at),
+        started_at: time::micros(&r.started_at),
         verdict: r.verdict,
     }
 }
@@ -839,7 +836,7 @@ fn judge_claim(claim: &ClaimView, runs: &[RunSummary]) -> ClaimReport {
             let since = streak.first().copied().unwrap_or(latest);
             (
                 ClaimStatus::Holds {
-                    since: time_text(&since.started_at),
+                    since: time::micros(&since.started_at),
                 },
                 streak,
             )
@@ -849,8 +846,8 @@ fn judge_claim(claim: &ClaimView, runs: &[RunSummary]) -> ClaimReport {
             let since = broken.first().copied().unwrap_or(latest);
             (
                 ClaimStatus::Broken {
-                    on: time_text(&latest.started_at),
-                    since: time_text(&since.started_at),
+                    on: time::micros(&latest.started_at),
+                    since: time::micros(&since.started_at),
                 },
                 broken,
             )

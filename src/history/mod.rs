@@ -271,11 +271,6 @@ pub struct RunSummary {
     pub hash: String,
 }
 
-/// The stored (and hashed) form of a timestamp (see [`crate::time::stored`]).
-pub(crate) fn timestamp_text(t: DateTime<Utc>) -> Result<String, String> {
-    crate::time::stored(t)
-}
-
 fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -865,8 +860,8 @@ impl History {
             Store::Sqlite(conn) => conn,
             Store::Postgres(pg) => return pg.record_failure(policy_id, started_at, holder, reason),
         };
-        let started = timestamp_text(started_at).map_err(HistoryError::InvalidRun)?;
-        let failed = timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        let started = crate::time::stored(started_at).map_err(HistoryError::InvalidRun)?;
+        let failed = crate::time::stored(Utc::now()).map_err(HistoryError::InvalidRun)?;
         conn.execute(
             "INSERT INTO failed_runs (policy_id, started_at, failed_at, holder, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -892,7 +887,7 @@ impl History {
                 return pg.record_alert(run_id, policy_id, event, delivered, detail);
             }
         };
-        let at = timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        let at = crate::time::stored(Utc::now()).map_err(HistoryError::InvalidRun)?;
         conn.execute(
             "INSERT INTO alert_deliveries (run_id, policy_id, event, at, delivered, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -918,8 +913,8 @@ impl History {
                 run.policy_id, run.finished_at, run.started_at
             )));
         }
-        let started_at = timestamp_text(run.started_at).map_err(HistoryError::InvalidRun)?;
-        let finished_at = timestamp_text(run.finished_at).map_err(HistoryError::InvalidRun)?;
+        let started_at = crate::time::stored(run.started_at).map_err(HistoryError::InvalidRun)?;
+        let finished_at = crate::time::stored(run.finished_at).map_err(HistoryError::InvalidRun)?;
         let document = canonical_json(&run.document);
         let digest = RunDigest::of_document(&run.document);
         let path = self.path.clone();
@@ -1945,11 +1940,11 @@ fn window_where(
         let _ = write!(sql, " AND {policy} = ?{}", args.len());
     }
     if let Some(since) = filter.since {
-        args.push(timestamp_text(since).map_err(HistoryError::InvalidFilter)?);
+        args.push(crate::time::stored(since).map_err(HistoryError::InvalidFilter)?);
         let _ = write!(sql, " AND {time} >= ?{}", args.len());
     }
     if let Some(until) = filter.until {
-        args.push(timestamp_text(until).map_err(HistoryError::InvalidFilter)?);
+        args.push(crate::time::stored(until).map_err(HistoryError::InvalidFilter)?);
         let _ = write!(sql, " AND {time} < ?{}", args.len());
     }
     Ok((sql, args))
@@ -2258,12 +2253,12 @@ mod tests {
             .map(|t| t.with_timezone(&Utc))
             .expect("valid literal");
         assert_eq!(
-            timestamp_text(t),
+            crate::time::stored(t),
             Ok("2025-03-01T09:30:00.123456Z".to_string())
         );
         let whole = DateTime::from_timestamp(0, 0).expect("epoch");
         assert_eq!(
-            timestamp_text(whole),
+            crate::time::stored(whole),
             Ok("1970-01-01T00:00:00.000000Z".to_string())
         );
     }

@@ -469,8 +469,8 @@ impl PgStore {
         holder: &str,
         reason: &str,
     ) -> Result<i64, HistoryError> {
-        let started = super::timestamp_text(started_at).map_err(HistoryError::InvalidRun)?;
-        let failed = super::timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        let started = crate::time::stored(started_at).map_err(HistoryError::InvalidRun)?;
+        let failed = crate::time::stored(Utc::now()).map_err(HistoryError::InvalidRun)?;
         let path = &self.path;
         self.with(|client| {
             Ok(client
@@ -492,7 +492,7 @@ impl PgStore {
         delivered: bool,
         detail: &str,
     ) -> Result<i64, HistoryError> {
-        let at = super::timestamp_text(Utc::now()).map_err(HistoryError::InvalidRun)?;
+        let at = crate::time::stored(Utc::now()).map_err(HistoryError::InvalidRun)?;
         let path = &self.path;
         self.with(|client| {
             Ok(client

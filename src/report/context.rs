@@ -27,6 +27,7 @@ use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::record::{PolicySnapshot, RunDocument, Summary, ToolInfo};
 use crate::sources::physics::Countries;
 use crate::sources::registry::RegistryRecord;
+use crate::time;
 
 use super::ReportError;
 use super::provenance::Provenance;
@@ -117,8 +118,8 @@ impl From<&RunSummary> for RunRow {
         RunRow {
             id: r.id,
             seq: r.seq,
-            started_at: time_text(&r.started_at),
-            finished_at: time_text(&r.finished_at),
+            started_at: time::micros(&r.started_at),
+            finished_at: time::micros(&r.finished_at),
             verdict: r.verdict,
             hash: r.hash.clone(),
         }
@@ -246,10 +247,6 @@ pub struct Charts {
     pub map: String,
 }
 
-fn time_text(t: &DateTime<Utc>) -> String {
-    crate::time::micros(t)
-}
-
 /// What a caller can set about a report besides the runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -304,18 +301,18 @@ pub fn build(
             let Some(focus) = scope.iter().max_by_key(|r| (r.started_at, r.id)).cloned() else {
                 return Err(ReportError::EmptyPeriod {
                     policy: policy.to_string(),
-                    since: since.as_ref().map(time_text),
-                    until: until.as_ref().map(time_text),
+                    since: since.as_ref().map(time::micros),
+                    until: until.as_ref().map(time::micros),
                 });
             };
             let period = Period {
-                since: since.as_ref().map(time_text),
-                until: until.as_ref().map(time_text),
+                since: since.as_ref().map(time::micros),
+                until: until.as_ref().map(time::micros),
                 first: scope
                     .first()
-                    .map(|r| time_text(&r.started_at))
+                    .map(|r| time::micros(&r.started_at))
                     .unwrap_or_default(),
-                last: time_text(&focus.started_at),
+                last: time::micros(&focus.started_at),
             };
             (
                 ReportKind::Period,
@@ -413,15 +410,19 @@ pub fn build(
         "{} — {}",
         doc.policy.title.as_deref().unwrap_or(&doc.policy.id),
         match kind {
-            ReportKind::Run => format!("run {} ({})", focus.id, day(&time_text(&focus.started_at))),
+            ReportKind::Run => format!(
+                "run {} ({})",
+                focus.id,
+                day(&time::micros(&focus.started_at))
+            ),
             ReportKind::Period => format!(
                 "{} runs, {} to {}",
                 scope.len(),
                 scope
                     .first()
-                    .map(|r| day(&time_text(&r.started_at)).to_string())
+                    .map(|r| day(&time::micros(&r.started_at)).to_string())
                     .unwrap_or_default(),
-                day(&time_text(&focus.started_at))
+                day(&time::micros(&focus.started_at))
             ),
         }
     );
@@ -495,12 +496,12 @@ fn pick(
             .ok_or_else(|| {
                 CompareError::NothingBefore {
                     policy: policy.to_string(),
-                    when: time_text(&(until - TimeDelta::microseconds(1))),
+                    when: time::micros(&(until - TimeDelta::microseconds(1))),
                     first: all
                         .iter()
                         .map(|r| r.started_at)
                         .min()
-                        .map(|t| time_text(&t))
+                        .map(|t| time::micros(&t))
                         .unwrap_or_default(),
                 }
                 .into()
@@ -642,8 +643,8 @@ fn detail(
     RunDetail {
         id: run.id,
         seq: run.seq,
-        started_at: time_text(&run.started_at),
-        finished_at: time_text(&run.finished_at),
+        started_at: time::micros(&run.started_at),
+        finished_at: time::micros(&run.finished_at),
         verdict: run.verdict,
         hash: run.hash.clone(),
         prev_hash: prev_hash.to_string(),

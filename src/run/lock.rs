@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use crate::history::{Backend, History, HistoryError, pg_err, sql_err, timestamp_text};
+use crate::history::{Backend, History, HistoryError, pg_err, sql_err};
 
 /// How often a run in progress refreshes its lock's heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
@@ -126,7 +126,7 @@ pub enum LockError {
 }
 
 fn time_text(t: DateTime<Utc>) -> Result<String, LockError> {
-    timestamp_text(t).map_err(|e| LockError::History(HistoryError::InvalidRun(e)))
+    crate::time::stored(t).map_err(|e| LockError::History(HistoryError::InvalidRun(e)))
 }
 
 /// Takes the lock of `policy_id` for `me`, taking over a gone holder's (see the module doc).
