@@ -10,6 +10,7 @@
 
 use crate::common;
 use crate::common::cmd::Residency;
+use crate::common::cmd::path_str;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -101,10 +102,6 @@ impl Lab {
         });
         (code, doc)
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 fn residency(cwd: &Path, db: &Path, args: &[&str]) -> Output {

@@ -11,6 +11,7 @@
 
 use crate::common;
 use crate::common::cmd::Residency;
+use crate::common::cmd::path_str;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,10 +115,6 @@ impl Lab {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 /// Three runs through the real write path: two before the move, one after it.

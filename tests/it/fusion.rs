@@ -10,8 +10,7 @@
 
 use crate::common;
 use crate::common::cmd::Residency;
-
-use std::path::Path;
+use crate::common::cmd::path_str;
 
 use common::dns::{KnotServer, Zone};
 use common::mmdb::write_country_db;
@@ -171,8 +170,4 @@ fn physics_and_a_ptr_hint_overrule_registry_and_database_with_reasons() {
         .output();
     assert_eq!(out.status.code(), Some(0));
     assert!(!cached.exists(), "the RDAP cache is gone");
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }

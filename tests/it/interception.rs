@@ -15,6 +15,7 @@
 //! answers the handshake in a twentieth of a millisecond, which "allows" only India.
 
 use crate::common;
+use crate::common::cmd::path_str;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -95,12 +96,9 @@ impl World {
     }
 
     fn residency(&self, args: &[&str], unprivileged: bool) -> Output {
-        let db = self.dir.path().join("history.sqlite");
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        all.extend(["--db".to_string(), db.display().to_string()]);
         self.lab
             .residency(self.dir.path(), unprivileged)
-            .args(&all)
+            .args(args)
             .output()
     }
 
@@ -119,10 +117,6 @@ impl World {
         });
         (out.status.code().unwrap_or(-1), doc, stderr)
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn endpoint<'a>(doc: &'a Value, host: &str) -> &'a Value {

@@ -14,6 +14,7 @@
 //! answers in 50 ms, which allows anywhere within 5,050 km, Singapore included.
 
 use crate::common;
+use crate::common::cmd::path_str;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -102,14 +103,9 @@ impl World {
 
     /// Runs residency inside the client namespace, optionally as an unprivileged user.
     fn residency(&self, args: &[&str], unprivileged: bool) -> Output {
-        let db = self.dir.path().join("history.sqlite");
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        if args.first() == Some(&"check") {
-            all.extend(["--db".to_string(), db.display().to_string()]);
-        }
         self.lab
             .residency(self.dir.path(), unprivileged)
-            .args(&all)
+            .args(args)
             .output()
     }
 
@@ -117,10 +113,6 @@ impl World {
         let out = self.residency(&["check", "--format", "json", path_str(policy)], false);
         parse(out)
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn parse(out: Output) -> (i32, Value, String) {

@@ -5,10 +5,11 @@
 
 use crate::common;
 use crate::common::cmd::Residency;
+use crate::common::cmd::path_str;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -99,10 +100,6 @@ impl Lab {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 /// Waits for a child to exit, killing it at the deadline: (exit code, stdout, stderr).

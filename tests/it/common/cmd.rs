@@ -23,7 +23,6 @@ pub fn bin() -> &'static str {
 /// A `residency` command for one test directory.
 pub struct Residency {
     command: Command,
-    deadline: Duration,
 }
 
 impl Residency {
@@ -54,10 +53,7 @@ impl Residency {
             .env("RESIDENCY_DB", dir.join("history.sqlite"))
             .env("RESIDENCY_LOG", LOG)
             .stdin(Stdio::null());
-        Residency {
-            command,
-            deadline: DEADLINE,
-        }
+        Residency { command }
     }
 
     /// The history to use (`RESIDENCY_DB`): a file or a `postgres://` URL.
@@ -69,11 +65,6 @@ impl Residency {
     /// Another log level (`RESIDENCY_LOG`), such as `debug`.
     pub fn log(mut self, level: &str) -> Residency {
         self.command.env("RESIDENCY_LOG", level);
-        self
-    }
-
-    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Residency {
-        self.command.env(key, value);
         self
     }
 
@@ -96,11 +87,6 @@ impl Residency {
         self
     }
 
-    pub fn deadline(mut self, deadline: Duration) -> Residency {
-        self.deadline = deadline;
-        self
-    }
-
     /// The command itself, for tests that spawn and kill it (they own its deadline then).
     pub fn command(self) -> Command {
         self.command
@@ -115,34 +101,15 @@ impl Residency {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("run {}: {e}", bin()));
-        wait_bounded(child, self.deadline)
+        wait_bounded(child, DEADLINE)
     }
 }
 
 /// Waits for `child` for at most `deadline`, reading its pipes meanwhile so a chatty process
 /// cannot block on a full pipe.
 pub fn wait_bounded(mut child: Child, deadline: Duration) -> Output {
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let until = Instant::now() + deadline;
     let status: Option<ExitStatus> = loop {
         match child.try_wait() {
@@ -171,7 +138,18 @@ pub fn wait_bounded(mut child: Child, deadline: Duration) -> Output {
     }
 }
 
+/// Reads a pipe to its end on a thread of its own.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
 /// A path as `&str` for argument lists (test paths are UTF-8).
 pub fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 test path")
+    path.to_str().expect("utf-8 path")
 }

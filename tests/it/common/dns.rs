@@ -10,9 +10,6 @@
 //! knotd is required, not optional: without it the tests fail with the command that installs it
 //! (`apt-get install knot knot-module-geoip`), so a missing package never looks like a pass.
 
-// Shared by several test binaries; each uses a subset of these helpers.
-#![allow(dead_code)]
-
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
