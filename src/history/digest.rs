@@ -104,6 +104,39 @@ struct AddressView {
     country: Option<String>,
 }
 
+/// The `(countries, unlocated, error)` columns of a run's `run_digests` row.
+pub(crate) fn digest_columns(digest: &Result<RunDigest, String>) -> (String, u32, Option<&str>) {
+    match digest {
+        Ok(d) => (
+            serde_json::to_string(&d.countries).unwrap_or_else(|_| "{}".into()),
+            d.unlocated,
+            None,
+        ),
+        Err(e) => ("{}".to_string(), 0, Some(e.as_str())),
+    }
+}
+
+/// The `endpoint_changes` rows `(host, verdict)` of a run whose endpoints were `before` in the
+/// policy's previous runs: endpoints whose verdict differs, and dropped ones (verdict `None`).
+pub(crate) fn changed_endpoints<'a>(
+    before: &'a BTreeMap<String, Verdict>,
+    digest: &'a RunDigest,
+) -> Vec<(&'a str, Option<&'static str>)> {
+    let mut out: Vec<(&str, Option<&'static str>)> = digest
+        .endpoints
+        .iter()
+        .filter(|(host, verdict)| before.get(*host) != Some(*verdict))
+        .map(|(host, verdict)| (host.as_str(), Some(verdict.as_str())))
+        .collect();
+    out.extend(
+        before
+            .keys()
+            .filter(|h| !digest.endpoints.contains_key(*h))
+            .map(|h| (h.as_str(), None)),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,11 @@
 //! The history in PostgreSQL (`--db postgres://...`), so that checkers at several vantage points
 //! (say in IN, US and SG) write to one shared history.
 //!
-//! This module owns the PostgreSQL side of the store: connecting, its schema and migrations
-//! (recorded in `residency_schema`), and the SQL of every [`super::History`] operation. The
-//! semantics are the SQLite store's: the same tables, the same canonical text and hash per run
-//! (computed by the code in `history.rs`, never here), the same chain head, index and
-//! append-only triggers (in PL/pgSQL), and `verify` walks the chain with the same code.
+//! This module owns the PostgreSQL [`Store`]: connecting, its schema and migrations (recorded in
+//! `residency_schema`), and how each primitive runs here. The semantics are the SQLite store's:
+//! the same tables and statements (`store.rs`, renumbered to `$n`), the same canonical text and
+//! hash per run (computed in `chain.rs`, never here), the same chain head, index and append-only
+//! triggers (in PL/pgSQL), and `verify` walks the chain with the same code.
 //!
 //! Concurrent writers cannot fork a chain: each append takes a transaction-scoped advisory lock
 //! keyed by the policy id before reading the chain head, so appends of one policy queue up and
@@ -20,17 +20,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use chrono::{DateTime, Utc};
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::{Client, IsolationLevel, NoTls, Row};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{
-    APPLICATION_ID, ChainWalk, EndpointChange, HistoryError, IndexCheck, IndexedRun, NewRun,
-    PolicyVerification, Prepared, RawRow, RunFilter, RunSummary, StoredRun, VerifyReport,
-    changed_endpoints, digest_columns, document_text, filtered, next_link, parse_timestamp,
-};
+use super::chain::{Chained, IndexRows, RawRow, canonical_json, document_text, next_link};
+use super::digest::{changed_endpoints, digest_columns};
+use super::store::*;
+use super::{APPLICATION_ID, HistoryError, NewRun, RunFilter};
 use crate::model::Verdict;
 
 /// Schema steps for PostgreSQL, applied in order, each in its own transaction; the highest
@@ -247,7 +245,7 @@ fn vantage_of(document: &Value) -> Option<String> {
     match (v.get("country"), v.get("latitude"), v.get("longitude")) {
         (Some(Value::String(cc)), Some(lat), Some(lon)) => Some(format!("{cc} ({lat},{lon})")),
         _ if v.is_null() => None,
-        _ => Some(super::canonical_json(v)),
+        _ => Some(canonical_json(v)),
     }
 }
 
@@ -361,201 +359,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn append(
-        &self,
-        run: &NewRun,
-        new: &Prepared<'_>,
-    ) -> Result<(i64, i64, String, String), HistoryError> {
-        let path = &self.path;
-        let vantage = vantage_of(&run.document);
-        self.with(|client| {
-            let e = |context| pg_err(path, context);
-            let mut tx = client
-                .transaction()
-                .map_err(e("cannot start recording the run"))?;
-            // Appends of one policy queue here, so each reads the head the previous one wrote.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[&chain_lock_key(&run.policy_id)],
-            )
-            .map_err(e("cannot lock the policy's chain"))?;
-            let head = tx
-                .query_opt(
-                    "SELECT seq, hash FROM chain_head WHERE policy_id = $1",
-                    &[&run.policy_id],
-                )
-                .map_err(e("cannot read the chain head"))?
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
-            let last = tx
-                .query_opt(
-                    "SELECT seq, hash FROM runs WHERE policy_id = $1 ORDER BY seq DESC LIMIT 1",
-                    &[&run.policy_id],
-                )
-                .map_err(e("cannot read the policy's last run"))?
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
-            let (seq, prev_hash, hash) = next_link(path, run, new, head, last)?;
-            let id: i64 = tx
-                .query_one(
-                    "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document,
-                                       document_zstd, prev_hash, hash, vantage)
-                     VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, $9) RETURNING id",
-                    &[
-                        &run.policy_id,
-                        &seq,
-                        &new.started_at,
-                        &new.finished_at,
-                        &run.verdict.as_str(),
-                        &new.compressed,
-                        &prev_hash,
-                        &hash,
-                        &vantage,
-                    ],
-                )
-                .map_err(e("cannot insert the run"))?
-                .get(0);
-            let (countries, unlocated, error) = digest_columns(new.digest);
-            tx.execute(
-                "INSERT INTO run_digests (run_id, policy_id, seq, countries, unlocated, error)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &id,
-                    &run.policy_id,
-                    &seq,
-                    &countries,
-                    &i64::from(unlocated),
-                    &error,
-                ],
-            )
-            .map_err(e("cannot index the run"))?;
-            if let Ok(digest) = new.digest {
-                let mut before = std::collections::BTreeMap::new();
-                for row in tx
-                    .query(
-                        "SELECT DISTINCT ON (host) host, verdict FROM endpoint_changes
-                         WHERE policy_id = $1 AND seq < $2 ORDER BY host, seq DESC",
-                        &[&run.policy_id, &seq],
-                    )
-                    .map_err(e("cannot read the run index"))?
-                {
-                    let verdict: Option<String> = row.get(1);
-                    if let Some(v) = verdict.and_then(|v| v.parse::<Verdict>().ok()) {
-                        before.insert(row.get::<_, String>(0), v);
-                    }
-                }
-                for (host, verdict) in changed_endpoints(&before, digest) {
-                    tx.execute(
-                        "INSERT INTO endpoint_changes (policy_id, host, seq, verdict)
-                         VALUES ($1, $2, $3, $4)",
-                        &[&run.policy_id, &host, &seq, &verdict],
-                    )
-                    .map_err(e("cannot index the run"))?;
-                }
-            }
-            tx.execute(
-                "INSERT INTO chain_head (policy_id, seq, hash) VALUES ($1, $2, $3)
-                 ON CONFLICT (policy_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                &[&run.policy_id, &seq, &hash],
-            )
-            .map_err(e("cannot move the chain head"))?;
-            tx.commit().map_err(e("cannot commit the run"))?;
-            Ok((id, seq, prev_hash, hash))
-        })
+    fn err(&self, context: &'static str) -> impl FnOnce(postgres::Error) -> HistoryError {
+        pg_err(&self.path, context)
     }
 
-    pub(crate) fn record_failure(
-        &self,
-        policy_id: &str,
-        started_at: DateTime<Utc>,
-        holder: &str,
-        reason: &str,
-    ) -> Result<i64, HistoryError> {
-        let started = crate::time::stored(started_at).map_err(HistoryError::InvalidRun)?;
-        let failed = crate::time::stored(Utc::now()).map_err(HistoryError::InvalidRun)?;
-        let path = &self.path;
-        self.with(|client| {
-            Ok(client
-                .query_one(
-                    "INSERT INTO failed_runs (policy_id, started_at, failed_at, holder, reason)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    &[&policy_id, &started, &failed, &holder, &reason],
-                )
-                .map_err(pg_err(path, "cannot record the failed run"))?
-                .get(0))
-        })
-    }
-
-    pub(crate) fn record_alert(
-        &self,
-        run_id: i64,
-        policy_id: &str,
-        event: &str,
-        delivered: bool,
-        detail: &str,
-    ) -> Result<i64, HistoryError> {
-        let at = crate::time::stored(Utc::now()).map_err(HistoryError::InvalidRun)?;
-        let path = &self.path;
-        self.with(|client| {
-            Ok(client
-                .query_one(
-                    "INSERT INTO alert_deliveries (run_id, policy_id, event, at, delivered, detail)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                    &[&run_id, &policy_id, &event, &at, &delivered, &detail],
-                )
-                .map_err(pg_err(path, "cannot record the alert delivery"))?
-                .get(0))
-        })
-    }
-
-    /// Rows of `sql` (already in `$n` form) with text `args`, each read by `read`.
-    pub(crate) fn rows<T>(
-        &self,
-        sql: &str,
-        args: &[String],
-        context: &'static str,
-        read: impl FnMut(&Row) -> Result<T, postgres::Error>,
-    ) -> Result<Vec<T>, HistoryError> {
-        let path = &self.path;
-        let rows = self.with(|client| {
-            client
-                .query(sql, &args_of(args))
-                .map_err(pg_err(path, context))
-        })?;
-        rows.iter()
-            .map(read)
-            .collect::<Result<_, _>>()
-            .map_err(pg_err(path, context))
-    }
-
-    fn corrupt(&self, id: i64, detail: String) -> HistoryError {
-        HistoryError::Corrupt {
-            path: self.path.clone(),
-            id,
-            detail,
-        }
-    }
-
-    fn time(&self, id: i64, text: &str) -> Result<DateTime<Utc>, HistoryError> {
-        parse_timestamp(text)
-            .ok_or_else(|| self.corrupt(id, format!("timestamp `{text}` does not parse")))
-    }
-
-    fn verdict(&self, id: i64, text: &str) -> Result<Verdict, HistoryError> {
-        text.parse().map_err(|detail| self.corrupt(id, detail))
-    }
-
-    fn summary(&self, row: &Row) -> Result<RunSummary, HistoryError> {
-        let id: i64 = row.get(0);
-        Ok(RunSummary {
-            id,
-            policy_id: row.get(1),
-            seq: row.get(2),
-            started_at: self.time(id, row.get(3))?,
-            finished_at: self.time(id, row.get(4))?,
-            verdict: self.verdict(id, row.get(5))?,
-            hash: row.get(6),
-        })
-    }
-
+    /// Rows of `sql` (in SQLite's `?n` form) with text `args`.
     fn query(
         &self,
         sql: &str,
@@ -569,126 +377,312 @@ impl PgStore {
                 .map_err(pg_err(path, context))
         })
     }
+}
 
-    pub(crate) fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, HistoryError> {
-        let (sql, args) = filtered(
-            "SELECT id, policy_id, seq, started_at, finished_at, verdict, hash FROM runs WHERE 1 = 1",
-            filter,
-            "",
-        )?;
-        self.query(&sql, &args, "cannot list runs")?
-            .iter()
-            .map(|row| self.summary(row))
-            .collect()
+/// A `runs` row from `SELECT id, policy_id, seq, started_at, finished_at, verdict, prev_hash,
+/// hash ...`.
+fn run_row(row: &Row) -> Result<RunRow, postgres::Error> {
+    Ok(RunRow {
+        id: row.try_get(0)?,
+        policy_id: row.try_get(1)?,
+        seq: row.try_get(2)?,
+        started_at: row.try_get(3)?,
+        finished_at: row.try_get(4)?,
+        verdict: row.try_get(5)?,
+        prev_hash: row.try_get(6)?,
+        hash: row.try_get(7)?,
+    })
+}
+
+/// One cell of an audit row, by its column's type.
+fn cell(row: &Row, i: usize) -> Result<Cell, postgres::Error> {
+    let ty = row.columns()[i].type_().clone();
+    Ok(if ty == Type::INT8 {
+        row.try_get::<_, Option<i64>>(i)?
+            .map_or(Cell::Null, Cell::Int)
+    } else if ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i)?
+            .map_or(Cell::Null, |n| Cell::Int(n.into()))
+    } else if ty == Type::BOOL {
+        row.try_get::<_, Option<bool>>(i)?
+            .map_or(Cell::Null, Cell::Flag)
+    } else {
+        row.try_get::<_, Option<String>>(i)?
+            .map_or(Cell::Null, Cell::Text)
+    })
+}
+
+/// `policy_id`'s `run_digests` and `endpoint_changes` rows, for verification.
+fn index_rows(
+    tx: &mut postgres::Transaction<'_>,
+    path: &Path,
+    policy_id: &str,
+) -> Result<IndexRows, HistoryError> {
+    let e = || pg_err(path, "cannot read the run index to verify");
+    let mut index = IndexRows::default();
+    for row in tx
+        .query(&placeholders(DIGESTS_SQL), &[&policy_id])
+        .map_err(e())?
+    {
+        index.digests.insert(
+            row.try_get(0).map_err(e())?,
+            (
+                row.try_get(1).map_err(e())?,
+                row.try_get(2).map_err(e())?,
+                row.try_get(3).map_err(e())?,
+            ),
+        );
+    }
+    for row in tx
+        .query(&placeholders(ALL_CHANGES_SQL), &[&policy_id])
+        .map_err(e())?
+    {
+        index
+            .changes
+            .entry(row.try_get(0).map_err(e())?)
+            .or_default()
+            .push((row.try_get(1).map_err(e())?, row.try_get(2).map_err(e())?));
+    }
+    Ok(index)
+}
+
+/// A run row for verification; `Err((id, seq, why))` when a column is not what was written.
+fn raw_row(row: &Row) -> Result<Result<RawRow, (i64, i64, String)>, postgres::Error> {
+    let (id, seq): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    Ok(document_text(row.try_get(5)?, row.try_get(8)?)
+        .map(|document| -> Result<RawRow, postgres::Error> {
+            Ok(RawRow {
+                id,
+                seq,
+                started_at: row.try_get(2)?,
+                finished_at: row.try_get(3)?,
+                verdict: row.try_get(4)?,
+                document,
+                prev_hash: row.try_get(6)?,
+                hash: row.try_get(7)?,
+            })
+        })
+        .map_err(|detail| (id, seq, detail))
+        .and_then(|r| r.map_err(|e| (id, seq, e.to_string()))))
+}
+
+impl Store for PgStore {
+    // Appends of one policy queue on a transaction-scoped advisory lock keyed by its id, taken
+    // before the chain head is read, so each reads the head the previous one wrote.
+    fn append(&mut self, run: &NewRun, new: &Prepared<'_>) -> Result<(i64, Chained), HistoryError> {
+        let path = &self.path;
+        let vantage = vantage_of(&run.document);
+        self.with(|client| {
+            let e = |context| pg_err(path, context);
+            let mut tx = client
+                .transaction()
+                .map_err(e("cannot start recording the run"))?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&chain_lock_key(&run.policy_id)],
+            )
+            .map_err(e("cannot lock the policy's chain"))?;
+            let link = |row: Row| (row.get::<_, i64>(0), row.get::<_, String>(1));
+            let head = tx
+                .query_opt(&placeholders(HEAD_SQL), &[&run.policy_id])
+                .map_err(e("cannot read the chain head"))?
+                .map(link);
+            let last = tx
+                .query_opt(&placeholders(LAST_RUN_SQL), &[&run.policy_id])
+                .map_err(e("cannot read the policy's last run"))?
+                .map(link);
+            let link = next_link(path, run, new, head, last)?;
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document,
+                                       document_zstd, prev_hash, hash, vantage)
+                     VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, $9) RETURNING id",
+                    &[
+                        &run.policy_id,
+                        &link.seq,
+                        &new.started_at,
+                        &new.finished_at,
+                        &run.verdict.as_str(),
+                        &new.compressed,
+                        &link.prev_hash,
+                        &link.hash,
+                        &vantage,
+                    ],
+                )
+                .map_err(e("cannot insert the run"))?
+                .get(0);
+            let (countries, unlocated, error) = digest_columns(new.digest);
+            tx.execute(
+                &placeholders(INSERT_DIGEST_SQL),
+                &[
+                    &id,
+                    &run.policy_id,
+                    &link.seq,
+                    &countries,
+                    &i64::from(unlocated),
+                    &error,
+                ],
+            )
+            .map_err(e("cannot index the run"))?;
+            if let Ok(digest) = new.digest {
+                let mut before = std::collections::BTreeMap::new();
+                for row in tx
+                    .query(
+                        "SELECT DISTINCT ON (host) host, verdict FROM endpoint_changes
+                         WHERE policy_id = $1 AND seq < $2 ORDER BY host, seq DESC",
+                        &[&run.policy_id, &link.seq],
+                    )
+                    .map_err(e("cannot read the run index"))?
+                {
+                    let verdict: Option<String> = row.get(1);
+                    if let Some(v) = verdict.and_then(|v| v.parse::<Verdict>().ok()) {
+                        before.insert(row.get::<_, String>(0), v);
+                    }
+                }
+                for (host, verdict) in changed_endpoints(&before, digest) {
+                    tx.execute(
+                        &placeholders(INSERT_CHANGE_SQL),
+                        &[&run.policy_id, &host, &link.seq, &verdict],
+                    )
+                    .map_err(e("cannot index the run"))?;
+                }
+            }
+            tx.execute(
+                &placeholders(MOVE_HEAD_SQL),
+                &[&run.policy_id, &link.seq, &link.hash],
+            )
+            .map_err(e("cannot move the chain head"))?;
+            tx.commit().map_err(e("cannot commit the run"))?;
+            Ok((id, link))
+        })
     }
 
-    pub(crate) fn indexed(&self, filter: &RunFilter) -> Result<Vec<IndexedRun>, HistoryError> {
-        let (sql, args) = filtered(
-            "SELECT r.id, r.policy_id, r.seq, r.started_at, r.finished_at, r.verdict, r.hash,
-                    d.countries, d.unlocated, d.error
-             FROM runs r JOIN run_digests d ON d.run_id = r.id WHERE 1 = 1",
-            filter,
-            "r.",
-        )?;
+    fn insert_failure(
+        &mut self,
+        policy_id: &str,
+        started_at: &str,
+        failed_at: &str,
+        holder: &str,
+        reason: &str,
+    ) -> Result<i64, HistoryError> {
+        let path = &self.path;
+        self.with(|client| {
+            Ok(client
+                .query_one(
+                    &format!("{} RETURNING id", placeholders(INSERT_FAILURE_SQL)),
+                    &[&policy_id, &started_at, &failed_at, &holder, &reason],
+                )
+                .map_err(pg_err(path, "cannot record the failed run"))?
+                .get(0))
+        })
+    }
+
+    fn insert_alert(
+        &mut self,
+        run_id: i64,
+        policy_id: &str,
+        event: &str,
+        at: &str,
+        delivered: bool,
+        detail: &str,
+    ) -> Result<i64, HistoryError> {
+        let path = &self.path;
+        self.with(|client| {
+            Ok(client
+                .query_one(
+                    &format!("{} RETURNING id", placeholders(INSERT_ALERT_SQL)),
+                    &[&run_id, &policy_id, &event, &at, &delivered, &detail],
+                )
+                .map_err(pg_err(path, "cannot record the alert delivery"))?
+                .get(0))
+        })
+    }
+
+    fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, HistoryError> {
+        let (sql, args) = filtered(RUNS_SQL, filter, "")?;
+        self.query(&sql, &args, "cannot list runs")?
+            .iter()
+            .map(run_row)
+            .collect::<Result<_, _>>()
+            .map_err(self.err("cannot read a run"))
+    }
+
+    fn indexed(&self, filter: &RunFilter) -> Result<Vec<IndexedRow>, HistoryError> {
+        let (sql, args) = filtered(INDEXED_SQL, filter, "r.")?;
         self.query(&sql, &args, "cannot read the run index")?
             .iter()
             .map(|row| {
-                let run = self.summary(row)?;
-                let countries = serde_json::from_str(row.get(7)).map_err(|_| {
-                    self.corrupt(run.id, "its index row's countries are not JSON".into())
-                })?;
-                let unlocated = u32::try_from(row.get::<_, i64>(8)).map_err(|_| {
-                    self.corrupt(
-                        run.id,
-                        "its index row's unlocated count is out of range".into(),
-                    )
-                })?;
-                Ok(IndexedRun {
-                    run,
-                    countries,
-                    unlocated,
-                    error: row.get(9),
+                Ok(IndexedRow {
+                    run: run_row(row)?,
+                    countries: row.try_get(8)?,
+                    unlocated: row.try_get(9)?,
+                    error: row.try_get(10)?,
                 })
             })
-            .collect()
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(self.err("cannot read the run index"))
     }
 
-    pub(crate) fn endpoint_changes(
+    fn endpoint_changes(
         &self,
         policy_id: &str,
         until_seq: i64,
-    ) -> Result<Vec<EndpointChange>, HistoryError> {
+    ) -> Result<Vec<ChangeRow>, HistoryError> {
         let path = &self.path;
         let rows = self.with(|client| {
             client
-                .query(
-                    "SELECT seq, host, verdict FROM endpoint_changes
-                     WHERE policy_id = $1 AND seq <= $2 ORDER BY seq, host",
-                    &[&policy_id, &until_seq],
-                )
+                .query(&placeholders(CHANGES_SQL), &[&policy_id, &until_seq])
                 .map_err(pg_err(path, "cannot read the run index"))
         })?;
         rows.iter()
             .map(|row| {
-                let seq: i64 = row.get(0);
-                let verdict: Option<String> = row.get(2);
-                Ok(EndpointChange {
-                    seq,
-                    host: row.get(1),
-                    verdict: match verdict {
-                        Some(v) => Some(v.parse().map_err(|detail: String| {
-                            self.corrupt(seq, format!("an endpoint change: {detail}"))
-                        })?),
-                        None => None,
-                    },
+                Ok(ChangeRow {
+                    seq: row.try_get(0)?,
+                    host: row.try_get(1)?,
+                    verdict: row.try_get(2)?,
                 })
             })
-            .collect()
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(self.err("cannot read the run index"))
     }
 
-    fn run_row(&self, id: i64) -> Result<Option<Row>, HistoryError> {
+    fn run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
         let path = &self.path;
-        self.with(|client| {
+        let row = self.with(|client| {
             client
-                .query_opt(
-                    "SELECT policy_id, seq, started_at, finished_at, verdict, document, prev_hash,
-                            hash, document_zstd
-                     FROM runs WHERE id = $1",
-                    &[&id],
-                )
+                .query_opt(&placeholders(RUN_SQL), &[&id])
                 .map_err(pg_err(path, "cannot read the run"))
+        })?;
+        row.map(|row| -> Result<_, postgres::Error> {
+            Ok((
+                run_row(&row)?,
+                document_text(row.try_get(8)?, row.try_get(9)?),
+            ))
         })
+        .transpose()
+        .map_err(self.err("cannot read the run"))
     }
 
-    pub(crate) fn document_text(&self, id: i64) -> Result<Option<String>, HistoryError> {
-        self.run_row(id)?
-            .map(|row| document_text(row.get(5), row.get(8)).map_err(|d| self.corrupt(id, d)))
-            .transpose()
+    fn select(
+        &self,
+        sql: &str,
+        args: &[String],
+        context: &'static str,
+    ) -> Result<Vec<Vec<Cell>>, HistoryError> {
+        self.query(sql, args, context)?
+            .iter()
+            .map(|row| (0..row.len()).map(|i| cell(row, i)).collect())
+            .collect::<Result<_, _>>()
+            .map_err(self.err(context))
     }
 
-    pub(crate) fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
-        let Some(row) = self.run_row(id)? else {
-            return Ok(None);
-        };
-        let text = document_text(row.get(5), row.get(8)).map_err(|d| self.corrupt(id, d))?;
-        let document = serde_json::from_str(&text)
-            .map_err(|e| self.corrupt(id, format!("document is not valid JSON: {e}")))?;
-        Ok(Some(StoredRun {
-            id,
-            policy_id: row.get(0),
-            seq: row.get(1),
-            started_at: self.time(id, row.get(2))?,
-            finished_at: self.time(id, row.get(3))?,
-            verdict: self.verdict(id, row.get(4))?,
-            prev_hash: row.get(6),
-            hash: row.get(7),
-            document,
-        }))
-    }
-
-    /// As [`super::History::verify`], in one repeatable-read transaction: a snapshot, so
-    /// concurrent appends cannot make runs and chain heads look inconsistent.
-    pub(crate) fn verify(&self, policy_id: Option<&str>) -> Result<VerifyReport, HistoryError> {
+    // One repeatable-read transaction: a snapshot, so concurrent appends cannot make runs and
+    // chain heads look inconsistent.
+    fn read_chains(
+        &self,
+        policy_id: Option<&str>,
+        walk: &mut (dyn FnMut(ChainPart) -> bool + Send),
+    ) -> Result<(), HistoryError> {
         let path = &self.path;
         self.with(|client| {
             let e = |context| pg_err(path, context);
@@ -701,92 +695,108 @@ impl PgStore {
             let policies: Vec<String> = match policy_id {
                 Some(policy) => vec![policy.to_string()],
                 None => tx
-                    .query(
-                        "SELECT policy_id FROM runs UNION SELECT policy_id FROM chain_head ORDER BY 1",
-                        &[],
-                    )
+                    .query(POLICIES_SQL, &[])
                     .map_err(e("cannot list policies"))?
                     .iter()
-                    .map(|r| r.get(0))
-                    .collect(),
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()
+                    .map_err(e("cannot list policies"))?,
             };
-            let mut report = VerifyReport {
-                policies: Vec::with_capacity(policies.len()),
-            };
-            for policy in policies {
-                report.policies.push(verify_policy(&mut tx, path, policy)?);
+            'policies: for policy in policies {
+                let index = index_rows(&mut tx, path, &policy)?;
+                walk(ChainPart::Policy {
+                    policy_id: policy.clone(),
+                    index,
+                });
+                let runs = tx
+                    .query(&placeholders(CHAIN_SQL), &[&policy])
+                    .map_err(e("cannot read runs to verify"))?;
+                for row in &runs {
+                    let raw = raw_row(row).map_err(e("cannot read runs to verify"))?;
+                    if !walk(ChainPart::Run(raw)) {
+                        continue 'policies;
+                    }
+                }
+                let head = tx
+                    .query_opt(&placeholders(HEAD_SQL), &[&policy])
+                    .map_err(e("cannot read the chain head"))?
+                    .map(|r| -> Result<_, postgres::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) })
+                    .transpose()
+                    .map_err(e("cannot read the chain head"))?;
+                walk(ChainPart::Head(head));
             }
-            tx.commit().map_err(e("cannot finish verification"))?;
-            Ok(report)
+            tx.commit().map_err(e("cannot finish verification"))
         })
     }
-}
 
-fn verify_policy(
-    tx: &mut postgres::Transaction<'_>,
-    path: &Path,
-    policy_id: String,
-) -> Result<PolicyVerification, HistoryError> {
-    let e = |context| pg_err(path, context);
-    let mut digests = std::collections::BTreeMap::new();
-    for row in tx
-        .query(
-            "SELECT seq, countries, unlocated, error FROM run_digests WHERE policy_id = $1",
-            &[&policy_id],
-        )
-        .map_err(e("cannot read the run index to verify"))?
-    {
-        digests.insert(row.get::<_, i64>(0), (row.get(1), row.get(2), row.get(3)));
+    fn take_lock(
+        &mut self,
+        policy_id: &str,
+        decide: &mut (dyn FnMut(Option<LockRow>) -> Option<LockTake> + Send),
+    ) -> Result<(), HistoryError> {
+        let path = &self.path;
+        self.with(|client| {
+            let e = |context| pg_err(path, context);
+            let mut tx = client
+                .transaction()
+                .map_err(e("cannot start taking the run lock"))?;
+            // Rows of `locks` come and go, so lock the policy's name rather than a row.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('residency lock ' || $1, 0))",
+                &[&policy_id],
+            )
+            .map_err(e("cannot take the run lock"))?;
+            let row = tx
+                .query_opt(&placeholders(LOCK_SQL), &[&policy_id])
+                .map_err(e("cannot read the run lock"))?
+                .map(|r| -> Result<LockRow, postgres::Error> {
+                    Ok(LockRow {
+                        holder: r.try_get(0)?,
+                        heartbeat_at: r.try_get(1)?,
+                    })
+                })
+                .transpose()
+                .map_err(e("cannot read the run lock"))?;
+            let Some(take) = decide(row) else {
+                return tx
+                    .rollback()
+                    .map_err(e("cannot finish reading the run lock"));
+            };
+            tx.execute(
+                &placeholders(TAKE_LOCK_SQL),
+                &[&policy_id, &take.holder, &take.at],
+            )
+            .map_err(e("cannot take the run lock"))?;
+            if let Some(detail) = &take.takeover {
+                tx.execute(
+                    &placeholders(TAKEOVER_SQL),
+                    &[&take.at, &policy_id, &take.holder, detail],
+                )
+                .map_err(e("cannot record the lock takeover"))?;
+            }
+            tx.commit().map_err(e("cannot commit the run lock"))
+        })
     }
-    let mut changes: std::collections::BTreeMap<i64, Vec<(String, Option<String>)>> =
-        std::collections::BTreeMap::new();
-    for row in tx
-        .query(
-            "SELECT seq, host, verdict FROM endpoint_changes WHERE policy_id = $1",
-            &[&policy_id],
-        )
-        .map_err(e("cannot read the run index to verify"))?
-    {
-        changes
-            .entry(row.get(0))
-            .or_default()
-            .push((row.get(1), row.get(2)));
+
+    fn beat_lock(&mut self, policy_id: &str, holder: &str, at: &str) -> Result<bool, HistoryError> {
+        let path = &self.path;
+        let changed = self.with(|client| {
+            client
+                .execute(&placeholders(BEAT_LOCK_SQL), &[&at, &policy_id, &holder])
+                .map_err(pg_err(path, "cannot refresh the run lock"))
+        })?;
+        Ok(changed == 1)
     }
-    let rows = tx
-        .query(
-            "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash,
-                    document_zstd
-             FROM runs WHERE policy_id = $1 ORDER BY seq, id",
-            &[&policy_id],
-        )
-        .map_err(e("cannot read runs to verify"))?;
-    let mut walk = ChainWalk::new(policy_id, IndexCheck::new(digests, changes));
-    for row in rows {
-        let (id, seq): (i64, i64) = (row.get(0), row.get(1));
-        let raw = document_text(row.get(5), row.get(8))
-            .map(|document| RawRow {
-                id,
-                seq,
-                started_at: row.get(2),
-                finished_at: row.get(3),
-                verdict: row.get(4),
-                document,
-                prev_hash: row.get(6),
-                hash: row.get(7),
-            })
-            .map_err(|detail| (id, seq, detail));
-        if !walk.step(raw) {
-            return Ok(walk.result);
-        }
+
+    fn drop_lock(&mut self, policy_id: &str, holder: &str) -> Result<(), HistoryError> {
+        let path = &self.path;
+        self.with(|client| {
+            client
+                .execute(&placeholders(DROP_LOCK_SQL), &[&policy_id, &holder])
+                .map_err(pg_err(path, "cannot release the run lock"))
+        })?;
+        Ok(())
     }
-    let head = tx
-        .query_opt(
-            "SELECT seq, hash FROM chain_head WHERE policy_id = $1",
-            &[&walk.result.policy_id],
-        )
-        .map_err(e("cannot read the chain head"))?
-        .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
-    Ok(walk.finish(head))
 }
 
 #[cfg(test)]

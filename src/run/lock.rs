@@ -1,13 +1,15 @@
 //! One run of a policy at a time, across processes and hosts sharing a history file.
 //!
-//! This module owns the `locks` and `events` tables of the history database. A lock is a row
+//! This module owns the rules of the run lock; the history's store keeps it in its `locks` table
+//! and records takeovers in `events` (`History::lock_take`). A lock is a row
 //! `(policy_id, holder, acquired_at, heartbeat_at)` where `holder` is `hostname:pid`. It lives in
 //! the database rather than in a lock file because the database is the one thing every `check`
 //! and `watch` writing the same history already shares (including over a network file system,
 //! where advisory file locks are unreliable).
 //!
-//! Taking a lock is one `BEGIN IMMEDIATE` transaction: read the row, decide, write, commit, so
-//! two processes can never both believe they hold it. A held lock is taken over when its holder
+//! Taking a lock is one transaction of the store that queues other takers (SQLite's `BEGIN
+//! IMMEDIATE`, a PostgreSQL advisory lock on the policy's name): read the row, decide here,
+//! write, commit, so two processes can never both believe they hold it. A held lock is taken over when its holder
 //! is gone: same host and its pid no longer alive (checked through `/proc/PID`), or, for any
 //! host, its heartbeat is older than the stale limit (a holder on another machine cannot be
 //! checked directly). Every takeover is recorded in `events` (kind `lock_takeover`) in the same
@@ -21,9 +23,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use crate::history::{Backend, History, HistoryError, pg_err, sql_err};
+use crate::history::{History, HistoryError, LockRow, LockTake};
 
 /// How often a run in progress refreshes its lock's heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
@@ -138,104 +139,38 @@ pub fn acquire(
 ) -> Result<Acquired, LockError> {
     let path = history.path().to_path_buf();
     let now = Utc::now();
-    let now_text = time_text(now)?;
-    let mine = me.to_string();
-    let decide =
-        |row: Option<(String, String)>| decide(row, &path, policy_id, me, now, stale_after);
-    let takeover = |outcome: &Acquired| match outcome {
-        Acquired::TookOver { previous, reason } => {
-            Some(format!("took over the lock from {previous}: {reason}"))
-        }
-        _ => None,
-    };
-    let pg = match history.connection() {
-        Backend::Sqlite(conn) => conn,
-        Backend::Postgres(pg) => {
-            return pg
-                .with(|client| {
-                    let e = |context| pg_err(&path, context);
-                    let mut tx = client
-                        .transaction()
-                        .map_err(e("cannot start taking the run lock"))?;
-                    // Rows of `locks` come and go, so lock the policy's name rather than a row.
-                    tx.execute(
-                        "SELECT pg_advisory_xact_lock(hashtextextended('residency lock ' || $1, 0))",
-                        &[&policy_id],
-                    )
-                    .map_err(e("cannot take the run lock"))?;
-                    let row = tx
-                        .query_opt(
-                            "SELECT holder, heartbeat_at FROM locks WHERE policy_id = $1",
-                            &[&policy_id],
-                        )
-                        .map_err(e("cannot read the run lock"))?
-                        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)));
-                    let outcome = match decide(row) {
-                        Ok(outcome) => outcome,
-                        Err(err) => return Ok(Err(err)),
-                    };
-                    if matches!(outcome, Acquired::Held { .. }) {
-                        return Ok(Ok(outcome));
-                    }
-                    tx.execute(
-                        "INSERT INTO locks (policy_id, holder, acquired_at, heartbeat_at)
-                         VALUES ($1, $2, $3, $3)
-                         ON CONFLICT (policy_id) DO UPDATE SET holder = excluded.holder,
-                           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at",
-                        &[&policy_id, &mine, &now_text],
-                    )
-                    .map_err(e("cannot take the run lock"))?;
-                    if let Some(detail) = takeover(&outcome) {
-                        tx.execute(
-                            "INSERT INTO events (at, policy_id, kind, holder, detail)
-                             VALUES ($1, $2, 'lock_takeover', $3, $4)",
-                            &[&now_text, &policy_id, &mine, &detail],
-                        )
-                        .map_err(e("cannot record the lock takeover"))?;
-                    }
-                    tx.commit().map_err(e("cannot commit the run lock"))?;
-                    Ok(Ok(outcome))
-                })?;
-        }
-    };
-    let tx = pg
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql_err(&path, "cannot start taking the run lock"))?;
-    let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT holder, heartbeat_at FROM locks WHERE policy_id = ?1",
-            [policy_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(sql_err(&path, "cannot read the run lock"))?;
-    let outcome = decide(row)?;
-    if matches!(outcome, Acquired::Held { .. }) {
-        return Ok(outcome);
-    }
-    tx.execute(
-        "INSERT INTO locks (policy_id, holder, acquired_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (policy_id) DO UPDATE SET holder = excluded.holder,
-           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at",
-        params![policy_id, mine, now_text],
-    )
-    .map_err(sql_err(&path, "cannot take the run lock"))?;
-    if let Some(detail) = takeover(&outcome) {
-        tx.execute(
-            "INSERT INTO events (at, policy_id, kind, holder, detail)
-             VALUES (?1, ?2, 'lock_takeover', ?3, ?4)",
-            params![now_text, policy_id, mine, detail],
-        )
-        .map_err(sql_err(&path, "cannot record the lock takeover"))?;
-    }
-    tx.commit()
-        .map_err(sql_err(&path, "cannot commit the run lock"))?;
-    Ok(outcome)
+    let at = time_text(now)?;
+    // The store calls `decide` inside its transaction; the outcome (or why the row could not
+    // be judged) is kept here, because the store only needs to know what to write.
+    let mut outcome: Option<Result<Acquired, LockError>> = None;
+    history.lock_take(policy_id, &mut |row| {
+        let decided = decide(row, &path, policy_id, me, now, stale_after);
+        let take = match &decided {
+            Ok(Acquired::Held { .. }) | Err(_) => None,
+            Ok(Acquired::Free) => Some(LockTake {
+                holder: me.to_string(),
+                at: at.clone(),
+                takeover: None,
+            }),
+            Ok(Acquired::TookOver { previous, reason }) => Some(LockTake {
+                holder: me.to_string(),
+                at: at.clone(),
+                takeover: Some(format!("took over the lock from {previous}: {reason}")),
+            }),
+        };
+        outcome = Some(decided);
+        take
+    })?;
+    outcome.unwrap_or_else(|| {
+        Err(LockError::History(HistoryError::InvalidRun(format!(
+            "the store did not read the lock of {policy_id}"
+        ))))
+    })
 }
 
 /// Whether `me` may take the lock whose row (`holder`, `heartbeat_at`) is `row`.
 fn decide(
-    row: Option<(String, String)>,
+    row: Option<LockRow>,
     path: &Path,
     policy_id: &str,
     me: &Holder,
@@ -245,8 +180,11 @@ fn decide(
     let mine = me.to_string();
     let outcome = match row {
         None => Acquired::Free,
-        Some((holder, _)) if holder == mine => Acquired::Free,
-        Some((holder, heartbeat_at)) => {
+        Some(LockRow { holder, .. }) if holder == mine => Acquired::Free,
+        Some(LockRow {
+            holder,
+            heartbeat_at,
+        }) => {
             let beat = DateTime::parse_from_rfc3339(&heartbeat_at)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|_| LockError::Unreadable {
@@ -280,54 +218,15 @@ fn decide(
     Ok(outcome)
 }
 
+/// Refreshes the heartbeat of `me`'s lock; false when it is no longer ours (taken over).
 pub fn heartbeat(history: &mut History, policy_id: &str, me: &Holder) -> Result<bool, LockError> {
-    let path = history.path().to_path_buf();
     let now = time_text(Utc::now())?;
-    let conn = match history.connection() {
-        Backend::Sqlite(conn) => conn,
-        Backend::Postgres(pg) => {
-            return Ok(pg.with(|client| {
-                client
-                    .execute(
-                        "UPDATE locks SET heartbeat_at = $1 WHERE policy_id = $2 AND holder = $3",
-                        &[&now, &policy_id, &me.to_string()],
-                    )
-                    .map_err(pg_err(&path, "cannot refresh the run lock"))
-            })? == 1);
-        }
-    };
-    let changed = conn
-        .execute(
-            "UPDATE locks SET heartbeat_at = ?1 WHERE policy_id = ?2 AND holder = ?3",
-            params![now, policy_id, me.to_string()],
-        )
-        .map_err(sql_err(&path, "cannot refresh the run lock"))?;
-    Ok(changed == 1)
+    Ok(history.lock_beat(policy_id, &me.to_string(), &now)?)
 }
 
 /// Releases the lock if it is still ours; never someone else's that took it over.
 pub fn release(history: &mut History, policy_id: &str, me: &Holder) -> Result<(), LockError> {
-    let path = history.path().to_path_buf();
-    let conn = match history.connection() {
-        Backend::Sqlite(conn) => conn,
-        Backend::Postgres(pg) => {
-            pg.with(|client| {
-                client
-                    .execute(
-                        "DELETE FROM locks WHERE policy_id = $1 AND holder = $2",
-                        &[&policy_id, &me.to_string()],
-                    )
-                    .map_err(pg_err(&path, "cannot release the run lock"))
-            })?;
-            return Ok(());
-        }
-    };
-    conn.execute(
-        "DELETE FROM locks WHERE policy_id = ?1 AND holder = ?2",
-        params![policy_id, me.to_string()],
-    )
-    .map_err(sql_err(&path, "cannot release the run lock"))?;
-    Ok(())
+    Ok(history.lock_drop(policy_id, &me.to_string())?)
 }
 
 #[cfg(test)]
