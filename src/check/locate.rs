@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
+use crate::measure::integrity::{Integrity, Survey, SurveyPlan, Surveyor};
 use crate::measure::resolve::{Query, RecordType, Resolution, Resolve};
 use crate::measure::trace::Trace;
 use crate::model::{CountryCode, Evidence};
@@ -51,19 +51,21 @@ pub struct LocateReport {
 /// Locates `target` (an IP address, or a host name resolved through `resolvers`). `survey`
 /// is the vantage point's survey plan (`None` when probing is off); its canaries go out while
 /// the name resolves, and answers and replies they show untrusted are kept but not used.
-pub async fn locate<R: Resolve + 'static, T: Trace + 'static>(
+#[allow(clippy::too_many_arguments)]
+pub async fn locate<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>(
     target: &str,
     resolvers: &[SocketAddr],
     resolver: Arc<R>,
     tracer: Option<Arc<T>>,
+    surveyor: &S,
     geo: &Geolocator,
     probe: &ProbeSettings,
     survey: Option<&SurveyPlan>,
 ) -> LocateReport {
-    let watcher = survey.and_then(|_| TtlWatcher::start().ok());
+    let watcher = survey.and_then(|_| surveyor.watch());
     let surveyed = async {
         match survey {
-            Some(plan) => integrity::survey(plan).await,
+            Some(plan) => surveyor.survey(plan).await,
             None => Survey::skipped("probing is off (--no-trace): no canaries were sent"),
         }
     };

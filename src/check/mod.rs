@@ -23,7 +23,7 @@ use crate::judge::verdict::{
     LocatedHop, Rules, fold, judge_address, judge_endpoint, judge_reachability, judge_run,
     judge_transit,
 };
-use crate::measure::integrity::{self, Integrity, Survey, SurveyPlan, TtlWatcher};
+use crate::measure::integrity::{self, Integrity, Survey, SurveyPlan, Surveyor};
 use crate::measure::resolve::{Query, RecordType, Resolution, Resolve, ResolveSettings};
 use crate::measure::trace::{Trace, TraceStatus};
 use crate::model::{Confidence, Verdict};
@@ -136,17 +136,34 @@ struct Sighting {
     via: BTreeSet<String>,
 }
 
+/// What a check measures with. Each instrument is a trait with its real implementation beside
+/// it ([`crate::measure::resolve::DnsResolver`], [`crate::measure::trace::TrippyTracer`],
+/// [`crate::measure::integrity::Canaries`]), so a scenario can stand in for the network while
+/// everything after the measurement runs as it does for real.
+pub struct Instruments<R, T, S> {
+    pub resolver: Arc<R>,
+    /// `None`: no active probing at all (no traces, handshakes or canaries).
+    pub tracer: Option<Arc<T>>,
+    pub surveyor: S,
+    /// Where to ask who holds each address (RDAP, WHOIS); `None`: not asked.
+    pub registry: Option<Arc<Registry>>,
+}
+
 /// Checks one policy: measures, locates, judges. Never fails: what could not be measured is
 /// recorded and judged inconclusive. Storing the result is the caller's business.
-pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
+pub async fn run<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>(
     policy: &Policy,
     settings: &CheckSettings,
-    resolver: Arc<R>,
-    tracer: Option<Arc<T>>,
-    registry: Option<Arc<Registry>>,
+    instruments: Instruments<R, T, S>,
     geo: &Geolocator,
     progress: &ProgressBar,
 ) -> RunDocument {
+    let Instruments {
+        resolver,
+        tracer,
+        surveyor,
+        registry,
+    } = instruments;
     let started_at = Utc::now();
     let queries = plan(policy, settings);
     let planned = queries.len();
@@ -154,7 +171,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
     // The canaries go out while the names resolve: a survey takes about one probe timeout.
     let survey_plan = tracer.as_ref().and_then(|_| survey_plan(policy, settings));
     // Reply TTLs are watched from the first query to the last probe (with raw sockets only).
-    let watcher = survey_plan.as_ref().and_then(|_| TtlWatcher::start().ok());
+    let watcher = survey_plan.as_ref().and_then(|_| surveyor.watch());
     let (mut resolutions, survey) = tokio::join!(
         resolve_all(
             Arc::clone(&resolver),
@@ -164,7 +181,7 @@ pub async fn run<R: Resolve + 'static, T: Trace + 'static>(
         ),
         async {
             match &survey_plan {
-                Some(plan) => integrity::survey(plan).await,
+                Some(plan) => surveyor.survey(plan).await,
                 None => Survey::skipped(
                     "probing is off (`trace: { enabled: false }` or --no-trace): no canaries were sent",
                 ),

@@ -988,6 +988,7 @@ fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         &resolvers,
         Arc::new(DnsResolver::default()),
         tracer,
+        &integrity::Canaries,
         &geo,
         &probe,
         survey.as_ref(),

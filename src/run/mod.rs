@@ -30,6 +30,7 @@ use self::alert::{
 use self::lock::{Acquired, Holder};
 use crate::check::{self, CheckSettings};
 use crate::history::{self, History, NewRun, RunFilter};
+use crate::measure::integrity::Canaries;
 use crate::measure::resolve::{self, DnsResolver};
 use crate::measure::trace::{TraceSettings, TrippyTracer};
 use crate::policy::{self, Policy, RegistryPolicy};
@@ -429,7 +430,13 @@ impl Runner {
         let registry = m.registry.registry(&policy.registry)?;
         let beat_every = lock::heartbeat_every(m.stale_after);
         let bar = progress_bar(policy.id.as_str());
-        let run = check::run(policy, &settings, resolver, tracer, registry, &p.geo, &bar);
+        let instruments = check::Instruments {
+            resolver,
+            tracer,
+            surveyor: Canaries,
+            registry,
+        };
+        let run = check::run(policy, &settings, instruments, &p.geo, &bar);
         tokio::pin!(run);
         let mut beat =
             tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);

@@ -16,8 +16,7 @@ use tokio::task::JoinSet;
 use crate::measure::integrity::{Integrity, MethodStatus, TtlWatcher, consistency, ttl};
 use crate::measure::resolve::{Outcome, Query, RecordType, Resolve};
 use crate::measure::trace::{
-    Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, tcp_connect_rtt,
-    trace_all,
+    Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, trace_all,
 };
 use crate::model::{CountryCode, Evidence};
 use crate::sources::geo::Geolocator;
@@ -328,7 +327,7 @@ async fn probe<T: Trace + 'static>(
     concurrency: usize,
     trace_intercepted: bool,
 ) -> (HashMap<IpAddr, TracePath>, HashMap<IpAddr, Vec<RttSample>>) {
-    let paths = trace_all(tracer, ips.to_vec(), concurrency).await;
+    let paths = trace_all(Arc::clone(&tracer), ips.to_vec(), concurrency).await;
     let mut samples: HashMap<IpAddr, Vec<RttSample>> = HashMap::new();
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
@@ -342,11 +341,12 @@ async fn probe<T: Trace + 'static>(
             let target = SocketAddr::new(path.target, settings.port);
             let timeout = settings.round_timeout;
             let permits = Arc::clone(&permits);
+            let tracer = Arc::clone(&tracer);
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 (
                     target.ip(),
-                    tcp_connect_rtt(target, TCP_PROBES, timeout).await,
+                    tracer.handshake(target, TCP_PROBES, timeout).await,
                 )
             });
         }

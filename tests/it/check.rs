@@ -716,15 +716,13 @@ fn queries_in_flight_are_bounded_by_concurrency() {
     let hidden = indicatif::ProgressBar::hidden();
     let no_sources = residency::sources::geo::Geolocator::default();
     let doc = runtime.block_on(async {
-        let run = residency::check::run(
-            &policy,
-            &settings,
+        let instruments = residency::check::Instruments {
             resolver,
-            None::<Arc<residency::measure::trace::TrippyTracer>>,
-            None,
-            &no_sources,
-            &hidden,
-        );
+            tracer: None::<Arc<residency::measure::trace::TrippyTracer>>,
+            surveyor: residency::measure::integrity::Canaries,
+            registry: None,
+        };
+        let run = residency::check::run(&policy, &settings, instruments, &no_sources, &hidden);
         tokio::pin!(run);
         loop {
             tokio::select! {

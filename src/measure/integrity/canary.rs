@@ -21,6 +21,20 @@ use crate::measure::trace::{
     tcp_connect_rtt,
 };
 
+/// The real survey: canaries probed with the run's own probes, resolvers traced.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Canaries;
+
+impl super::Surveyor for Canaries {
+    async fn survey(&self, plan: &SurveyPlan) -> Survey {
+        survey(plan).await
+    }
+
+    fn watch(&self) -> Option<super::TtlWatcher> {
+        super::TtlWatcher::start().ok()
+    }
+}
+
 /// One probe's outcome: what was sent, and the answer if any came.
 type Probed = (String, Option<CanaryAnswer>);
 
@@ -60,25 +74,7 @@ pub async fn survey(plan: &SurveyPlan) -> Survey {
             reason: "the run makes no TCP probes".to_string(),
         };
     }
-    // Resolvers are traced by ICMP, at the same time as the canaries; an intercepted ICMP
-    // makes those times worthless.
-    let resolver_paths = if integrity.icmp.is_intercepted() {
-        let why = "ICMP is intercepted from this vantage point, so the path to the resolver cannot be timed";
-        resolver_paths
-            .into_iter()
-            .map(|p| ResolverPath {
-                floor: Err(why.to_string()),
-                last_router: None,
-                ..p
-            })
-            .collect()
-    } else {
-        resolver_paths
-    };
-    Survey {
-        integrity,
-        resolver_paths,
-    }
+    Survey::found(integrity, resolver_paths)
 }
 
 /// Clean when nothing answered, intercepted with every answer otherwise.
@@ -272,17 +268,22 @@ async fn trace_resolvers(plan: &SurveyPlan) -> Vec<ResolverPath> {
     let paths: Vec<TracePath> = join_all(ips.iter().map(|ip| tracer.trace(*ip))).await;
     plan.resolvers
         .iter()
-        .map(|server| {
-            let path = paths.iter().find(|p| p.target == server.ip());
-            ResolverPath {
-                resolver: *server,
-                floor: path
-                    .ok_or_else(|| "not traced".to_string())
-                    .and_then(floor_of),
-                last_router: path.and_then(|p| last_router(p.target, &p.hops)),
-            }
-        })
+        .map(|server| ResolverPath::traced(*server, paths.iter().find(|p| p.target == server.ip())))
         .collect()
+}
+
+impl ResolverPath {
+    /// What the ICMP trace `path` of resolver `server`'s address says about reaching it
+    /// (`None`: it was not traced).
+    pub fn traced(server: SocketAddr, path: Option<&TracePath>) -> ResolverPath {
+        ResolverPath {
+            resolver: server,
+            floor: path
+                .ok_or_else(|| "not traced".to_string())
+                .and_then(floor_of),
+            last_router: path.and_then(|p| last_router(p.target, &p.hops)),
+        }
+    }
 }
 
 /// The least RTT a traced path allows to its target.

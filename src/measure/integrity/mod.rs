@@ -27,7 +27,7 @@ mod canary;
 pub mod consistency;
 pub mod ttl;
 
-pub use canary::survey;
+pub use canary::{Canaries, survey};
 pub use ttl::TtlWatcher;
 
 /// Default canaries, in order of preference: the benchmarking range (RFC 2544, never routed on
@@ -238,6 +238,18 @@ pub struct ResolverPath {
     pub last_router: Option<(u8, IpAddr)>,
 }
 
+/// Who surveys the vantage point. The real one ([`Canaries`]) probes the canaries and traces
+/// the resolvers; a scenario can say what a survey would have found instead. What the survey's
+/// findings do to answers ([`Survey::finish`]) is the same either way.
+pub trait Surveyor: Send + Sync {
+    /// Surveys the vantage point by `plan`. Never fails: what could not be probed is untested.
+    fn survey(&self, plan: &SurveyPlan) -> impl std::future::Future<Output = Survey> + Send;
+
+    /// Starts watching the IP TTL of replies for the rest of the run, where it can (raw
+    /// sockets); `None` otherwise.
+    fn watch(&self) -> Option<TtlWatcher>;
+}
+
 /// What the survey found before any answer was compared with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Survey {
@@ -247,6 +259,29 @@ pub struct Survey {
 }
 
 impl Survey {
+    /// What a survey found: each method's canary status and the resolvers' traced paths.
+    /// Resolvers are traced by ICMP, at the same time as the canaries, so an intercepted ICMP
+    /// makes those paths' times worthless.
+    pub fn found(integrity: Integrity, resolver_paths: Vec<ResolverPath>) -> Survey {
+        let resolver_paths = if integrity.icmp.is_intercepted() {
+            let why = "ICMP is intercepted from this vantage point, so the path to the resolver cannot be timed";
+            resolver_paths
+                .into_iter()
+                .map(|p| ResolverPath {
+                    floor: Err(why.to_string()),
+                    last_router: None,
+                    ..p
+                })
+                .collect()
+        } else {
+            resolver_paths
+        };
+        Survey {
+            integrity,
+            resolver_paths,
+        }
+    }
+
     /// A survey that did not happen, every method untested for `reason`.
     pub fn skipped(reason: &str) -> Survey {
         Survey {

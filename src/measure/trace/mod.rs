@@ -5,7 +5,7 @@
 //! like any other and flow to `geo` and `verdict`. A trace that could not be made (no raw-socket
 //! privilege, unsupported family) is a recorded [`TraceStatus::NotMeasured`], never an error.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,10 +168,21 @@ impl RttSample {
     }
 }
 
-/// A source of paths. The real one uses trippy-core with raw sockets.
+/// A source of paths and round-trip times. The real one ([`TrippyTracer`]) traces with
+/// trippy-core over raw sockets and times TCP handshakes with the system's connect.
 pub trait Trace: Send + Sync {
     /// Traces `target`. Never fails: what could not be measured is a `NotMeasured` status.
     fn trace(&self, target: IpAddr) -> impl std::future::Future<Output = TracePath> + Send;
+
+    /// Times `probes` TCP handshakes with `target`, each waiting at most `timeout`, as a sample
+    /// with method `tcp_connect:PORT`: servers that filter trace probes must still answer on
+    /// their service port. Never fails: nothing answered is a sample with no RTT.
+    fn handshake(
+        &self,
+        target: SocketAddr,
+        probes: u32,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = RttSample> + Send;
 }
 
 /// Traces every target with at most `concurrency` traces in flight; paths come back in the

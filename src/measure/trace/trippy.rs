@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use trippy_core::{
 };
 
 use super::privilege::check_privilege;
-use super::{Hop, Protocol, Trace, TraceError, TracePath, TraceSettings, TraceStatus};
+use super::{Hop, Protocol, RttSample, Trace, TraceError, TracePath, TraceSettings, TraceStatus};
 
 /// How long a round goes on after the last reply once the target has answered, so replies to
 /// probes still in flight are counted. trippy's default is 100 ms, which made it most of a
@@ -96,6 +96,10 @@ impl TrippyTracer {
 }
 
 impl Trace for TrippyTracer {
+    async fn handshake(&self, target: SocketAddr, probes: u32, timeout: Duration) -> RttSample {
+        super::tcp_connect_rtt(target, probes, timeout).await
+    }
+
     async fn trace(&self, target: IpAddr) -> TracePath {
         let settings = self.settings;
         if let Err(err) = &self.privilege {
