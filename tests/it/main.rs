@@ -29,6 +29,7 @@ mod check;
 mod hostile;
 mod interception;
 mod netlab;
+mod scenarios;
 mod watch;
 
 mod history;

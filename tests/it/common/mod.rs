@@ -9,3 +9,4 @@ pub mod netns;
 pub mod pg;
 pub mod registry;
 pub mod rundoc;
+pub mod scenario;
