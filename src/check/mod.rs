@@ -400,11 +400,20 @@ fn judge_facts(
         .collect();
     let traced = path.status == TraceStatus::Measured;
     let rtt_measured = facts.rtt.as_ref().is_some_and(|r| r.min_rtt_ms.is_some());
+    let shook = facts
+        .rtt
+        .iter()
+        .flat_map(|r| &r.samples)
+        .any(|s| s.method != "trace" && s.sent > 0);
+    let probes: Vec<&str> = [(traced, "traceroute"), (shook, "TCP connect")]
+        .into_iter()
+        .filter_map(|(sent, name)| sent.then_some(name))
+        .collect();
     let mut judgement = fold(
         judgement,
         [
             judge_transit(&policy.transit_deny, path.not_measured(), &hops),
-            judge_reachability(ip, traced, path.reached_trusted(), rtt_measured),
+            judge_reachability(ip, &probes, path.reached_trusted(), rtt_measured),
         ],
     );
     // Every discarded reply is named, with the rule and the numbers.

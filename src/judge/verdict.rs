@@ -262,18 +262,21 @@ pub fn judge_transit(
     Some((Verdict::Compliant, vec![reason]))
 }
 
-/// An address that answered no probe at all cannot be confirmed anywhere: inconclusive.
+/// An address that answered none of the probes sent to it cannot be confirmed anywhere:
+/// inconclusive. `probes` names what was sent (`traceroute`, `TCP connect`); where nothing
+/// could be sent there is nothing to say here (the missing measurement is judged elsewhere).
 pub fn judge_reachability(
     ip: IpAddr,
-    traced: bool,
+    probes: &[&str],
     reached: bool,
     rtt_measured: bool,
 ) -> Option<(Verdict, Vec<String>)> {
-    (traced && !reached && !rtt_measured).then(|| {
+    (!probes.is_empty() && !reached && !rtt_measured).then(|| {
         (
             Verdict::Inconclusive,
             vec![format!(
-                "{ip} answered no probe (traceroute and TCP connect): its existence and location are unconfirmed"
+                "{ip} answered no probe ({}): its existence and location are unconfirmed",
+                probes.join(" and ")
             )],
         )
     })
@@ -554,18 +557,36 @@ mod tests {
         let ip: IpAddr = "203.0.113.66".parse().expect("ip");
         let j = fold(
             judge(&[ev("db", Some("IN"))]),
-            [judge_reachability(ip, true, false, false)],
+            [judge_reachability(
+                ip,
+                &["traceroute", "TCP connect"],
+                false,
+                false,
+            )],
         );
         assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert!(
+            j.reasons[1].contains("answered no probe (traceroute and TCP connect)"),
+            "{:?}",
+            j.reasons
+        );
         assert_eq!(
-            judge_reachability(ip, true, false, true),
+            judge_reachability(ip, &["traceroute", "TCP connect"], false, true),
             None,
             "a TCP RTT is an answer"
         );
+        // Without privilege only the handshakes go out; their silence is still silence.
+        let (verdict, reasons) =
+            judge_reachability(ip, &["TCP connect"], false, false).expect("judged");
+        assert_eq!(verdict, Verdict::Inconclusive);
+        assert!(
+            reasons[0].contains("answered no probe (TCP connect)"),
+            "{reasons:?}"
+        );
         assert_eq!(
-            judge_reachability(ip, false, false, false),
+            judge_reachability(ip, &[], false, false),
             None,
-            "not traced: nothing to say"
+            "nothing sent: nothing to say"
         );
     }
 

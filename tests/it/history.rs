@@ -989,3 +989,103 @@ fn an_unreachable_postgres_history_says_what_to_check_without_the_password() {
         "{message}"
     );
 }
+
+/// The cells of a history a tamperer could edit, each with the SQL that edits one (`{id}` is
+/// the run's id, `{salt}` any short text, `{delta}` a small positive number).
+const CELL_EDITS: &[(&str, &str)] = &[
+    (
+        "runs.policy_id",
+        "UPDATE runs SET policy_id = policy_id || '{salt}' WHERE id = {id}",
+    ),
+    (
+        "runs.seq",
+        "UPDATE runs SET seq = seq + 100 + {delta} WHERE id = {id}",
+    ),
+    (
+        "runs.started_at",
+        "UPDATE runs SET started_at = '1999-12-31T23:59:59.000000Z' WHERE id = {id}",
+    ),
+    (
+        "runs.finished_at",
+        "UPDATE runs SET finished_at = '1999-12-31T23:59:59.000000Z' WHERE id = {id}",
+    ),
+    (
+        "runs.verdict",
+        "UPDATE runs SET verdict = CASE verdict WHEN 'compliant' THEN 'violation' ELSE 'compliant' END WHERE id = {id}",
+    ),
+    (
+        "runs.prev_hash",
+        "UPDATE runs SET prev_hash = CASE substr(prev_hash, {delta}, 1) WHEN 'a' THEN 'b' ELSE 'a' END || substr(prev_hash, {delta} + 1) WHERE id = {id}",
+    ),
+    (
+        "runs.hash",
+        "UPDATE runs SET hash = CASE substr(hash, {delta}, 1) WHEN 'a' THEN 'b' ELSE 'a' END || substr(hash, {delta} + 1) WHERE id = {id}",
+    ),
+    (
+        "chain_head.seq",
+        "UPDATE chain_head SET seq = seq + {delta} WHERE policy_id = (SELECT policy_id FROM runs WHERE id = {id})",
+    ),
+    (
+        "chain_head.hash",
+        "UPDATE chain_head SET hash = hash || '{salt}' WHERE policy_id = (SELECT policy_id FROM runs WHERE id = {id})",
+    ),
+    (
+        "run_digests.countries",
+        "UPDATE run_digests SET countries = '{\"ZZ\":{delta}}' WHERE run_id = {id}",
+    ),
+    (
+        "run_digests.unlocated",
+        "UPDATE run_digests SET unlocated = unlocated + {delta} WHERE run_id = {id}",
+    ),
+    // The document is edited where it is stored: see below.
+    ("runs.document_zstd", ""),
+];
+
+mod tamper_property {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        // Each case writes a fresh history file (six durable appends): few cases, every cell.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn any_single_cell_edit_is_caught_by_verify(
+            run in 0usize..6,
+            cell in 0usize..CELL_EDITS.len(),
+            salt in "[a-z0-9]{1,6}",
+            delta in 1i64..4,
+            at in any::<prop::sample::Index>(),
+        ) {
+            let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+            let s = seeded().map_err(|e| fail(&e))?;
+            let mut runs: Vec<&StoredRun> = s.eu.iter().chain(&s.india).collect();
+            runs.sort_by_key(|r| r.id);
+            let id = runs[run].id;
+            let (name, sql) = CELL_EDITS[cell];
+            let conn = tamperer(&s.path).map_err(|e| fail(&e))?;
+            if sql.is_empty() {
+                // One character more, anywhere in the stored text: inside a string it changes a
+                // value, outside one only the formatting; both must break the hash.
+                let mut text = stored_document(&conn, id).map_err(|e| fail(&e))?;
+                let mut cut = at.index(text.len() + 1);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.insert(cut, ' ');
+                store_document(&conn, id, &text).map_err(|e| fail(&e))?;
+            } else {
+                let sql = sql
+                    .replace("{id}", &id.to_string())
+                    .replace("{salt}", &salt)
+                    .replace("{delta}", &delta.to_string());
+                let changed = conn.execute(&sql, []).map_err(|e| fail(&format!("{sql}: {e}")))?;
+                prop_assert_eq!(changed, 1, "{} changed no row", sql);
+            }
+            drop(conn);
+            let report = History::open(&s.path).map_err(|e| fail(&e))?.verify(None).map_err(|e| fail(&e))?;
+            prop_assert!(!report.is_intact(), "editing {} of run {} went unnoticed:\n{}", name, id, report);
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! The integration tests, one binary (one link of the crate, not one per file).
 //!
-//! Two tiers. Everything here talks only to loopback or to network namespaces a test builds.
+//! Two tiers. The fast one, `scenarios` (worlds in `tests/scenarios/*.yaml` played through the
+//! real pipeline by in-process fakes) and `properties`, needs nothing and sends nothing.
+//! Everything else talks only to loopback or to network namespaces a test builds.
 //! Tests that need root (network namespaces, raw sockets) are `#[ignore]`d with the reason and
 //! run with `cargo test -- --include-ignored` as root, as `.ci/run` does; included without
 //! root they fail and say why, they never pass by skipping.
@@ -35,6 +37,8 @@ mod watch;
 mod history;
 
 mod compare;
+
+mod properties;
 
 mod report;
 

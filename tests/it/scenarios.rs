@@ -224,3 +224,132 @@ fn a_scenario_whose_expectations_are_wrong_fails_with_each_mismatch_named() {
         "{wrong:#?}"
     );
 }
+
+mod unmeasured {
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, SocketAddr};
+
+    use proptest::prelude::*;
+    use residency::measure::resolve::{Outcome, RecordType};
+
+    use super::*;
+    use crate::common::scenario::{
+        Database, DnsRecord, GeoRecord, HandshakeRecord, HopRecord, TraceRecord, World,
+    };
+
+    const COUNTRIES: [&str; 4] = ["IN", "SG", "CN", "US"];
+
+    /// A world with one server behind a router, seen through two resolvers, in which any part
+    /// of the measurement may be missing.
+    #[allow(clippy::too_many_arguments)]
+    fn world(
+        second_resolver: Outcome,
+        claimed: Option<usize>,
+        traced: bool,
+        reached: bool,
+        handshake: Option<f64>,
+        unprivileged: bool,
+    ) -> World {
+        let server: IpAddr = "203.0.113.10".parse().expect("address");
+        let resolver_b: SocketAddr = "192.0.2.54:53".parse().expect("address");
+        let mut records = BTreeMap::new();
+        if let Some(c) = claimed {
+            records.insert(
+                "203.0.113.0/24".parse().expect("prefix"),
+                GeoRecord::Country(COUNTRIES[c].parse().expect("country")),
+            );
+        }
+        let mut traces = BTreeMap::new();
+        if traced {
+            let mut hops = vec![HopRecord {
+                addr: Some("192.0.2.1".parse().expect("address")),
+                rtt_ms: Some(0.3),
+            }];
+            hops.push(HopRecord {
+                addr: reached.then_some(server),
+                rtt_ms: Some(45.0),
+            });
+            traces.insert(server, TraceRecord { hops, reached });
+        }
+        World {
+            dns: vec![DnsRecord {
+                host: "api.vendor.test".into(),
+                record_type: RecordType::A,
+                subnet: None,
+                outcome: None,
+                cname: Vec::new(),
+                addresses: vec![server],
+                rtt_ms: None,
+            }],
+            silent: if second_resolver == Outcome::Timeout {
+                vec![resolver_b]
+            } else {
+                Vec::new()
+            },
+            traces,
+            handshakes: handshake
+                .map(|rtt_ms| {
+                    BTreeMap::from([(
+                        server,
+                        HandshakeRecord {
+                            rtt_ms,
+                            reply_ttl: None,
+                        },
+                    )])
+                })
+                .unwrap_or_default(),
+            unprivileged,
+            databases: vec![Database {
+                name: "lab.mmdb".into(),
+                records,
+            }],
+            ..World::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// With probing on, an address nothing demonstrably answered from is never compliant,
+        /// and neither is an endpoint one of whose queries got no answer: whatever the
+        /// databases say and whichever countries are allowed.
+        #[test]
+        fn unmeasured_never_yields_compliant(
+            timeout in any::<bool>(),
+            claimed in prop::option::of(0usize..COUNTRIES.len()),
+            allowed in prop::sample::subsequence(COUNTRIES.to_vec(), 1..=COUNTRIES.len()),
+            traced in any::<bool>(),
+            reached in any::<bool>(),
+            handshake in prop::option::of(2.0f64..120.0),
+            unprivileged in any::<bool>(),
+        ) {
+            let second = if timeout { Outcome::Timeout } else { Outcome::Answer };
+            let world = world(second, claimed, traced, reached, handshake, unprivileged);
+            let text = format!(
+                "id: unmeasured\nresolvers: [\"192.0.2.53:53\", \"192.0.2.54:53\"]\nrepeat: 1\n\
+                 allow: [{}]\nvantage: {{ country: IN, lat: 21.15, lon: 79.09 }}\n\
+                 registry: {{ enabled: false }}\nendpoints:\n  - host: api.vendor.test\n",
+                allowed.join(", ")
+            );
+            let policy = residency::policy::parse(&text, Path::new("unmeasured.yaml"))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let doc = scenario::check(&Arc::new(world), &policy).map_err(TestCaseError::fail)?;
+            let endpoint = &doc.endpoints[0];
+            let answered = (traced && reached && !unprivileged) || handshake.is_some();
+            if timeout || !answered {
+                prop_assert_ne!(
+                    endpoint.verdict,
+                    residency::model::Verdict::Compliant,
+                    "timeout {}, answered {}: {:?}",
+                    timeout,
+                    answered,
+                    endpoint.reasons
+                );
+            }
+            // And where the endpoint is compliant, every address was measured and placed.
+            if endpoint.verdict == residency::model::Verdict::Compliant {
+                prop_assert!(endpoint.addresses.iter().all(|a| a.country.is_some()));
+            }
+        }
+    }
+}

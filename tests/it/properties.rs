@@ -1,0 +1,149 @@
+//! Properties that must hold for every input, not just the examples: canonical JSON (the text
+//! run hashes are computed over) and great-circle distance (what physics refutes claims with).
+//! The chain's tamper evidence and "unmeasured is never compliant" are properties too, beside
+//! their examples in `history.rs` and `scenarios.rs`.
+
+use proptest::prelude::*;
+use residency::history::canonical_json;
+use residency::sources::physics::great_circle_km;
+use serde_json::{Map, Value};
+
+/// Any JSON value a run document could hold: finite numbers, any text, nested a few levels.
+fn json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e300f64..1e300).prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::vec((any::<String>(), inner), 0..8)
+                .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+        ]
+    })
+}
+
+/// `value` rebuilt with every object's entries inserted in reverse order.
+fn reinserted(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(reinserted).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map.iter().rev() {
+                out.insert(k.clone(), reinserted(v));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Whether every object in a JSON text has its keys in strictly increasing byte order, as
+/// written (not as a parsed map would hold them, which sorts on its own).
+struct KeysSorted(bool);
+
+impl<'de> serde::Deserialize<'de> for KeysSorted {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KeysSortedVisitor).map(KeysSorted)
+    }
+}
+
+struct KeysSortedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeysSortedVisitor {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut sorted = true;
+        while let Some(KeysSorted(inner)) = seq.next_element()? {
+            sorted &= inner;
+        }
+        Ok(sorted)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut sorted = true;
+        let mut previous: Option<String> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let KeysSorted(inner) = map.next_value()?;
+            sorted &= inner
+                && previous
+                    .as_ref()
+                    .is_none_or(|p| p.as_bytes() < key.as_bytes());
+            previous = Some(key);
+        }
+        Ok(sorted)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn canonical_json_does_not_depend_on_insertion_order(value in json()) {
+        prop_assert_eq!(canonical_json(&value), canonical_json(&reinserted(&value)));
+    }
+
+    #[test]
+    fn canonical_json_is_idempotent_and_parses_back_to_the_same_value(value in json()) {
+        let text = canonical_json(&value);
+        let back: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&back, &value);
+        prop_assert_eq!(canonical_json(&back), text.clone());
+        // No whitespace outside strings: the text is as short as the value allows.
+        prop_assert_eq!(text.len(), serde_json::to_string(&back).map_err(|e| TestCaseError::fail(e.to_string()))?.len());
+        let KeysSorted(sorted) = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(sorted, "keys out of order in {}", text);
+    }
+
+    #[test]
+    fn great_circle_distance_is_a_metric_on_the_sphere(
+        a in (-90.0f64..=90.0, -180.0f64..=180.0),
+        b in (-90.0f64..=90.0, -180.0f64..=180.0),
+        c in (-90.0f64..=90.0, -180.0f64..=180.0),
+    ) {
+        let (ab, ba) = (great_circle_km(a, b), great_circle_km(b, a));
+        prop_assert!((ab - ba).abs() < 1e-6, "not symmetric: {} vs {}", ab, ba);
+        prop_assert!(great_circle_km(a, a).abs() < 1e-6);
+        prop_assert!(ab >= 0.0);
+        // Never more than half the circumference (6,371 km × π).
+        prop_assert!(ab <= 20_015.1, "{}", ab);
+        let via = great_circle_km(a, c) + great_circle_km(c, b);
+        prop_assert!(ab <= via + 1e-6, "triangle: {} > {} via {:?}", ab, via, c);
+    }
+}
+
+#[test]
+fn the_key_order_check_sees_the_text_not_a_sorted_map() {
+    let check = |text: &str| serde_json::from_str::<KeysSorted>(text).map(|KeysSorted(s)| s);
+    assert_eq!(
+        check(r#"{"a":1,"b":{"c":[{"d":0,"e":0}]}}"#).ok(),
+        Some(true)
+    );
+    assert_eq!(check(r#"{"b":1,"a":2}"#).ok(), Some(false));
+    assert_eq!(check(r#"[{"a":{"z":1,"y":2}}]"#).ok(), Some(false));
+}
