@@ -42,4 +42,5 @@ mod properties;
 
 mod report;
 
+mod cli;
 mod readme;

@@ -1,0 +1,241 @@
+//! The commands that read the history: `history` (runs, events, failures, alerts), `show`,
+//! `history verify` and `alerts resend`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::history::{History, RunFilter};
+use crate::record::RunDocument;
+use crate::report::table::{self, Stored};
+use crate::run;
+use crate::text;
+
+use super::args::*;
+use super::measure_commands::{load_all, runtime, tell};
+use super::{CliError, Exit};
+
+pub(super) fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
+    let filter = RunFilter {
+        policy_id: args.policy.clone(),
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_when(s, false))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_when(s, true))
+            .transpose()?,
+    };
+    let history = History::open(&args.db.path())?;
+    let runs = history.list(&filter)?;
+    let mut out = String::new();
+    match args.format {
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&runs)?),
+        Format::Table => {
+            let _ = writeln!(
+                out,
+                "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH",
+                "RUN", "POLICY", "SEQ", "STARTED", "VERDICT"
+            );
+            for r in &runs {
+                let _ = writeln!(
+                    out,
+                    "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  {}",
+                    r.id,
+                    r.policy_id,
+                    r.seq,
+                    crate::time::rfc3339::format(&r.started_at),
+                    r.verdict.as_str(),
+                    r.hash.get(..16).unwrap_or(&r.hash)
+                );
+            }
+            if runs.is_empty() {
+                let _ = writeln!(out, "(no runs)");
+            }
+            text::print_out(&out);
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// Prints `rows` as JSON, or as a table: a header, one line per row, `(none)` line when empty.
+pub(super) fn print_rows<T: serde::Serialize>(
+    rows: &[T],
+    format: Format,
+    header: &str,
+    line: impl Fn(&T) -> String,
+    none: &str,
+) -> Result<(), CliError> {
+    let mut out = String::new();
+    match format {
+        Format::Json => text::print_json(&serde_json::to_string_pretty(rows)?),
+        Format::Table => {
+            let _ = writeln!(out, "{header}");
+            for r in rows {
+                let _ = writeln!(out, "{}", line(r));
+            }
+            if rows.is_empty() {
+                let _ = writeln!(out, "{none}");
+            }
+            text::print_out(&out);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn list_events(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let events = History::open(&args.db.path())?.events(&filter)?;
+    print_rows(
+        &events,
+        args.format,
+        &format!(
+            "{:>6}  {:<24}  {:<24} {:<14} {:<24}  DETAIL",
+            "EVENT", "AT", "POLICY", "KIND", "HOLDER"
+        ),
+        |e| {
+            format!(
+                "{:>6}  {:<24}  {:<24} {:<14} {:<24}  {}",
+                e.id,
+                crate::time::rfc3339::format(&e.at),
+                e.policy_id,
+                e.kind.as_str(),
+                e.holder,
+                e.detail
+            )
+        },
+        "(no events)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+pub(super) fn list_failures(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let failures = History::open(&args.db.path())?.failed_runs(&filter)?;
+    print_rows(
+        &failures,
+        args.format,
+        &format!(
+            "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  REASON",
+            "ID", "POLICY", "STARTED", "FAILED AT", "HOLDER"
+        ),
+        |f| {
+            format!(
+                "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  {}",
+                f.id,
+                f.policy_id,
+                crate::time::rfc3339::format(&f.started_at),
+                crate::time::rfc3339::format(&f.failed_at),
+                f.holder,
+                f.reason
+            )
+        },
+        "(no failed runs)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+pub(super) fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> {
+    let filter = args.filter()?;
+    let deliveries = History::open(&args.db.path())?.alert_deliveries(&filter)?;
+    print_rows(
+        &deliveries,
+        args.format,
+        &format!(
+            "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  DETAIL",
+            "ALERT", "AT", "RUN", "POLICY", "EVENT", "DELIVERED"
+        ),
+        |d| {
+            format!(
+                "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  {}",
+                d.id,
+                crate::time::rfc3339::format(&d.at),
+                d.run_id,
+                d.policy_id,
+                d.event.as_str(),
+                if d.delivered { "yes" } else { "no" },
+                d.detail
+            )
+        },
+        "(no alerts)",
+    )?;
+    Ok(Exit::Ok)
+}
+
+/// `alerts resend`: one line per alert owed, on stdout when delivered, on stderr when not.
+pub(super) fn resend(files: &[PathBuf], policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
+    let policies = load_all(files)?;
+    let mut history = History::open(db)?;
+    let runtime = runtime()?;
+    let resent = runtime.block_on(run::resend_alerts(
+        &mut history,
+        &policies,
+        policy,
+        &mut tell,
+    ))?;
+    if resent.is_empty() {
+        outln!("no undelivered alerts");
+        return Ok(Exit::Ok);
+    }
+    let mut all = true;
+    for r in &resent {
+        let what = format!(
+            "the {} alert of run #{} of {}",
+            r.event.as_str(),
+            r.run_id,
+            r.policy
+        );
+        match &r.result {
+            Ok(tries) => outln!("{what}: delivered on try {tries}"),
+            Err(e) => {
+                all = false;
+                errln!("{what}: {e}");
+            }
+        }
+    }
+    Ok(if all { Exit::Ok } else { Exit::Inconclusive })
+}
+
+pub(super) fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {
+    let history = History::open(db)?;
+    let run = history
+        .get(run_id)?
+        .ok_or_else(|| CliError::NoSuchRun(run_id, db.display().to_string()))?;
+    let stored = Stored {
+        run_id: run.id,
+        seq: run.seq,
+        hash: run.hash.clone(),
+        database: db.display().to_string(),
+    };
+    match format {
+        Format::Json => {
+            let mut value = run.document.clone();
+            if let serde_json::Value::Object(map) = &mut value {
+                map.insert(
+                    "history".into(),
+                    serde_json::json!({"run_id": run.id, "seq": run.seq, "hash": run.hash, "prev_hash": run.prev_hash, "database": stored.database}),
+                );
+            }
+            text::print_json(&serde_json::to_string_pretty(&value)?);
+        }
+        Format::Table => {
+            let doc: RunDocument = serde_json::from_value(run.document.clone())
+                .map_err(|e| CliError::Unreadable(run.id, e.to_string()))?;
+            out!("{}", table::run(&doc, Some(&stored)));
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+pub(super) fn verify(policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
+    let history = History::open(db)?;
+    let report = history.verify(policy)?;
+    out!("{report}");
+    Ok(if report.is_intact() {
+        Exit::Ok
+    } else {
+        Exit::Violation
+    })
+}
