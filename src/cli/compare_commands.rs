@@ -9,6 +9,8 @@ use crate::compare::{self, RunRef};
 use crate::history::History;
 use crate::text;
 
+use crate::report::table;
+
 use super::args::*;
 use super::{CliError, Exit};
 
@@ -25,7 +27,7 @@ pub(super) fn diff(
     let d = compare::diff(&history, db, policy, from, to)?;
     match format {
         Format::Json => text::print_json(&serde_json::to_string_pretty(&d)?),
-        Format::Table => out!("{}", compare::diff_table(&d)),
+        Format::Table => out!("{}", table::diff(&d)),
     }
     Ok(Exit::Ok)
 }
@@ -44,7 +46,7 @@ pub(super) fn timeline(
     let t = compare::timeline(&history, db, policy, since, until, per)?;
     match format {
         Format::Json => text::print_json(&serde_json::to_string_pretty(&t)?),
-        Format::Table => out!("{}", compare::timeline_table(&t)),
+        Format::Table => out!("{}", table::timeline(&t)),
     }
     Ok(Exit::Ok)
 }
@@ -54,7 +56,7 @@ pub(super) fn claims(policy: &str, format: Format, db: &Path) -> Result<Exit, Cl
     let c = compare::claims(&history, db, policy)?;
     match format {
         Format::Json => text::print_json(&serde_json::to_string_pretty(&c)?),
-        Format::Table => out!("{}", compare::claims_table(&c)),
+        Format::Table => out!("{}", table::claims(&c)),
     }
     Ok(Exit::Ok)
 }

@@ -1,7 +1,6 @@
 //! The commands that read the history: `history` (runs, events, failures, alerts), `show`,
 //! `history verify` and `alerts resend`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::history::{History, RunFilter};
@@ -28,139 +27,39 @@ pub(super) fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
             .map(|s| parse_when(s, true))
             .transpose()?,
     };
-    let history = History::open(&args.db.path())?;
-    let runs = history.list(&filter)?;
-    let mut out = String::new();
-    match args.format {
-        Format::Json => text::print_json(&serde_json::to_string_pretty(&runs)?),
-        Format::Table => {
-            let _ = writeln!(
-                out,
-                "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH",
-                "RUN", "POLICY", "SEQ", "STARTED", "VERDICT"
-            );
-            for r in &runs {
-                let _ = writeln!(
-                    out,
-                    "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  {}",
-                    r.id,
-                    r.policy_id,
-                    r.seq,
-                    crate::time::rfc3339::format(&r.started_at),
-                    r.verdict.as_str(),
-                    r.hash.get(..16).unwrap_or(&r.hash)
-                );
-            }
-            if runs.is_empty() {
-                let _ = writeln!(out, "(no runs)");
-            }
-            text::print_out(&out);
-        }
-    }
+    let runs = History::open(&args.db.path())?.list(&filter)?;
+    print_rows(&runs, args.format, table::runs)?;
     Ok(Exit::Ok)
 }
 
-/// Prints `rows` as JSON, or as a table: a header, one line per row, `(none)` line when empty.
+/// Prints `rows` as JSON, or as the terminal table `table` makes of them.
 pub(super) fn print_rows<T: serde::Serialize>(
     rows: &[T],
     format: Format,
-    header: &str,
-    line: impl Fn(&T) -> String,
-    none: &str,
+    table: fn(&[T]) -> String,
 ) -> Result<(), CliError> {
-    let mut out = String::new();
     match format {
         Format::Json => text::print_json(&serde_json::to_string_pretty(rows)?),
-        Format::Table => {
-            let _ = writeln!(out, "{header}");
-            for r in rows {
-                let _ = writeln!(out, "{}", line(r));
-            }
-            if rows.is_empty() {
-                let _ = writeln!(out, "{none}");
-            }
-            text::print_out(&out);
-        }
+        Format::Table => text::print_out(&table(rows)),
     }
     Ok(())
 }
 
 pub(super) fn list_events(args: &AuditArgs) -> Result<Exit, CliError> {
-    let filter = args.filter()?;
-    let events = History::open(&args.db.path())?.events(&filter)?;
-    print_rows(
-        &events,
-        args.format,
-        &format!(
-            "{:>6}  {:<24}  {:<24} {:<14} {:<24}  DETAIL",
-            "EVENT", "AT", "POLICY", "KIND", "HOLDER"
-        ),
-        |e| {
-            format!(
-                "{:>6}  {:<24}  {:<24} {:<14} {:<24}  {}",
-                e.id,
-                crate::time::rfc3339::format(&e.at),
-                e.policy_id,
-                e.kind.as_str(),
-                e.holder,
-                e.detail
-            )
-        },
-        "(no events)",
-    )?;
+    let events = History::open(&args.db.path())?.events(&args.filter()?)?;
+    print_rows(&events, args.format, table::events)?;
     Ok(Exit::Ok)
 }
 
 pub(super) fn list_failures(args: &AuditArgs) -> Result<Exit, CliError> {
-    let filter = args.filter()?;
-    let failures = History::open(&args.db.path())?.failed_runs(&filter)?;
-    print_rows(
-        &failures,
-        args.format,
-        &format!(
-            "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  REASON",
-            "ID", "POLICY", "STARTED", "FAILED AT", "HOLDER"
-        ),
-        |f| {
-            format!(
-                "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  {}",
-                f.id,
-                f.policy_id,
-                crate::time::rfc3339::format(&f.started_at),
-                crate::time::rfc3339::format(&f.failed_at),
-                f.holder,
-                f.reason
-            )
-        },
-        "(no failed runs)",
-    )?;
+    let failures = History::open(&args.db.path())?.failed_runs(&args.filter()?)?;
+    print_rows(&failures, args.format, table::failures)?;
     Ok(Exit::Ok)
 }
 
 pub(super) fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> {
-    let filter = args.filter()?;
-    let deliveries = History::open(&args.db.path())?.alert_deliveries(&filter)?;
-    print_rows(
-        &deliveries,
-        args.format,
-        &format!(
-            "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  DETAIL",
-            "ALERT", "AT", "RUN", "POLICY", "EVENT", "DELIVERED"
-        ),
-        |d| {
-            format!(
-                "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  {}",
-                d.id,
-                crate::time::rfc3339::format(&d.at),
-                d.run_id,
-                d.policy_id,
-                d.event.as_str(),
-                if d.delivered { "yes" } else { "no" },
-                d.detail
-            )
-        },
-        "(no alerts)",
-    )?;
+    let deliveries = History::open(&args.db.path())?.alert_deliveries(&args.filter()?)?;
+    print_rows(&deliveries, args.format, table::alert_deliveries)?;
     Ok(Exit::Ok)
 }
 

@@ -3,12 +3,13 @@
 //! claim has held since it was announced (`claims`).
 //!
 //! This module owns reading recorded run documents back for comparison, choosing runs from a
-//! user's `RUN|DATE` reference, the comparison rules below, and their table rendering. It never
-//! writes to the history and never changes its schema.
+//! user's `RUN|DATE` reference, and the comparison rules below, one file each (`diff.rs`,
+//! `timeline.rs`, `claims.rs`); their tables are in [`crate::report::table`]. It never writes
+//! to the history and never changes its schema.
 //!
-//! Documents are read through lenient views that take only the fields compared here (the
-//! policy's claims; each endpoint's host and verdict; each address's ip, country, verdict and
-//! path hop countries), so runs recorded by older releases stay comparable.
+//! Documents are read through lenient views (`view.rs`) that take only the fields compared here
+//! (the policy's claims; each endpoint's host and verdict; each address's ip, country, verdict
+//! and path hop countries), so runs recorded by older releases stay comparable.
 //!
 //! # Choosing a run (`--from`, `--to`)
 //!
@@ -50,11 +51,10 @@
 //! last run before `D` was compliant (`null` when there was no run before `D`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::history::{History, HistoryError, IndexedRun, RunFilter, RunSummary};
 use crate::model::Verdict;
@@ -148,77 +148,15 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CompareErr
         .ok_or_else(|| CompareError::BadDate(s.to_string()))
 }
 
-// ---- Lenient views of the stored document -------------------------------------------------
+mod claims;
+mod diff;
+mod timeline;
+mod view;
 
-#[derive(Debug, Default, Deserialize)]
-struct DocView {
-    #[serde(default)]
-    policy: PolicyView,
-    #[serde(default)]
-    endpoints: Vec<EndpointView>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PolicyView {
-    #[serde(default)]
-    claims: Vec<ClaimView>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct ClaimView {
-    date: NaiveDate,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    statement: String,
-    #[serde(default)]
-    locations: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EndpointView {
-    host: String,
-    verdict: Verdict,
-    #[serde(default)]
-    addresses: Vec<AddressView>,
-}
-
-#[derive(Debug, Deserialize)]
-struct AddressView {
-    ip: String,
-    #[serde(default)]
-    country: Option<String>,
-    verdict: Verdict,
-    #[serde(default)]
-    path: Option<PathView>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PathView {
-    #[serde(default)]
-    hops: Vec<HopView>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct HopView {
-    #[serde(default)]
-    country: Option<String>,
-}
-
-impl DocView {
-    /// Countries of every located hop of every traced path in the run.
-    fn transit(&self) -> BTreeSet<String> {
-        self.endpoints
-            .iter()
-            .flat_map(|e| &e.addresses)
-            .filter_map(|a| a.path.as_ref())
-            .flat_map(|p| &p.hops)
-            .filter_map(|h| h.country.clone())
-            .collect()
-    }
-}
-
-// ---- Shared output pieces ------------------------------------------------------------------
+pub use claims::*;
+pub use diff::*;
+pub use timeline::*;
+use view::*;
 
 /// A run as comparisons name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -247,7 +185,7 @@ pub struct Change<T> {
     pub to: T,
 }
 
-fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
+pub(crate) fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
     (from != to).then(|| Change {
         from: from.clone(),
         to: to.clone(),
@@ -255,7 +193,7 @@ fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>> {
 }
 
 /// The policy's runs, oldest first; an error when it has none at all.
-fn runs_of(
+pub(crate) fn runs_of(
     history: &History,
     db: &Path,
     policy: &str,
@@ -280,7 +218,7 @@ fn runs_of(
         .collect())
 }
 
-fn document(history: &History, db: &Path, id: i64) -> Result<DocView, CompareError> {
+pub(crate) fn document(history: &History, db: &Path, id: i64) -> Result<DocView, CompareError> {
     let text = history
         .document_text(id)?
         .ok_or_else(|| CompareError::NoSuchRun {
@@ -293,7 +231,7 @@ fn document(history: &History, db: &Path, id: i64) -> Result<DocView, CompareErr
     })
 }
 
-fn pick(
+pub(crate) fn pick(
     runs: &[RunSummary],
     policy: &str,
     db: &Path,
@@ -331,736 +269,6 @@ fn pick(
                     .unwrap_or_default(),
             }),
     }
-}
-
-// ---- diff ----------------------------------------------------------------------------------
-
-/// An address as a diff shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AddressState {
-    pub ip: String,
-    pub country: Option<String>,
-    pub verdict: Verdict,
-}
-
-/// An endpoint present in only one of the two runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EndpointState {
-    pub host: String,
-    pub verdict: Verdict,
-    pub addresses: Vec<AddressState>,
-}
-
-/// An address present in both runs whose country or verdict changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AddressChange {
-    pub ip: String,
-    pub country: Option<Change<Option<String>>>,
-    pub verdict: Option<Change<Verdict>>,
-}
-
-/// An endpoint present in both runs, with what changed (only endpoints that changed are listed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EndpointDiff {
-    pub host: String,
-    pub verdict: Option<Change<Verdict>>,
-    pub addresses_added: Vec<AddressState>,
-    pub addresses_removed: Vec<AddressState>,
-    pub addresses_changed: Vec<AddressChange>,
-}
-
-/// What changed from one run of a policy to another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Diff {
-    pub policy_id: String,
-    pub from: RunRefInfo,
-    pub to: RunRefInfo,
-    /// The run verdict, when it changed.
-    pub verdict: Option<Change<Verdict>>,
-    pub endpoints_added: Vec<EndpointState>,
-    pub endpoints_removed: Vec<EndpointState>,
-    pub endpoints_changed: Vec<EndpointDiff>,
-    /// Countries of path hops in `to` but not in `from`, and the reverse.
-    pub transit_added: Vec<String>,
-    pub transit_removed: Vec<String>,
-}
-
-impl Diff {
-    /// True when nothing compared here changed.
-    pub fn is_empty(&self) -> bool {
-        self.verdict.is_none()
-            && self.endpoints_added.is_empty()
-            && self.endpoints_removed.is_empty()
-            && self.endpoints_changed.is_empty()
-            && self.transit_added.is_empty()
-            && self.transit_removed.is_empty()
-    }
-}
-
-fn state(a: &AddressView) -> AddressState {
-    AddressState {
-        ip: a.ip.clone(),
-        country: a.country.clone(),
-        verdict: a.verdict,
-    }
-}
-
-fn endpoint_state(e: &EndpointView) -> EndpointState {
-    EndpointState {
-        host: e.host.clone(),
-        verdict: e.verdict,
-        addresses: e.addresses.iter().map(state).collect(),
-    }
-}
-
-fn diff_endpoint(from: &EndpointView, to: &EndpointView) -> EndpointDiff {
-    let old: BTreeMap<&str, &AddressView> =
-        from.addresses.iter().map(|a| (a.ip.as_str(), a)).collect();
-    let new: BTreeMap<&str, &AddressView> =
-        to.addresses.iter().map(|a| (a.ip.as_str(), a)).collect();
-    let mut d = EndpointDiff {
-        host: to.host.clone(),
-        verdict: change(&from.verdict, &to.verdict),
-        addresses_added: Vec::new(),
-        addresses_removed: Vec::new(),
-        addresses_changed: Vec::new(),
-    };
-    // Document order of the newer run, so the list reads like `show` does.
-    for a in &to.addresses {
-        match old.get(a.ip.as_str()) {
-            None => d.addresses_added.push(state(a)),
-            Some(before) => {
-                let country = change(&before.country, &a.country);
-                let verdict = change(&before.verdict, &a.verdict);
-                if country.is_some() || verdict.is_some() {
-                    d.addresses_changed.push(AddressChange {
-                        ip: a.ip.clone(),
-                        country,
-                        verdict,
-                    });
-                }
-            }
-        }
-    }
-    d.addresses_removed = from
-        .addresses
-        .iter()
-        .filter(|a| !new.contains_key(a.ip.as_str()))
-        .map(state)
-        .collect();
-    d
-}
-
-fn diff_documents(
-    policy: &str,
-    from: (&RunSummary, &DocView),
-    to: (&RunSummary, &DocView),
-) -> Diff {
-    let (from_run, from_doc) = from;
-    let (to_run, to_doc) = to;
-    let old: BTreeMap<&str, &EndpointView> = from_doc
-        .endpoints
-        .iter()
-        .map(|e| (e.host.as_str(), e))
-        .collect();
-    let new: BTreeMap<&str, &EndpointView> = to_doc
-        .endpoints
-        .iter()
-        .map(|e| (e.host.as_str(), e))
-        .collect();
-    let mut endpoints_added = Vec::new();
-    let mut endpoints_changed = Vec::new();
-    for e in &to_doc.endpoints {
-        match old.get(e.host.as_str()) {
-            None => endpoints_added.push(endpoint_state(e)),
-            Some(before) => {
-                let d = diff_endpoint(before, e);
-                if d.verdict.is_some()
-                    || !d.addresses_added.is_empty()
-                    || !d.addresses_removed.is_empty()
-                    || !d.addresses_changed.is_empty()
-                {
-                    endpoints_changed.push(d);
-                }
-            }
-        }
-    }
-    let endpoints_removed = from_doc
-        .endpoints
-        .iter()
-        .filter(|e| !new.contains_key(e.host.as_str()))
-        .map(endpoint_state)
-        .collect();
-    let (old_transit, new_transit) = (from_doc.transit(), to_doc.transit());
-    Diff {
-        policy_id: policy.to_string(),
-        from: from_run.into(),
-        to: to_run.into(),
-        verdict: change(&from_run.verdict, &to_run.verdict),
-        endpoints_added,
-        endpoints_removed,
-        endpoints_changed,
-        transit_added: new_transit.difference(&old_transit).cloned().collect(),
-        transit_removed: old_transit.difference(&new_transit).cloned().collect(),
-    }
-}
-
-/// Compares the runs `from` and `to` pick out of `policy`'s history.
-pub fn diff(
-    history: &History,
-    db: &Path,
-    policy: &str,
-    from: RunRef,
-    to: RunRef,
-) -> Result<Diff, CompareError> {
-    let runs = runs_of(history, db, policy, None, None)?;
-    let a = pick(&runs, policy, db, from, history)?;
-    let b = pick(&runs, policy, db, to, history)?;
-    let (da, db_) = (document(history, db, a.id)?, document(history, db, b.id)?);
-    Ok(diff_documents(policy, (&a, &da), (&b, &db_)))
-}
-
-// ---- timeline ------------------------------------------------------------------------------
-
-/// How a timeline folds runs into points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Per {
-    /// One point per run.
-    #[default]
-    Run,
-    /// One point per UTC day with runs; see the module doc for how a day's runs fold.
-    Day,
-}
-
-/// Endpoints by verdict at one point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct VerdictCounts {
-    pub compliant: usize,
-    pub inconclusive: usize,
-    pub violation: usize,
-}
-
-/// Addresses in one country at one point.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CountryShare {
-    pub count: usize,
-    /// `count` / located addresses, rounded to 4 decimals.
-    pub share: f64,
-}
-
-/// One point on the timeline: a run, or a day's runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TimelinePoint {
-    /// The run's start time (per run), or the day `YYYY-MM-DD` (per day).
-    pub at: String,
-    /// The runs folded into this point, by id, oldest first.
-    pub runs: Vec<i64>,
-    /// The worst verdict of those runs.
-    pub verdict: Verdict,
-    /// How many endpoints had each verdict (each endpoint's worst of the point's runs).
-    pub endpoints: VerdictCounts,
-    /// Distinct addresses with a known country, and without one (summed over a day's runs).
-    pub located: usize,
-    pub unlocated: usize,
-    pub countries: BTreeMap<String, CountryShare>,
-}
-
-/// A stretch of consecutive points over which an endpoint kept one verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Span {
-    pub verdict: Verdict,
-    /// `at` of the first and last point of the stretch.
-    pub from: String,
-    pub to: String,
-    /// Indexes of those points in [`Timeline::points`].
-    pub first: usize,
-    pub last: usize,
-}
-
-/// One endpoint's verdicts over the timeline, as spans; points where the endpoint was not
-/// checked fall between spans.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EndpointTrack {
-    pub host: String,
-    pub spans: Vec<Span>,
-}
-
-/// A policy's runs over time, oldest first, and each endpoint's verdicts along them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Timeline {
-    pub policy_id: String,
-    pub per: Per,
-    pub points: Vec<TimelinePoint>,
-    /// Every endpoint seen in the window, by host.
-    pub endpoints: Vec<EndpointTrack>,
-}
-
-/// Verdict codes in a state vector: 0 is "not checked", then by severity, so `max` folds.
-const VERDICTS: [Verdict; 3] = [
-    Verdict::Compliant,
-    Verdict::Inconclusive,
-    Verdict::Violation,
-];
-
-fn code(v: Verdict) -> u8 {
-    match v {
-        Verdict::Compliant => 1,
-        Verdict::Inconclusive => 2,
-        Verdict::Violation => 3,
-    }
-}
-
-/// The policy's runs started in `since <= started_at < until`, folded `per` run or day.
-///
-/// Reads only the history's run index, never documents, so a year of runs stays fast.
-pub fn timeline(
-    history: &History,
-    db: &Path,
-    policy: &str,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    per: Per,
-) -> Result<Timeline, CompareError> {
-    let runs = history.indexed(&RunFilter {
-        policy_id: Some(policy.to_string()),
-        since,
-        until,
-    })?;
-    if runs.is_empty() {
-        // An empty window is an answer; a policy with no runs at all is a mistake.
-        runs_of(history, db, policy, None, None)?;
-    }
-    let max_seq = runs.iter().map(|r| r.run.seq).max().unwrap_or(0);
-    let changes = history.endpoint_changes(policy, max_seq)?;
-    let hosts: BTreeMap<&str, usize> = changes
-        .iter()
-        .map(|c| c.host.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| (h, i))
-        .collect();
-
-    // Replay the change log in seq order; each run's endpoint verdicts are the state at its seq.
-    let mut by_seq: Vec<usize> = (0..runs.len()).collect();
-    by_seq.sort_by_key(|&i| runs[i].run.seq);
-    let mut states: Vec<Option<Vec<u8>>> = vec![None; runs.len()];
-    let mut state = vec![0u8; hosts.len()];
-    let mut next = 0;
-    for i in by_seq {
-        let seq = runs[i].run.seq;
-        while let Some(c) = changes.get(next).filter(|c| c.seq <= seq) {
-            if let Some(&h) = hosts.get(c.host.as_str()) {
-                state[h] = c.verdict.map_or(0, code);
-            }
-            next += 1;
-        }
-        if runs[i].error.is_none() {
-            states[i] = Some(state.clone());
-        }
-    }
-
-    // Fold runs (already in start order) into points.
-    let key = |r: &IndexedRun| match per {
-        Per::Run => time::micros(&r.run.started_at),
-        Per::Day => r.run.started_at.date_naive().to_string(),
-    };
-    let mut points = Vec::new();
-    let mut point_states: Vec<Vec<u8>> = Vec::new();
-    let mut i = 0;
-    while i < runs.len() {
-        let at = key(&runs[i]);
-        let mut j = i;
-        while j < runs.len() && key(&runs[j]) == at {
-            j += 1;
-        }
-        let group = &runs[i..j];
-        let mut folded = vec![0u8; hosts.len()];
-        for s in states[i..j].iter().flatten() {
-            for (f, v) in folded.iter_mut().zip(s) {
-                *f = (*f).max(*v);
-            }
-        }
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        let mut unlocated = 0;
-        for r in group {
-            for (c, n) in &r.countries {
-                *counts.entry(c.clone()).or_default() += *n as usize;
-            }
-            unlocated += r.unlocated as usize;
-        }
-        let located: usize = counts.values().sum();
-        let mut endpoints = VerdictCounts::default();
-        for v in &folded {
-            match v {
-                1 => endpoints.compliant += 1,
-                2 => endpoints.inconclusive += 1,
-                3 => endpoints.violation += 1,
-                _ => {}
-            }
-        }
-        points.push(TimelinePoint {
-            at,
-            runs: group.iter().map(|r| r.run.id).collect(),
-            verdict: group
-                .iter()
-                .map(|r| r.run.verdict)
-                .max()
-                .unwrap_or(Verdict::Inconclusive),
-            endpoints,
-            located,
-            unlocated,
-            countries: counts
-                .into_iter()
-                .map(|(c, count)| {
-                    let share = (count as f64 / located as f64 * 10_000.0).round() / 10_000.0;
-                    (c, CountryShare { count, share })
-                })
-                .collect(),
-        });
-        point_states.push(folded);
-        i = j;
-    }
-
-    let mut endpoints = Vec::with_capacity(hosts.len());
-    for (host, &h) in &hosts {
-        let mut spans: Vec<Span> = Vec::new();
-        for (p, folded) in point_states.iter().enumerate() {
-            let Some(verdict) = folded[h].checked_sub(1).map(|c| VERDICTS[usize::from(c)]) else {
-                continue;
-            };
-            match spans.last_mut() {
-                Some(span) if span.verdict == verdict && span.last + 1 == p => {
-                    span.last = p;
-                    span.to.clone_from(&points[p].at);
-                }
-                _ => spans.push(Span {
-                    verdict,
-                    from: points[p].at.clone(),
-                    to: points[p].at.clone(),
-                    first: p,
-                    last: p,
-                }),
-            }
-        }
-        if !spans.is_empty() {
-            endpoints.push(EndpointTrack {
-                host: (*host).to_string(),
-                spans,
-            });
-        }
-    }
-    Ok(Timeline {
-        policy_id: policy.to_string(),
-        per,
-        points,
-        endpoints,
-    })
-}
-
-// ---- claims --------------------------------------------------------------------------------
-
-/// Whether a claim held after its date; see the module doc for the rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum ClaimStatus {
-    Untested,
-    Holds { since: String },
-    Broken { on: String, since: String },
-    NeverHeld,
-}
-
-/// A run id, date and verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RunVerdict {
-    pub id: i64,
-    pub started_at: String,
-    pub verdict: Verdict,
-}
-
-/// One claim, judged against the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClaimReport {
-    pub date: NaiveDate,
-    pub statement: String,
-    pub source: Option<String>,
-    pub locations: Vec<String>,
-    #[serde(flatten)]
-    pub status: ClaimStatus,
-    /// The runs that show the status.
-    pub evidence: Vec<i64>,
-    /// The last run before the claim date was compliant; `null` with no run before it.
-    pub already_compliant: Option<bool>,
-    pub before: Vec<RunVerdict>,
-    pub after: Vec<RunVerdict>,
-}
-
-/// Every claim of a policy (from its latest run's snapshot), judged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Claims {
-    pub policy_id: String,
-    /// The run whose policy snapshot the claims come from.
-    pub claims_from_run: i64,
-    pub claims: Vec<ClaimReport>,
-}
-
-fn run_verdict(r: &RunSummary) -> RunVerdict {
-    RunVerdict {
-        id: r.id,
-        started_at: time::micros(&r.started_at),
-        verdict: r.verdict,
-    }
-}
-
-fn judge_claim(claim: &ClaimView, runs: &[RunSummary]) -> ClaimReport {
-    let start = claim
-        .date
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let (before, after): (Vec<&RunSummary>, Vec<&RunSummary>) =
-        runs.iter().partition(|r| r.started_at < start);
-    let compliant = |r: &&RunSummary| r.verdict == Verdict::Compliant;
-    let last_compliant = after.iter().rposition(compliant);
-    let (status, evidence): (ClaimStatus, Vec<&RunSummary>) = match (after.last(), last_compliant) {
-        (None, _) => (ClaimStatus::Untested, Vec::new()),
-        (Some(_), None) => (ClaimStatus::NeverHeld, after.clone()),
-        (Some(latest), Some(i)) if i + 1 == after.len() => {
-            // Walk back to the start of the final compliant streak.
-            let streak_start = after
-                .iter()
-                .rposition(|r| !compliant(r))
-                .map_or(0, |j| j + 1);
-            let streak = after[streak_start..].to_vec();
-            let since = streak.first().copied().unwrap_or(latest);
-            (
-                ClaimStatus::Holds {
-                    since: time::micros(&since.started_at),
-                },
-                streak,
-            )
-        }
-        (Some(latest), Some(i)) => {
-            let broken = after[i + 1..].to_vec();
-            let since = broken.first().copied().unwrap_or(latest);
-            (
-                ClaimStatus::Broken {
-                    on: time::micros(&latest.started_at),
-                    since: time::micros(&since.started_at),
-                },
-                broken,
-            )
-        }
-    };
-    ClaimReport {
-        date: claim.date,
-        statement: claim.statement.clone(),
-        source: claim.source.clone(),
-        locations: claim.locations.clone(),
-        status,
-        evidence: evidence.iter().map(|r| r.id).collect(),
-        already_compliant: before.last().map(|r| r.verdict == Verdict::Compliant),
-        before: before.iter().copied().map(run_verdict).collect(),
-        after: after.iter().copied().map(run_verdict).collect(),
-    }
-}
-
-/// Judges every claim in the latest run's policy snapshot against all of the policy's runs.
-pub fn claims(history: &History, db: &Path, policy: &str) -> Result<Claims, CompareError> {
-    let runs = runs_of(history, db, policy, None, None)?;
-    let latest = runs
-        .iter()
-        .max_by_key(|r| (r.started_at, r.id))
-        .ok_or_else(|| CompareError::UnknownPolicy {
-            policy: policy.to_string(),
-            db: db.to_path_buf(),
-        })?;
-    let doc = document(history, db, latest.id)?;
-    Ok(Claims {
-        policy_id: policy.to_string(),
-        claims_from_run: latest.id,
-        claims: doc
-            .policy
-            .claims
-            .iter()
-            .map(|c| judge_claim(c, &runs))
-            .collect(),
-    })
-}
-
-// ---- tables --------------------------------------------------------------------------------
-
-fn country(c: &Option<String>) -> &str {
-    c.as_deref().unwrap_or("unlocated")
-}
-
-fn run_line(r: &RunRefInfo) -> String {
-    format!(
-        "run {} (seq {}, {}, {})",
-        r.id, r.seq, r.started_at, r.verdict
-    )
-}
-
-/// `diff` for people.
-pub fn diff_table(d: &Diff) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "policy {}", d.policy_id);
-    let _ = writeln!(out, "from   {}", run_line(&d.from));
-    let _ = writeln!(out, "to     {}", run_line(&d.to));
-    if d.is_empty() {
-        let _ = writeln!(out, "no changes");
-        return out;
-    }
-    if let Some(v) = &d.verdict {
-        let _ = writeln!(out, "verdict: {} -> {}", v.from, v.to);
-    }
-    for e in &d.endpoints_added {
-        let _ = writeln!(out, "+ endpoint {} ({})", e.host, e.verdict);
-        for a in &e.addresses {
-            let _ = writeln!(out, "    {} {} {}", a.ip, country(&a.country), a.verdict);
-        }
-    }
-    for e in &d.endpoints_removed {
-        let _ = writeln!(out, "- endpoint {} ({})", e.host, e.verdict);
-    }
-    for e in &d.endpoints_changed {
-        let _ = writeln!(out, "~ endpoint {}", e.host);
-        if let Some(v) = &e.verdict {
-            let _ = writeln!(out, "    verdict: {} -> {}", v.from, v.to);
-        }
-        for a in &e.addresses_added {
-            let _ = writeln!(out, "    + {} {} {}", a.ip, country(&a.country), a.verdict);
-        }
-        for a in &e.addresses_removed {
-            let _ = writeln!(out, "    - {} {} {}", a.ip, country(&a.country), a.verdict);
-        }
-        for a in &e.addresses_changed {
-            let mut parts = Vec::new();
-            if let Some(c) = &a.country {
-                parts.push(format!(
-                    "country {} -> {}",
-                    country(&c.from),
-                    country(&c.to)
-                ));
-            }
-            if let Some(v) = &a.verdict {
-                parts.push(format!("verdict {} -> {}", v.from, v.to));
-            }
-            let _ = writeln!(out, "    ~ {} {}", a.ip, parts.join(", "));
-        }
-    }
-    if !d.transit_added.is_empty() {
-        let _ = writeln!(out, "+ transit {}", d.transit_added.join(", "));
-    }
-    if !d.transit_removed.is_empty() {
-        let _ = writeln!(out, "- transit {}", d.transit_removed.join(", "));
-    }
-    out
-}
-
-/// `timeline` for people: one line per point, then each endpoint's verdict spans.
-pub fn timeline_table(t: &Timeline) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<27}  {:>5}  {:<12}  {:<20}  COUNTRIES",
-        match t.per {
-            Per::Run => "STARTED",
-            Per::Day => "DAY",
-        },
-        "RUNS",
-        "VERDICT",
-        "ENDPOINTS C/I/V"
-    );
-    for p in &t.points {
-        let mut countries: Vec<String> = p
-            .countries
-            .iter()
-            .map(|(c, s)| format!("{c} {}/{} ({:.0}%)", s.count, p.located, s.share * 100.0))
-            .collect();
-        if p.unlocated > 0 {
-            countries.push(format!("{} unlocated", p.unlocated));
-        }
-        let runs = match p.runs.as_slice() {
-            [one] => one.to_string(),
-            many => format!("{}x", many.len()),
-        };
-        let e = p.endpoints;
-        let _ = writeln!(
-            out,
-            "{:<27}  {:>5}  {:<12}  {:<20}  {}",
-            p.at,
-            runs,
-            p.verdict.as_str(),
-            format!("{}/{}/{}", e.compliant, e.inconclusive, e.violation),
-            countries.join(", ")
-        );
-    }
-    if t.points.is_empty() {
-        let _ = writeln!(out, "(no runs in this window)");
-        return out;
-    }
-    let _ = writeln!(out);
-    let _ = writeln!(out, "ENDPOINT VERDICTS");
-    for track in &t.endpoints {
-        let spans: Vec<String> = track
-            .spans
-            .iter()
-            .map(|s| {
-                if s.first == s.last {
-                    format!("{} at {}", s.verdict, s.from)
-                } else {
-                    format!("{} {} .. {}", s.verdict, s.from, s.to)
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}: {}", track.host, spans.join("; "));
-    }
-    out
-}
-
-/// `claims` for people.
-pub fn claims_table(c: &Claims) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "policy {} (claims from run {})",
-        c.policy_id, c.claims_from_run
-    );
-    if c.claims.is_empty() {
-        let _ = writeln!(out, "(the policy makes no claims)");
-    }
-    for claim in &c.claims {
-        let _ = writeln!(out, "{}: {}", claim.date, claim.statement);
-        if !claim.locations.is_empty() {
-            let _ = writeln!(out, "  locations: {}", claim.locations.join(", "));
-        }
-        let status = match &claim.status {
-            ClaimStatus::Untested => "untested: no run since the claim date".to_string(),
-            ClaimStatus::Holds { since } => format!("holds since {since}"),
-            ClaimStatus::Broken { on, since } => format!("broken on {on} (since {since})"),
-            ClaimStatus::NeverHeld => "never held".to_string(),
-        };
-        let ids: Vec<String> = claim.evidence.iter().map(i64::to_string).collect();
-        let _ = writeln!(out, "  {status}; runs {}", ids.join(", "));
-        let before = match claim.already_compliant {
-            None => "no run before the claim date".to_string(),
-            Some(true) => "already compliant before the claim date".to_string(),
-            Some(false) => "not compliant before the claim date".to_string(),
-        };
-        let verdicts: Vec<String> = claim
-            .before
-            .iter()
-            .map(|r| format!("{}={}", r.id, r.verdict))
-            .collect();
-        if verdicts.is_empty() {
-            let _ = writeln!(out, "  {before}");
-        } else {
-            let _ = writeln!(out, "  {before} ({})", verdicts.join(", "));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1230,7 +438,7 @@ mod tests {
 
         let same = diff(&h, &path, "p", RunRef::Id(second), RunRef::Id(second))?;
         assert!(same.is_empty());
-        assert!(diff_table(&same).contains("no changes"));
+        assert!(crate::report::table::diff(&same).contains("no changes"));
         Ok(())
     }
 
@@ -1512,7 +720,9 @@ mod tests {
                 None
             )
         );
-        assert!(claims_table(&claims(&h, &path, "p")?).contains("never held; runs"));
+        assert!(
+            crate::report::table::claims(&claims(&h, &path, "p")?).contains("never held; runs")
+        );
         Ok(())
     }
 }

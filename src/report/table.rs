@@ -1,9 +1,13 @@
-//! Plain-text tables for the terminal: one run in full, or a list of runs.
+//! Plain-text tables for the terminal, every one: a run in full, `locate`, `doctor`, the
+//! history's listings (runs, events, failures, alert deliveries) and the comparisons (`diff`,
+//! `timeline`, `claims`).
 
 use std::fmt::Write;
 
 use crate::check::doctor::DoctorReport;
 use crate::check::locate::LocateReport;
+use crate::compare::{ClaimStatus, Claims, Diff, Per, RunRefInfo, Timeline};
+use crate::history::{AlertDelivery, Event, FailedRun, RunSummary};
 use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
 use crate::record::RunDocument;
@@ -422,6 +426,301 @@ pub fn locate(report: &LocateReport) -> String {
             "    answer: claims that stand: {}; physically possible: {possible}",
             list(&a.claimed)
         );
+    }
+    out
+}
+
+// ---- the history's own tables ----------------------------------------------------------------
+
+/// Rows under a header, or `none` when there are no rows.
+fn rows<T>(items: &[T], header: String, line: impl Fn(&T) -> String, none: &str) -> String {
+    let mut out = header + "\n";
+    for item in items {
+        out.push_str(&line(item));
+        out.push('\n');
+    }
+    if items.is_empty() {
+        out.push_str(none);
+        out.push('\n');
+    }
+    out
+}
+
+/// `history`: recorded runs, with the first 16 hex digits of each hash.
+pub fn runs(runs: &[RunSummary]) -> String {
+    rows(
+        runs,
+        format!(
+            "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH",
+            "RUN", "POLICY", "SEQ", "STARTED", "VERDICT"
+        ),
+        |r| {
+            format!(
+                "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  {}",
+                r.id,
+                r.policy_id,
+                r.seq,
+                rfc3339::format(&r.started_at),
+                r.verdict.as_str(),
+                r.hash.get(..16).unwrap_or(&r.hash)
+            )
+        },
+        "(no runs)",
+    )
+}
+
+/// `history events`.
+pub fn events(events: &[Event]) -> String {
+    rows(
+        events,
+        format!(
+            "{:>6}  {:<24}  {:<24} {:<14} {:<24}  DETAIL",
+            "EVENT", "AT", "POLICY", "KIND", "HOLDER"
+        ),
+        |e| {
+            format!(
+                "{:>6}  {:<24}  {:<24} {:<14} {:<24}  {}",
+                e.id,
+                rfc3339::format(&e.at),
+                e.policy_id,
+                e.kind.as_str(),
+                e.holder,
+                e.detail
+            )
+        },
+        "(no events)",
+    )
+}
+
+/// `history failures`.
+pub fn failures(failures: &[FailedRun]) -> String {
+    rows(
+        failures,
+        format!(
+            "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  REASON",
+            "ID", "POLICY", "STARTED", "FAILED AT", "HOLDER"
+        ),
+        |f| {
+            format!(
+                "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  {}",
+                f.id,
+                f.policy_id,
+                rfc3339::format(&f.started_at),
+                rfc3339::format(&f.failed_at),
+                f.holder,
+                f.reason
+            )
+        },
+        "(no failed runs)",
+    )
+}
+
+/// `history alerts`.
+pub fn alert_deliveries(deliveries: &[AlertDelivery]) -> String {
+    rows(
+        deliveries,
+        format!(
+            "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  DETAIL",
+            "ALERT", "AT", "RUN", "POLICY", "EVENT", "DELIVERED"
+        ),
+        |d| {
+            format!(
+                "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  {}",
+                d.id,
+                rfc3339::format(&d.at),
+                d.run_id,
+                d.policy_id,
+                d.event.as_str(),
+                if d.delivered { "yes" } else { "no" },
+                d.detail
+            )
+        },
+        "(no alerts)",
+    )
+}
+
+// ---- comparisons ------------------------------------------------------------------------
+
+fn located_in(c: &Option<String>) -> &str {
+    c.as_deref().unwrap_or("unlocated")
+}
+
+fn run_line(r: &RunRefInfo) -> String {
+    format!(
+        "run {} (seq {}, {}, {})",
+        r.id, r.seq, r.started_at, r.verdict
+    )
+}
+
+/// `diff` for people.
+pub fn diff(d: &Diff) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "policy {}", d.policy_id);
+    let _ = writeln!(out, "from   {}", run_line(&d.from));
+    let _ = writeln!(out, "to     {}", run_line(&d.to));
+    if d.is_empty() {
+        let _ = writeln!(out, "no changes");
+        return out;
+    }
+    if let Some(v) = &d.verdict {
+        let _ = writeln!(out, "verdict: {} -> {}", v.from, v.to);
+    }
+    for e in &d.endpoints_added {
+        let _ = writeln!(out, "+ endpoint {} ({})", e.host, e.verdict);
+        for a in &e.addresses {
+            let _ = writeln!(out, "    {} {} {}", a.ip, located_in(&a.country), a.verdict);
+        }
+    }
+    for e in &d.endpoints_removed {
+        let _ = writeln!(out, "- endpoint {} ({})", e.host, e.verdict);
+    }
+    for e in &d.endpoints_changed {
+        let _ = writeln!(out, "~ endpoint {}", e.host);
+        if let Some(v) = &e.verdict {
+            let _ = writeln!(out, "    verdict: {} -> {}", v.from, v.to);
+        }
+        for a in &e.addresses_added {
+            let _ = writeln!(
+                out,
+                "    + {} {} {}",
+                a.ip,
+                located_in(&a.country),
+                a.verdict
+            );
+        }
+        for a in &e.addresses_removed {
+            let _ = writeln!(
+                out,
+                "    - {} {} {}",
+                a.ip,
+                located_in(&a.country),
+                a.verdict
+            );
+        }
+        for a in &e.addresses_changed {
+            let mut parts = Vec::new();
+            if let Some(c) = &a.country {
+                parts.push(format!(
+                    "country {} -> {}",
+                    located_in(&c.from),
+                    located_in(&c.to)
+                ));
+            }
+            if let Some(v) = &a.verdict {
+                parts.push(format!("verdict {} -> {}", v.from, v.to));
+            }
+            let _ = writeln!(out, "    ~ {} {}", a.ip, parts.join(", "));
+        }
+    }
+    if !d.transit_added.is_empty() {
+        let _ = writeln!(out, "+ transit {}", d.transit_added.join(", "));
+    }
+    if !d.transit_removed.is_empty() {
+        let _ = writeln!(out, "- transit {}", d.transit_removed.join(", "));
+    }
+    out
+}
+
+/// `timeline` for people: one line per point, then each endpoint's verdict spans.
+pub fn timeline(t: &Timeline) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<27}  {:>5}  {:<12}  {:<20}  COUNTRIES",
+        match t.per {
+            Per::Run => "STARTED",
+            Per::Day => "DAY",
+        },
+        "RUNS",
+        "VERDICT",
+        "ENDPOINTS C/I/V"
+    );
+    for p in &t.points {
+        let mut countries: Vec<String> = p
+            .countries
+            .iter()
+            .map(|(c, s)| format!("{c} {}/{} ({:.0}%)", s.count, p.located, s.share * 100.0))
+            .collect();
+        if p.unlocated > 0 {
+            countries.push(format!("{} unlocated", p.unlocated));
+        }
+        let runs = match p.runs.as_slice() {
+            [one] => one.to_string(),
+            many => format!("{}x", many.len()),
+        };
+        let e = p.endpoints;
+        let _ = writeln!(
+            out,
+            "{:<27}  {:>5}  {:<12}  {:<20}  {}",
+            p.at,
+            runs,
+            p.verdict.as_str(),
+            format!("{}/{}/{}", e.compliant, e.inconclusive, e.violation),
+            countries.join(", ")
+        );
+    }
+    if t.points.is_empty() {
+        let _ = writeln!(out, "(no runs in this window)");
+        return out;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "ENDPOINT VERDICTS");
+    for track in &t.endpoints {
+        let spans: Vec<String> = track
+            .spans
+            .iter()
+            .map(|s| {
+                if s.first == s.last {
+                    format!("{} at {}", s.verdict, s.from)
+                } else {
+                    format!("{} {} .. {}", s.verdict, s.from, s.to)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}: {}", track.host, spans.join("; "));
+    }
+    out
+}
+
+/// `claims` for people.
+pub fn claims(c: &Claims) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "policy {} (claims from run {})",
+        c.policy_id, c.claims_from_run
+    );
+    if c.claims.is_empty() {
+        let _ = writeln!(out, "(the policy makes no claims)");
+    }
+    for claim in &c.claims {
+        let _ = writeln!(out, "{}: {}", claim.date, claim.statement);
+        if !claim.locations.is_empty() {
+            let _ = writeln!(out, "  locations: {}", claim.locations.join(", "));
+        }
+        let status = match &claim.status {
+            ClaimStatus::Untested => "untested: no run since the claim date".to_string(),
+            ClaimStatus::Holds { since } => format!("holds since {since}"),
+            ClaimStatus::Broken { on, since } => format!("broken on {on} (since {since})"),
+            ClaimStatus::NeverHeld => "never held".to_string(),
+        };
+        let ids: Vec<String> = claim.evidence.iter().map(i64::to_string).collect();
+        let _ = writeln!(out, "  {status}; runs {}", ids.join(", "));
+        let before = match claim.already_compliant {
+            None => "no run before the claim date".to_string(),
+            Some(true) => "already compliant before the claim date".to_string(),
+            Some(false) => "not compliant before the claim date".to_string(),
+        };
+        let verdicts: Vec<String> = claim
+            .before
+            .iter()
+            .map(|r| format!("{}={}", r.id, r.verdict))
+            .collect();
+        if verdicts.is_empty() {
+            let _ = writeln!(out, "  {before}");
+        } else {
+            let _ = writeln!(out, "  {before} ({})", verdicts.join(", "));
+        }
     }
     out
 }
