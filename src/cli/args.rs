@@ -13,7 +13,7 @@ use crate::check;
 use crate::compare;
 use crate::history::{self, AuditFilter};
 use crate::measure::resolve;
-use crate::measure::trace::Protocol;
+use crate::measure::trace::{self, Protocol};
 use crate::model::CountryCode;
 use crate::run::schedule::{self as schedule};
 use crate::run::{MeasureOptions, RegistryOverrides};
@@ -310,7 +310,7 @@ pub struct MeasureArgs {
     #[arg(long, default_value_t = check::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
     /// How long to wait for one DNS answer, in milliseconds (overrides the policy's dns.timeout_ms).
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(resolve::limits::TIMEOUT_MS))]
     pub dns_timeout_ms: Option<u64>,
     /// Measure DNS and databases only: no traceroute and no RTT probes (overrides `trace.enabled`).
     #[arg(long)]
@@ -324,7 +324,7 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "CC,LAT,LON", value_parser = parse_vantage)]
     pub vantage: Option<Vantage>,
     /// How many times to send a DNS query that got no answer (overrides the policy's dns.tries).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(wide(resolve::limits::TRIES)))]
     pub dns_tries: Option<u32>,
     /// Take over a policy's run lock when its heartbeat is older than DURATION (e.g. 5m, 30s);
     /// give every process sharing the history the same value.
@@ -334,6 +334,11 @@ pub struct MeasureArgs {
 
 /// `--stale-after`: a duration of at least one second (this process then heartbeats four
 /// times as often, see `lock::heartbeat_every`).
+/// A limit in the type clap's range checks of narrower integers take.
+fn wide<T: Copy + Into<i64>>(r: std::ops::RangeInclusive<T>) -> std::ops::RangeInclusive<i64> {
+    (*r.start()).into()..=(*r.end()).into()
+}
+
 pub(crate) fn parse_stale_after(s: &str) -> Result<Duration, String> {
     let d = schedule::parse_duration(s).map_err(|e| e.to_string())?;
     if d < Duration::from_secs(1) {
@@ -380,15 +385,15 @@ pub struct LocateArgs {
     #[arg(long, value_enum, default_value_t = ProtocolArg::Icmp)]
     pub protocol: ProtocolArg,
     /// Destination port for UDP/TCP traces and for TCP RTT probes.
-    #[arg(long, default_value_t = 443, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 443, value_parser = clap::value_parser!(u16).range(wide(trace::limits::PORT)))]
     pub port: u16,
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=64))]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(wide(trace::limits::MAX_HOPS)))]
     pub max_hops: u8,
     /// Rounds of probes.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(wide(trace::limits::ROUNDS)))]
     pub rounds: u32,
     /// How long to wait for the replies of one round, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(trace::limits::TIMEOUT_MS))]
     pub timeout_ms: u64,
     /// Databases only: no traceroute, no RTT probes, no canaries.
     #[arg(long)]
@@ -421,7 +426,7 @@ pub struct DoctorArgs {
     #[arg(long, value_enum, default_value_t = ProtocolArg::Icmp)]
     pub protocol: ProtocolArg,
     /// How long a canary waits for an answer, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(trace::limits::TIMEOUT_MS))]
     pub timeout_ms: u64,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use self::alerts::{AlertEvent, AlertPolicy};
-use crate::measure::resolve::ResolveSettings;
-use crate::measure::trace::{Protocol, TraceSettings};
+use crate::measure::resolve::{ResolveSettings, limits as resolve_limits};
+use crate::measure::trace::{Protocol, TraceSettings, limits as trace_limits};
 use crate::model::{Confidence, CountryCode};
 use crate::sources::physics::Vantage;
 
@@ -488,19 +488,21 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
 
     let mut dns = ResolveSettings::default();
     if let Some(raw_dns) = &raw.dns {
-        if let Some(t) = &raw_dns.timeout_ms {
-            if (1..=60_000).contains(&t.value) {
-                dns.timeout = Duration::from_millis(t.value);
-            } else {
-                problems.add(t, "`dns.timeout_ms` must be between 1 and 60000");
-            }
+        if let Some(t) = in_limits(
+            &raw_dns.timeout_ms,
+            resolve_limits::TIMEOUT_MS,
+            "dns.timeout_ms",
+            &mut problems,
+        ) {
+            dns.timeout = Duration::from_millis(t);
         }
-        if let Some(t) = &raw_dns.tries {
-            if (1..=10).contains(&t.value) {
-                dns.tries = t.value;
-            } else {
-                problems.add(t, "`dns.tries` must be between 1 and 10");
-            }
+        if let Some(t) = in_limits(
+            &raw_dns.tries,
+            resolve_limits::TRIES,
+            "dns.tries",
+            &mut problems,
+        ) {
+            dns.tries = t;
         }
     }
 
@@ -677,38 +679,55 @@ fn trace_policy(raw: Option<&RawTrace>, problems: &mut Problems) -> TracePolicy 
     if let Some(p) = raw.protocol {
         settings.protocol = p;
     }
-    if let Some(port) = &raw.port {
-        if port.value == 0 {
-            problems.add(port, "`trace.port` must be between 1 and 65535");
-        } else {
-            settings.port = port.value;
-        }
+    if let Some(port) = in_limits(&raw.port, trace_limits::PORT, "trace.port", problems) {
+        settings.port = port;
     }
-    if let Some(h) = &raw.max_hops {
-        if (1..=64).contains(&h.value) {
-            settings.max_hops = h.value;
-        } else {
-            problems.add(h, "`trace.max_hops` must be between 1 and 64");
-        }
+    if let Some(h) = in_limits(
+        &raw.max_hops,
+        trace_limits::MAX_HOPS,
+        "trace.max_hops",
+        problems,
+    ) {
+        settings.max_hops = h;
     }
-    if let Some(r) = &raw.rounds {
-        if (1..=20).contains(&r.value) {
-            settings.rounds = r.value;
-        } else {
-            problems.add(r, "`trace.rounds` must be between 1 and 20");
-        }
+    if let Some(r) = in_limits(&raw.rounds, trace_limits::ROUNDS, "trace.rounds", problems) {
+        settings.rounds = r;
     }
-    if let Some(t) = &raw.timeout_ms {
-        if (10..=60_000).contains(&t.value) {
-            settings.round_timeout = Duration::from_millis(t.value);
-        } else {
-            problems.add(t, "`trace.timeout_ms` must be between 10 and 60000");
-        }
+    if let Some(t) = in_limits(
+        &raw.timeout_ms,
+        trace_limits::TIMEOUT_MS,
+        "trace.timeout_ms",
+        problems,
+    ) {
+        settings.round_timeout = Duration::from_millis(t);
     }
     TracePolicy {
         enabled: raw.enabled.unwrap_or(true),
         settings,
     }
+}
+
+/// The value of an optional number field when it is within `limits`; otherwise a problem
+/// naming the field and the bounds (the same bounds the command line enforces).
+fn in_limits<T: Copy + PartialOrd + fmt::Display>(
+    field: &Option<Spanned<T>>,
+    limits: std::ops::RangeInclusive<T>,
+    name: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let field = field.as_ref()?;
+    if limits.contains(&field.value) {
+        return Some(field.value);
+    }
+    problems.add(
+        field,
+        format!(
+            "`{name}` must be between {} and {}",
+            limits.start(),
+            limits.end()
+        ),
+    );
+    None
 }
 
 /// A relative database path is taken from the current directory when it exists there (the

@@ -18,6 +18,15 @@ pub use servers::{
     ResolveError, parse_resolver, resolvers_from_file, resolvers_from_resolv_conf, system_resolvers,
 };
 
+/// The bounds of DNS query settings, the same for the policy's `dns:` section and the command
+/// line's options: both read them from here.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    pub const TIMEOUT_MS: RangeInclusive<u64> = 1..=60_000;
+    pub const TRIES: RangeInclusive<u32> = 1..=10;
+}
+
 /// Which record a query asked for: an address family, or the names of an address (PTR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RecordType {

@@ -21,6 +21,17 @@ pub use privilege::check_privilege;
 pub use tcp::tcp_connect_rtt;
 pub use trippy::TrippyTracer;
 
+/// The bounds of a trace's settings, the same for the policy's `trace:` section and the command
+/// line's options: both read them from here.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    pub const PORT: RangeInclusive<u16> = 1..=65_535;
+    pub const MAX_HOPS: RangeInclusive<u8> = 1..=64;
+    pub const ROUNDS: RangeInclusive<u32> = 1..=20;
+    pub const TIMEOUT_MS: RangeInclusive<u64> = 10..=60_000;
+}
+
 /// What to tell a user whose process cannot open raw sockets.
 pub const PRIVILEGE_HINT: &str = "no raw-socket privilege: run as root or grant it with \
      `sudo setcap cap_net_raw+ep $(command -v residency)`";
