@@ -204,9 +204,101 @@ pub struct Evidence {
     pub refuted: Option<String>,
 }
 
+/// A server as `HOST:PORT` (`[IPv6]:PORT` for IPv6 literals; the port may be left off where a
+/// default applies), checked when it is read, not when it is first dialled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+impl HostPort {
+    /// Parses `text`, with `default_port` when it names no port.
+    pub fn parse(text: &str, default_port: u16) -> Result<HostPort, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not HOST:PORT (e.g. whois.apnic.net:43, 192.0.2.1:43 or [2001:db8::1]:43)"
+            )
+        };
+        if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+            return match addr.port() {
+                0 => Err(bad()),
+                port => Ok(HostPort {
+                    host: addr.ip().to_string(),
+                    port,
+                }),
+            };
+        }
+        if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+            return Ok(HostPort {
+                host: ip.to_string(),
+                port: default_port,
+            });
+        }
+        let (host, port) = match text.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(bad)?,
+            ),
+            None => (text, default_port),
+        };
+        let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+        if host.is_empty() || !host.chars().all(name_char) {
+            return Err(bad());
+        }
+        Ok(HostPort {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl Serialize for HostPort {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_is_checked_when_read() {
+        let hp = |t: &str| HostPort::parse(t, 43).map(|h| h.to_string());
+        assert_eq!(hp("whois.apnic.net"), Ok("whois.apnic.net:43".into()));
+        assert_eq!(hp("WHOIS.example:4343"), Ok("whois.example:4343".into()));
+        assert_eq!(hp("192.0.2.1"), Ok("192.0.2.1:43".into()));
+        assert_eq!(hp("[2001:db8::1]:4343"), Ok("[2001:db8::1]:4343".into()));
+        assert_eq!(hp("2001:db8::1"), Ok("[2001:db8::1]:43".into()));
+        for bad in [
+            "",
+            "host:",
+            "host:0",
+            "host:99999",
+            "ho st:43",
+            "h/x:43",
+            ":43",
+        ] {
+            assert!(
+                hp(bad).is_err_and(|e| e.contains("is not HOST:PORT")),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn country_codes_are_validated_and_normalised() {

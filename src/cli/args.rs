@@ -14,7 +14,8 @@ use crate::compare;
 use crate::history::{self, AuditFilter};
 use crate::measure::resolve;
 use crate::measure::trace::{self, Protocol};
-use crate::model::CountryCode;
+use crate::model::{CountryCode, HostPort};
+use crate::policy;
 use crate::run::schedule::{self as schedule};
 use crate::run::{MeasureOptions, RegistryOverrides};
 use crate::sources::physics::Vantage;
@@ -439,11 +440,11 @@ pub struct RegistryArgs {
     #[arg(long)]
     pub no_registry: bool,
     /// RDAP base URL to ask instead of the registry IANA's bootstrap names (overrides `registry.rdap`).
-    #[arg(long, value_name = "URL")]
-    pub rdap: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = policy::parse_rdap_url)]
+    pub rdap: Option<reqwest::Url>,
     /// WHOIS server to start from, HOST:PORT (overrides `registry.whois`; default whois.iana.org:43).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub whois: Option<String>,
+    #[arg(long, value_name = "HOST:PORT", value_parser = policy::parse_whois_server)]
+    pub whois: Option<HostPort>,
 }
 
 impl RegistryArgs {

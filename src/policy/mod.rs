@@ -20,7 +20,7 @@ use serde_saphyr::Spanned;
 use self::alerts::{AlertEvent, AlertPolicy};
 use crate::measure::resolve::{ResolveSettings, limits as resolve_limits};
 use crate::measure::trace::{Protocol, TraceSettings, limits as trace_limits};
-use crate::model::{Confidence, CountryCode};
+use crate::model::{Confidence, CountryCode, HostPort};
 use crate::sources::physics::Vantage;
 
 /// Repeats above this are almost certainly a typo and would hammer the resolvers.
@@ -250,15 +250,36 @@ struct RawRegistry {
     whois: Option<Spanned<String>>,
 }
 
-/// The policy's `registry:` section.
+/// The policy's `registry:` section, checked when read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct RegistryPolicy {
     /// Off only when the policy says `enabled: false`.
     pub disabled: bool,
     /// RDAP base URL to ask instead of the one IANA's bootstrap names.
-    pub rdap: Option<String>,
-    /// WHOIS server (`host:port`) to start from instead of IANA's.
-    pub whois: Option<String>,
+    #[serde(serialize_with = "as_text")]
+    pub rdap: Option<reqwest::Url>,
+    /// WHOIS server to start from instead of IANA's.
+    pub whois: Option<HostPort>,
+}
+
+fn as_text<S: serde::Serializer>(url: &Option<reqwest::Url>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.collect_str(url),
+        None => s.serialize_none(),
+    }
+}
+
+/// An RDAP base URL: `http://` or `https://` with a host (`registry.rdap`, `--rdap`).
+pub fn parse_rdap_url(text: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| format!("`{text}` must be an http(s):// URL, e.g. https://rdap.apnic.net/"))
+}
+
+/// A WHOIS server: `HOST[:PORT]`, port 43 by default (`registry.whois`, `--whois`).
+pub fn parse_whois_server(text: &str) -> Result<HostPort, String> {
+    HostPort::parse(text, crate::sources::registry::WHOIS_PORT)
 }
 
 #[derive(Debug, Deserialize)]
@@ -527,17 +548,24 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             .ok()
     });
 
-    if let Some(rdap) = raw.registry.as_ref().and_then(|r| r.rdap.as_ref())
-        && !(rdap.value.starts_with("https://") || rdap.value.starts_with("http://"))
-    {
-        problems.add(
-            rdap,
-            format!(
-                "`registry.rdap: {}` must be an http(s):// URL, e.g. https://rdap.apnic.net/",
-                rdap.value
-            ),
-        );
-    }
+    let rdap = raw
+        .registry
+        .as_ref()
+        .and_then(|r| r.rdap.as_ref())
+        .and_then(|rdap| {
+            parse_rdap_url(&rdap.value)
+                .map_err(|e| problems.add(rdap, format!("`registry.rdap`: {e}")))
+                .ok()
+        });
+    let whois = raw
+        .registry
+        .as_ref()
+        .and_then(|r| r.whois.as_ref())
+        .and_then(|whois| {
+            parse_whois_server(&whois.value)
+                .map_err(|e| problems.add(whois, format!("`registry.whois`: {e}")))
+                .ok()
+        });
 
     let alerts = raw.alerts.as_ref().map(|a| alert_policy(a, &mut problems));
 
@@ -587,16 +615,8 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             vantage,
             registry: RegistryPolicy {
                 disabled: raw.registry.as_ref().and_then(|r| r.enabled) == Some(false),
-                rdap: raw
-                    .registry
-                    .as_ref()
-                    .and_then(|r| r.rdap.as_ref())
-                    .map(|r| r.value.clone()),
-                whois: raw
-                    .registry
-                    .as_ref()
-                    .and_then(|r| r.whois.as_ref())
-                    .map(|w| w.value.clone()),
+                rdap,
+                whois,
             },
             min_confidence: raw
                 .require

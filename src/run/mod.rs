@@ -33,6 +33,7 @@ use crate::history::{self, History, NewRun, RunFilter};
 use crate::measure::integrity::Canaries;
 use crate::measure::resolve::{self, DnsResolver};
 use crate::measure::trace::{TraceSettings, TrippyTracer};
+use crate::model::HostPort;
 use crate::policy::{self, Policy, RegistryPolicy};
 use crate::record::RunDocument;
 use crate::report::table::Stored;
@@ -53,8 +54,6 @@ pub enum RunError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     Lock(#[from] lock::LockError),
-    #[error("`{0}` is not a URL: write the RDAP base as https://rdap.example.net/")]
-    BadUrl(String),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -101,9 +100,9 @@ pub struct RegistryOverrides {
     /// Do not ask registries at all.
     pub disabled: bool,
     /// RDAP base URL to ask instead of the one IANA's bootstrap names.
-    pub rdap: Option<String>,
-    /// WHOIS server to start from, `HOST:PORT`.
-    pub whois: Option<String>,
+    pub rdap: Option<reqwest::Url>,
+    /// WHOIS server to start from.
+    pub whois: Option<HostPort>,
 }
 
 impl RegistryOverrides {
@@ -121,11 +120,10 @@ impl RegistryOverrides {
             ..RegistryConfig::default()
         };
         if let Some(base) = self.rdap.as_ref().or(policy.rdap.as_ref()) {
-            config.rdap_base =
-                Some(reqwest::Url::parse(base).map_err(|_| RunError::BadUrl(base.clone()))?);
+            config.rdap_base = Some(base.clone());
         }
         if let Some(whois) = self.whois.as_ref().or(policy.whois.as_ref()) {
-            config.whois_server = whois.clone();
+            config.whois_server = whois.to_string();
         }
         Ok(Some(Arc::new(Registry::new(config)?)))
     }

@@ -135,3 +135,43 @@ fn usage_errors_exit_3_not_2() {
     let out = Residency::new(home.path()).arg("--help").output();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn registry_servers_are_checked_when_read_in_the_policy_and_on_the_command_line() {
+    let file = Path::new("registry.yaml");
+    let text = "id: r\nallow: [IN]\nendpoints:\n  - host: 192.0.2.1\nregistry:\n  rdap: ftp://rdap.example\n  whois: \"whois.example:99999\"\n";
+    let msg = residency::policy::parse(text, file)
+        .expect_err("both servers are malformed")
+        .to_string();
+    assert!(
+        msg.contains("registry.yaml:6:") && msg.contains("must be an http(s):// URL"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("registry.yaml:7:") && msg.contains("is not HOST:PORT"),
+        "{msg}"
+    );
+    let ok = "id: r\nallow: [IN]\nendpoints:\n  - host: 192.0.2.1\nregistry:\n  rdap: http://127.0.0.1:8080/\n  whois: whois.example\n";
+    let policy = residency::policy::parse(ok, file).expect("well-formed servers");
+    assert_eq!(
+        policy.registry.whois.map(|w| w.to_string()).as_deref(),
+        Some("whois.example:43"),
+        "port 43 unless said"
+    );
+
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Residency::new(home.path())
+        .args([
+            "locate",
+            "192.0.2.1",
+            "--no-trace",
+            "--whois",
+            "whois example:43",
+        ])
+        .output();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not HOST:PORT"),
+        "{out:?}"
+    );
+}

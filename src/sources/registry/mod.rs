@@ -20,6 +20,8 @@ mod cache;
 mod rdap;
 mod whois;
 
+pub use whois::WHOIS_PORT;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use super::{RegistryConfig, RegistryRecord, parse_country};
 
 /// The well-known WHOIS port.
-const WHOIS_PORT: u16 = 43;
+pub const WHOIS_PORT: u16 = 43;
 
 /// A WHOIS answer and the servers that led to it.
 #[derive(Debug, Clone)]
