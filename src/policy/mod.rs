@@ -4,23 +4,32 @@
 //! keys are errors, so a typo never silently weakens a check) and validation reports every
 //! problem at once, each with file, line and column, so a regulator fixes a file in one pass.
 
+//!
+//! The top-level keys are validated here; each optional section validates itself in
+//! `sections.rs`, the alerts' own types are in `alerts.rs`.
+
 pub mod alerts;
+mod sections;
+
+pub use sections::{RegistryPolicy, TracePolicy, parse_rdap_url, parse_whois_server};
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::NaiveDate;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use self::alerts::{AlertEvent, AlertPolicy};
-use crate::measure::resolve::{ResolveSettings, limits as resolve_limits};
-use crate::measure::trace::{Protocol, TraceSettings, limits as trace_limits};
-use crate::model::{Confidence, CountryCode, HostPort};
+use self::alerts::AlertPolicy;
+use self::sections::{
+    RawAlerts, RawDns, RawGeo, RawIntegrity, RawRegistry, RawRequire, RawTrace, RawTransit,
+    RawVantage,
+};
+use crate::measure::resolve::ResolveSettings;
+use crate::model::{Confidence, CountryCode};
 use crate::sources::physics::Vantage;
 
 /// Repeats above this are almost certainly a typo and would hammer the resolvers.
@@ -226,123 +235,10 @@ struct RawPolicy {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawIntegrity {
-    #[serde(default)]
-    canaries: Option<Vec<Spanned<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAlerts {
-    webhook: Spanned<String>,
-    #[serde(default)]
-    on: Option<Spanned<Vec<Spanned<String>>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRegistry {
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    rdap: Option<Spanned<String>>,
-    #[serde(default)]
-    whois: Option<Spanned<String>>,
-}
-
-/// The policy's `registry:` section, checked when read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct RegistryPolicy {
-    /// Off only when the policy says `enabled: false`.
-    pub disabled: bool,
-    /// RDAP base URL to ask instead of the one IANA's bootstrap names.
-    #[serde(serialize_with = "as_text")]
-    pub rdap: Option<reqwest::Url>,
-    /// WHOIS server to start from instead of IANA's.
-    pub whois: Option<HostPort>,
-}
-
-fn as_text<S: serde::Serializer>(url: &Option<reqwest::Url>, s: S) -> Result<S::Ok, S::Error> {
-    match url {
-        Some(url) => s.collect_str(url),
-        None => s.serialize_none(),
-    }
-}
-
-/// An RDAP base URL: `http://` or `https://` with a host (`registry.rdap`, `--rdap`).
-pub fn parse_rdap_url(text: &str) -> Result<reqwest::Url, String> {
-    reqwest::Url::parse(text)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| format!("`{text}` must be an http(s):// URL, e.g. https://rdap.apnic.net/"))
-}
-
-/// A WHOIS server: `HOST[:PORT]`, port 43 by default (`registry.whois`, `--whois`).
-pub fn parse_whois_server(text: &str) -> Result<HostPort, String> {
-    HostPort::parse(text, crate::sources::registry::WHOIS_PORT)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRequire {
-    #[serde(default)]
-    min_confidence: Option<Confidence>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVantage {
-    country: CountryCode,
-    lat: f64,
-    lon: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTrace {
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    protocol: Option<Protocol>,
-    #[serde(default)]
-    port: Option<Spanned<u16>>,
-    #[serde(default)]
-    max_hops: Option<Spanned<u8>>,
-    #[serde(default)]
-    rounds: Option<Spanned<u32>>,
-    #[serde(default)]
-    timeout_ms: Option<Spanned<u64>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTransit {
-    #[serde(default)]
-    deny: Vec<Spanned<CountryCode>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawEndpoint {
     host: Spanned<String>,
     #[serde(default)]
     purpose: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGeo {
-    #[serde(default)]
-    databases: Option<Spanned<Vec<Spanned<String>>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDns {
-    #[serde(default)]
-    timeout_ms: Option<Spanned<u64>>,
-    #[serde(default)]
-    tries: Option<Spanned<u32>>,
 }
 
 /// Reads and validates a policy file.
@@ -394,10 +290,10 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     format!("{first}{hint}")
 }
 
-struct Problems(Vec<Problem>);
+pub(crate) struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn add<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+    pub(crate) fn add<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
         self.0.push(Problem {
             line: at.referenced.line(),
             column: at.referenced.column(),
@@ -500,99 +396,32 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         }
     };
 
-    let geo_databases = raw.geo.as_ref().and_then(|g| g.databases.as_ref()).map(|dbs| {
-        if dbs.value.is_empty() {
-            problems.add(dbs, "`geo.databases` is empty: list .mmdb files or remove the key to use the shipped database");
-        }
-        dbs.value.iter().map(|d| resolve_data_path(path, &d.value)).collect::<Vec<_>>()
-    });
+    let geo_databases = raw
+        .geo
+        .as_ref()
+        .and_then(|g| g.validate(path, &mut problems));
 
-    let mut dns = ResolveSettings::default();
-    if let Some(raw_dns) = &raw.dns {
-        if let Some(t) = in_limits(
-            &raw_dns.timeout_ms,
-            resolve_limits::TIMEOUT_MS,
-            "dns.timeout_ms",
-            &mut problems,
-        ) {
-            dns.timeout = Duration::from_millis(t);
-        }
-        if let Some(t) = in_limits(
-            &raw_dns.tries,
-            resolve_limits::TRIES,
-            "dns.tries",
-            &mut problems,
-        ) {
-            dns.tries = t;
-        }
-    }
-
-    let trace = trace_policy(raw.trace.as_ref(), &mut problems);
-    let transit_deny: BTreeSet<CountryCode> = raw
+    let dns = RawDns::validate(raw.dns.as_ref(), &mut problems);
+    let trace = RawTrace::validate(raw.trace.as_ref(), &mut problems);
+    let transit_deny = raw
         .transit
         .as_ref()
-        .map(|t| t.deny.iter().map(|c| c.value).collect())
+        .map(|t| t.validate(&trace, &mut problems))
         .unwrap_or_default();
-    if !trace.enabled
-        && let Some(first) = raw.transit.as_ref().and_then(|t| t.deny.first())
-    {
-        problems.add(
-            first,
-            "`transit.deny` needs traces, but `trace.enabled` is false: enable tracing or remove `transit`",
-        );
-    }
-
-    let vantage = raw.vantage.as_ref().and_then(|v| {
-        Vantage::new(v.value.country, v.value.lat, v.value.lon)
-            .map_err(|e| problems.add(v, format!("`vantage`: {e}")))
-            .ok()
-    });
-
-    let rdap = raw
-        .registry
+    let vantage = raw
+        .vantage
         .as_ref()
-        .and_then(|r| r.rdap.as_ref())
-        .and_then(|rdap| {
-            parse_rdap_url(&rdap.value)
-                .map_err(|e| problems.add(rdap, format!("`registry.rdap`: {e}")))
-                .ok()
-        });
-    let whois = raw
-        .registry
+        .and_then(|v| RawVantage::validate(v, &mut problems));
+
+    let registry = RawRegistry::validate(raw.registry.as_ref(), &mut problems);
+    let alerts = raw
+        .alerts
         .as_ref()
-        .and_then(|r| r.whois.as_ref())
-        .and_then(|whois| {
-            parse_whois_server(&whois.value)
-                .map_err(|e| problems.add(whois, format!("`registry.whois`: {e}")))
-                .ok()
-        });
-
-    let alerts = raw.alerts.as_ref().map(|a| alert_policy(a, &mut problems));
-
+        .map(|a| RawAlerts::validate(a, &mut problems));
     let canaries = raw
         .integrity
         .as_ref()
-        .and_then(|i| i.canaries.as_ref())
-        .map(|list| {
-            list.iter()
-                .filter_map(|c| {
-                    c.value
-                        .trim()
-                        .parse::<IpAddr>()
-                        .map_err(|_| {
-                            problems.add(
-                                c,
-                                format!(
-                                    "`integrity.canaries`: `{}` is not an IP address: give addresses \
-                                     where nothing can answer, e.g. 198.18.0.1 or 100::1",
-                                    c.value
-                                ),
-                            )
-                        })
-                        .ok()
-                })
-                .collect::<Vec<IpAddr>>()
-        });
+        .and_then(|i| i.validate(&mut problems));
 
     let claims = raw.claims.into_iter().map(|c| c.value).collect();
 
@@ -613,16 +442,8 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             trace,
             transit_deny,
             vantage,
-            registry: RegistryPolicy {
-                disabled: raw.registry.as_ref().and_then(|r| r.enabled) == Some(false),
-                rdap,
-                whois,
-            },
-            min_confidence: raw
-                .require
-                .as_ref()
-                .and_then(|r| r.min_confidence)
-                .unwrap_or(Confidence::Low),
+            registry,
+            min_confidence: RawRequire::validate(raw.require.as_ref()),
             alerts,
             canaries,
             source: path.to_path_buf(),
@@ -634,125 +455,9 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
     }
 }
 
-fn alert_policy(raw: &Spanned<RawAlerts>, problems: &mut Problems) -> AlertPolicy {
-    let webhook = &raw.value.webhook;
-    let url_ok = reqwest::Url::parse(&webhook.value)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if !url_ok {
-        problems.add(
-            webhook,
-            format!(
-                "`alerts.webhook: {}` must be an http(s):// URL, e.g. https://hooks.example.com/residency",
-                webhook.value
-            ),
-        );
-    }
-    let on = match &raw.value.on {
-        None => AlertPolicy::default_on(),
-        Some(list) => {
-            if list.value.is_empty() {
-                problems.add(
-                    list,
-                    "`alerts.on` is empty: list events (violation, recovered, inconclusive) or remove the key for [violation, recovered]",
-                );
-            }
-            list.value
-                .iter()
-                .filter_map(|e| {
-                    AlertEvent::parse(e.value.trim())
-                        .ok_or_else(|| {
-                            problems.add(
-                                e,
-                                format!(
-                                    "`{}` is not an alert event: use violation, recovered or inconclusive",
-                                    e.value
-                                ),
-                            )
-                        })
-                        .ok()
-                })
-                .collect()
-        }
-    };
-    AlertPolicy {
-        webhook: webhook.value.clone(),
-        on,
-    }
-}
-
-/// The policy's `trace:` section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TracePolicy {
-    /// Off only when the policy says `enabled: false`: paths are evidence by default.
-    pub enabled: bool,
-    pub settings: TraceSettings,
-}
-
-fn trace_policy(raw: Option<&RawTrace>, problems: &mut Problems) -> TracePolicy {
-    let mut settings = TraceSettings::default();
-    let Some(raw) = raw else {
-        return TracePolicy {
-            enabled: true,
-            settings,
-        };
-    };
-    if let Some(p) = raw.protocol {
-        settings.protocol = p;
-    }
-    if let Some(port) = in_limits(&raw.port, trace_limits::PORT, "trace.port", problems) {
-        settings.port = port;
-    }
-    if let Some(h) = in_limits(
-        &raw.max_hops,
-        trace_limits::MAX_HOPS,
-        "trace.max_hops",
-        problems,
-    ) {
-        settings.max_hops = h;
-    }
-    if let Some(r) = in_limits(&raw.rounds, trace_limits::ROUNDS, "trace.rounds", problems) {
-        settings.rounds = r;
-    }
-    if let Some(t) = in_limits(
-        &raw.timeout_ms,
-        trace_limits::TIMEOUT_MS,
-        "trace.timeout_ms",
-        problems,
-    ) {
-        settings.round_timeout = Duration::from_millis(t);
-    }
-    TracePolicy {
-        enabled: raw.enabled.unwrap_or(true),
-        settings,
-    }
-}
-
-/// The value of an optional number field when it is within `limits`; otherwise a problem
-/// naming the field and the bounds (the same bounds the command line enforces).
-fn in_limits<T: Copy + PartialOrd + fmt::Display>(
-    field: &Option<Spanned<T>>,
-    limits: std::ops::RangeInclusive<T>,
-    name: &str,
-    problems: &mut Problems,
-) -> Option<T> {
-    let field = field.as_ref()?;
-    if limits.contains(&field.value) {
-        return Some(field.value);
-    }
-    problems.add(
-        field,
-        format!(
-            "`{name}` must be between {} and {}",
-            limits.start(),
-            limits.end()
-        ),
-    );
-    None
-}
-
 /// A relative database path is taken from the current directory when it exists there (the
 /// layout the README's commands use), otherwise from the policy file's directory.
-fn resolve_data_path(policy: &Path, value: &str) -> PathBuf {
+pub(crate) fn resolve_data_path(policy: &Path, value: &str) -> PathBuf {
     let p = PathBuf::from(value);
     if p.is_absolute() || p.exists() {
         return p;
@@ -805,7 +510,11 @@ fn parse_subnet(s: &str) -> Result<IpNetwork, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::measure::trace::{Protocol, TraceSettings};
+    use crate::policy::alerts::AlertEvent;
 
     const GOOD: &str = r#"
 id: xiaomi-india
