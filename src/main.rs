@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    match cli::run(cli) {
+    match cli::dispatch(cli) {
         // The reader of our output went away (`| head -1`): it has what it wanted.
         Ok(_) if residency::text::stdout_closed() => ExitCode::SUCCESS,
         Ok(exit) => ExitCode::from(exit as u8),

@@ -52,7 +52,7 @@ pub struct LocateReport {
 /// is the vantage point's survey plan (`None` when probing is off); its canaries go out while
 /// the name resolves, and answers and replies they show untrusted are kept but not used.
 #[allow(clippy::too_many_arguments)]
-pub async fn locate<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>(
+pub async fn locate_target<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>(
     target: &str,
     resolvers: &[SocketAddr],
     resolver: Arc<R>,

@@ -151,7 +151,7 @@ pub struct Instruments<R, T, S> {
 
 /// Checks one policy: measures, locates, judges. Never fails: what could not be measured is
 /// recorded and judged inconclusive. Storing the result is the caller's business.
-pub async fn run<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>(
+pub async fn check_policy<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>(
     policy: &Policy,
     settings: &CheckSettings,
     instruments: Instruments<R, T, S>,

@@ -122,7 +122,7 @@ pub(super) fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliEr
         Format::Table => {
             let doc: RunDocument = serde_json::from_value(run.document.clone())
                 .map_err(|e| CliError::Unreadable(run.id, e.to_string()))?;
-            out!("{}", table::run(&doc, Some(&stored)));
+            out!("{}", table::run_document(&doc, Some(&stored)));
         }
     }
     Ok(Exit::Ok)

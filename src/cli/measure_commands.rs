@@ -103,7 +103,7 @@ pub(super) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         };
         worst = worst.max(doc.verdict);
         match args.format {
-            Format::Table => out!("{}", table::run(&doc, Some(&stored))),
+            Format::Table => out!("{}", table::run_document(&doc, Some(&stored))),
             Format::Json => json_docs.push(with_history(&doc, &stored)?),
         }
     }
@@ -301,7 +301,7 @@ pub(super) fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
-    let report = runtime.block_on(crate::check::locate::locate(
+    let report = runtime.block_on(crate::check::locate::locate_target(
         &args.target,
         &resolvers,
         Arc::new(DnsResolver::default()),
@@ -312,7 +312,7 @@ pub(super) fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         survey.as_ref(),
     ));
     match args.format {
-        Format::Table => out!("{}", table::locate(&report)),
+        Format::Table => out!("{}", table::locate_report(&report)),
         Format::Json => text::print_json(&serde_json::to_string_pretty(&report)?),
     }
     // Nothing to locate is not an answer: the monitoring convention's "unknown-ish" warning.

@@ -52,23 +52,23 @@ impl From<Verdict> for Exit {
 /// Everything that stops a command; each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("{0}")]
+    #[error(transparent)]
     Policy(#[from] PolicyError),
-    #[error("{0}")]
+    #[error(transparent)]
     Geo(#[from] geo::GeoError),
-    #[error("{0}")]
+    #[error(transparent)]
     History(#[from] history::HistoryError),
-    #[error("{0}")]
+    #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
-    #[error("{0}")]
+    #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error("{0}")]
+    #[error(transparent)]
     Compare(#[from] compare::CompareError),
-    #[error("{0}")]
+    #[error(transparent)]
     Schedule(#[from] ScheduleError),
-    #[error("{0}")]
+    #[error(transparent)]
     Run(#[from] RunError),
-    #[error("{0}")]
+    #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error(
         "interrupted by a signal before the run of {0} was recorded; nothing was written, run `check` again"
@@ -111,7 +111,7 @@ use history_commands as history_cmd;
 use measure_commands as measure_cmd;
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<Exit, CliError> {
+pub fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => measure_cmd::check(&args),
         Command::Watch(args) => measure_cmd::watch(&args),

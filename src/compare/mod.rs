@@ -63,7 +63,7 @@ use crate::time;
 /// What stops a comparison; each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    #[error("{0}")]
+    #[error(transparent)]
     History(#[from] HistoryError),
     #[error(
         "no runs of policy `{policy}` in {}: list recorded runs with `residency history`",

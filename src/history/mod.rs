@@ -457,14 +457,14 @@ impl History {
     /// readers that parse only part of it, which is much faster than building the whole value.
     pub fn document_text(&self, id: i64) -> Result<Option<String>, HistoryError> {
         self.store
-            .run(id)?
+            .fetch_run(id)?
             .map(|(_, document)| document.map_err(|detail| self.corrupt(id, detail)))
             .transpose()
     }
 
     /// The run with this id, document included, or `None` if there is no such run.
     pub fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
-        let Some((row, document)) = self.store.run(id)? else {
+        let Some((row, document)) = self.store.fetch_run(id)? else {
             return Ok(None);
         };
         let document = document.map_err(|detail| self.corrupt(id, detail))?;

@@ -646,7 +646,7 @@ impl Store for PgStore {
             .map_err(self.err("cannot read the run index"))
     }
 
-    fn run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
+    fn fetch_run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
         let path = &self.path;
         let row = self.with(|client| {
             client

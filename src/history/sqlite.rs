@@ -418,7 +418,7 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(e())
     }
 
-    fn run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
+    fn fetch_run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
         self.conn
             .query_row(RUN_SQL, [id], |row| {
                 let document: String = row.get(8)?;

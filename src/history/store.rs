@@ -129,7 +129,7 @@ pub(crate) trait Store: Send {
     /// Run `id` and its canonical document text (decompressed), or `None` without such a run;
     /// `Err(why)` inside when the document columns were edited.
     #[allow(clippy::type_complexity)]
-    fn run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError>;
+    fn fetch_run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError>;
 
     /// The rows of an audit-table query (`?n` placeholders, text arguments), cell by cell.
     fn select(

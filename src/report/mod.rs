@@ -24,9 +24,9 @@ use crate::history::HistoryError;
 /// What stops a report; each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{0}")]
+    #[error(transparent)]
     History(#[from] HistoryError),
-    #[error("{0}")]
+    #[error(transparent)]
     Compare(#[from] CompareError),
     #[error(
         "policy `{policy}` has no run started in the period (since {}, until {}): list its runs with `residency history --policy {policy}`",

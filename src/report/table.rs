@@ -229,7 +229,7 @@ fn shout(v: Verdict) -> &'static str {
 }
 
 /// Renders one run: the policy, the verdict, then every endpoint with its addresses and reasons.
-pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
+pub fn run_document(doc: &RunDocument, stored: Option<&Stored>) -> String {
     let mut out = String::new();
     let title = doc.policy.title.as_deref().unwrap_or("");
     let _ = writeln!(out, "Policy   {}  {}", doc.policy.id, title);
@@ -364,7 +364,7 @@ pub fn run(doc: &RunDocument, stored: Option<&Stored>) -> String {
 }
 
 /// Renders a `locate` report: every piece of evidence for every address of the target.
-pub fn locate(report: &LocateReport) -> String {
+pub fn locate_report(report: &LocateReport) -> String {
     let mut out = String::new();
     let vantage = report
         .vantage

@@ -112,7 +112,7 @@ pub enum Acquired {
 /// Everything that stops taking or keeping a lock.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{0}")]
+    #[error(transparent)]
     History(#[from] HistoryError),
     #[error(
         "the lock of policy {policy} in {} has a heartbeat `{heartbeat}` that is not a time: \

@@ -44,15 +44,15 @@ use crate::sources::registry::{Registry, RegistryConfig, RegistryError};
 /// Everything that stops a run before it has a verdict; each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    #[error(transparent)]
     Geo(#[from] geo::GeoError),
-    #[error("{0}")]
+    #[error(transparent)]
     History(#[from] history::HistoryError),
-    #[error("{0}")]
+    #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
-    #[error("{0}")]
+    #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error("{0}")]
+    #[error(transparent)]
     Lock(#[from] lock::LockError),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -434,7 +434,7 @@ impl Runner {
             surveyor: Canaries,
             registry,
         };
-        let run = check::run(policy, &settings, instruments, &p.geo, &bar);
+        let run = check::check_policy(policy, &settings, instruments, &p.geo, &bar);
         tokio::pin!(run);
         let mut beat =
             tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);
@@ -572,7 +572,7 @@ pub enum ResendError {
     /// Sent again and still not delivered; recorded in `alert_deliveries`.
     #[error("not delivered: {0}")]
     NotDelivered(#[from] DeliveryError),
-    #[error("{0}")]
+    #[error(transparent)]
     History(#[from] history::HistoryError),
     #[error(
         "run #{run_id} of {policy} is gone from the history: its {event} alert cannot be rebuilt; \

@@ -188,7 +188,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     let names_of = |ip: &IpAddr| names.get(ip).cloned().unwrap_or_default();
     // Every source that speaks about an address: the databases, then its PTR names' hints.
     let locate = |ip: IpAddr| {
-        let mut evidence = geo.locate(ip);
+        let mut evidence = geo.locate_all(ip);
         evidence.extend(ptr::ptr_evidence(ip, &names_of(&ip)));
         evidence
     };

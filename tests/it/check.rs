@@ -722,7 +722,8 @@ fn queries_in_flight_are_bounded_by_concurrency() {
             surveyor: residency::measure::integrity::Canaries,
             registry: None,
         };
-        let run = residency::check::run(&policy, &settings, instruments, &no_sources, &hidden);
+        let run =
+            residency::check::check_policy(&policy, &settings, instruments, &no_sources, &hidden);
         tokio::pin!(run);
         loop {
             tokio::select! {

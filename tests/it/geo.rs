@@ -247,7 +247,7 @@ fn disagreeing_databases_both_answer_in_order() {
     let geo = Geolocator::open(&[&a, &b, &c]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(geo.source_names(), ["a.mmdb", "b.mmdb", "c.mmdb"]);
 
-    let evidence = geo.locate(ip("192.0.2.77"));
+    let evidence = geo.locate_all(ip("192.0.2.77"));
     let answers: Vec<_> = evidence
         .iter()
         .map(|e| (e.source.as_str(), e.country))

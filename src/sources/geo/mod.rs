@@ -126,7 +126,7 @@ impl Geolocator {
 
     /// One piece of evidence per source, in source order, whatever each one said; agreement is
     /// judged later, so nothing is merged or dropped here.
-    pub fn locate(&self, ip: IpAddr) -> Vec<Evidence> {
+    pub fn locate_all(&self, ip: IpAddr) -> Vec<Evidence> {
         self.sources.iter().map(|s| s.locate(ip)).collect()
     }
 }

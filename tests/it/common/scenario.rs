@@ -278,7 +278,7 @@ pub fn check(world: &Arc<World>, policy: &Policy) -> Result<RunDocument, String>
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
     let progress = indicatif::ProgressBar::hidden();
-    Ok(runtime.block_on(residency::check::run(
+    Ok(runtime.block_on(residency::check::check_policy(
         policy,
         &settings,
         instruments,

@@ -589,7 +589,7 @@ fn a_run_document_from_the_first_release_still_reads() {
     let first = &doc.endpoints[0].addresses[0];
     assert_eq!(first.confidence, residency::model::Confidence::Low);
     assert!(first.path.is_none() && first.rtt.is_none() && first.decided_by.is_empty());
-    let table = residency::report::table::run(&doc, None);
+    let table = residency::report::table::run_document(&doc, None);
     assert!(table.contains("VIOLATION"), "{table}");
 }
 
