@@ -43,4 +43,5 @@ mod properties;
 mod report;
 
 mod cli;
+mod layout;
 mod readme;

@@ -35,6 +35,33 @@ pub use cache::{CacheEntry, CacheSource, DiskCache, default_cache_dir};
 
 use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
 
+/// Reads an RDAP `ip/` answer `body`, as served from `url`, into a record, exactly as a
+/// lookup does: for answers held already (a corpus, an archive) and for fuzzing.
+pub fn parse_rdap_ip_answer(url: &Url, body: &str) -> Result<RegistryRecord, String> {
+    let answer = rdap::RdapAnswer {
+        url: url.clone(),
+        body: body.to_string(),
+    };
+    rdap::parse_ip_answer(&answer, Utc::now(), false)
+}
+
+/// Reads a port-43 WHOIS answer `body` from `server` (`host:port`) into a record, exactly as a
+/// lookup does, and the referral it names, if any.
+pub fn parse_whois_answer(
+    server: &str,
+    body: &str,
+) -> (Result<RegistryRecord, String>, Option<String>) {
+    let answer = whois::WhoisAnswer {
+        server: server.to_string(),
+        chain: vec![server.to_string()],
+        body: body.to_string(),
+    };
+    (
+        whois::parse_whois_answer(&answer, Utc::now(), false),
+        whois::referral(body),
+    )
+}
+
 /// The default time an answer is kept: registry records change rarely, a day is fresh enough.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 

@@ -241,7 +241,7 @@ fn fields(text: &str) -> impl Iterator<Item = (String, &str)> {
 
 /// The next server to ask, if the answer points to one: ARIN's `ReferralServer:
 /// whois://host:port`, IANA's `refer:` (and `whois:` in its inetnum blocks).
-fn referral(text: &str) -> Option<String> {
+pub(crate) fn referral(text: &str) -> Option<String> {
     for (key, value) in fields(text) {
         let target = match key.as_str() {
             "referralserver" => match value.strip_prefix("whois://") {
