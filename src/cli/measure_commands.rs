@@ -2,11 +2,10 @@
 //! `clear-cache`.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-use chrono::Utc;
 
 use crate::history::History;
 use crate::measure::integrity::{self, SurveyPlan};
@@ -17,7 +16,7 @@ use crate::policy::RegistryPolicy;
 use crate::policy::{self, Policy};
 use crate::record::RunDocument;
 use crate::report::table::{self, Stored};
-use crate::run::schedule::{self as schedule, Schedule, ScheduleError};
+use crate::run::schedule::{self as schedule, Schedule, Watch, WatchEvent};
 use crate::run::{self, Notice, Outcome, Runner};
 use crate::sources::evidence::ProbeSettings;
 use crate::sources::geo::Geolocator;
@@ -143,86 +142,65 @@ pub(super) fn watch(args: &WatchArgs) -> Result<Exit, CliError> {
     let runtime = runtime()?;
     let stop = run::shutdown_signal(&runtime);
     let mut runner = Runner::new(history, options.clone(), stop);
-    let mut previous = None;
-    let mut rounds = 0u64;
-    while args.max_runs.is_none_or(|max| rounds < max) {
-        let now = Utc::now();
-        let next = schedule
-            .next_after(now, previous)
-            .ok_or_else(|| ScheduleError::NeverFires(args.cron.clone().unwrap_or_default()))?;
-        let wait = (next - now).to_std().unwrap_or_default() + schedule::jitter(jitter_max);
-        let interrupted = runtime.block_on(async {
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => false,
-                _ = runner.stopped() => true,
+    let watch = Watch {
+        schedule,
+        cron: args.cron.clone(),
+        jitter: jitter_max,
+        max_runs: args.max_runs,
+    };
+    schedule::run_watch(
+        &mut runner,
+        &runtime,
+        &policies,
+        &options,
+        &watch,
+        &mut tell,
+        &mut |event| {
+            match event {
+                WatchEvent::Ran {
+                    policy,
+                    outcome,
+                    unrecorded,
+                } => {
+                    match outcome {
+                        Ok(Outcome::Recorded(doc, stored)) => outln!(
+                            "{}: run #{} seq {} {} hash {}",
+                            doc.policy.id,
+                            stored.run_id,
+                            stored.seq,
+                            doc.verdict.as_str(),
+                            stored.hash
+                        ),
+                        Ok(Outcome::Skipped {
+                            holder,
+                            heartbeat_at,
+                        }) => errln!(
+                            "skipped: policy {} is being checked by {holder} (heartbeat {heartbeat_at})",
+                            policy.id
+                        ),
+                        Ok(Outcome::Interrupted) => {}
+                        Err(e) => errln!(
+                            "run of {} failed: {e}; recorded as a failed run, watching goes on",
+                            policy.id
+                        ),
+                    }
+                    if let Some(e) = unrecorded {
+                        errln!("cannot record the failed run of {}: {e}", policy.id);
+                    }
+                }
+                WatchEvent::Stopped => {
+                    errln!("stopped by a signal; no run is in progress and every lock is released");
+                }
             }
-        });
-        if interrupted {
-            break;
-        }
-        previous = Some(next);
-        rounds += 1;
-        for policy in &policies {
-            let started = Utc::now();
-            let result = match run::prepare(policy.clone(), &options) {
-                Ok(p) => runtime.block_on(runner.run_one(&p, &mut tell)),
-                Err(e) => Err(e),
-            };
-            let failure = match result {
-                Ok(Outcome::Recorded(doc, stored)) => {
-                    outln!(
-                        "{}: run #{} seq {} {} hash {}",
-                        doc.policy.id,
-                        stored.run_id,
-                        stored.seq,
-                        doc.verdict.as_str(),
-                        stored.hash
-                    );
-                    None
-                }
-                Ok(Outcome::Skipped {
-                    holder,
-                    heartbeat_at,
-                }) => {
-                    errln!(
-                        "skipped: policy {} is being checked by {holder} (heartbeat {heartbeat_at})",
-                        policy.id
-                    );
-                    None
-                }
-                Ok(Outcome::Interrupted) => {
-                    Some("abandoned: a shutdown signal arrived while measuring".to_string())
-                }
-                Err(e) => {
-                    errln!(
-                        "run of {} failed: {e}; recorded as a failed run, watching goes on",
-                        policy.id
-                    );
-                    Some(e.to_string())
-                }
-            };
-            let holder = runner.holder().to_string();
-            if let Some(reason) = failure
-                && let Err(e) = runner.history_mut().record_failure(
-                    policy.id.as_str(),
-                    started,
-                    &holder,
-                    &reason,
-                )
-            {
-                errln!("cannot record the failed run of {}: {e}", policy.id);
+            // Nobody reads the runs' lines any more (`watch ... | head -1`): the runs are
+            // recorded, and watching on would be for no one.
+            if text::stdout_closed() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-            if runner.is_stopped() {
-                errln!("stopped by a signal; no run is in progress and every lock is released");
-                return Ok(Exit::Ok);
-            }
-        }
-        // Nobody reads the runs' lines any more (`watch ... | head -1`): the runs are recorded,
-        // and watching on would be for no one.
-        if text::stdout_closed() {
-            return Ok(Exit::Ok);
-        }
-    }
+        },
+    )?;
     Ok(Exit::Ok)
 }
 

@@ -1,18 +1,21 @@
 //! When `residency watch` runs its checks: the schedule (a fixed interval or a cron pattern),
 //! its jitter, and waiting for the next fire time or for a shutdown signal.
 //!
-//! Owns time only. What one run does (lock, measure, record, alert) is [`crate::run`], the path
+//! Owns time, and the watch loop over it ([`run_watch`]). What one run does (lock, measure, record, alert) is [`crate::run`], the path
 //! `check` takes too, so a watched run and a single `check` write identical history.
 //!
 //! Durations are parsed with `humantime` (maintained, the de facto format `30s`, `10m`, `6h`,
 //! `1d`, and compound `1h 30m`); cron patterns with `croner` (maintained, standard five-field
 //! patterns such as `0 */6 * * *`, evaluated in UTC like every other time in the history).
 
+use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
+
+use crate::policy::Policy;
 
 /// Everything wrong with a schedule; each message shows a valid one.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,101 @@ pub fn jitter(max: Duration) -> Duration {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(millis);
     Duration::from_millis(h.finish() % millis)
+}
+
+/// What happened in a watch, for the caller to show: each run's end, and the watch's.
+// One event per run, handed over and dropped: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum WatchEvent<'a> {
+    /// A run of `policy` ended: recorded, skipped (another holder), or failed (and recorded
+    /// as a failed run, unless `unrecorded` says why it could not be).
+    Ran {
+        policy: &'a Policy,
+        outcome: Result<super::Outcome, super::RunError>,
+        unrecorded: Option<crate::history::HistoryError>,
+    },
+    /// A shutdown signal stopped the watch between runs: no run is in progress, no lock held.
+    Stopped,
+}
+
+/// A watch's bounds: when to run, how much to jitter, how many rounds at most.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub schedule: Schedule,
+    /// The cron pattern as written, for messages.
+    pub cron: Option<String>,
+    pub jitter: Duration,
+    pub max_runs: Option<u64>,
+}
+
+/// Runs every policy at each fire time of `watch` until a shutdown signal, `max_runs` rounds,
+/// or `event` answering `Break` (nobody is reading any more). A run that fails is recorded as a
+/// failed run and the watch goes on; the same problems found before the first run stop it.
+pub fn run_watch(
+    runner: &mut super::Runner,
+    runtime: &tokio::runtime::Runtime,
+    policies: &[Policy],
+    options: &super::MeasureOptions,
+    watch: &Watch,
+    notify: &mut impl FnMut(super::Notice),
+    event: &mut impl FnMut(WatchEvent<'_>) -> ControlFlow<()>,
+) -> Result<(), ScheduleError> {
+    let mut previous = None;
+    let mut rounds = 0u64;
+    while watch.max_runs.is_none_or(|max| rounds < max) {
+        let now = Utc::now();
+        let next = watch
+            .schedule
+            .next_after(now, previous)
+            .ok_or_else(|| ScheduleError::NeverFires(watch.cron.clone().unwrap_or_default()))?;
+        let wait = (next - now).to_std().unwrap_or_default() + jitter(watch.jitter);
+        let interrupted = runtime.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => false,
+                _ = runner.stopped() => true,
+            }
+        });
+        if interrupted {
+            break;
+        }
+        previous = Some(next);
+        rounds += 1;
+        for policy in policies {
+            let started = Utc::now();
+            let outcome = match super::prepare(policy.clone(), options) {
+                Ok(p) => runtime.block_on(runner.run_one(&p, notify)),
+                Err(e) => Err(e),
+            };
+            let failure = match &outcome {
+                Ok(super::Outcome::Interrupted) => {
+                    Some("abandoned: a shutdown signal arrived while measuring".to_string())
+                }
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            let holder = runner.holder().to_string();
+            let unrecorded = failure.and_then(|reason| {
+                runner
+                    .history_mut()
+                    .record_failure(policy.id.as_str(), started, &holder, &reason)
+                    .err()
+            });
+            let flow = event(WatchEvent::Ran {
+                policy,
+                outcome,
+                unrecorded,
+            });
+            if runner.is_stopped() {
+                // The watch ends either way: there is nothing left to stop.
+                let _ = event(WatchEvent::Stopped);
+                return Ok(());
+            }
+            if flow.is_break() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
