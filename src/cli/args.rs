@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check;
 use crate::compare;
-use crate::history::{self, AuditFilter};
+use crate::history::{self, AuditFilter, RunFilter};
 use crate::measure::resolve;
 use crate::measure::trace::{self, Protocol};
 use crate::model::{CountryCode, HostPort};
@@ -524,20 +524,35 @@ impl From<PerArg> for compare::Per {
 
 impl AuditArgs {
     pub(crate) fn filter(&self) -> Result<AuditFilter, CliError> {
-        Ok(AuditFilter {
-            policy_id: self.policy.clone(),
-            since: self
-                .since
-                .as_deref()
-                .map(|s| parse_when(s, false))
-                .transpose()?,
-            until: self
-                .until
-                .as_deref()
-                .map(|s| parse_when(s, true))
-                .transpose()?,
-        })
+        window(
+            self.policy.as_ref(),
+            self.since.as_deref(),
+            self.until.as_deref(),
+        )
     }
+}
+
+impl HistoryListArgs {
+    pub(crate) fn filter(&self) -> Result<RunFilter, CliError> {
+        window(
+            self.policy.as_ref(),
+            self.since.as_deref(),
+            self.until.as_deref(),
+        )
+    }
+}
+
+/// `--policy`, `--since` and `--until` as the history's half-open window.
+fn window(
+    policy: Option<&String>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<RunFilter, CliError> {
+    Ok(RunFilter {
+        policy_id: policy.cloned(),
+        since: since.map(|s| parse_when(s, false)).transpose()?,
+        until: until.map(|s| parse_when(s, true)).transpose()?,
+    })
 }
 
 /// A `--since`/`--until` bound. The history's window is half-open (`since <= started_at <

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::history::{History, RunFilter};
+use crate::history::History;
 use crate::record::RunDocument;
 use crate::report::table::{self, Stored};
 use crate::run;
@@ -14,19 +14,8 @@ use super::measure_commands::{load_all, runtime, tell};
 use super::{CliError, Exit};
 
 pub(super) fn list_runs(args: &HistoryListArgs) -> Result<Exit, CliError> {
-    let filter = RunFilter {
-        policy_id: args.policy.clone(),
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_when(s, false))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|s| parse_when(s, true))
-            .transpose()?,
-    };
+    // The window is checked before the history is opened (or created).
+    let filter = args.filter()?;
     let runs = History::open(&args.db.path())?.list(&filter)?;
     print_rows(&runs, args.format, table::runs)?;
     Ok(Exit::Ok)
@@ -46,19 +35,22 @@ pub(super) fn print_rows<T: serde::Serialize>(
 }
 
 pub(super) fn list_events(args: &AuditArgs) -> Result<Exit, CliError> {
-    let events = History::open(&args.db.path())?.events(&args.filter()?)?;
+    let filter = args.filter()?;
+    let events = History::open(&args.db.path())?.events(&filter)?;
     print_rows(&events, args.format, table::events)?;
     Ok(Exit::Ok)
 }
 
 pub(super) fn list_failures(args: &AuditArgs) -> Result<Exit, CliError> {
-    let failures = History::open(&args.db.path())?.failed_runs(&args.filter()?)?;
+    let filter = args.filter()?;
+    let failures = History::open(&args.db.path())?.failed_runs(&filter)?;
     print_rows(&failures, args.format, table::failures)?;
     Ok(Exit::Ok)
 }
 
 pub(super) fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> {
-    let deliveries = History::open(&args.db.path())?.alert_deliveries(&args.filter()?)?;
+    let filter = args.filter()?;
+    let deliveries = History::open(&args.db.path())?.alert_deliveries(&filter)?;
     print_rows(&deliveries, args.format, table::alert_deliveries)?;
     Ok(Exit::Ok)
 }

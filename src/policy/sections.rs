@@ -63,11 +63,16 @@ fn as_text<S: serde::Serializer>(url: &Option<reqwest::Url>, s: S) -> Result<S::
     }
 }
 
-/// An RDAP base URL: `http://` or `https://` with a host (`registry.rdap`, `--rdap`).
-pub fn parse_rdap_url(text: &str) -> Result<reqwest::Url, String> {
+/// `text` as an `http://` or `https://` URL with a host, the only kind a policy points at.
+fn http_url(text: &str) -> Option<reqwest::Url> {
     reqwest::Url::parse(text)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+/// An RDAP base URL: `http://` or `https://` with a host (`registry.rdap`, `--rdap`).
+pub fn parse_rdap_url(text: &str) -> Result<reqwest::Url, String> {
+    http_url(text)
         .ok_or_else(|| format!("`{text}` must be an http(s):// URL, e.g. https://rdap.apnic.net/"))
 }
 
@@ -258,9 +263,7 @@ impl RawAlerts {
     /// The `alerts:` section: an http(s) webhook and the events that call it.
     pub(crate) fn validate(raw: &Spanned<RawAlerts>, problems: &mut Problems) -> AlertPolicy {
         let webhook = &raw.value.webhook;
-        let url_ok = reqwest::Url::parse(&webhook.value)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        if !url_ok {
+        if http_url(&webhook.value).is_none() {
             problems.add(
                 webhook,
                 format!(

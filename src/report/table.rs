@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::check::doctor::DoctorReport;
 use crate::check::locate::LocateReport;
-use crate::compare::{ClaimStatus, Claims, Diff, Per, RunRefInfo, Timeline};
+use crate::compare::{AddressState, ClaimStatus, Claims, Diff, Per, RunRefInfo, Timeline};
 use crate::history::{AlertDelivery, Event, FailedRun, RunSummary};
 use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
@@ -552,6 +552,11 @@ fn run_line(r: &RunRefInfo) -> String {
     )
 }
 
+/// An address of a diff: `IP COUNTRY VERDICT`.
+fn address_state(a: &AddressState) -> String {
+    format!("{} {} {}", a.ip, located_in(&a.country), a.verdict)
+}
+
 /// `diff` for people.
 pub fn diff(d: &Diff) -> String {
     let mut out = String::new();
@@ -568,7 +573,7 @@ pub fn diff(d: &Diff) -> String {
     for e in &d.endpoints_added {
         let _ = writeln!(out, "+ endpoint {} ({})", e.host, e.verdict);
         for a in &e.addresses {
-            let _ = writeln!(out, "    {} {} {}", a.ip, located_in(&a.country), a.verdict);
+            let _ = writeln!(out, "    {}", address_state(a));
         }
     }
     for e in &d.endpoints_removed {
@@ -580,22 +585,10 @@ pub fn diff(d: &Diff) -> String {
             let _ = writeln!(out, "    verdict: {} -> {}", v.from, v.to);
         }
         for a in &e.addresses_added {
-            let _ = writeln!(
-                out,
-                "    + {} {} {}",
-                a.ip,
-                located_in(&a.country),
-                a.verdict
-            );
+            let _ = writeln!(out, "    + {}", address_state(a));
         }
         for a in &e.addresses_removed {
-            let _ = writeln!(
-                out,
-                "    - {} {} {}",
-                a.ip,
-                located_in(&a.country),
-                a.verdict
-            );
+            let _ = writeln!(out, "    - {}", address_state(a));
         }
         for a in &e.addresses_changed {
             let mut parts = Vec::new();

@@ -59,13 +59,13 @@ pub async fn survey(plan: &SurveyPlan) -> Survey {
     let mut tcp_all = tcp;
     tcp_all.extend(tcp_traced);
     let icmp = match icmp {
-        Ok(probes) => status(probes),
+        Ok(probes) => MethodStatus::from_probes(probes),
         Err(reason) => MethodStatus::Untested { reason },
     };
     let mut integrity = Integrity {
         canaries: plan.canaries.clone(),
-        tcp: status(tcp_all),
-        dns: status(dns),
+        tcp: MethodStatus::from_probes(tcp_all),
+        dns: MethodStatus::from_probes(dns),
         icmp,
         resolvers: Vec::new(),
     };
@@ -75,18 +75,6 @@ pub async fn survey(plan: &SurveyPlan) -> Survey {
         };
     }
     Survey::found(integrity, resolver_paths)
-}
-
-/// Clean when nothing answered, intercepted with every answer otherwise.
-fn status(probes: Vec<Probed>) -> MethodStatus {
-    let answers: Vec<CanaryAnswer> = probes.iter().filter_map(|(_, a)| a.clone()).collect();
-    if answers.is_empty() {
-        MethodStatus::Clean {
-            probes: probes.into_iter().map(|(p, _)| p).collect(),
-        }
-    } else {
-        MethodStatus::Intercepted { answers }
-    }
 }
 
 /// A TCP connect to every canary on every port the run probes. A handshake (SYN-ACK) or a
@@ -251,15 +239,10 @@ async fn trace_resolvers(plan: &SurveyPlan) -> Vec<ResolverPath> {
         ..plan.trace
     });
     if let Err(err) = tracer.privilege() {
-        let why = format!("the path to the resolver was not traced: {err}");
         return plan
             .resolvers
             .iter()
-            .map(|r| ResolverPath {
-                resolver: *r,
-                floor: Err(why.clone()),
-                last_router: None,
-            })
+            .map(|r| ResolverPath::untraced(*r, err))
             .collect();
     }
     let mut ips: Vec<IpAddr> = plan.resolvers.iter().map(SocketAddr::ip).collect();
@@ -282,6 +265,15 @@ impl ResolverPath {
                 .ok_or_else(|| "not traced".to_string())
                 .and_then(floor_of),
             last_router: path.and_then(|p| last_router(p.target, &p.hops)),
+        }
+    }
+
+    /// Resolver `server`'s address could not be traced at all, for `why` (no privilege).
+    pub fn untraced(server: SocketAddr, why: impl std::fmt::Display) -> ResolverPath {
+        ResolverPath {
+            resolver: server,
+            floor: Err(format!("the path to the resolver was not traced: {why}")),
+            last_router: None,
         }
     }
 }

@@ -61,6 +61,19 @@ pub enum MethodStatus {
 }
 
 impl MethodStatus {
+    /// A method's status from its canary probes (what was sent, and the answer if one came):
+    /// clean when nothing answered, intercepted with every answer otherwise.
+    pub fn from_probes(probes: Vec<(String, Option<CanaryAnswer>)>) -> MethodStatus {
+        let answers: Vec<CanaryAnswer> = probes.iter().filter_map(|(_, a)| a.clone()).collect();
+        if answers.is_empty() {
+            MethodStatus::Clean {
+                probes: probes.into_iter().map(|(p, _)| p).collect(),
+            }
+        } else {
+            MethodStatus::Intercepted { answers }
+        }
+    }
+
     pub fn is_intercepted(&self) -> bool {
         matches!(self, MethodStatus::Intercepted { .. })
     }

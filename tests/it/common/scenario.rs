@@ -505,13 +505,7 @@ impl Surveyor for FakeSurveyor {
             .iter()
             .map(|server| {
                 if world.unprivileged {
-                    return ResolverPath {
-                        resolver: *server,
-                        floor: Err(format!(
-                            "the path to the resolver was not traced: {PRIVILEGE_HINT}"
-                        )),
-                        last_router: None,
-                    };
+                    return ResolverPath::untraced(*server, PRIVILEGE_HINT);
                 }
                 let path = traced(world, server.ip(), &icmp_trace);
                 ResolverPath::traced(*server, Some(&path))
@@ -522,16 +516,7 @@ impl Surveyor for FakeSurveyor {
             survey.resolver_paths = resolver_paths;
             return survey;
         }
-        let status = |probed: Vec<(String, Option<CanaryAnswer>)>| {
-            let answers: Vec<CanaryAnswer> = probed.iter().filter_map(|(_, a)| a.clone()).collect();
-            if answers.is_empty() {
-                MethodStatus::Clean {
-                    probes: probed.into_iter().map(|(p, _)| p).collect(),
-                }
-            } else {
-                MethodStatus::Intercepted { answers }
-            }
-        };
+        let status = MethodStatus::from_probes;
         let tcp = status(
             plan.canaries
                 .iter()
