@@ -140,7 +140,7 @@ fn bench() -> Result<(), String> {
             (db, Some(fill))
         }
     };
-    let policy = dnslab::POLICY_ID.to_string();
+    let policy = residency::policy::PolicyId::parse(dnslab::POLICY_ID)?;
     // Checkpoint so the file size is the database, not database plus write-ahead log.
     let status = Command::new(&sqlite3)
         .arg(&db)
@@ -224,7 +224,7 @@ fn bench() -> Result<(), String> {
         cmd
     })?;
     let verify_start = Instant::now();
-    let report = history.verify(Some(p)).map_err(|e| e.to_string())?;
+    let report = history.verify(Some(&policy)).map_err(|e| e.to_string())?;
     let verify = verify_start.elapsed();
     if !report.is_intact() {
         return Err(format!("the synthetic year does not verify: {report}"));

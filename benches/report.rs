@@ -164,7 +164,7 @@ fn bench() -> Result<(), String> {
 
     // The binary, end to end.
     let cli = |out: &PathBuf, extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = ["report", &policy, "--db"]
+        let mut v: Vec<String> = ["report", policy.as_str(), "--db"]
             .iter()
             .map(|s| s.to_string())
             .collect();

@@ -14,7 +14,7 @@ use crate::measure::integrity::Integrity;
 use crate::measure::resolve::Resolution;
 use crate::measure::trace::TraceSettings;
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
-use crate::policy::Claim;
+use crate::policy::{Claim, PolicyId};
 use crate::sources::evidence::{PathEvidence, RttEvidence};
 use crate::sources::physics::Vantage;
 use crate::sources::registry::RegistryRecord;
@@ -39,7 +39,7 @@ impl ToolInfo {
 /// The policy as it stood when the run was made (policies change; the history must not).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicySnapshot {
-    pub id: String,
+    pub id: PolicyId,
     pub title: Option<String>,
     pub vendor: Option<String>,
     pub file: String,

@@ -481,7 +481,7 @@ fn document(
     };
     RunDocument {
         policy: PolicySnapshot {
-            id: policy.id.to_string(),
+            id: policy.id.clone(),
             title: policy.title.clone(),
             vendor: policy.vendor.clone(),
             file: policy.source.display().to_string(),

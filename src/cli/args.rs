@@ -11,11 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check;
 use crate::compare;
+use crate::history::RunId;
 use crate::history::{self, AuditFilter, RunFilter};
 use crate::measure::resolve;
 use crate::measure::trace::{self, Protocol};
 use crate::model::{CountryCode, HostPort};
 use crate::policy;
+use crate::policy::PolicyId;
 use crate::run::schedule::{self as schedule};
 use crate::run::{MeasureOptions, RegistryOverrides};
 use crate::sources::physics::Vantage;
@@ -89,7 +91,7 @@ pub enum Command {
     /// Print one recorded run in full.
     Show {
         /// The run id shown by `check` and `history`.
-        run_id: i64,
+        run_id: RunId,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[command(flatten)]
@@ -97,7 +99,7 @@ pub enum Command {
     },
     /// What changed between two runs of a policy: endpoints, addresses, countries, verdicts, transit.
     Diff {
-        policy_id: String,
+        policy_id: PolicyId,
         /// The older run: a run id, a date YYYY-MM-DD (its last run that day or before) or an RFC 3339 time.
         #[arg(long, value_name = "RUN|DATE")]
         from: String,
@@ -111,7 +113,7 @@ pub enum Command {
     },
     /// Per run of a policy: its verdict, each endpoint's verdict, and the share of addresses per country.
     Timeline {
-        policy_id: String,
+        policy_id: PolicyId,
         /// Only runs started at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
@@ -140,7 +142,7 @@ pub enum Command {
     },
     /// Whether each dated claim of a policy has held since its date, with the runs that show it.
     Claims {
-        policy_id: String,
+        policy_id: PolicyId,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[command(flatten)]
@@ -154,7 +156,7 @@ pub enum HistoryAction {
     Verify {
         /// Only this policy's chain.
         #[arg(long)]
-        policy: Option<String>,
+        policy: Option<PolicyId>,
         /// Check a report made by `residency report` instead: its runs' hashes and chain head
         /// against this history, and the policy's chain.
         #[arg(long, value_name = "FILE", conflicts_with = "policy")]
@@ -183,7 +185,7 @@ pub enum AlertsAction {
         policies: Vec<PathBuf>,
         /// Only alerts of this policy id.
         #[arg(long)]
-        policy: Option<String>,
+        policy: Option<PolicyId>,
         #[command(flatten)]
         db: DbArg,
     },
@@ -194,7 +196,7 @@ pub enum AlertsAction {
 pub struct AuditArgs {
     /// Only rows of this policy id.
     #[arg(long)]
-    pub policy: Option<String>,
+    pub policy: Option<PolicyId>,
     /// Only rows at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time (failures: by start).
     #[arg(long)]
     pub since: Option<String>,
@@ -210,7 +212,7 @@ pub struct AuditArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The policy id, as in `residency history`.
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     /// One run: a run id, a date YYYY-MM-DD (its last run that day or before) or an RFC 3339 time.
     #[arg(long, value_name = "RUN|DATE", conflicts_with_all = ["since", "until"])]
     pub run: Option<String>,
@@ -237,7 +239,7 @@ pub struct ReportArgs {
 pub struct HistoryListArgs {
     /// Only runs of this policy id.
     #[arg(long)]
-    pub policy: Option<String>,
+    pub policy: Option<PolicyId>,
     /// Only runs started at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
     #[arg(long)]
     pub since: Option<String>,
@@ -544,7 +546,7 @@ impl HistoryListArgs {
 
 /// `--policy`, `--since` and `--until` as the history's half-open window.
 fn window(
-    policy: Option<&String>,
+    policy: Option<&PolicyId>,
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<RunFilter, CliError> {

@@ -7,6 +7,7 @@ use chrono::Utc;
 
 use crate::compare::{self, RunRef};
 use crate::history::History;
+use crate::policy::PolicyId;
 use crate::text;
 
 use crate::report::table;
@@ -15,7 +16,7 @@ use super::args::*;
 use super::{CliError, Exit};
 
 pub(super) fn diff(
-    policy: &str,
+    policy: &PolicyId,
     from: &str,
     to: &str,
     format: Format,
@@ -33,7 +34,7 @@ pub(super) fn diff(
 }
 
 pub(super) fn timeline(
-    policy: &str,
+    policy: &PolicyId,
     since: Option<&str>,
     until: Option<&str>,
     per: compare::Per,
@@ -51,7 +52,7 @@ pub(super) fn timeline(
     Ok(Exit::Ok)
 }
 
-pub(super) fn claims(policy: &str, format: Format, db: &Path) -> Result<Exit, CliError> {
+pub(super) fn claims(policy: &PolicyId, format: Format, db: &Path) -> Result<Exit, CliError> {
     let history = History::open(db)?;
     let c = compare::claims(&history, db, policy)?;
     match format {

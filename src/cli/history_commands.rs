@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::history::History;
+use crate::history::RunId;
+use crate::policy::PolicyId;
 use crate::record::RunDocument;
 use crate::report::table::{self, Stored};
 use crate::run;
@@ -56,7 +58,11 @@ pub(super) fn list_alert_deliveries(args: &AuditArgs) -> Result<Exit, CliError> 
 }
 
 /// `alerts resend`: one line per alert owed, on stdout when delivered, on stderr when not.
-pub(super) fn resend(files: &[PathBuf], policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
+pub(super) fn resend(
+    files: &[PathBuf],
+    policy: Option<&PolicyId>,
+    db: &Path,
+) -> Result<Exit, CliError> {
     let policies = load_all(files)?;
     let mut history = History::open(db)?;
     let runtime = runtime()?;
@@ -89,7 +95,7 @@ pub(super) fn resend(files: &[PathBuf], policy: Option<&str>, db: &Path) -> Resu
     Ok(if all { Exit::Ok } else { Exit::Inconclusive })
 }
 
-pub(super) fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliError> {
+pub(super) fn show(run_id: RunId, format: Format, db: &Path) -> Result<Exit, CliError> {
     let history = History::open(db)?;
     let run = history
         .get(run_id)?
@@ -120,7 +126,7 @@ pub(super) fn show(run_id: i64, format: Format, db: &Path) -> Result<Exit, CliEr
     Ok(Exit::Ok)
 }
 
-pub(super) fn verify(policy: Option<&str>, db: &Path) -> Result<Exit, CliError> {
+pub(super) fn verify(policy: Option<&PolicyId>, db: &Path) -> Result<Exit, CliError> {
     let history = History::open(db)?;
     let report = history.verify(policy)?;
     out!("{report}");

@@ -7,6 +7,7 @@
 
 use crate::compare;
 use crate::history;
+use crate::history::RunId;
 use crate::measure::resolve;
 use crate::model::Verdict;
 use crate::policy::PolicyError;
@@ -77,7 +78,7 @@ pub enum CliError {
     #[error("{0} of {1} policy files are invalid; nothing was checked")]
     InvalidPolicies(usize, usize),
     #[error("no run with id {0} in {1}: list runs with `residency history`")]
-    NoSuchRun(i64, String),
+    NoSuchRun(RunId, String),
     #[error(
         "`{0}` is not a date: write YYYY-MM-DD or an RFC 3339 time such as 2026-11-27T06:00:00Z"
     )]
@@ -96,7 +97,7 @@ pub enum CliError {
     #[error(
         "run {0} cannot be shown as a table ({1}); its full record is still there: `residency show {0} --format json`"
     )]
-    Unreadable(i64, String),
+    Unreadable(RunId, String),
 }
 
 mod args;
@@ -128,7 +129,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::History {
             action: Some(HistoryAction::Verify { policy, db, .. }),
             ..
-        } => history_cmd::verify(policy.as_deref(), &db.path()),
+        } => history_cmd::verify(policy.as_ref(), &db.path()),
         Command::Report(args) => compare_cmd::report(&args),
         Command::History { action: None, list } => history_cmd::list_runs(&list),
         Command::History {
@@ -183,6 +184,6 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CliError> {
                     policy,
                     db,
                 },
-        } => history_cmd::resend(&policies, policy.as_deref(), &db.path()),
+        } => history_cmd::resend(&policies, policy.as_ref(), &db.path()),
     }
 }

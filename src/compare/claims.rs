@@ -16,7 +16,7 @@ pub enum ClaimStatus {
 /// A run id, date and verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunVerdict {
-    pub id: i64,
+    pub id: RunId,
     pub started_at: String,
     pub verdict: Verdict,
 }
@@ -31,7 +31,7 @@ pub struct ClaimReport {
     #[serde(flatten)]
     pub status: ClaimStatus,
     /// The runs that show the status.
-    pub evidence: Vec<i64>,
+    pub evidence: Vec<RunId>,
     /// The last run before the claim date was compliant; `null` with no run before it.
     pub already_compliant: Option<bool>,
     pub before: Vec<RunVerdict>,
@@ -41,9 +41,9 @@ pub struct ClaimReport {
 /// Every claim of a policy (from its latest run's snapshot), judged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     /// The run whose policy snapshot the claims come from.
-    pub claims_from_run: i64,
+    pub claims_from_run: RunId,
     pub claims: Vec<ClaimReport>,
 }
 
@@ -109,18 +109,18 @@ pub(crate) fn judge_claim(claim: &ClaimView, runs: &[RunSummary]) -> ClaimReport
 }
 
 /// Judges every claim in the latest run's policy snapshot against all of the policy's runs.
-pub fn claims(history: &History, db: &Path, policy: &str) -> Result<Claims, CompareError> {
+pub fn claims(history: &History, db: &Path, policy: &PolicyId) -> Result<Claims, CompareError> {
     let runs = runs_of(history, db, policy, None, None)?;
     let latest = runs
         .iter()
         .max_by_key(|r| (r.started_at, r.id))
         .ok_or_else(|| CompareError::UnknownPolicy {
-            policy: policy.to_string(),
+            policy: policy.clone(),
             db: db.to_path_buf(),
         })?;
     let doc = document(history, db, latest.id)?;
     Ok(Claims {
-        policy_id: policy.to_string(),
+        policy_id: policy.clone(),
         claims_from_run: latest.id,
         claims: doc
             .policy

@@ -39,7 +39,7 @@ pub struct EndpointDiff {
 /// What changed from one run of a policy to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diff {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub from: RunRefInfo,
     pub to: RunRefInfo,
     /// The run verdict, when it changed.
@@ -119,7 +119,7 @@ pub(crate) fn diff_endpoint(from: &EndpointView, to: &EndpointView) -> EndpointD
 }
 
 pub(crate) fn diff_documents(
-    policy: &str,
+    policy: &PolicyId,
     from: (&RunSummary, &DocView),
     to: (&RunSummary, &DocView),
 ) -> Diff {
@@ -160,7 +160,7 @@ pub(crate) fn diff_documents(
         .collect();
     let (old_transit, new_transit) = (from_doc.transit(), to_doc.transit());
     Diff {
-        policy_id: policy.to_string(),
+        policy_id: policy.clone(),
         from: from_run.into(),
         to: to_run.into(),
         verdict: change(&from_run.verdict, &to_run.verdict),
@@ -176,7 +176,7 @@ pub(crate) fn diff_documents(
 pub fn diff(
     history: &History,
     db: &Path,
-    policy: &str,
+    policy: &PolicyId,
     from: RunRef,
     to: RunRef,
 ) -> Result<Diff, CompareError> {

@@ -57,7 +57,9 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::history::{History, HistoryError, IndexedRun, RunFilter, RunSummary};
+use crate::history::{RunId, Seq};
 use crate::model::Verdict;
+use crate::policy::PolicyId;
 use crate::time;
 
 /// What stops a comparison; each message says what to do.
@@ -69,22 +71,22 @@ pub enum CompareError {
         "no runs of policy `{policy}` in {}: list recorded runs with `residency history`",
         db.display()
     )]
-    UnknownPolicy { policy: String, db: PathBuf },
+    UnknownPolicy { policy: PolicyId, db: PathBuf },
     #[error("no run with id {id} in {}: list runs with `residency history --policy POLICY_ID`", db.display())]
-    NoSuchRun { id: i64, db: PathBuf },
+    NoSuchRun { id: RunId, db: PathBuf },
     #[error(
         "run {id} belongs to policy `{actual}`, not `{wanted}`: list its runs with `residency history --policy {wanted}`"
     )]
     OtherPolicy {
-        id: i64,
-        actual: String,
-        wanted: String,
+        id: RunId,
+        actual: PolicyId,
+        wanted: PolicyId,
     },
     #[error(
         "policy `{policy}` has no run started at or before {when}: its first run started at {first}; pick a later time"
     )]
     NothingBefore {
-        policy: String,
+        policy: PolicyId,
         when: String,
         first: String,
     },
@@ -99,13 +101,13 @@ pub enum CompareError {
     #[error(
         "run {id} cannot be compared ({detail}); its full record is still there: `residency show {id} --format json`"
     )]
-    Unreadable { id: i64, detail: String },
+    Unreadable { id: RunId, detail: String },
 }
 
 /// A user's reference to a run: `--from`/`--to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunRef {
-    Id(i64),
+    Id(RunId),
     /// The last run started strictly before this instant (a day's end, or a time plus 1 µs).
     Before(DateTime<Utc>),
 }
@@ -161,8 +163,8 @@ use view::*;
 /// A run as comparisons name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunRefInfo {
-    pub id: i64,
-    pub seq: i64,
+    pub id: RunId,
+    pub seq: Seq,
     pub started_at: String,
     pub verdict: Verdict,
 }
@@ -196,18 +198,18 @@ pub(crate) fn change<T: PartialEq + Clone>(from: &T, to: &T) -> Option<Change<T>
 pub(crate) fn runs_of(
     history: &History,
     db: &Path,
-    policy: &str,
+    policy: &PolicyId,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<RunSummary>, CompareError> {
     let all = history.list(&RunFilter {
-        policy_id: Some(policy.to_string()),
+        policy_id: Some(policy.clone()),
         since: None,
         until: None,
     })?;
     if all.is_empty() {
         return Err(CompareError::UnknownPolicy {
-            policy: policy.to_string(),
+            policy: policy.clone(),
             db: db.to_path_buf(),
         });
     }
@@ -218,7 +220,7 @@ pub(crate) fn runs_of(
         .collect())
 }
 
-pub(crate) fn document(history: &History, db: &Path, id: i64) -> Result<DocView, CompareError> {
+pub(crate) fn document(history: &History, db: &Path, id: RunId) -> Result<DocView, CompareError> {
     let text = history
         .document_text(id)?
         .ok_or_else(|| CompareError::NoSuchRun {
@@ -233,7 +235,7 @@ pub(crate) fn document(history: &History, db: &Path, id: i64) -> Result<DocView,
 
 pub(crate) fn pick(
     runs: &[RunSummary],
-    policy: &str,
+    policy: &PolicyId,
     db: &Path,
     r: RunRef,
     history: &History,
@@ -247,7 +249,7 @@ pub(crate) fn pick(
                 Some(other) => Err(CompareError::OtherPolicy {
                     id,
                     actual: other.policy_id,
-                    wanted: policy.to_string(),
+                    wanted: policy.clone(),
                 }),
                 None => Err(CompareError::NoSuchRun {
                     id,
@@ -261,7 +263,7 @@ pub(crate) fn pick(
             .max_by_key(|s| (s.started_at, s.id))
             .cloned()
             .ok_or_else(|| CompareError::NothingBefore {
-                policy: policy.to_string(),
+                policy: policy.clone(),
                 when: time::micros(&(until - TimeDelta::microseconds(1))),
                 first: runs
                     .first()
@@ -283,7 +285,7 @@ mod tests {
     /// (host, verdict, addresses)
     type Endpoint<'a> = (&'a str, &'a str, &'a [Addr<'a>]);
     /// (status with since/on, evidence run ids, already_compliant)
-    type Judged = (Value, Vec<i64>, Option<bool>);
+    type Judged = (Value, Vec<RunId>, Option<bool>);
 
     fn at(s: &str) -> Result<DateTime<Utc>, CompareError> {
         parse_time(s, false)
@@ -314,10 +316,10 @@ mod tests {
         when: &str,
         verdict: Verdict,
         document: Value,
-    ) -> Result<i64, Box<dyn std::error::Error>> {
+    ) -> Result<RunId, Box<dyn std::error::Error>> {
         let t = at(when)?;
         Ok(h.append(&NewRun {
-            policy_id: "p".into(),
+            policy_id: PolicyId::test("p"),
             started_at: t,
             finished_at: t,
             verdict,
@@ -335,7 +337,7 @@ mod tests {
 
     #[test]
     fn run_references_parse_ids_dates_and_times() -> TestResult {
-        assert_eq!(RunRef::parse("42")?, RunRef::Id(42));
+        assert_eq!(RunRef::parse("42")?, RunRef::Id(RunId(42)));
         assert_eq!(
             RunRef::parse("2026-03-01")?,
             RunRef::Before(at("2026-03-02T00:00:00Z")?)
@@ -405,7 +407,7 @@ mod tests {
         let d = diff(
             &h,
             &path,
-            "p",
+            &PolicyId::test("p"),
             RunRef::parse("2026-01-15")?,
             RunRef::Id(second),
         )?;
@@ -436,7 +438,13 @@ mod tests {
         assert_eq!(got["transit_added"], json!(["CN"]));
         assert_eq!(got["transit_removed"], json!(["US"]));
 
-        let same = diff(&h, &path, "p", RunRef::Id(second), RunRef::Id(second))?;
+        let same = diff(
+            &h,
+            &path,
+            &PolicyId::test("p"),
+            RunRef::Id(second),
+            RunRef::Id(second),
+        )?;
         assert!(same.is_empty());
         assert!(crate::report::table::diff(&same).contains("no changes"));
         Ok(())
@@ -451,18 +459,38 @@ mod tests {
             Verdict::Compliant,
             doc(json!([]), &[]),
         )?;
-        let e = diff(&h, &path, "nope", RunRef::Id(id), RunRef::Id(id)).map_err(|e| e.to_string());
+        let e = diff(
+            &h,
+            &path,
+            &PolicyId::test("nope"),
+            RunRef::Id(id),
+            RunRef::Id(id),
+        )
+        .map_err(|e| e.to_string());
         assert!(
             matches!(&e, Err(m) if m.contains("no runs of policy `nope`")),
             "{e:?}"
         );
-        let e = diff(&h, &path, "p", RunRef::Id(999), RunRef::Id(id)).map_err(|e| e.to_string());
+        let e = diff(
+            &h,
+            &path,
+            &PolicyId::test("p"),
+            RunRef::Id(RunId(999)),
+            RunRef::Id(id),
+        )
+        .map_err(|e| e.to_string());
         assert!(
             matches!(&e, Err(m) if m.contains("no run with id 999")),
             "{e:?}"
         );
-        let e = diff(&h, &path, "p", RunRef::parse("2026-01-09")?, RunRef::Id(id))
-            .map_err(|e| e.to_string());
+        let e = diff(
+            &h,
+            &path,
+            &PolicyId::test("p"),
+            RunRef::parse("2026-01-09")?,
+            RunRef::Id(id),
+        )
+        .map_err(|e| e.to_string());
         assert!(
             matches!(&e, Err(m) if m.contains("no run started at or before 2026-01-09T23:59:59.999999Z")),
             "{e:?}"
@@ -482,15 +510,21 @@ mod tests {
         let t = at("2026-01-11T00:00:00Z")?;
         let other = h
             .append(&NewRun {
-                policy_id: "q".into(),
+                policy_id: PolicyId::test("q"),
                 started_at: t,
                 finished_at: t,
                 verdict: Verdict::Compliant,
                 document: doc(json!([]), &[]),
             })?
             .id;
-        let e =
-            diff(&h, &path, "p", RunRef::Id(mine), RunRef::Id(other)).map_err(|e| e.to_string());
+        let e = diff(
+            &h,
+            &path,
+            &PolicyId::test("p"),
+            RunRef::Id(mine),
+            RunRef::Id(other),
+        )
+        .map_err(|e| e.to_string());
         assert!(
             matches!(&e, Err(m) if m.contains(&format!("run {other} belongs to policy `q`, not `p`"))),
             "{e:?}"
@@ -561,7 +595,14 @@ mod tests {
                 )],
             ),
         )?;
-        let t = serde_json::to_value(timeline(&h, &path, "p", None, None, Per::Run)?)?;
+        let t = serde_json::to_value(timeline(
+            &h,
+            &path,
+            &PolicyId::test("p"),
+            None,
+            None,
+            Per::Run,
+        )?)?;
         assert_eq!(
             t["points"][0]["countries"],
             json!({"IN": {"count": 1, "share": 0.5}, "SG": {"count": 1, "share": 0.5}})
@@ -612,7 +653,14 @@ mod tests {
         );
 
         // Per day: the second day's two runs fold into their worst, and their addresses add up.
-        let d = serde_json::to_value(timeline(&h, &path, "p", None, None, Per::Day)?)?;
+        let d = serde_json::to_value(timeline(
+            &h,
+            &path,
+            &PolicyId::test("p"),
+            None,
+            None,
+            Per::Day,
+        )?)?;
         assert_eq!(d["points"].as_array().map(Vec::len), Some(2));
         assert_eq!(d["points"][1]["at"], "2026-01-02");
         assert_eq!(d["points"][1]["runs"].as_array().map(Vec::len), Some(2));
@@ -627,7 +675,14 @@ mod tests {
         );
         assert_eq!(spans(&d, 0), [v("compliant", 0, 0), v("violation", 1, 1)]);
 
-        let window = timeline(&h, &path, "p", Some(at("2026-01-02")?), None, Per::Run)?;
+        let window = timeline(
+            &h,
+            &path,
+            &PolicyId::test("p"),
+            Some(at("2026-01-02")?),
+            None,
+            Per::Run,
+        )?;
         assert_eq!(window.points.len(), 2);
         // Replay starts from the beginning of the policy, not of the window.
         assert_eq!(window.endpoints[0].spans[0].verdict, Verdict::Violation);
@@ -635,7 +690,7 @@ mod tests {
     }
 
     fn claim_status(h: &History, path: &Path) -> Result<Vec<Judged>, Box<dyn std::error::Error>> {
-        let c = claims(h, path, "p")?;
+        let c = claims(h, path, &PolicyId::test("p"))?;
         Ok(c.claims
             .into_iter()
             .map(|c| {
@@ -721,7 +776,8 @@ mod tests {
             )
         );
         assert!(
-            crate::report::table::claims(&claims(&h, &path, "p")?).contains("never held; runs")
+            crate::report::table::claims(&claims(&h, &path, &PolicyId::test("p"))?)
+                .contains("never held; runs")
         );
         Ok(())
     }

@@ -36,7 +36,7 @@ pub struct TimelinePoint {
     /// The run's start time (per run), or the day `YYYY-MM-DD` (per day).
     pub at: String,
     /// The runs folded into this point, by id, oldest first.
-    pub runs: Vec<i64>,
+    pub runs: Vec<RunId>,
     /// The worst verdict of those runs.
     pub verdict: Verdict,
     /// How many endpoints had each verdict (each endpoint's worst of the point's runs).
@@ -70,7 +70,7 @@ pub struct EndpointTrack {
 /// A policy's runs over time, oldest first, and each endpoint's verdicts along them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeline {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub per: Per,
     pub points: Vec<TimelinePoint>,
     /// Every endpoint seen in the window, by host.
@@ -98,13 +98,13 @@ pub(crate) fn code(v: Verdict) -> u8 {
 pub fn timeline(
     history: &History,
     db: &Path,
-    policy: &str,
+    policy: &PolicyId,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     per: Per,
 ) -> Result<Timeline, CompareError> {
     let runs = history.indexed(&RunFilter {
-        policy_id: Some(policy.to_string()),
+        policy_id: Some(policy.clone()),
         since,
         until,
     })?;
@@ -112,7 +112,7 @@ pub fn timeline(
         // An empty window is an answer; a policy with no runs at all is a mistake.
         runs_of(history, db, policy, None, None)?;
     }
-    let max_seq = runs.iter().map(|r| r.run.seq).max().unwrap_or(0);
+    let max_seq = runs.iter().map(|r| r.run.seq).max().unwrap_or(Seq(0));
     let changes = history.endpoint_changes(policy, max_seq)?;
     let hosts: BTreeMap<&str, usize> = changes
         .iter()
@@ -233,7 +233,7 @@ pub fn timeline(
         }
     }
     Ok(Timeline {
-        policy_id: policy.to_string(),
+        policy_id: policy.clone(),
         per,
         points,
         endpoints,

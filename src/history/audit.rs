@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::store::{Cell, window_where};
-use super::{History, HistoryError, RunFilter};
+use super::{History, HistoryError, RunFilter, RunId};
+use crate::policy::PolicyId;
 use crate::policy::alerts::AlertEvent;
 
 /// Which rows of an audit table to read: the same half-open window as for runs
@@ -36,7 +37,7 @@ pub struct Event {
     pub id: i64,
     #[serde(serialize_with = "crate::time::serialize_micros")]
     pub at: DateTime<Utc>,
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub kind: EventKind,
     /// The process the event happened to (for a takeover: the new holder).
     pub holder: String,
@@ -47,7 +48,7 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FailedRun {
     pub id: i64,
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     #[serde(serialize_with = "crate::time::serialize_micros")]
     pub started_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::time::serialize_micros")]
@@ -60,8 +61,8 @@ pub struct FailedRun {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertDelivery {
     pub id: i64,
-    pub run_id: i64,
-    pub policy_id: String,
+    pub run_id: RunId,
+    pub policy_id: PolicyId,
     pub event: AlertEvent,
     #[serde(serialize_with = "crate::time::serialize_micros")]
     pub at: DateTime<Utc>,
@@ -125,6 +126,10 @@ impl<'a> Cells<'a> {
         }
     }
 
+    fn policy(&mut self) -> Result<PolicyId, HistoryError> {
+        self.text().map(PolicyId::from_stored)
+    }
+
     fn time(&mut self) -> Result<DateTime<Utc>, HistoryError> {
         let text = self.text()?;
         super::parse_timestamp(&text).ok_or_else(|| {
@@ -154,7 +159,7 @@ impl History {
             .map(|row| {
                 let mut c = Cells::new(self, "events", row)?;
                 let at = c.time()?;
-                let policy_id = c.text()?;
+                let policy_id = c.policy()?;
                 let kind = match c.text()?.as_str() {
                     "lock_takeover" => EventKind::LockTakeover,
                     other => {
@@ -191,7 +196,7 @@ impl History {
             .map(|row| {
                 let mut c = Cells::new(self, "failed_runs", row)?;
                 Ok(FailedRun {
-                    policy_id: c.text()?,
+                    policy_id: c.policy()?,
                     started_at: c.time()?,
                     failed_at: c.time()?,
                     holder: c.text()?,
@@ -218,10 +223,10 @@ impl History {
     /// given), that row, oldest run first: the alerts still owed to a webhook.
     pub fn undelivered_alerts(
         &self,
-        policy_id: Option<&str>,
+        policy_id: Option<&PolicyId>,
     ) -> Result<Vec<AlertDelivery>, HistoryError> {
         let filter = AuditFilter {
-            policy_id: policy_id.map(str::to_string),
+            policy_id: policy_id.cloned(),
             ..AuditFilter::default()
         };
         let (clause, args) = window_where(&filter, "policy_id", "at")?;
@@ -242,8 +247,8 @@ impl History {
         rows.into_iter()
             .map(|row| {
                 let mut c = Cells::new(self, "alert_deliveries", row)?;
-                let run_id = c.int()?;
-                let policy_id = c.text()?;
+                let run_id = RunId(c.int()?);
+                let policy_id = c.policy()?;
                 let event = c.text()?;
                 let event = AlertEvent::parse(&event).ok_or_else(|| {
                     self.unreadable("alert_deliveries", c.id, format!("unknown event `{event}`"))

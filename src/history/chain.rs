@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::digest::RunDigest;
 use super::store::{ChainPart, Prepared, Store};
-use super::{HistoryError, NewRun};
+use super::{HistoryError, Link, NewRun, RunId, Seq};
+use crate::policy::PolicyId;
 
 /// `prev_hash` of the first run of every policy.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -28,7 +29,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// The columns a run hash covers, in their stored text form.
 pub(crate) struct Record<'a> {
     pub policy_id: &'a str,
-    pub seq: i64,
+    pub seq: Seq,
     pub started_at: &'a str,
     pub finished_at: &'a str,
     pub verdict: &'a str,
@@ -96,14 +97,12 @@ impl fmt::Display for VerifyReport {
             writeln!(f, "no runs recorded")?;
         }
         for p in &self.policies {
-            match (&p.broken, &p.head_hash) {
+            match (&p.broken, &p.head) {
                 (Some(b), _) => writeln!(f, "{}: BROKEN at {b}", p.policy_id)?,
                 (None, Some(head)) => writeln!(
                     f,
-                    "{}: intact, {} runs, head seq {} hash {head}",
-                    p.policy_id,
-                    p.runs_checked,
-                    p.head_seq.unwrap_or(0)
+                    "{}: intact, {} runs, head seq {} hash {}",
+                    p.policy_id, p.runs_checked, head.seq, head.hash
                 )?,
                 (None, None) => writeln!(f, "{}: no runs", p.policy_id)?,
             }
@@ -115,13 +114,12 @@ impl fmt::Display for VerifyReport {
 /// The verification of one policy's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyVerification {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     /// Runs whose hash, seq and link were checked: all of them when the chain is intact,
     /// otherwise up to and including the first broken one.
     pub runs_checked: u64,
-    /// Seq and hash of the policy's last run, when the chain is intact and non-empty.
-    pub head_seq: Option<i64>,
-    pub head_hash: Option<String>,
+    /// The link of the policy's last run, when the chain is intact and non-empty.
+    pub head: Option<Link>,
     /// The first problem found walking the chain from seq 1, if any.
     pub broken: Option<ChainBreak>,
 }
@@ -130,9 +128,9 @@ pub struct PolicyVerification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainBreak {
     /// The run where the break shows; `None` when the problem is a run that no longer exists.
-    pub id: Option<i64>,
+    pub id: Option<RunId>,
     /// That run's seq, or the first missing seq.
-    pub seq: i64,
+    pub seq: Seq,
     pub problem: ChainProblem,
     /// One line for humans, e.g. "hash mismatch: row edited".
     pub message: String,
@@ -156,19 +154,19 @@ pub enum ChainProblem {
     /// A column no longer has the type residency wrote: the row was edited.
     Unreadable { detail: String },
     /// Seqs jump: the runs in between were deleted.
-    SeqGap { missing_seq: i64 },
+    SeqGap { missing_seq: Seq },
     /// `prev_hash` is not the previous run's hash (`previous_id`), or for seq 1 not
     /// [`GENESIS_HASH`]: a run was deleted, replaced or reordered.
-    PrevHashMismatch { previous_id: Option<i64> },
+    PrevHashMismatch { previous_id: Option<RunId> },
     /// The chain head remembers runs after the last one present: they were deleted.
     MissingTail {
-        first_missing: i64,
-        last_missing: i64,
+        first_missing: Seq,
+        last_missing: Seq,
     },
     /// Runs exist but the policy's chain head row is gone.
     HeadMissing,
     /// Runs exist beyond the chain head: they were inserted outside residency.
-    HeadBehind { head_seq: i64 },
+    HeadBehind { head_seq: Seq },
     /// The chain head's hash is not the last run's hash: the last run was replaced.
     HeadHashMismatch,
     /// The run's row in the index (`run_digests`, `endpoint_changes`) is not what its document
@@ -222,7 +220,7 @@ impl ChainProblem {
         }
     }
 
-    fn at(self, id: Option<i64>, seq: i64) -> ChainBreak {
+    fn at(self, id: Option<RunId>, seq: Seq) -> ChainBreak {
         let message = self.message();
         ChainBreak {
             id,
@@ -235,8 +233,8 @@ impl ChainProblem {
 
 /// One `runs` row as verification reads it: every column exactly as stored.
 pub(crate) struct RawRow {
-    pub id: i64,
-    pub seq: i64,
+    pub id: RunId,
+    pub seq: Seq,
     pub started_at: String,
     pub finished_at: String,
     pub verdict: String,
@@ -294,13 +292,13 @@ pub(crate) fn push_json_string(s: &str, out: &mut String) {
 }
 
 /// The seq, `prev_hash` and hash of `run` appended after the policy's chain head `head` and
-/// last stored run `last` (each `(seq, hash)`), read inside the append transaction.
+/// last stored run `last`, read inside the append transaction.
 pub(crate) fn next_link(
     path: &Path,
     run: &NewRun,
     new: &Prepared<'_>,
-    head: Option<(i64, String)>,
-    last: Option<(i64, String)>,
+    head: Option<Link>,
+    last: Option<Link>,
 ) -> Result<Chained, HistoryError> {
     // The two agree unless the store was edited. Chain from the furthest point either has
     // seen, so a deleted last run stays a visible gap instead of being papered over by the
@@ -315,17 +313,21 @@ pub(crate) fn next_link(
         );
     }
     // On a tie the head wins: it is what residency itself recorded last.
-    let (prev_seq, prev_hash) = match (head, last) {
-        (Some(head), Some(last)) if last.0 > head.0 => last,
+    let previous = match (head, last) {
+        (Some(head), Some(last)) if last.seq > head.seq => last,
         (Some(head), _) => head,
         (None, Some(last)) => last,
-        (None, None) => (0, GENESIS_HASH.to_string()),
+        (None, None) => Link {
+            seq: Seq(0),
+            hash: GENESIS_HASH.to_string(),
+        },
     };
-    let seq = prev_seq.checked_add(1).ok_or_else(|| {
+    let seq = previous.seq.0.checked_add(1).map(Seq).ok_or_else(|| {
         HistoryError::InvalidRun(format!("{} has no seq numbers left", run.policy_id))
     })?;
+    let prev_hash = previous.hash;
     let hash = Record {
-        policy_id: &run.policy_id,
+        policy_id: run.policy_id.as_str(),
         seq,
         started_at: new.started_at,
         finished_at: new.finished_at,
@@ -335,26 +337,25 @@ pub(crate) fn next_link(
     }
     .hash();
     Ok(Chained {
-        seq,
+        link: Link { seq, hash },
         prev_hash,
-        hash,
     })
 }
 
 /// Where an appended run sits in its policy's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Chained {
-    pub seq: i64,
+    /// The run's own seq and hash.
+    pub link: Link,
     /// The previous run's hash, or [`GENESIS_HASH`] for seq 1.
     pub prev_hash: String,
-    pub hash: String,
 }
 
 /// Checks the hash chain of every policy in `store` (or only `policy_id`): see
 /// [`super::History::verify`].
 pub(crate) fn verify(
     store: &dyn Store,
-    policy_id: Option<&str>,
+    policy_id: Option<&PolicyId>,
 ) -> Result<VerifyReport, HistoryError> {
     let mut report = VerifyReport {
         policies: Vec::new(),
@@ -390,19 +391,18 @@ pub(crate) fn verify(
 /// Walks one policy's runs in seq order during `verify`, for either store.
 struct ChainWalk {
     result: PolicyVerification,
-    /// (id, seq, hash) of the last run that checked out.
-    previous: Option<(i64, i64, String)>,
+    /// The id and link of the last run that checked out.
+    previous: Option<(RunId, Link)>,
     index: IndexCheck,
 }
 
 impl ChainWalk {
-    fn new(policy_id: String, index: IndexCheck) -> ChainWalk {
+    fn new(policy_id: PolicyId, index: IndexCheck) -> ChainWalk {
         ChainWalk {
             result: PolicyVerification {
                 policy_id,
                 runs_checked: 0,
-                head_seq: None,
-                head_hash: None,
+                head: None,
                 broken: None,
             },
             previous: None,
@@ -411,7 +411,7 @@ impl ChainWalk {
     }
 
     /// Checks the next run; false once the chain is broken (the walk is then over).
-    fn step(&mut self, raw: Result<RawRow, (i64, i64, String)>) -> bool {
+    fn step(&mut self, raw: Result<RawRow, (RunId, Seq, String)>) -> bool {
         self.result.runs_checked += 1;
         let raw = match raw {
             Ok(raw) => raw,
@@ -421,7 +421,7 @@ impl ChainWalk {
             }
         };
         let recomputed = Record {
-            policy_id: &self.result.policy_id,
+            policy_id: self.result.policy_id.as_str(),
             seq: raw.seq,
             started_at: &raw.started_at,
             finished_at: &raw.finished_at,
@@ -433,8 +433,10 @@ impl ChainWalk {
         let previous = &self.previous;
         // Order matters: an edited row is the most specific diagnosis, then a missing seq,
         // then a link that points elsewhere (a replaced or reordered run).
-        let expected_seq = previous.as_ref().map_or(1, |p| p.1 + 1);
-        let expected_prev = previous.as_ref().map_or(GENESIS_HASH, |p| p.2.as_str());
+        let expected_seq = previous.as_ref().map_or(Seq::FIRST, |p| p.1.seq.next());
+        let expected_prev = previous
+            .as_ref()
+            .map_or(GENESIS_HASH, |p| p.1.hash.as_str());
         let problem = if recomputed != raw.hash {
             Some(ChainProblem::HashMismatch)
         } else if raw.seq != expected_seq {
@@ -455,45 +457,45 @@ impl ChainWalk {
             self.result.broken = Some(problem.at(Some(raw.id), raw.seq));
             return false;
         }
-        self.previous = Some((raw.id, raw.seq, raw.hash));
+        self.previous = Some((
+            raw.id,
+            Link {
+                seq: raw.seq,
+                hash: raw.hash,
+            },
+        ));
         true
     }
 
-    /// The verdict once every run was checked, given the policy's chain head `(seq, hash)`.
-    fn finish(self, head: Option<(i64, String)>) -> PolicyVerification {
+    /// The verdict once every run was checked, given the policy's chain head.
+    fn finish(self, head: Option<Link>) -> PolicyVerification {
         let ChainWalk {
             mut result,
             previous,
             ..
         } = self;
-        let last_seq = previous.as_ref().map_or(0, |p| p.1);
+        let last_seq = previous.as_ref().map_or(Seq(0), |p| p.1.seq);
         let last_id = previous.as_ref().map(|p| p.0);
         result.broken = match (&head, &previous) {
             (None, None) => None,
             (None, Some(_)) => Some(ChainProblem::HeadMissing.at(last_id, last_seq)),
-            (Some((head_seq, _)), _) if *head_seq > last_seq => Some(
+            (Some(head), _) if head.seq > last_seq => Some(
                 ChainProblem::MissingTail {
-                    first_missing: last_seq + 1,
-                    last_missing: *head_seq,
+                    first_missing: last_seq.next(),
+                    last_missing: head.seq,
                 }
-                .at(None, last_seq + 1),
+                .at(None, last_seq.next()),
             ),
-            (Some((head_seq, _)), _) if *head_seq < last_seq => Some(
-                ChainProblem::HeadBehind {
-                    head_seq: *head_seq,
-                }
-                .at(last_id, last_seq),
-            ),
-            (Some((_, head_hash)), Some((_, _, last_hash))) if head_hash != last_hash => {
+            (Some(head), _) if head.seq < last_seq => {
+                Some(ChainProblem::HeadBehind { head_seq: head.seq }.at(last_id, last_seq))
+            }
+            (Some(head), Some((_, last))) if head.hash != last.hash => {
                 Some(ChainProblem::HeadHashMismatch.at(last_id, last_seq))
             }
             _ => None,
         };
-        if result.broken.is_none()
-            && let Some((_, seq, hash)) = previous
-        {
-            result.head_seq = Some(seq);
-            result.head_hash = Some(hash);
+        if result.broken.is_none() {
+            result.head = previous.map(|(_, link)| link);
         }
         result
     }
@@ -530,14 +532,14 @@ pub(crate) fn document_text(text: String, compressed: Option<Vec<u8>>) -> Result
 /// `endpoint_changes` by seq `(host, verdict)`.
 #[derive(Debug, Default)]
 pub(crate) struct IndexRows {
-    pub digests: BTreeMap<i64, (String, i64, Option<String>)>,
-    pub changes: BTreeMap<i64, Vec<(String, Option<String>)>>,
+    pub digests: BTreeMap<Seq, (String, i64, Option<String>)>,
+    pub changes: BTreeMap<Seq, Vec<(String, Option<String>)>>,
 }
 
 /// Replays a policy's index beside its runs during `verify`.
 struct IndexCheck {
-    digests: BTreeMap<i64, (String, i64, Option<String>)>,
-    changes: BTreeMap<i64, Vec<(String, Option<String>)>>,
+    digests: BTreeMap<Seq, (String, i64, Option<String>)>,
+    changes: BTreeMap<Seq, Vec<(String, Option<String>)>>,
     state: BTreeMap<String, String>,
 }
 
@@ -551,7 +553,7 @@ impl IndexCheck {
     }
 
     /// Checks the run at `seq` (runs come in seq order) against its canonical document.
-    fn check(&mut self, seq: i64, document: &str) -> Result<(), String> {
+    fn check(&mut self, seq: Seq, document: &str) -> Result<(), String> {
         let changes = self.changes.remove(&seq).unwrap_or_default();
         let changed = !changes.is_empty();
         for (host, verdict) in changes {
@@ -645,7 +647,7 @@ mod tests {
         let doc_text = canonical_json(&document);
         let record = Record {
             policy_id: "eu-\"only\"",
-            seq: 3,
+            seq: Seq(3),
             started_at: "2025-01-02T03:04:05.000006Z",
             finished_at: "2025-01-02T03:04:06.000000Z",
             verdict: "violation",

@@ -33,11 +33,13 @@ use serde_json::Value;
 
 use crate::history::digest::RunDigest;
 use crate::model::Verdict;
+use crate::policy::PolicyId;
 use store::{Prepared, Store};
 
 mod audit;
 mod chain;
 pub mod digest;
+mod ids;
 mod postgres;
 mod sqlite;
 mod store;
@@ -46,6 +48,7 @@ pub use audit::{AlertDelivery, AuditFilter, Event, EventKind, FailedRun};
 pub use chain::{
     ChainBreak, ChainProblem, GENESIS_HASH, PolicyVerification, VerifyReport, canonical_json,
 };
+pub use ids::{Link, RunId, Seq};
 pub use sqlite::SCHEMA_VERSION;
 pub(crate) use store::{LockRow, LockTake};
 
@@ -57,7 +60,7 @@ const APPLICATION_ID: i64 = 0x5253_4459;
 /// One finished `check` of one policy, ready to be recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRun {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub verdict: Verdict,
@@ -68,11 +71,9 @@ pub struct NewRun {
 /// A run as recorded. Timestamps are as stored: truncated to microseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredRun {
-    /// The run id users type (`RUN_ID`); never reused.
-    pub id: i64,
-    pub policy_id: String,
-    /// Position in the policy's chain, from 1 with no gaps.
-    pub seq: i64,
+    pub id: RunId,
+    pub policy_id: PolicyId,
+    pub seq: Seq,
     #[serde(serialize_with = "crate::time::serialize_micros")]
     pub started_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::time::serialize_micros")]
@@ -89,7 +90,7 @@ pub struct StoredRun {
 /// interval, `since <= started_at < until`, so consecutive windows never overlap or miss a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
-    pub policy_id: Option<String>,
+    pub policy_id: Option<PolicyId>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -110,16 +111,16 @@ pub struct IndexedRun {
 /// An endpoint's verdict changed at run `seq` of its policy; `None`: the endpoint was dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointChange {
-    pub seq: i64,
+    pub seq: Seq,
     pub host: String,
     pub verdict: Option<Verdict>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunSummary {
-    pub id: i64,
-    pub policy_id: String,
-    pub seq: i64,
+    pub id: RunId,
+    pub policy_id: PolicyId,
+    pub seq: Seq,
     #[serde(serialize_with = "crate::time::serialize_micros")]
     pub started_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::time::serialize_micros")]
@@ -184,7 +185,7 @@ pub enum HistoryError {
     )]
     Corrupt {
         path: PathBuf,
-        id: i64,
+        id: RunId,
         detail: String,
     },
     #[error(
@@ -322,7 +323,7 @@ impl History {
     /// shutdown): in `failed_runs`, outside the hash chain, so `history verify` is unchanged.
     pub fn record_failure(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         started_at: DateTime<Utc>,
         holder: &str,
         reason: &str,
@@ -337,8 +338,8 @@ impl History {
     /// try it succeeded on, or why it was given up), in `alert_deliveries`, outside the chain.
     pub fn record_alert(
         &mut self,
-        run_id: i64,
-        policy_id: &str,
+        run_id: RunId,
+        policy_id: &PolicyId,
         event: &str,
         delivered: bool,
         detail: &str,
@@ -355,9 +356,6 @@ impl History {
     /// other machines), so each sees the previous one's run and the chain cannot fork; and a
     /// crash part-way leaves nothing behind.
     pub fn append(&mut self, run: &NewRun) -> Result<StoredRun, HistoryError> {
-        if run.policy_id.trim().is_empty() {
-            return Err(HistoryError::InvalidRun("the policy id is empty".into()));
-        }
         if run.finished_at < run.started_at {
             return Err(HistoryError::InvalidRun(format!(
                 "run of {} finished ({}) before it started ({})",
@@ -380,12 +378,12 @@ impl History {
         Ok(StoredRun {
             id,
             policy_id: run.policy_id.clone(),
-            seq: link.seq,
+            seq: link.link.seq,
             started_at: self.time_column(id, &started_at)?,
             finished_at: self.time_column(id, &finished_at)?,
             verdict: run.verdict,
             prev_hash: link.prev_hash,
-            hash: link.hash,
+            hash: link.link.hash,
             document: run.document.clone(),
         })
     }
@@ -428,8 +426,8 @@ impl History {
     /// Replaying them gives every endpoint's verdict at every run.
     pub fn endpoint_changes(
         &self,
-        policy_id: &str,
-        until_seq: i64,
+        policy_id: &PolicyId,
+        until_seq: Seq,
     ) -> Result<Vec<EndpointChange>, HistoryError> {
         self.store
             .endpoint_changes(policy_id, until_seq)?
@@ -439,7 +437,7 @@ impl History {
                     Some(v) => Some(v.parse().map_err(|detail| HistoryError::UnreadableRow {
                         path: self.path.clone(),
                         table: "endpoint_changes",
-                        id: row.seq,
+                        id: row.seq.0,
                         detail: format!("{policy_id} seq {} host {}: {detail}", row.seq, row.host),
                     })?),
                     None => None,
@@ -455,7 +453,7 @@ impl History {
 
     /// The canonical JSON text of run `id`'s document, or `None` if there is no such run: for
     /// readers that parse only part of it, which is much faster than building the whole value.
-    pub fn document_text(&self, id: i64) -> Result<Option<String>, HistoryError> {
+    pub fn document_text(&self, id: RunId) -> Result<Option<String>, HistoryError> {
         self.store
             .fetch_run(id)?
             .map(|(_, document)| document.map_err(|detail| self.corrupt(id, detail)))
@@ -463,7 +461,7 @@ impl History {
     }
 
     /// The run with this id, document included, or `None` if there is no such run.
-    pub fn get(&self, id: i64) -> Result<Option<StoredRun>, HistoryError> {
+    pub fn get(&self, id: RunId) -> Result<Option<StoredRun>, HistoryError> {
         let Some((row, document)) = self.store.fetch_run(id)? else {
             return Ok(None);
         };
@@ -475,7 +473,7 @@ impl History {
             started_at: self.time_column(id, &row.started_at)?,
             finished_at: self.time_column(id, &row.finished_at)?,
             verdict: self.verdict_column(id, &row.verdict)?,
-            policy_id: row.policy_id,
+            policy_id: PolicyId::from_stored(row.policy_id),
             seq: row.seq,
             prev_hash: row.prev_hash,
             hash: row.hash,
@@ -495,7 +493,7 @@ impl History {
     ///
     /// A `policy_id` with no runs yields an entry with `runs_checked == 0`, so a misspelt policy
     /// is visible rather than silently "intact".
-    pub fn verify(&self, policy_id: Option<&str>) -> Result<VerifyReport, HistoryError> {
+    pub fn verify(&self, policy_id: Option<&PolicyId>) -> Result<VerifyReport, HistoryError> {
         chain::verify(&*self.store, policy_id)
     }
 
@@ -503,7 +501,7 @@ impl History {
     /// take `decide` returns, if any (for `crate::run::lock`, which owns the rules).
     pub(crate) fn lock_take(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         decide: &mut (dyn FnMut(Option<LockRow>) -> Option<LockTake> + Send),
     ) -> Result<(), HistoryError> {
         self.store.take_lock(policy_id, decide)
@@ -512,7 +510,7 @@ impl History {
     /// Moves the heartbeat of `holder`'s lock; false when the lock is no longer theirs.
     pub(crate) fn lock_beat(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         holder: &str,
         at: &str,
     ) -> Result<bool, HistoryError> {
@@ -520,7 +518,11 @@ impl History {
     }
 
     /// Releases `holder`'s lock, if it is still theirs.
-    pub(crate) fn lock_drop(&mut self, policy_id: &str, holder: &str) -> Result<(), HistoryError> {
+    pub(crate) fn lock_drop(
+        &mut self,
+        policy_id: &PolicyId,
+        holder: &str,
+    ) -> Result<(), HistoryError> {
         self.store.drop_lock(policy_id, holder)
     }
 
@@ -530,13 +532,13 @@ impl History {
             finished_at: self.time_column(row.id, &row.finished_at)?,
             verdict: self.verdict_column(row.id, &row.verdict)?,
             id: row.id,
-            policy_id: row.policy_id,
+            policy_id: PolicyId::from_stored(row.policy_id),
             seq: row.seq,
             hash: row.hash,
         })
     }
 
-    fn corrupt(&self, id: i64, detail: String) -> HistoryError {
+    fn corrupt(&self, id: RunId, detail: String) -> HistoryError {
         HistoryError::Corrupt {
             path: self.path.clone(),
             id,
@@ -544,12 +546,12 @@ impl History {
         }
     }
 
-    fn time_column(&self, id: i64, text: &str) -> Result<DateTime<Utc>, HistoryError> {
+    fn time_column(&self, id: RunId, text: &str) -> Result<DateTime<Utc>, HistoryError> {
         parse_timestamp(text)
             .ok_or_else(|| self.corrupt(id, format!("timestamp `{text}` does not parse")))
     }
 
-    fn verdict_column(&self, id: i64, text: &str) -> Result<Verdict, HistoryError> {
+    fn verdict_column(&self, id: RunId, text: &str) -> Result<Verdict, HistoryError> {
         text.parse().map_err(|detail| self.corrupt(id, detail))
     }
 }

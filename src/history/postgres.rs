@@ -28,8 +28,9 @@ use sha2::{Digest, Sha256};
 use super::chain::{Chained, IndexRows, RawRow, canonical_json, document_text, next_link};
 use super::digest::{changed_endpoints, digest_columns};
 use super::store::*;
-use super::{APPLICATION_ID, HistoryError, NewRun, RunFilter};
+use super::{APPLICATION_ID, HistoryError, Link, NewRun, RunFilter, RunId, Seq};
 use crate::model::Verdict;
+use crate::policy::PolicyId;
 
 /// Schema steps for PostgreSQL, applied in order, each in its own transaction; the highest
 /// `residency_schema.version` is the number applied. Like the SQLite steps: only ever add.
@@ -383,9 +384,9 @@ impl PgStore {
 /// hash ...`.
 fn run_row(row: &Row) -> Result<RunRow, postgres::Error> {
     Ok(RunRow {
-        id: row.try_get(0)?,
+        id: RunId(row.try_get(0)?),
         policy_id: row.try_get(1)?,
-        seq: row.try_get(2)?,
+        seq: Seq(row.try_get(2)?),
         started_at: row.try_get(3)?,
         finished_at: row.try_get(4)?,
         verdict: row.try_get(5)?,
@@ -425,7 +426,7 @@ fn index_rows(
         .map_err(e())?
     {
         index.digests.insert(
-            row.try_get(0).map_err(e())?,
+            Seq(row.try_get(0).map_err(e())?),
             (
                 row.try_get(1).map_err(e())?,
                 row.try_get(2).map_err(e())?,
@@ -439,7 +440,7 @@ fn index_rows(
     {
         index
             .changes
-            .entry(row.try_get(0).map_err(e())?)
+            .entry(Seq(row.try_get(0).map_err(e())?))
             .or_default()
             .push((row.try_get(1).map_err(e())?, row.try_get(2).map_err(e())?));
     }
@@ -447,8 +448,8 @@ fn index_rows(
 }
 
 /// A run row for verification; `Err((id, seq, why))` when a column is not what was written.
-fn raw_row(row: &Row) -> Result<Result<RawRow, (i64, i64, String)>, postgres::Error> {
-    let (id, seq): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+fn raw_row(row: &Row) -> Result<Result<RawRow, (RunId, Seq, String)>, postgres::Error> {
+    let (id, seq) = (RunId(row.try_get(0)?), Seq(row.try_get(1)?));
     Ok(document_text(row.try_get(5)?, row.try_get(8)?)
         .map(|document| -> Result<RawRow, postgres::Error> {
             Ok(RawRow {
@@ -469,9 +470,14 @@ fn raw_row(row: &Row) -> Result<Result<RawRow, (i64, i64, String)>, postgres::Er
 impl Store for PgStore {
     // Appends of one policy queue on a transaction-scoped advisory lock keyed by its id, taken
     // before the chain head is read, so each reads the head the previous one wrote.
-    fn append(&mut self, run: &NewRun, new: &Prepared<'_>) -> Result<(i64, Chained), HistoryError> {
+    fn append(
+        &mut self,
+        run: &NewRun,
+        new: &Prepared<'_>,
+    ) -> Result<(RunId, Chained), HistoryError> {
         let path = &self.path;
         let vantage = vantage_of(&run.document);
+        let policy_id = run.policy_id.as_str();
         self.with(|client| {
             let e = |context| pg_err(path, context);
             let mut tx = client
@@ -479,33 +485,37 @@ impl Store for PgStore {
                 .map_err(e("cannot start recording the run"))?;
             tx.execute(
                 "SELECT pg_advisory_xact_lock($1)",
-                &[&chain_lock_key(&run.policy_id)],
+                &[&chain_lock_key(policy_id)],
             )
             .map_err(e("cannot lock the policy's chain"))?;
-            let link = |row: Row| (row.get::<_, i64>(0), row.get::<_, String>(1));
+            let link = |row: Row| Link {
+                seq: Seq(row.get(0)),
+                hash: row.get(1),
+            };
             let head = tx
-                .query_opt(&placeholders(HEAD_SQL), &[&run.policy_id])
+                .query_opt(&placeholders(HEAD_SQL), &[&policy_id])
                 .map_err(e("cannot read the chain head"))?
                 .map(link);
             let last = tx
-                .query_opt(&placeholders(LAST_RUN_SQL), &[&run.policy_id])
+                .query_opt(&placeholders(LAST_RUN_SQL), &[&policy_id])
                 .map_err(e("cannot read the policy's last run"))?
                 .map(link);
-            let link = next_link(path, run, new, head, last)?;
+            let chained = next_link(path, run, new, head, last)?;
+            let seq = chained.link.seq.0;
             let id: i64 = tx
                 .query_one(
                     "INSERT INTO runs (policy_id, seq, started_at, finished_at, verdict, document,
                                        document_zstd, prev_hash, hash, vantage)
                      VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, $9) RETURNING id",
                     &[
-                        &run.policy_id,
-                        &link.seq,
+                        &policy_id,
+                        &seq,
                         &new.started_at,
                         &new.finished_at,
                         &run.verdict.as_str(),
                         &new.compressed,
-                        &link.prev_hash,
-                        &link.hash,
+                        &chained.prev_hash,
+                        &chained.link.hash,
                         &vantage,
                     ],
                 )
@@ -516,8 +526,8 @@ impl Store for PgStore {
                 &placeholders(INSERT_DIGEST_SQL),
                 &[
                     &id,
-                    &run.policy_id,
-                    &link.seq,
+                    &policy_id,
+                    &seq,
                     &countries,
                     &i64::from(unlocated),
                     &error,
@@ -530,7 +540,7 @@ impl Store for PgStore {
                     .query(
                         "SELECT DISTINCT ON (host) host, verdict FROM endpoint_changes
                          WHERE policy_id = $1 AND seq < $2 ORDER BY host, seq DESC",
-                        &[&run.policy_id, &link.seq],
+                        &[&policy_id, &seq],
                     )
                     .map_err(e("cannot read the run index"))?
                 {
@@ -542,30 +552,31 @@ impl Store for PgStore {
                 for (host, verdict) in changed_endpoints(&before, digest) {
                     tx.execute(
                         &placeholders(INSERT_CHANGE_SQL),
-                        &[&run.policy_id, &host, &link.seq, &verdict],
+                        &[&policy_id, &host, &seq, &verdict],
                     )
                     .map_err(e("cannot index the run"))?;
                 }
             }
             tx.execute(
                 &placeholders(MOVE_HEAD_SQL),
-                &[&run.policy_id, &link.seq, &link.hash],
+                &[&policy_id, &seq, &chained.link.hash],
             )
             .map_err(e("cannot move the chain head"))?;
             tx.commit().map_err(e("cannot commit the run"))?;
-            Ok((id, link))
+            Ok((RunId(id), chained))
         })
     }
 
     fn insert_failure(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         started_at: &str,
         failed_at: &str,
         holder: &str,
         reason: &str,
     ) -> Result<i64, HistoryError> {
         let path = &self.path;
+        let policy_id = policy_id.as_str();
         self.with(|client| {
             Ok(client
                 .query_one(
@@ -579,14 +590,15 @@ impl Store for PgStore {
 
     fn insert_alert(
         &mut self,
-        run_id: i64,
-        policy_id: &str,
+        run_id: RunId,
+        policy_id: &PolicyId,
         event: &str,
         at: &str,
         delivered: bool,
         detail: &str,
     ) -> Result<i64, HistoryError> {
         let path = &self.path;
+        let (run_id, policy_id) = (run_id.0, policy_id.as_str());
         self.with(|client| {
             Ok(client
                 .query_one(
@@ -625,10 +637,11 @@ impl Store for PgStore {
 
     fn endpoint_changes(
         &self,
-        policy_id: &str,
-        until_seq: i64,
+        policy_id: &PolicyId,
+        until_seq: Seq,
     ) -> Result<Vec<ChangeRow>, HistoryError> {
         let path = &self.path;
+        let (policy_id, until_seq) = (policy_id.as_str(), until_seq.0);
         let rows = self.with(|client| {
             client
                 .query(&placeholders(CHANGES_SQL), &[&policy_id, &until_seq])
@@ -637,7 +650,7 @@ impl Store for PgStore {
         rows.iter()
             .map(|row| {
                 Ok(ChangeRow {
-                    seq: row.try_get(0)?,
+                    seq: Seq(row.try_get(0)?),
                     host: row.try_get(1)?,
                     verdict: row.try_get(2)?,
                 })
@@ -646,8 +659,12 @@ impl Store for PgStore {
             .map_err(self.err("cannot read the run index"))
     }
 
-    fn fetch_run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
+    fn fetch_run(
+        &self,
+        id: RunId,
+    ) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
         let path = &self.path;
+        let id = id.0;
         let row = self.with(|client| {
             client
                 .query_opt(&placeholders(RUN_SQL), &[&id])
@@ -680,7 +697,7 @@ impl Store for PgStore {
     // chain heads look inconsistent.
     fn read_chains(
         &self,
-        policy_id: Option<&str>,
+        policy_id: Option<&PolicyId>,
         walk: &mut (dyn FnMut(ChainPart) -> bool + Send),
     ) -> Result<(), HistoryError> {
         let path = &self.path;
@@ -705,7 +722,7 @@ impl Store for PgStore {
             'policies: for policy in policies {
                 let index = index_rows(&mut tx, path, &policy)?;
                 walk(ChainPart::Policy {
-                    policy_id: policy.clone(),
+                    policy_id: PolicyId::from_stored(policy.clone()),
                     index,
                 });
                 let runs = tx
@@ -720,7 +737,12 @@ impl Store for PgStore {
                 let head = tx
                     .query_opt(&placeholders(HEAD_SQL), &[&policy])
                     .map_err(e("cannot read the chain head"))?
-                    .map(|r| -> Result<_, postgres::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) })
+                    .map(|r| -> Result<_, postgres::Error> {
+                        Ok(Link {
+                            seq: Seq(r.try_get(0)?),
+                            hash: r.try_get(1)?,
+                        })
+                    })
                     .transpose()
                     .map_err(e("cannot read the chain head"))?;
                 walk(ChainPart::Head(head));
@@ -731,10 +753,11 @@ impl Store for PgStore {
 
     fn take_lock(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         decide: &mut (dyn FnMut(Option<LockRow>) -> Option<LockTake> + Send),
     ) -> Result<(), HistoryError> {
         let path = &self.path;
+        let policy_id = policy_id.as_str();
         self.with(|client| {
             let e = |context| pg_err(path, context);
             let mut tx = client
@@ -778,8 +801,14 @@ impl Store for PgStore {
         })
     }
 
-    fn beat_lock(&mut self, policy_id: &str, holder: &str, at: &str) -> Result<bool, HistoryError> {
+    fn beat_lock(
+        &mut self,
+        policy_id: &PolicyId,
+        holder: &str,
+        at: &str,
+    ) -> Result<bool, HistoryError> {
         let path = &self.path;
+        let policy_id = policy_id.as_str();
         let changed = self.with(|client| {
             client
                 .execute(&placeholders(BEAT_LOCK_SQL), &[&at, &policy_id, &holder])
@@ -788,8 +817,9 @@ impl Store for PgStore {
         Ok(changed == 1)
     }
 
-    fn drop_lock(&mut self, policy_id: &str, holder: &str) -> Result<(), HistoryError> {
+    fn drop_lock(&mut self, policy_id: &PolicyId, holder: &str) -> Result<(), HistoryError> {
         let path = &self.path;
+        let policy_id = policy_id.as_str();
         self.with(|client| {
             client
                 .execute(&placeholders(DROP_LOCK_SQL), &[&policy_id, &holder])

@@ -14,8 +14,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use super::chain::{Chained, IndexRows, RawRow, document_text, next_link};
 use super::digest::{RunDigest, changed_endpoints, digest_columns};
 use super::store::*;
-use super::{APPLICATION_ID, HistoryError, NewRun, RunFilter};
+use super::{APPLICATION_ID, HistoryError, Link, NewRun, RunFilter, RunId, Seq};
 use crate::model::Verdict;
+use crate::policy::PolicyId;
 
 /// How long to wait for another process holding the write lock before giving up. A `check`
 /// appends one small row, so anything much longer than this means a stuck process.
@@ -299,22 +300,22 @@ impl Store for SqliteStore {
     // Everything in one `BEGIN IMMEDIATE` transaction: concurrent writers (threads or
     // processes) queue on the write lock and each sees the previous one's run, so the chain
     // cannot fork; and a crash part-way leaves nothing behind.
-    fn append(&mut self, run: &NewRun, new: &Prepared<'_>) -> Result<(i64, Chained), HistoryError> {
+    fn append(
+        &mut self,
+        run: &NewRun,
+        new: &Prepared<'_>,
+    ) -> Result<(RunId, Chained), HistoryError> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err(&path, "cannot start recording the run"))?;
-        let head: Option<(i64, String)> = tx
-            .query_row(HEAD_SQL, [&run.policy_id], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
+        let head = tx
+            .query_row(HEAD_SQL, [&run.policy_id], link_row)
             .optional()
             .map_err(sql_err(&path, "cannot read the chain head"))?;
-        let last: Option<(i64, String)> = tx
-            .query_row(LAST_RUN_SQL, [&run.policy_id], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
+        let last = tx
+            .query_row(LAST_RUN_SQL, [&run.policy_id], link_row)
             .optional()
             .map_err(sql_err(&path, "cannot read the policy's last run"))?;
         let link = next_link(&path, run, new, head, last)?;
@@ -323,20 +324,30 @@ impl Store for SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?7, ?8)",
             params![
                 run.policy_id,
-                link.seq,
+                link.link.seq,
                 new.started_at,
                 new.finished_at,
                 run.verdict.as_str(),
                 new.compressed,
                 link.prev_hash,
-                link.hash
+                link.link.hash
             ],
         )
         .map_err(sql_err(&path, "cannot insert the run"))?;
-        let id = tx.last_insert_rowid();
-        index_run(&tx, &path, &run.policy_id, id, link.seq, new.digest)?;
-        tx.execute(MOVE_HEAD_SQL, params![run.policy_id, link.seq, link.hash])
-            .map_err(sql_err(&path, "cannot move the chain head"))?;
+        let id = RunId(tx.last_insert_rowid());
+        index_run(
+            &tx,
+            &path,
+            run.policy_id.as_str(),
+            id,
+            link.link.seq,
+            new.digest,
+        )?;
+        tx.execute(
+            MOVE_HEAD_SQL,
+            params![run.policy_id, link.link.seq, link.link.hash],
+        )
+        .map_err(sql_err(&path, "cannot move the chain head"))?;
         tx.commit()
             .map_err(sql_err(&path, "cannot commit the run"))?;
         Ok((id, link))
@@ -344,7 +355,7 @@ impl Store for SqliteStore {
 
     fn insert_failure(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         started_at: &str,
         failed_at: &str,
         holder: &str,
@@ -361,8 +372,8 @@ impl Store for SqliteStore {
 
     fn insert_alert(
         &mut self,
-        run_id: i64,
-        policy_id: &str,
+        run_id: RunId,
+        policy_id: &PolicyId,
         event: &str,
         at: &str,
         delivered: bool,
@@ -401,8 +412,8 @@ impl Store for SqliteStore {
 
     fn endpoint_changes(
         &self,
-        policy_id: &str,
-        until_seq: i64,
+        policy_id: &PolicyId,
+        until_seq: Seq,
     ) -> Result<Vec<ChangeRow>, HistoryError> {
         let e = || self.err("cannot read the run index");
         let mut stmt = self.conn.prepare(CHANGES_SQL).map_err(e())?;
@@ -418,7 +429,10 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(e())
     }
 
-    fn fetch_run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
+    fn fetch_run(
+        &self,
+        id: RunId,
+    ) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError> {
         self.conn
             .query_row(RUN_SQL, [id], |row| {
                 let document: String = row.get(8)?;
@@ -458,7 +472,7 @@ impl Store for SqliteStore {
 
     fn read_chains(
         &self,
-        policy_id: Option<&str>,
+        policy_id: Option<&PolicyId>,
         walk: &mut (dyn FnMut(ChainPart) -> bool + Send),
     ) -> Result<(), HistoryError> {
         let path = &self.path;
@@ -469,8 +483,8 @@ impl Store for SqliteStore {
             .conn
             .unchecked_transaction()
             .map_err(e("cannot start verification"))?;
-        let policies: Vec<String> = match policy_id {
-            Some(policy) => vec![policy.to_string()],
+        let policies: Vec<PolicyId> = match policy_id {
+            Some(policy) => vec![policy.clone()],
             None => {
                 let mut stmt = tx
                     .prepare(POLICIES_SQL)
@@ -483,7 +497,7 @@ impl Store for SqliteStore {
             }
         };
         'policies: for policy in policies {
-            let index = index_rows(&tx, path, &policy)?;
+            let index = index_rows(&tx, path, policy.as_str())?;
             walk(ChainPart::Policy {
                 policy_id: policy.clone(),
                 index,
@@ -501,7 +515,7 @@ impl Store for SqliteStore {
                 }
             }
             let head = tx
-                .query_row(HEAD_SQL, [&policy], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row(HEAD_SQL, [&policy], link_row)
                 .optional()
                 .map_err(e("cannot read the chain head"))?;
             walk(ChainPart::Head(head));
@@ -511,7 +525,7 @@ impl Store for SqliteStore {
 
     fn take_lock(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         decide: &mut (dyn FnMut(Option<LockRow>) -> Option<LockTake> + Send),
     ) -> Result<(), HistoryError> {
         let path = self.path.clone();
@@ -544,7 +558,12 @@ impl Store for SqliteStore {
             .map_err(sql_err(&path, "cannot commit the run lock"))
     }
 
-    fn beat_lock(&mut self, policy_id: &str, holder: &str, at: &str) -> Result<bool, HistoryError> {
+    fn beat_lock(
+        &mut self,
+        policy_id: &PolicyId,
+        holder: &str,
+        at: &str,
+    ) -> Result<bool, HistoryError> {
         let changed = self
             .conn
             .execute(BEAT_LOCK_SQL, params![at, policy_id, holder])
@@ -552,7 +571,7 @@ impl Store for SqliteStore {
         Ok(changed == 1)
     }
 
-    fn drop_lock(&mut self, policy_id: &str, holder: &str) -> Result<(), HistoryError> {
+    fn drop_lock(&mut self, policy_id: &PolicyId, holder: &str) -> Result<(), HistoryError> {
         self.conn
             .execute(DROP_LOCK_SQL, params![policy_id, holder])
             .map_err(sql_err(&self.path, "cannot release the run lock"))?;
@@ -577,7 +596,7 @@ fn backfill_index(conn: &mut Connection, path: &Path) -> Result<(), HistoryError
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(e())?;
-    let todo: Vec<(i64, String, i64)> = {
+    let todo: Vec<(RunId, String, Seq)> = {
         let mut stmt = tx
             .prepare(&format!(
                 "SELECT id, policy_id, seq {MISSING} ORDER BY policy_id, seq"
@@ -606,15 +625,15 @@ fn backfill_index(conn: &mut Connection, path: &Path) -> Result<(), HistoryError
 
 // Reads a row without trusting column types, since verification exists for files that were
 // edited; a wrong type becomes a reported break, not an error that stops verification.
-fn read_raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawRow, (i64, i64, String)>> {
+fn read_raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawRow, (RunId, Seq, String)>> {
     use rusqlite::types::ValueRef;
-    let id: i64 = row.get(0)?;
+    let id: RunId = row.get(0)?;
     let seq = match row.get_ref(1)? {
-        ValueRef::Integer(seq) => seq,
+        ValueRef::Integer(seq) => Seq(seq),
         other => {
             return Ok(Err((
                 id,
-                0,
+                Seq(0),
                 format!("seq is {}, not an integer", other.data_type()),
             )));
         }
@@ -681,8 +700,8 @@ fn index_run(
     conn: &Connection,
     path: &Path,
     policy_id: &str,
-    id: i64,
-    seq: i64,
+    id: RunId,
+    seq: Seq,
     digest: &Result<RunDigest, String>,
 ) -> Result<(), HistoryError> {
     let (countries, unlocated, error) = digest_columns(digest);
@@ -712,7 +731,7 @@ fn endpoint_state(
     conn: &Connection,
     path: &Path,
     policy_id: &str,
-    seq: i64,
+    seq: Seq,
 ) -> Result<BTreeMap<String, Verdict>, HistoryError> {
     // SQLite takes the bare columns of an aggregate query from the row holding MAX(seq).
     let mut stmt = conn
@@ -744,7 +763,7 @@ fn index_rows(conn: &Connection, path: &Path, policy_id: &str) -> Result<IndexRo
     let mut rows = stmt.query([policy_id]).map_err(e())?;
     while let Some(row) = rows.next().map_err(e())? {
         digests.insert(
-            row.get::<_, i64>(0).map_err(e())?,
+            row.get::<_, Seq>(0).map_err(e())?,
             (
                 row.get(1).map_err(e())?,
                 row.get(2).map_err(e())?,
@@ -752,7 +771,7 @@ fn index_rows(conn: &Connection, path: &Path, policy_id: &str) -> Result<IndexRo
             ),
         );
     }
-    let mut changes: BTreeMap<i64, Vec<(String, Option<String>)>> = BTreeMap::new();
+    let mut changes: BTreeMap<Seq, Vec<(String, Option<String>)>> = BTreeMap::new();
     let mut stmt = conn.prepare(ALL_CHANGES_SQL).map_err(e())?;
     let mut rows = stmt.query([policy_id]).map_err(e())?;
     while let Some(row) = rows.next().map_err(e())? {
@@ -762,6 +781,14 @@ fn index_rows(conn: &Connection, path: &Path, policy_id: &str) -> Result<IndexRo
             .push((row.get(1).map_err(e())?, row.get(2).map_err(e())?));
     }
     Ok(IndexRows { digests, changes })
+}
+
+/// A `(seq, hash)` row.
+fn link_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
+    Ok(Link {
+        seq: row.get(0)?,
+        hash: row.get(1)?,
+    })
 }
 
 /// Maps an SQLite error to the variant that tells the user what to do about it.
@@ -794,7 +821,7 @@ mod tests {
     fn run(policy: &str, verdict: Verdict) -> NewRun {
         let at = DateTime::from_timestamp(1_740_000_000, 0).unwrap_or_default();
         NewRun {
-            policy_id: policy.into(),
+            policy_id: PolicyId::test(policy),
             started_at: at,
             finished_at: at,
             verdict,
@@ -839,7 +866,7 @@ mod tests {
         let second = history.append(&run("p", Verdict::Violation))?;
         assert_eq!(
             (second.seq, second.prev_hash.as_str()),
-            (2, first.hash.as_str())
+            (Seq(2), first.hash.as_str())
         );
         assert!(history.verify(None)?.is_intact());
         Ok(())
@@ -860,7 +887,7 @@ mod tests {
         let broken = report.policies[0].broken.clone();
         assert_eq!(
             broken.as_ref().map(|b| (b.id, b.seq)),
-            Some((Some(stored.id), 1))
+            Some((Some(stored.id), Seq(1)))
         );
         assert!(matches!(
             broken.map(|b| b.problem),

@@ -10,7 +10,8 @@
 
 use super::chain::{Chained, IndexRows, RawRow};
 use super::digest::RunDigest;
-use super::{HistoryError, NewRun, RunFilter};
+use super::{HistoryError, Link, NewRun, RunFilter, RunId, Seq};
+use crate::policy::PolicyId;
 
 /// A run in the form both stores write: stored text, compressed document and index digest.
 pub(crate) struct Prepared<'a> {
@@ -26,9 +27,9 @@ pub(crate) struct Prepared<'a> {
 /// A `runs` row without its document, every column as stored (parsed above the store, so both
 /// stores report an edited column the same way).
 pub(crate) struct RunRow {
-    pub id: i64,
+    pub id: RunId,
     pub policy_id: String,
-    pub seq: i64,
+    pub seq: Seq,
     pub started_at: String,
     pub finished_at: String,
     pub verdict: String,
@@ -46,7 +47,7 @@ pub(crate) struct IndexedRow {
 
 /// An `endpoint_changes` row, as stored.
 pub(crate) struct ChangeRow {
-    pub seq: i64,
+    pub seq: Seq,
     pub host: String,
     pub verdict: Option<String>,
 }
@@ -77,11 +78,14 @@ pub(crate) struct LockTake {
 /// What [`Store::read_chains`] hands the verification walk, policy by policy, from one snapshot.
 pub(crate) enum ChainPart {
     /// A policy begins, with its index rows.
-    Policy { policy_id: String, index: IndexRows },
+    Policy {
+        policy_id: PolicyId,
+        index: IndexRows,
+    },
     /// Its next run in seq order; `Err((id, seq, why))` when a column is not what was written.
-    Run(Result<RawRow, (i64, i64, String)>),
-    /// Its chain head `(seq, hash)`, after its last run.
-    Head(Option<(i64, String)>),
+    Run(Result<RawRow, (RunId, Seq, String)>),
+    /// Its chain head, after its last run.
+    Head(Option<Link>),
 }
 
 /// The primitives of a history database. Every method names the store in its errors.
@@ -90,12 +94,16 @@ pub(crate) trait Store: Send {
     /// writers of the policy: reads the chain head and the last run, asks
     /// [`super::chain::next_link`] for the link, inserts the run and its index rows, moves the
     /// head. Returns the new row id and the link.
-    fn append(&mut self, run: &NewRun, new: &Prepared<'_>) -> Result<(i64, Chained), HistoryError>;
+    fn append(
+        &mut self,
+        run: &NewRun,
+        new: &Prepared<'_>,
+    ) -> Result<(RunId, Chained), HistoryError>;
 
     /// Inserts a `failed_runs` row; returns its id.
     fn insert_failure(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         started_at: &str,
         failed_at: &str,
         holder: &str,
@@ -105,8 +113,8 @@ pub(crate) trait Store: Send {
     /// Inserts an `alert_deliveries` row; returns its id.
     fn insert_alert(
         &mut self,
-        run_id: i64,
-        policy_id: &str,
+        run_id: RunId,
+        policy_id: &PolicyId,
         event: &str,
         at: &str,
         delivered: bool,
@@ -122,14 +130,17 @@ pub(crate) trait Store: Send {
     /// The policy's `endpoint_changes` rows up to `until_seq`, by seq then host.
     fn endpoint_changes(
         &self,
-        policy_id: &str,
-        until_seq: i64,
+        policy_id: &PolicyId,
+        until_seq: Seq,
     ) -> Result<Vec<ChangeRow>, HistoryError>;
 
     /// Run `id` and its canonical document text (decompressed), or `None` without such a run;
     /// `Err(why)` inside when the document columns were edited.
     #[allow(clippy::type_complexity)]
-    fn fetch_run(&self, id: i64) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError>;
+    fn fetch_run(
+        &self,
+        id: RunId,
+    ) -> Result<Option<(RunRow, Result<String, String>)>, HistoryError>;
 
     /// The rows of an audit-table query (`?n` placeholders, text arguments), cell by cell.
     fn select(
@@ -145,7 +156,7 @@ pub(crate) trait Store: Send {
     /// Policies come sorted by id; a `policy_id` with no rows still gets its three parts.
     fn read_chains(
         &self,
-        policy_id: Option<&str>,
+        policy_id: Option<&PolicyId>,
         walk: &mut (dyn FnMut(ChainPart) -> bool + Send),
     ) -> Result<(), HistoryError>;
 
@@ -153,15 +164,20 @@ pub(crate) trait Store: Send {
     /// and writes the take `decide` returns (with its takeover event), if any.
     fn take_lock(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         decide: &mut (dyn FnMut(Option<LockRow>) -> Option<LockTake> + Send),
     ) -> Result<(), HistoryError>;
 
     /// Moves the heartbeat of `holder`'s lock on `policy_id`; false when it is not theirs.
-    fn beat_lock(&mut self, policy_id: &str, holder: &str, at: &str) -> Result<bool, HistoryError>;
+    fn beat_lock(
+        &mut self,
+        policy_id: &PolicyId,
+        holder: &str,
+        at: &str,
+    ) -> Result<bool, HistoryError>;
 
     /// Deletes `holder`'s lock on `policy_id`, if it is still theirs.
-    fn drop_lock(&mut self, policy_id: &str, holder: &str) -> Result<(), HistoryError>;
+    fn drop_lock(&mut self, policy_id: &PolicyId, holder: &str) -> Result<(), HistoryError>;
 }
 
 // The statements both stores run as they are, in SQLite's `?n` form (the PostgreSQL store
@@ -249,7 +265,7 @@ pub(crate) fn window_where(
     let mut sql = String::new();
     let mut args = Vec::new();
     if let Some(id) = &filter.policy_id {
-        args.push(id.clone());
+        args.push(id.to_string());
         let _ = write!(sql, " AND {policy} = ?{}", args.len());
     }
     if let Some(since) = filter.since {

@@ -102,8 +102,35 @@ impl PolicyId {
         }
     }
 
+    /// A literal id in a unit test.
+    #[cfg(test)]
+    pub(crate) fn test(s: &str) -> PolicyId {
+        PolicyId::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An id as a history stored it. Not checked again: `check` records only parsed ids, and
+    /// `history verify` shows an id edited since (the hash covers it).
+    pub(crate) fn from_stored(s: String) -> PolicyId {
+        PolicyId(s)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Read back from recorded run documents as written: like [`PolicyId::from_stored`].
+impl<'de> Deserialize<'de> for PolicyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PolicyId, D::Error> {
+        String::deserialize(d).map(PolicyId::from_stored)
+    }
+}
+
+impl std::str::FromStr for PolicyId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PolicyId, String> {
+        PolicyId::parse(s)
     }
 }
 

@@ -22,8 +22,10 @@ use serde_json::Value;
 
 use crate::compare::{self, Claims, CompareError, Diff, Per, RunRef, Timeline, TimelinePoint};
 use crate::history::{History, RunFilter, RunSummary};
+use crate::history::{RunId, Seq};
 use crate::measure::resolve::Outcome;
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
+use crate::policy::PolicyId;
 use crate::record::{PolicySnapshot, RunDocument, Summary, ToolInfo};
 use crate::sources::physics::Countries;
 use crate::sources::registry::RegistryRecord;
@@ -105,8 +107,8 @@ pub struct Period {
 /// A run in a listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
-    pub id: i64,
-    pub seq: i64,
+    pub id: RunId,
+    pub seq: Seq,
     pub started_at: String,
     pub finished_at: String,
     pub verdict: Verdict,
@@ -156,8 +158,8 @@ pub struct EndpointHistory {
 /// The shown run in full.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunDetail {
-    pub id: i64,
-    pub seq: i64,
+    pub id: RunId,
+    pub seq: Seq,
     pub started_at: String,
     pub finished_at: String,
     pub verdict: Verdict,
@@ -259,18 +261,18 @@ pub struct Options {
 pub fn build(
     history: &History,
     db: &Path,
-    policy: &str,
+    policy: &PolicyId,
     selection: &Selection,
     options: &Options,
 ) -> Result<ReportContext, ReportError> {
     let all = history.list(&RunFilter {
-        policy_id: Some(policy.to_string()),
+        policy_id: Some(policy.clone()),
         since: None,
         until: None,
     })?;
     if all.is_empty() {
         return Err(CompareError::UnknownPolicy {
-            policy: policy.to_string(),
+            policy: policy.clone(),
             db: db.to_path_buf(),
         }
         .into());
@@ -300,7 +302,7 @@ pub fn build(
                 .collect();
             let Some(focus) = scope.iter().max_by_key(|r| (r.started_at, r.id)).cloned() else {
                 return Err(ReportError::EmptyPeriod {
-                    policy: policy.to_string(),
+                    policy: policy.clone(),
                     since: since.as_ref().map(time::micros),
                     until: until.as_ref().map(time::micros),
                 });
@@ -408,7 +410,10 @@ pub fn build(
 
     let title = format!(
         "{} — {}",
-        doc.policy.title.as_deref().unwrap_or(&doc.policy.id),
+        doc.policy
+            .title
+            .as_deref()
+            .unwrap_or(doc.policy.id.as_str()),
         match kind {
             ReportKind::Run => format!(
                 "run {} ({})",
@@ -466,7 +471,7 @@ fn latest_seq(all: &[RunSummary]) -> &RunSummary {
 fn pick(
     history: &History,
     db: &Path,
-    policy: &str,
+    policy: &PolicyId,
     all: &[RunSummary],
     r: RunRef,
 ) -> Result<RunSummary, ReportError> {
@@ -479,7 +484,7 @@ fn pick(
                 Some(other) => CompareError::OtherPolicy {
                     id,
                     actual: other.policy_id,
-                    wanted: policy.to_string(),
+                    wanted: policy.clone(),
                 },
                 None => CompareError::NoSuchRun {
                     id,
@@ -495,7 +500,7 @@ fn pick(
             .cloned()
             .ok_or_else(|| {
                 CompareError::NothingBefore {
-                    policy: policy.to_string(),
+                    policy: policy.clone(),
                     when: time::micros(&(until - TimeDelta::microseconds(1))),
                     first: all
                         .iter()

@@ -20,6 +20,8 @@ use std::path::PathBuf;
 
 use crate::compare::CompareError;
 use crate::history::HistoryError;
+use crate::history::RunId;
+use crate::policy::PolicyId;
 
 /// What stops a report; each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +36,14 @@ pub enum ReportError {
         until.as_deref().unwrap_or("now")
     )]
     EmptyPeriod {
-        policy: String,
+        policy: PolicyId,
         since: Option<String>,
         until: Option<String>,
     },
     #[error(
         "run {id} cannot be reported ({detail}); its full record is still there: `residency show {id} --format json`"
     )]
-    Unreadable { id: i64, detail: String },
+    Unreadable { id: RunId, detail: String },
     #[error(
         "cannot tell the report format from `{}`: name the output FILE.html, FILE.pdf or FILE.md",
         .0.display()

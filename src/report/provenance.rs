@@ -24,6 +24,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::history::{History, RunFilter, RunSummary};
+use crate::history::{Link, RunId, Seq};
+use crate::policy::PolicyId;
 
 use super::ReportError;
 
@@ -32,15 +34,15 @@ const PREFIX: &str = "residency-provenance:1;";
 /// A run as provenance names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProvenanceRun {
-    pub id: i64,
-    pub seq: i64,
+    pub id: RunId,
+    pub seq: Seq,
     pub hash: String,
 }
 
 /// What a report states about where its facts come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Provenance {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub database: String,
     /// Every run the report covers.
     pub runs: Vec<ProvenanceRun>,
@@ -57,7 +59,7 @@ pub struct Provenance {
 
 impl Provenance {
     pub fn new(
-        policy: &str,
+        policy: &PolicyId,
         runs: &[RunSummary],
         head: &RunSummary,
         chain_verified: Option<bool>,
@@ -77,13 +79,16 @@ impl Provenance {
             hash: head.hash.clone(),
         };
         let marker = Marker {
-            policy: policy.to_string(),
+            policy: policy.clone(),
             runs: runs.clone(),
-            head: (chain_head.seq, chain_head.hash.clone()),
+            head: Link {
+                seq: chain_head.seq,
+                hash: chain_head.hash.clone(),
+            },
         }
         .to_string();
         Provenance {
-            policy_id: policy.to_string(),
+            policy_id: policy.clone(),
             database: db.display().to_string(),
             runs,
             chain_head,
@@ -100,9 +105,9 @@ impl Provenance {
 /// A parsed marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marker {
-    pub policy: String,
+    pub policy: PolicyId,
     pub runs: Vec<ProvenanceRun>,
-    pub head: (i64, String),
+    pub head: Link,
 }
 
 impl fmt::Display for Marker {
@@ -114,7 +119,7 @@ impl fmt::Display for Marker {
             }
             write!(f, "{}.{}.{}", r.id, r.seq, r.hash)?;
         }
-        write!(f, ";head={}.{}", self.head.0, self.head.1)
+        write!(f, ";head={}.{}", self.head.seq, self.head.hash)
     }
 }
 
@@ -151,10 +156,10 @@ impl Marker {
     pub fn parse(text: &str) -> Option<Marker> {
         let rest = text.strip_prefix(PREFIX)?;
         let mut parts = rest.split(';');
-        let policy = parts.next()?.strip_prefix("policy=")?.to_string();
+        let policy = PolicyId::parse(parts.next()?.strip_prefix("policy=")?).ok()?;
         let runs_text = parts.next()?.strip_prefix("runs=")?;
         let head_text = parts.next()?.strip_prefix("head=")?;
-        if parts.next().is_some() || policy.is_empty() {
+        if parts.next().is_some() {
             return None;
         }
         let mut runs = Vec::new();
@@ -177,7 +182,10 @@ impl Marker {
         Some(Marker {
             policy,
             runs,
-            head: (seq.parse().ok()?, hash.to_string()),
+            head: Link {
+                seq: seq.parse().ok()?,
+                hash: hash.to_string(),
+            },
         })
     }
 }
@@ -251,8 +259,8 @@ pub fn check_report(history: &History, file: &Path) -> Result<ProvenanceCheck, R
         since: None,
         until: None,
     })?;
-    match all.iter().find(|r| r.seq == marker.head.0) {
-        Some(r) if r.hash == marker.head.1 => lines.push(format!(
+    match all.iter().find(|r| r.seq == marker.head.seq) {
+        Some(r) if r.hash == marker.head.hash => lines.push(format!(
             "chain head when the report was made: seq {} (run {}) matches",
             r.seq, r.id
         )),
@@ -260,29 +268,27 @@ pub fn check_report(history: &History, file: &Path) -> Result<ProvenanceCheck, R
             matches = false;
             lines.push(format!(
                 "chain head MISMATCH: the report says seq {} hash {}, the history has {}",
-                marker.head.0, marker.head.1, r.hash
+                marker.head.seq, marker.head.hash, r.hash
             ));
         }
         None => {
             matches = false;
             lines.push(format!(
                 "chain head MISSING: the report's head seq {} is not in the history",
-                marker.head.0
+                marker.head.seq
             ));
         }
     }
     let verify = history.verify(Some(&marker.policy))?;
     for p in &verify.policies {
-        match (&p.broken, &p.head_hash) {
+        match (&p.broken, &p.head) {
             (Some(b), _) => {
                 matches = false;
                 lines.push(format!("chain of {}: BROKEN at {b}", p.policy_id));
             }
             (None, Some(head)) => lines.push(format!(
-                "chain of {}: intact, {} runs, now at seq {} hash {head}",
-                p.policy_id,
-                p.runs_checked,
-                p.head_seq.unwrap_or(0)
+                "chain of {}: intact, {} runs, now at seq {} hash {}",
+                p.policy_id, p.runs_checked, head.seq, head.hash
             )),
             (None, None) => {}
         }
@@ -303,13 +309,16 @@ mod tests {
     fn markers_round_trip_and_are_found_in_any_surrounding() {
         let h = "ab".repeat(32);
         let m = Marker {
-            policy: "xiaomi-india".into(),
+            policy: PolicyId::test("xiaomi-india"),
             runs: vec![ProvenanceRun {
-                id: 12,
-                seq: 3,
+                id: RunId(12),
+                seq: Seq(3),
                 hash: h.clone(),
             }],
-            head: (4, h.clone()),
+            head: Link {
+                seq: Seq(4),
+                hash: h.clone(),
+            },
         };
         let text = m.to_string();
         assert_eq!(Marker::parse(&text), Some(m));

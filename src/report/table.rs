@@ -8,6 +8,7 @@ use crate::check::doctor::DoctorReport;
 use crate::check::locate::LocateReport;
 use crate::compare::{AddressState, ClaimStatus, Claims, Diff, Per, RunRefInfo, Timeline};
 use crate::history::{AlertDelivery, Event, FailedRun, RunSummary};
+use crate::history::{RunId, Seq};
 use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
 use crate::record::RunDocument;
@@ -18,8 +19,8 @@ use crate::time::rfc3339;
 /// Where a run was stored, shown under it so the reader can quote the anchor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
-    pub run_id: i64,
-    pub seq: i64,
+    pub run_id: RunId,
+    pub seq: Seq,
     pub hash: String,
     pub database: String,
 }
@@ -697,7 +698,7 @@ pub fn claims(c: &Claims) -> String {
             ClaimStatus::Broken { on, since } => format!("broken on {on} (since {since})"),
             ClaimStatus::NeverHeld => "never held".to_string(),
         };
-        let ids: Vec<String> = claim.evidence.iter().map(i64::to_string).collect();
+        let ids: Vec<String> = claim.evidence.iter().map(RunId::to_string).collect();
         let _ = writeln!(out, "  {status}; runs {}", ids.join(", "));
         let before = match claim.already_compliant {
             None => "no run before the claim date".to_string(),

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::history::{RunId, Seq};
 use crate::model::Verdict;
+use crate::policy::PolicyId;
 pub use crate::policy::alerts::{AlertEvent, AlertPolicy};
 use crate::record::RunDocument;
 use crate::time::rfc3339;
@@ -32,15 +34,15 @@ pub fn classify(previous: Option<Verdict>, current: Verdict) -> Option<AlertEven
 /// The previous run a new run is compared with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviousRun {
-    pub run_id: i64,
+    pub run_id: RunId,
     pub verdict: Verdict,
 }
 
 /// Where the new run was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRecord {
-    pub run_id: i64,
-    pub seq: i64,
+    pub run_id: RunId,
+    pub seq: Seq,
     pub hash: String,
 }
 
@@ -54,13 +56,13 @@ pub struct EndpointVerdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
     pub event: AlertEvent,
-    pub policy: String,
-    pub run_id: i64,
-    pub seq: i64,
+    pub policy: PolicyId,
+    pub run_id: RunId,
+    pub seq: Seq,
     pub hash: String,
     pub verdict: Verdict,
     pub previous_verdict: Verdict,
-    pub previous_run_id: i64,
+    pub previous_run_id: RunId,
     pub started_at: String,
     pub endpoints: Vec<EndpointVerdict>,
 }
@@ -79,7 +81,7 @@ pub fn alert_for(
     }
     Some(Alert {
         event,
-        policy: doc.policy.id.to_string(),
+        policy: doc.policy.id.clone(),
         run_id: run.run_id,
         seq: run.seq,
         hash: run.hash.clone(),

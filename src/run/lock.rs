@@ -25,6 +25,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::history::{History, HistoryError, LockRow, LockTake};
+use crate::policy::PolicyId;
 
 /// How often a run in progress refreshes its lock's heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
@@ -121,7 +122,7 @@ pub enum LockError {
     )]
     Unreadable {
         path: std::path::PathBuf,
-        policy: String,
+        policy: PolicyId,
         heartbeat: String,
     },
 }
@@ -133,7 +134,7 @@ fn time_text(t: DateTime<Utc>) -> Result<String, LockError> {
 /// Takes the lock of `policy_id` for `me`, taking over a gone holder's (see the module doc).
 pub fn acquire(
     history: &mut History,
-    policy_id: &str,
+    policy_id: &PolicyId,
     me: &Holder,
     stale_after: Duration,
 ) -> Result<Acquired, LockError> {
@@ -172,7 +173,7 @@ pub fn acquire(
 fn decide(
     row: Option<LockRow>,
     path: &Path,
-    policy_id: &str,
+    policy_id: &PolicyId,
     me: &Holder,
     now: DateTime<Utc>,
     stale_after: Duration,
@@ -189,7 +190,7 @@ fn decide(
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|_| LockError::Unreadable {
                     path: path.to_path_buf(),
-                    policy: policy_id.to_string(),
+                    policy: policy_id.clone(),
                     heartbeat: heartbeat_at.clone(),
                 })?;
             let age = (now - beat).to_std().unwrap_or_default();
@@ -219,13 +220,17 @@ fn decide(
 }
 
 /// Refreshes the heartbeat of `me`'s lock; false when it is no longer ours (taken over).
-pub fn heartbeat(history: &mut History, policy_id: &str, me: &Holder) -> Result<bool, LockError> {
+pub fn heartbeat(
+    history: &mut History,
+    policy_id: &PolicyId,
+    me: &Holder,
+) -> Result<bool, LockError> {
     let now = time_text(Utc::now())?;
     Ok(history.lock_beat(policy_id, &me.to_string(), &now)?)
 }
 
 /// Releases the lock if it is still ours; never someone else's that took it over.
-pub fn release(history: &mut History, policy_id: &str, me: &Holder) -> Result<(), LockError> {
+pub fn release(history: &mut History, policy_id: &PolicyId, me: &Holder) -> Result<(), LockError> {
     Ok(history.lock_drop(policy_id, &me.to_string())?)
 }
 
@@ -251,24 +256,24 @@ mod tests {
             pid: 1,
         };
         assert_eq!(
-            acquire(&mut history, "p", &live_other, STALE_AFTER)?,
+            acquire(&mut history, &PolicyId::test("p"), &live_other, STALE_AFTER)?,
             Acquired::Free
         );
         assert!(matches!(
-            acquire(&mut history, "p", &me, STALE_AFTER)?,
+            acquire(&mut history, &PolicyId::test("p"), &me, STALE_AFTER)?,
             Acquired::Held { .. }
         ));
         // Stale by heartbeat: a zero limit makes any heartbeat too old.
         std::thread::sleep(Duration::from_millis(2));
         assert!(matches!(
-            acquire(&mut history, "p", &me, Duration::ZERO)?,
+            acquire(&mut history, &PolicyId::test("p"), &me, Duration::ZERO)?,
             Acquired::TookOver { .. }
         ));
-        assert!(heartbeat(&mut history, "p", &me)?);
-        assert!(!heartbeat(&mut history, "p", &live_other)?);
-        release(&mut history, "p", &me)?;
+        assert!(heartbeat(&mut history, &PolicyId::test("p"), &me)?);
+        assert!(!heartbeat(&mut history, &PolicyId::test("p"), &live_other)?);
+        release(&mut history, &PolicyId::test("p"), &me)?;
         assert_eq!(
-            acquire(&mut history, "p", &me, STALE_AFTER)?,
+            acquire(&mut history, &PolicyId::test("p"), &me, STALE_AFTER)?,
             Acquired::Free
         );
         Ok(())

@@ -30,10 +30,12 @@ use self::alert::{
 use self::lock::{Acquired, Holder};
 use crate::check::{self, CheckSettings};
 use crate::history::{self, History, NewRun, RunFilter};
+use crate::history::{RunId, Seq};
 use crate::measure::integrity::Canaries;
 use crate::measure::resolve::{self, DnsResolver};
 use crate::measure::trace::{TraceSettings, TrippyTracer};
 use crate::model::HostPort;
+use crate::policy::PolicyId;
 use crate::policy::{self, Policy, RegistryPolicy};
 use crate::record::RunDocument;
 use crate::report::table::Stored;
@@ -134,7 +136,7 @@ impl RegistryOverrides {
 pub enum Notice {
     /// The policy's lock was held by a holder considered gone, and was taken over.
     TookOver {
-        policy: String,
+        policy: PolicyId,
         previous: String,
         reason: String,
     },
@@ -142,16 +144,16 @@ pub enum Notice {
     NoTraceroute(String),
     /// No alert could be decided: the previous run could not be read.
     NoPreviousRun {
-        policy: String,
-        run_id: i64,
+        policy: PolicyId,
+        run_id: RunId,
         error: String,
     },
     /// The alert was sent (or given up on) but the delivery could not be recorded.
-    DeliveryNotRecorded { run_id: i64, error: String },
+    DeliveryNotRecorded { run_id: RunId, error: String },
     /// The webhook did not take the alert.
     NotDelivered {
-        policy: String,
-        run_id: i64,
+        policy: PolicyId,
+        run_id: RunId,
         event: AlertEvent,
         error: String,
     },
@@ -363,7 +365,7 @@ impl Runner {
         p: &Prepared,
         notify: &mut impl FnMut(Notice),
     ) -> Result<Outcome, RunError> {
-        let id = p.policy.id.as_str();
+        let id = &p.policy.id;
         match lock::acquire(&mut self.history, id, &self.me, self.options.stale_after)? {
             Acquired::Held {
                 holder,
@@ -375,7 +377,7 @@ impl Runner {
                 });
             }
             Acquired::TookOver { previous, reason } => notify(Notice::TookOver {
-                policy: id.to_string(),
+                policy: id.clone(),
                 previous,
                 reason,
             }),
@@ -443,7 +445,7 @@ impl Runner {
                 doc = &mut run => break doc,
                 _ = beat.tick() => {
                     // Keeps a long run's lock from looking stale to other processes.
-                    if !lock::heartbeat(&mut self.history, policy.id.as_str(), &self.me)? {
+                    if !lock::heartbeat(&mut self.history, &policy.id, &self.me)? {
                         tracing::warn!(policy = %policy.id, "the run lock was taken over while this run was measuring");
                     }
                 }
@@ -480,12 +482,12 @@ fn record(history: &mut History, doc: &RunDocument) -> Result<history::StoredRun
 /// The run of the same policy just before the run `(run_id, seq)`, if any.
 fn previous_run(
     history: &History,
-    policy: &str,
-    run_id: i64,
-    seq: i64,
+    policy: &PolicyId,
+    run_id: RunId,
+    seq: Seq,
 ) -> Result<Option<PreviousRun>, history::HistoryError> {
     let filter = RunFilter {
-        policy_id: Some(policy.to_string()),
+        policy_id: Some(policy.clone()),
         ..RunFilter::default()
     };
     Ok(history
@@ -508,12 +510,12 @@ async fn send_alert(
     stored: &Stored,
     notify: &mut impl FnMut(Notice),
 ) {
-    let policy = doc.policy.id.as_str();
+    let policy = &doc.policy.id;
     let previous = match previous_run(history, policy, stored.run_id, stored.seq) {
         Ok(previous) => previous,
         Err(e) => {
             notify(Notice::NoPreviousRun {
-                policy: policy.to_string(),
+                policy: policy.clone(),
                 run_id: stored.run_id,
                 error: e.to_string(),
             });
@@ -530,7 +532,7 @@ async fn send_alert(
     };
     if let Err(e) = deliver_and_record(&alerts.webhook, &alert, history, notify).await {
         notify(Notice::NotDelivered {
-            policy: policy.to_string(),
+            policy: policy.clone(),
             run_id: stored.run_id,
             event: alert.event,
             error: e.to_string(),
@@ -579,22 +581,22 @@ pub enum ResendError {
          run `residency history verify`"
     )]
     NoRun {
-        run_id: i64,
-        policy: String,
+        run_id: RunId,
+        policy: PolicyId,
         event: AlertEvent,
     },
     #[error(
         "run #{run_id} cannot be read back as a run document ({detail}); its alert cannot be rebuilt"
     )]
-    Unreadable { run_id: i64, detail: String },
+    Unreadable { run_id: RunId, detail: String },
     #[error(
         "cannot read the policy file {} recorded in run #{run_id} ({detail}): give the policy \
          file of {policy}, `residency alerts resend POLICY.yaml`",
         file.display()
     )]
     NoPolicyFile {
-        run_id: i64,
-        policy: String,
+        run_id: RunId,
+        policy: PolicyId,
         file: PathBuf,
         detail: String,
     },
@@ -604,8 +606,8 @@ pub enum ResendError {
         file.display()
     )]
     NoWebhook {
-        run_id: i64,
-        policy: String,
+        run_id: RunId,
+        policy: PolicyId,
         event: AlertEvent,
         file: PathBuf,
     },
@@ -615,8 +617,8 @@ pub enum ResendError {
          `residency history verify`"
     )]
     Changed {
-        run_id: i64,
-        policy: String,
+        run_id: RunId,
+        policy: PolicyId,
         event: AlertEvent,
     },
 }
@@ -624,8 +626,8 @@ pub enum ResendError {
 /// What became of one undelivered alert in [`resend_alerts`].
 #[derive(Debug)]
 pub struct Resent {
-    pub run_id: i64,
-    pub policy: String,
+    pub run_id: RunId,
+    pub policy: PolicyId,
     pub event: AlertEvent,
     /// The try it was delivered on; or [`ResendError::NotDelivered`] (tried, and recorded);
     /// or another error, when it could not be tried at all (nothing recorded).
@@ -642,7 +644,7 @@ pub struct Resent {
 pub async fn resend_alerts(
     history: &mut History,
     policies: &[Policy],
-    policy_id: Option<&str>,
+    policy_id: Option<&PolicyId>,
     notify: &mut impl FnMut(Notice),
 ) -> Result<Vec<Resent>, history::HistoryError> {
     let pending = history.undelivered_alerts(policy_id)?;
@@ -676,7 +678,7 @@ async fn resend_one(
             detail: e.to_string(),
         })?;
     let loaded;
-    let policy = match policies.iter().find(|p| p.id.as_str() == row.policy_id) {
+    let policy = match policies.iter().find(|p| p.id == row.policy_id) {
         Some(p) => p,
         None => {
             let file = PathBuf::from(&doc.policy.file);

@@ -183,7 +183,7 @@ pub fn run_watch(
             let unrecorded = failure.and_then(|reason| {
                 runner
                     .history_mut()
-                    .record_failure(policy.id.as_str(), started, &holder, &reason)
+                    .record_failure(&policy.id, started, &holder, &reason)
                     .err()
             });
             let flow = event(WatchEvent::Ran {

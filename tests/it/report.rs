@@ -18,7 +18,7 @@ use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, Utc};
 use common::rundoc::{Addr, Endpoint, append, document};
-use residency::history::History;
+use residency::history::{History, RunId};
 use residency::model::Verdict;
 use residency::report::context::{self, Options, Selection};
 use residency::report::render::{self, OutputFormat};
@@ -50,7 +50,7 @@ fn long_name() -> String {
 
 struct Lab {
     dir: tempfile::TempDir,
-    runs: Vec<i64>,
+    runs: Vec<RunId>,
     /// The history: an SQLite file in `dir`, or a `postgres://` URL.
     db: PathBuf,
     _postgres: Option<common::pg::Postgres>,
@@ -479,7 +479,7 @@ fn markdown_matches_the_snapshot() {
     let ctx = context::build(
         &history,
         &lab.db(),
-        POLICY,
+        &common::pid(POLICY),
         &Selection::Run(None),
         &Options {
             generated_at: t0() + Duration::days(1),

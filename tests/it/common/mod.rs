@@ -10,3 +10,8 @@ pub mod pg;
 pub mod registry;
 pub mod rundoc;
 pub mod scenario;
+
+/// A policy id written in a test; panics on a typo in the test itself.
+pub fn pid(s: &str) -> residency::policy::PolicyId {
+    residency::policy::PolicyId::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}

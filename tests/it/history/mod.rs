@@ -5,14 +5,14 @@
 //! (`tests/it/common/pg.rs`; `name::sqlite` and `name::postgres`). Tampering tests go through a raw
 //! connection of either kind.
 
-use crate::common;
+use crate::common::{self, pid};
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use residency::history::{
-    ChainProblem, GENESIS_HASH, History, HistoryError, NewRun, RunFilter, SCHEMA_VERSION,
-    StoredRun, canonical_json,
+    ChainProblem, GENESIS_HASH, History, HistoryError, NewRun, RunFilter, RunId, SCHEMA_VERSION,
+    Seq, StoredRun, canonical_json,
 };
 use residency::model::Verdict;
 use rusqlite::Connection;
@@ -31,7 +31,7 @@ fn t0() -> DateTime<Utc> {
 fn new_run(policy: &str, minute: i64, verdict: Verdict, document: Value) -> NewRun {
     let started_at = t0() + Duration::minutes(minute);
     NewRun {
-        policy_id: policy.to_string(),
+        policy_id: pid(policy),
         started_at,
         finished_at: started_at + Duration::seconds(7),
         verdict,
@@ -146,7 +146,7 @@ fn tamperer(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// A run's stored canonical document text, decompressed the way residency stores it.
-fn stored_document(conn: &Connection, id: i64) -> Result<String, Box<dyn std::error::Error>> {
+fn stored_document(conn: &Connection, id: RunId) -> Result<String, Box<dyn std::error::Error>> {
     let blob: Vec<u8> =
         conn.query_row("SELECT document_zstd FROM runs WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -159,7 +159,7 @@ fn stored_document(conn: &Connection, id: i64) -> Result<String, Box<dyn std::er
 /// Replaces a run's stored document the way a tamperer who knows the format would.
 fn store_document(
     conn: &Connection,
-    id: i64,
+    id: RunId,
     text: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     conn.execute(
@@ -178,16 +178,16 @@ fn sha256_hex(text: &str) -> String {
 
 fn append_numbers_runs_per_policy_and_links_each_to_the_previous(kind: Kind) -> TestResult {
     let s = seeded_in(kind)?;
-    let seqs: Vec<i64> = s.eu.iter().map(|r| r.seq).collect();
+    let seqs: Vec<i64> = s.eu.iter().map(|r| r.seq.0).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
-    assert_eq!(s.india.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(s.india.iter().map(|r| r.seq.0).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(s.eu[0].prev_hash, GENESIS_HASH);
     assert_eq!(s.india[0].prev_hash, GENESIS_HASH);
     for pair in s.eu.windows(2) {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
     }
     assert_eq!(s.india[1].prev_hash, s.india[0].hash);
-    let ids: Vec<i64> = s.eu.iter().chain(&s.india).map(|r| r.id).collect();
+    let ids: Vec<RunId> = s.eu.iter().chain(&s.india).map(|r| r.id).collect();
     let mut unique = ids.clone();
     unique.sort_unstable();
     unique.dedup();
@@ -213,7 +213,7 @@ fn list_filters_by_policy_and_half_open_time_window(kind: Kind) -> TestResult {
     assert_eq!(all[1].id, s.india[0].id);
 
     let eu = history.list(&RunFilter {
-        policy_id: Some("eu".into()),
+        policy_id: Some(pid("eu")),
         ..Default::default()
     })?;
     assert_eq!(
@@ -229,19 +229,19 @@ fn list_filters_by_policy_and_half_open_time_window(kind: Kind) -> TestResult {
         since: Some(s.eu[1].started_at),
         until: Some(s.india[1].started_at),
     };
-    let ids: Vec<i64> = history.list(&window)?.iter().map(|r| r.id).collect();
+    let ids: Vec<RunId> = history.list(&window)?.iter().map(|r| r.id).collect();
     assert_eq!(ids, [s.eu[1].id, s.eu[2].id]);
 
     let india_since = RunFilter {
-        policy_id: Some("in".into()),
+        policy_id: Some(pid("in")),
         since: Some(s.eu[1].started_at),
         until: None,
     };
-    let ids: Vec<i64> = history.list(&india_since)?.iter().map(|r| r.id).collect();
+    let ids: Vec<RunId> = history.list(&india_since)?.iter().map(|r| r.id).collect();
     assert_eq!(ids, [s.india[1].id]);
 
     let nobody = RunFilter {
-        policy_id: Some("nope".into()),
+        policy_id: Some(pid("nope")),
         ..Default::default()
     };
     assert!(history.list(&nobody)?.is_empty());
@@ -265,7 +265,7 @@ fn get_round_trips_the_document_and_stored_fields(kind: Kind) -> TestResult {
         t0(),
         "microsecond timestamps survive unchanged"
     );
-    assert_eq!(history.get(stored.id + 1000)?, None);
+    assert_eq!(history.get(RunId(stored.id.0 + 1000))?, None);
 
     let as_json = serde_json::to_value(&fetched)?;
     assert_eq!(as_json["started_at"], "2025-03-01T09:00:00.123456Z");
@@ -284,17 +284,17 @@ fn verify_passes_on_an_untouched_history(kind: Kind) -> TestResult {
         .map(|p| p.policy_id.as_str())
         .collect();
     assert_eq!(policies, ["eu", "in"]);
-    assert_eq!(report.policies[0].head_seq, Some(4));
+    assert_eq!(report.policies[0].head.as_ref().map(|h| h.seq.0), Some(4));
     assert_eq!(
-        report.policies[0].head_hash.as_deref(),
+        report.policies[0].head.as_ref().map(|h| h.hash.as_str()),
         Some(s.eu[3].hash.as_str())
     );
 
-    let one = History::open(&s.path)?.verify(Some("in"))?;
+    let one = History::open(&s.path)?.verify(Some(&pid("in")))?;
     assert_eq!(one.policies.len(), 1);
     assert_eq!(one.policies[0].runs_checked, 2);
 
-    let unknown = History::open(&s.path)?.verify(Some("typo"))?;
+    let unknown = History::open(&s.path)?.verify(Some(&pid("typo")))?;
     assert_eq!(
         unknown.policies[0].runs_checked, 0,
         "an unknown policy is visibly empty"
@@ -344,9 +344,9 @@ fn postgres_runs_record_their_vantage_point() -> TestResult {
     assert_eq!(
         got,
         [
-            (india.id, Some("IN (19.07,72.87)".to_string())),
-            (us.id, Some("US (37.4,-122.1)".to_string())),
-            (none.id, None)
+            (india.id.0, Some("IN (19.07,72.87)".to_string())),
+            (us.id.0, Some("US (37.4,-122.1)".to_string())),
+            (none.id.0, None)
         ]
     );
     assert!(history.verify(None)?.is_intact());
@@ -368,23 +368,23 @@ fn run_locks_and_audit_tables_work_alike(kind: Kind) -> TestResult {
     };
     let stale = std::time::Duration::from_secs(300);
     assert_eq!(
-        lock::acquire(&mut history, "p", &other, stale)?,
+        lock::acquire(&mut history, &pid("p"), &other, stale)?,
         Acquired::Free
     );
     assert!(matches!(
-        lock::acquire(&mut history, "p", &me, stale)?,
+        lock::acquire(&mut history, &pid("p"), &me, stale)?,
         Acquired::Held { holder, .. } if holder == other.to_string()
     ));
     std::thread::sleep(std::time::Duration::from_millis(5));
     assert!(matches!(
-        lock::acquire(&mut history, "p", &me, std::time::Duration::ZERO)?,
+        lock::acquire(&mut history, &pid("p"), &me, std::time::Duration::ZERO)?,
         Acquired::TookOver { previous, .. } if previous == other.to_string()
     ));
-    assert!(lock::heartbeat(&mut history, "p", &me)?);
-    assert!(!lock::heartbeat(&mut history, "p", &other)?);
-    lock::release(&mut history, "p", &me)?;
+    assert!(lock::heartbeat(&mut history, &pid("p"), &me)?);
+    assert!(!lock::heartbeat(&mut history, &pid("p"), &other)?);
+    lock::release(&mut history, &pid("p"), &me)?;
     assert_eq!(
-        lock::acquire(&mut history, "p", &other, stale)?,
+        lock::acquire(&mut history, &pid("p"), &other, stale)?,
         Acquired::Free
     );
     let events = history.events(&AuditFilter::default())?;
@@ -394,9 +394,10 @@ fn run_locks_and_audit_tables_work_alike(kind: Kind) -> TestResult {
         (EventKind::LockTakeover, me.to_string().as_str())
     );
 
-    let failed = history.record_failure("p", t0(), &me.to_string(), "resolver unreachable")?;
+    let failed =
+        history.record_failure(&pid("p"), t0(), &me.to_string(), "resolver unreachable")?;
     let failures = history.failed_runs(&AuditFilter {
-        policy_id: Some("p".into()),
+        policy_id: Some(pid("p")),
         ..AuditFilter::default()
     })?;
     assert_eq!(
@@ -408,15 +409,21 @@ fn run_locks_and_audit_tables_work_alike(kind: Kind) -> TestResult {
     );
 
     let run = history.append(&new_run("p", 0, Verdict::Violation, json!({})))?;
-    history.record_alert(run.id, "p", "violation", false, "HTTP 500 after 3 tries")?;
-    let owed = history.undelivered_alerts(Some("p"))?;
+    history.record_alert(
+        run.id,
+        &pid("p"),
+        "violation",
+        false,
+        "HTTP 500 after 3 tries",
+    )?;
+    let owed = history.undelivered_alerts(Some(&pid("p")))?;
     assert_eq!(
         owed.iter()
             .map(|a| (a.run_id, a.delivered))
             .collect::<Vec<_>>(),
         [(run.id, false)]
     );
-    history.record_alert(run.id, "p", "violation", true, "delivered on try 1")?;
+    history.record_alert(run.id, &pid("p"), "violation", true, "delivered on try 1")?;
     assert!(history.undelivered_alerts(None)?.is_empty());
     assert_eq!(history.alert_deliveries(&AuditFilter::default())?.len(), 2);
     Ok(())
@@ -439,7 +446,7 @@ fn concurrent_appends_from_two_handles_form_one_unbroken_chain(kind: Kind) -> Te
                             Verdict::Compliant,
                             json!({"worker": worker, "i": i}),
                         );
-                        history.append(&run).map(|stored| stored.seq)
+                        history.append(&run).map(|stored| stored.seq.0)
                     })
                     .collect()
             })
@@ -456,7 +463,7 @@ fn concurrent_appends_from_two_handles_form_one_unbroken_chain(kind: Kind) -> Te
     let report = history.verify(None)?;
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.policies[0].runs_checked, 40);
-    assert_eq!(report.policies[0].head_seq, Some(40));
+    assert_eq!(report.policies[0].head.as_ref().map(|h| h.seq.0), Some(40));
     Ok(())
 }
 
@@ -552,7 +559,7 @@ fn an_uncommitted_append_leaves_no_trace() -> TestResult {
     let next = history.append(&new_run("eu", 10, Verdict::Compliant, json!({})))?;
     assert_eq!(
         (next.seq, next.prev_hash.as_str()),
-        (5, s.eu[3].hash.as_str())
+        (Seq(5), s.eu[3].hash.as_str())
     );
     Ok(())
 }
@@ -566,11 +573,8 @@ fn invalid_runs_are_refused_before_touching_the_store(kind: Kind) -> TestResult 
         history.append(&backwards),
         Err(HistoryError::InvalidRun(_))
     ));
-    let unnamed = new_run(" ", 0, Verdict::Compliant, json!({}));
-    assert!(matches!(
-        history.append(&unnamed),
-        Err(HistoryError::InvalidRun(_))
-    ));
+    // A run without a policy id cannot even be built: `NewRun` takes a parsed `PolicyId`.
+    assert!(residency::policy::PolicyId::parse(" ").is_err());
     assert!(history.list(&RunFilter::default())?.is_empty());
     Ok(())
 }
@@ -584,7 +588,7 @@ fn a_run_document_from_the_first_release_still_reads() {
     let text = std::fs::read_to_string(&path).expect("fixture");
     let doc: residency::record::RunDocument =
         serde_json::from_str(&text).expect("an old run document deserialises");
-    assert_eq!(doc.policy.id, "example-public-dns");
+    assert_eq!(doc.policy.id.as_str(), "example-public-dns");
     assert_eq!(doc.endpoints.len(), 6);
     let first = &doc.endpoints[0].addresses[0];
     assert_eq!(first.confidence, residency::model::Confidence::Low);
@@ -677,10 +681,10 @@ fn runs_recorded_before_the_index_are_indexed_on_open() -> TestResult {
     let indexed = history.indexed(&RunFilter::default())?;
     assert_eq!(indexed.len(), 3);
     assert_eq!(indexed[1].countries.get("CN"), Some(&1));
-    let changes = history.endpoint_changes("p", 3)?;
+    let changes = history.endpoint_changes(&pid("p"), Seq(3))?;
     let summary: Vec<(i64, &str, Option<Verdict>)> = changes
         .iter()
-        .map(|c| (c.seq, c.host.as_str(), c.verdict))
+        .map(|c| (c.seq.0, c.host.as_str(), c.verdict))
         .collect();
     assert_eq!(
         summary,

@@ -64,8 +64,8 @@ fn tampering_is_detected_and_plain_edits_refused(kind: Kind) -> TestResult {
     assert_eq!(
         india.problem,
         ChainProblem::MissingTail {
-            first_missing: 2,
-            last_missing: 2
+            first_missing: Seq(2),
+            last_missing: Seq(2)
         }
     );
     Ok(())
@@ -82,7 +82,7 @@ fn edited_verdict_is_reported_as_hash_mismatch_on_that_run() -> TestResult {
     assert!(!report.is_intact());
     let eu = &report.policies[0];
     let broken = eu.broken.as_ref().ok_or("break not found")?;
-    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), Seq(3)));
     assert_eq!(broken.problem, ChainProblem::HashMismatch);
     assert_eq!(broken.message, "hash mismatch: row edited");
     assert_eq!(eu.runs_checked, 3);
@@ -97,13 +97,18 @@ fn edited_verdict_is_reported_as_hash_mismatch_on_that_run() -> TestResult {
 fn deleted_middle_run_is_reported_as_a_seq_gap() -> TestResult {
     let s = seeded()?;
     tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[1].id])?;
-    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let report = History::open(&s.path)?.verify(Some(&pid("eu")))?;
     let broken = report.policies[0]
         .broken
         .as_ref()
         .ok_or("break not found")?;
-    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
-    assert_eq!(broken.problem, ChainProblem::SeqGap { missing_seq: 2 });
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), Seq(3)));
+    assert_eq!(
+        broken.problem,
+        ChainProblem::SeqGap {
+            missing_seq: Seq(2)
+        }
+    );
     assert_eq!(broken.message, "seq gap: run seq 2 missing");
     Ok(())
 }
@@ -135,12 +140,12 @@ fn replaced_run_with_recomputed_hash_breaks_the_next_link() -> TestResult {
         rusqlite::params![canonical_json(&forged_doc), forged_hash, victim.id],
     )?;
 
-    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let report = History::open(&s.path)?.verify(Some(&pid("eu")))?;
     let broken = report.policies[0]
         .broken
         .as_ref()
         .ok_or("break not found")?;
-    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), 3));
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[2].id), Seq(3)));
     assert_eq!(
         broken.problem,
         ChainProblem::PrevHashMismatch {
@@ -161,15 +166,15 @@ fn replaced_run_with_recomputed_hash_breaks_the_next_link() -> TestResult {
 fn deleted_last_run_is_detected_through_chain_head() -> TestResult {
     let s = seeded()?;
     tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[3].id])?;
-    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let report = History::open(&s.path)?.verify(Some(&pid("eu")))?;
     let eu = &report.policies[0];
     let broken = eu.broken.as_ref().ok_or("break not found")?;
-    assert_eq!((broken.id, broken.seq), (None, 4));
+    assert_eq!((broken.id, broken.seq), (None, Seq(4)));
     assert_eq!(
         broken.problem,
         ChainProblem::MissingTail {
-            first_missing: 4,
-            last_missing: 4
+            first_missing: Seq(4),
+            last_missing: Seq(4)
         }
     );
     assert_eq!(
@@ -187,15 +192,20 @@ fn appending_after_a_deleted_last_run_keeps_the_gap_visible() -> TestResult {
     let mut history = History::open(&s.path)?;
     let next = history.append(&new_run("eu", 9, Verdict::Compliant, json!({})))?;
     assert_eq!(
-        next.seq, 5,
+        next.seq.0, 5,
         "chains from the head, not from the surviving rows"
     );
     assert_eq!(next.prev_hash, s.eu[3].hash);
-    let broken = history.verify(Some("eu"))?.policies[0]
+    let broken = history.verify(Some(&pid("eu")))?.policies[0]
         .broken
         .clone()
         .ok_or("break not found")?;
-    assert_eq!(broken.problem, ChainProblem::SeqGap { missing_seq: 4 });
+    assert_eq!(
+        broken.problem,
+        ChainProblem::SeqGap {
+            missing_seq: Seq(4)
+        }
+    );
     Ok(())
 }
 
@@ -229,12 +239,12 @@ fn reformatted_document_is_a_hash_mismatch_even_if_equal_as_json() -> TestResult
     let original = stored_document(&conn, s.eu[0].id)?;
     let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&original)?)?;
     store_document(&conn, s.eu[0].id, &pretty)?;
-    let report = History::open(&s.path)?.verify(Some("eu"))?;
+    let report = History::open(&s.path)?.verify(Some(&pid("eu")))?;
     let broken = report.policies[0]
         .broken
         .as_ref()
         .ok_or("break not found")?;
-    assert_eq!((broken.id, broken.seq), (Some(s.eu[0].id), 1));
+    assert_eq!((broken.id, broken.seq), (Some(s.eu[0].id), Seq(1)));
     assert_eq!(broken.problem, ChainProblem::HashMismatch);
     Ok(())
 }
@@ -248,12 +258,12 @@ fn an_edited_index_is_reported_by_verify() -> TestResult {
         "UPDATE endpoint_changes SET verdict = 'compliant' WHERE seq = 2 AND host = 'a.test'",
         [],
     )?;
-    let report = History::open(&path)?.verify(Some("p"))?;
+    let report = History::open(&path)?.verify(Some(&pid("p")))?;
     let broken = report.policies[0]
         .broken
         .as_ref()
         .ok_or("break not found")?;
-    assert_eq!((broken.id, broken.seq), (Some(runs[1].id), 2));
+    assert_eq!((broken.id, broken.seq), (Some(runs[1].id), Seq(2)));
     assert!(
         matches!(&broken.problem, ChainProblem::IndexMismatch { detail } if detail.contains("endpoint verdicts")),
         "{broken:?}"
@@ -272,7 +282,7 @@ fn an_edited_index_is_reported_by_verify() -> TestResult {
         "UPDATE run_digests SET countries = '{\"IN\":2}' WHERE run_id = ?1",
         [runs[1].id],
     )?;
-    let report = History::open(&path)?.verify(Some("p"))?;
+    let report = History::open(&path)?.verify(Some(&pid("p")))?;
     let broken = report.policies[0]
         .broken
         .as_ref()
