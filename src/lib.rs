@@ -4,7 +4,9 @@
 //! [`measure`]d, [`sources`] say where each address is, the [`judge`] weighs it against the
 //! policy, [`check`] runs that end to end into one run document, [`run`] takes one run from its
 //! lock to its record and alert (and schedules runs), [`history`] keeps the hash-chained record,
-//! [`compare`] and [`report`] read it back, and [`cli`] is the command-line surface.
+//! [`compare`] and [`report`] read it back, and [`cli`] is the command-line surface. The
+//! [`record`] (the run document) sits between judging and checking: it is what `check` produces
+//! and what everything after it reads.
 
 /// Domain types shared by every stage: countries, verdicts, confidence, evidence, coordinates.
 pub mod model;
@@ -13,26 +15,36 @@ pub mod text;
 /// One way to write timestamps, in the three precisions that hashes and stored text rely on.
 pub mod time;
 
-/// The pipeline end to end (`check`), and its policy-less cousins `locate` and `doctor`.
-pub mod check;
-/// The command-line surface: arguments, dispatch, printing.
-pub mod cli;
-/// Runs against runs: diff, timeline and claims over the history.
-pub mod compare;
-/// The tamper-evident, hash-chained history of runs, in SQLite or PostgreSQL.
-pub mod history;
-/// All the evidence taken together and held against the policy: compliant, violation, inconclusive.
-pub mod judge;
-/// What the network did: DNS resolution, traces and RTTs, and whether the replies are genuine.
-pub mod measure;
 /// What the user asks: endpoints, claimed and allowed countries, resolvers, limits; loaded and
 /// validated.
 pub mod policy;
-/// The run document: the hashed JSON contract of one run, read by history, compare and report.
-pub mod record;
-/// Reports (HTML, PDF, Markdown) and terminal tables of runs and periods.
-pub mod report;
-/// One run of a policy: its lock, its record, its alert; and the `watch` schedule.
-pub mod run;
+
+/// What the network did: DNS resolution, traces and RTTs, and whether the replies are genuine.
+pub mod measure;
+
 /// Who says where an address is: databases, registries, PTR hints, physics; gathered per address.
 pub mod sources;
+
+/// All the evidence taken together and held against the policy: compliant, violation, inconclusive.
+pub mod judge;
+
+/// The run document: the hashed JSON contract of one run, read by history, compare and report.
+pub mod record;
+
+/// The pipeline end to end (`check`), and its policy-less cousins `locate` and `doctor`.
+pub mod check;
+
+/// One run of a policy: its lock, its record, its alert; and the `watch` schedule.
+pub mod run;
+
+/// The tamper-evident, hash-chained history of runs, in SQLite or PostgreSQL.
+pub mod history;
+
+/// Runs against runs: diff, timeline and claims over the history.
+pub mod compare;
+
+/// Reports (HTML, PDF, Markdown) and terminal tables of runs and periods.
+pub mod report;
+
+/// The command-line surface: arguments, dispatch, printing.
+pub mod cli;

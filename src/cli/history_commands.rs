@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use crate::history::History;
 use crate::history::RunId;
+use crate::history::Stored;
 use crate::policy::PolicyId;
 use crate::record::RunDocument;
-use crate::report::table::{self, Stored};
+use crate::report::table;
 use crate::run;
 use crate::text;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::history::History;
+use crate::history::Stored;
 use crate::measure::integrity::{self, SurveyPlan};
 use crate::measure::resolve::{self, DnsResolver};
 use crate::measure::trace::TraceSettings;
@@ -15,7 +16,7 @@ use crate::model::Verdict;
 use crate::policy::RegistryPolicy;
 use crate::policy::{self, Policy};
 use crate::record::RunDocument;
-use crate::report::table::{self, Stored};
+use crate::report::table;
 use crate::run::schedule::{self as schedule, Schedule, Watch, WatchEvent};
 use crate::run::{self, Notice, Outcome, Runner};
 use crate::sources::evidence::ProbeSettings;

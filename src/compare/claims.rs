@@ -122,11 +122,6 @@ pub fn claims(history: &History, db: &Path, policy: &PolicyId) -> Result<Claims,
     Ok(Claims {
         policy_id: policy.clone(),
         claims_from_run: latest.id,
-        claims: doc
-            .policy
-            .claims
-            .iter()
-            .map(|c| judge_claim(c, &runs))
-            .collect(),
+        claims: doc.claims().iter().map(|c| judge_claim(c, &runs)).collect(),
     })
 }

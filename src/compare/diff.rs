@@ -7,7 +7,8 @@ use super::*;
 pub struct AddressState {
     pub ip: String,
     pub country: Option<String>,
-    pub verdict: Verdict,
+    /// Null only for a hand-made document that gives the address no verdict.
+    pub verdict: Option<Verdict>,
 }
 
 /// An endpoint present in only one of the two runs.
@@ -23,7 +24,7 @@ pub struct EndpointState {
 pub struct AddressChange {
     pub ip: String,
     pub country: Option<Change<Option<String>>>,
-    pub verdict: Option<Change<Verdict>>,
+    pub verdict: Option<Change<Option<Verdict>>>,
 }
 
 /// An endpoint present in both runs, with what changed (only endpoints that changed are listed).
@@ -68,7 +69,7 @@ pub(crate) fn state(a: &AddressView) -> AddressState {
     AddressState {
         ip: a.ip.clone(),
         country: a.country.clone(),
-        verdict: a.verdict,
+        verdict: a.verdict(),
     }
 }
 
@@ -98,7 +99,7 @@ pub(crate) fn diff_endpoint(from: &EndpointView, to: &EndpointView) -> EndpointD
             None => d.addresses_added.push(state(a)),
             Some(before) => {
                 let country = change(&before.country, &a.country);
-                let verdict = change(&before.verdict, &a.verdict);
+                let verdict = change(&before.verdict(), &a.verdict());
                 if country.is_some() || verdict.is_some() {
                     d.addresses_changed.push(AddressChange {
                         ip: a.ip.clone(),
@@ -120,8 +121,8 @@ pub(crate) fn diff_endpoint(from: &EndpointView, to: &EndpointView) -> EndpointD
 
 pub(crate) fn diff_documents(
     policy: &PolicyId,
-    from: (&RunSummary, &DocView),
-    to: (&RunSummary, &DocView),
+    from: (&RunSummary, &RunView),
+    to: (&RunSummary, &RunView),
 ) -> Diff {
     let (from_run, from_doc) = from;
     let (to_run, to_doc) = to;

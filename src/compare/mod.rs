@@ -7,9 +7,10 @@
 //! `timeline.rs`, `claims.rs`); their tables are in [`crate::report::table`]. It never writes
 //! to the history and never changes its schema.
 //!
-//! Documents are read through lenient views (`view.rs`) that take only the fields compared here
-//! (the policy's claims; each endpoint's host and verdict; each address's ip, country, verdict
-//! and path hop countries), so runs recorded by older releases stay comparable.
+//! Documents are read through the history's one lenient view ([`crate::record::view`]): only
+//! the fields compared here (the policy's claims; each endpoint's host and verdict; each
+//! address's ip, country, verdict and path hop countries), so runs recorded by older releases
+//! stay comparable. A run with a compared field present but unreadable is refused, naming it.
 //!
 //! # Choosing a run (`--from`, `--to`)
 //!
@@ -153,12 +154,12 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, CompareErr
 mod claims;
 mod diff;
 mod timeline;
-mod view;
 
 pub use claims::*;
 pub use diff::*;
 pub use timeline::*;
-use view::*;
+
+use crate::record::view::{AddressView, ClaimView, EndpointView, RunView};
 
 /// A run as comparisons name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -220,17 +221,27 @@ pub(crate) fn runs_of(
         .collect())
 }
 
-pub(crate) fn document(history: &History, db: &Path, id: RunId) -> Result<DocView, CompareError> {
+pub(crate) fn document(history: &History, db: &Path, id: RunId) -> Result<RunView, CompareError> {
     let text = history
         .document_text(id)?
         .ok_or_else(|| CompareError::NoSuchRun {
             id,
             db: db.to_path_buf(),
         })?;
-    serde_json::from_str(&text).map_err(|e| CompareError::Unreadable {
-        id,
-        detail: e.to_string(),
-    })
+    let view =
+        RunView::from_text(&text).map_err(|detail| CompareError::Unreadable { id, detail })?;
+    let problems = view.problems();
+    if let Some(first) = problems.first() {
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Err(CompareError::Unreadable {
+            id,
+            detail: format!("{first}{more}"),
+        });
+    }
+    Ok(view)
 }
 
 pub(crate) fn pick(
@@ -447,6 +458,43 @@ mod tests {
         )?;
         assert!(same.is_empty());
         assert!(crate::report::table::diff(&same).contains("no changes"));
+        Ok(())
+    }
+
+    /// The index and `verify` accept any document with the fields every release wrote; a
+    /// comparison refuses one whose compared fields are unreadable, naming them, and never reads
+    /// them as absent.
+    #[test]
+    fn a_run_the_index_accepts_but_cannot_be_compared_is_refused_by_name() -> TestResult {
+        let (_dir, path, mut h) = open()?;
+        let addr = [("192.0.2.1", Some("IN"), "compliant", &[][..])];
+        let good = append(
+            &mut h,
+            "2026-01-10T00:00:00Z",
+            Verdict::Compliant,
+            doc(json!([]), &[("api", "compliant", &addr)]),
+        )?;
+        let odd = json!({"policy": {"claims": "soon"}, "endpoints": [{"host": "api",
+            "verdict": "compliant", "addresses": [{"ip": "192.0.2.1", "country": "IN",
+            "verdict": "maybe"}]}]});
+        let bad = append(&mut h, "2026-01-11T00:00:00Z", Verdict::Compliant, odd)?;
+        assert!(h.verify(None)?.is_intact());
+        let indexed = h.indexed(&crate::history::RunFilter::default())?;
+        assert_eq!(indexed[1].error, None);
+        assert_eq!(indexed[1].countries.get("IN"), Some(&1));
+
+        let p = PolicyId::test("p");
+        let e = diff(&h, &path, &p, RunRef::Id(good), RunRef::Id(bad)).map_err(|e| e.to_string());
+        assert!(
+            matches!(&e, Err(m) if m.contains(&format!("run {bad} cannot be compared (policy: "))
+                && m.contains("(and 1 more)")),
+            "{e:?}"
+        );
+        // The timeline reads the index only, so it still has both runs.
+        assert_eq!(
+            timeline(&h, &path, &p, None, None, Per::Run)?.points.len(),
+            2
+        );
         Ok(())
     }
 

@@ -7,8 +7,9 @@
 //! is computed from the document by [`RunDigest::of_document`] and nothing else, so it can always
 //! be rebuilt, and `history verify` recomputes it to show the index was not edited.
 //!
-//! Documents are read leniently (only the fields used here), so runs recorded by older releases
-//! digest the same way.
+//! Documents are read through the one lenient view ([`crate::record::view`]), so runs recorded
+//! by older releases digest the same way, and no reader of the history is stricter than this
+//! index.
 //!
 //! # Address shares
 //!
@@ -19,10 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::Verdict;
+use crate::record::view::RunView;
 
 /// What the history indexes about one run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -37,22 +38,18 @@ pub struct RunDigest {
 
 impl RunDigest {
     /// The digest of a run document; an error (with serde's description) when the document lacks
-    /// the fields every release has written (`endpoints[].host`, `.verdict`).
+    /// the fields every release has written (`endpoints[].host`, `.verdict`, `.addresses[].ip`).
     pub fn of_document(document: &Value) -> Result<RunDigest, String> {
-        DigestView::deserialize(document)
-            .map(RunDigest::of_view)
-            .map_err(|e| e.to_string())
+        RunDigest::of_text(&document.to_string())
     }
 
     /// [`RunDigest::of_document`] straight from JSON text, without building the whole value: how
     /// `history verify` re-derives digests of a year of documents in reasonable time.
     pub fn of_text(document: &str) -> Result<RunDigest, String> {
-        serde_json::from_str::<DigestView>(document)
-            .map(RunDigest::of_view)
-            .map_err(|e| e.to_string())
+        RunView::from_text(document).map(|view| RunDigest::of_view(&view))
     }
 
-    fn of_view(doc: DigestView) -> RunDigest {
+    fn of_view(doc: &RunView) -> RunDigest {
         let mut digest = RunDigest::default();
         let mut seen: BTreeMap<&str, Option<&str>> = BTreeMap::new();
         for e in &doc.endpoints {
@@ -81,27 +78,6 @@ impl RunDigest {
     pub fn located(&self) -> u32 {
         self.countries.values().sum()
     }
-}
-
-#[derive(Deserialize)]
-struct DigestView {
-    #[serde(default)]
-    endpoints: Vec<EndpointView>,
-}
-
-#[derive(Deserialize)]
-struct EndpointView {
-    host: String,
-    verdict: Verdict,
-    #[serde(default)]
-    addresses: Vec<AddressView>,
-}
-
-#[derive(Deserialize)]
-struct AddressView {
-    ip: String,
-    #[serde(default)]
-    country: Option<String>,
 }
 
 /// The `(countries, unlocated, error)` columns of a run's `run_digests` row.

@@ -27,6 +27,17 @@ pub struct Link {
     pub hash: String,
 }
 
+/// Where a run was stored: what a report or terminal shows under it, so the reader can quote
+/// the anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub run_id: RunId,
+    pub seq: Seq,
+    pub hash: String,
+    /// The SQLite file, or the PostgreSQL URL without its password.
+    pub database: String,
+}
+
 impl Seq {
     /// The first run of every chain.
     pub const FIRST: Seq = Seq(1);

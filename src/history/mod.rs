@@ -48,7 +48,7 @@ pub use audit::{AlertDelivery, AuditFilter, Event, EventKind, FailedRun};
 pub use chain::{
     ChainBreak, ChainProblem, GENESIS_HASH, PolicyVerification, VerifyReport, canonical_json,
 };
-pub use ids::{Link, RunId, Seq};
+pub use ids::{Link, RunId, Seq, Stored};
 pub use sqlite::SCHEMA_VERSION;
 pub(crate) use store::{LockRow, LockTake};
 
@@ -365,7 +365,7 @@ impl History {
         let started_at = crate::time::stored(run.started_at).map_err(HistoryError::InvalidRun)?;
         let finished_at = crate::time::stored(run.finished_at).map_err(HistoryError::InvalidRun)?;
         let document = canonical_json(&run.document);
-        let digest = RunDigest::of_document(&run.document);
+        let digest = RunDigest::of_text(&document);
         let compressed = chain::compress(&self.path, &document)?;
         let new = Prepared {
             started_at: &started_at,

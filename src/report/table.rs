@@ -7,23 +7,14 @@ use std::fmt::Write;
 use crate::check::doctor::DoctorReport;
 use crate::check::locate::LocateReport;
 use crate::compare::{AddressState, ClaimStatus, Claims, Diff, Per, RunRefInfo, Timeline};
-use crate::history::{AlertDelivery, Event, FailedRun, RunSummary};
-use crate::history::{RunId, Seq};
+use crate::history::RunId;
+use crate::history::{AlertDelivery, Event, FailedRun, RunSummary, Stored};
 use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
 use crate::record::RunDocument;
 use crate::sources::evidence::{PathEvidence, RttEvidence};
 use crate::sources::registry::RegistryRecord;
 use crate::time::rfc3339;
-
-/// Where a run was stored, shown under it so the reader can quote the anchor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    pub run_id: RunId,
-    pub seq: Seq,
-    pub hash: String,
-    pub database: String,
-}
 
 /// Who holds the address's block, as the registry said.
 fn registry_line(out: &mut String, r: &RegistryRecord, pad: &str) {
@@ -553,9 +544,18 @@ fn run_line(r: &RunRefInfo) -> String {
     )
 }
 
+fn verdict_or_unknown(v: Option<Verdict>) -> &'static str {
+    v.map_or("(no verdict)", Verdict::as_str)
+}
+
 /// An address of a diff: `IP COUNTRY VERDICT`.
 fn address_state(a: &AddressState) -> String {
-    format!("{} {} {}", a.ip, located_in(&a.country), a.verdict)
+    format!(
+        "{} {} {}",
+        a.ip,
+        located_in(&a.country),
+        verdict_or_unknown(a.verdict)
+    )
 }
 
 /// `diff` for people.
@@ -601,7 +601,11 @@ pub fn diff(d: &Diff) -> String {
                 ));
             }
             if let Some(v) = &a.verdict {
-                parts.push(format!("verdict {} -> {}", v.from, v.to));
+                parts.push(format!(
+                    "verdict {} -> {}",
+                    verdict_or_unknown(v.from),
+                    verdict_or_unknown(v.to)
+                ));
             }
             let _ = writeln!(out, "    ~ {} {}", a.ip, parts.join(", "));
         }

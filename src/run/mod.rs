@@ -29,7 +29,7 @@ use self::alert::{
 };
 use self::lock::{Acquired, Holder};
 use crate::check::{self, CheckSettings};
-use crate::history::{self, History, NewRun, RunFilter};
+use crate::history::{self, History, NewRun, RunFilter, Stored};
 use crate::history::{RunId, Seq};
 use crate::measure::integrity::Canaries;
 use crate::measure::resolve::{self, DnsResolver};
@@ -38,7 +38,6 @@ use crate::model::HostPort;
 use crate::policy::PolicyId;
 use crate::policy::{self, Policy, RegistryPolicy};
 use crate::record::RunDocument;
-use crate::report::table::Stored;
 use crate::sources::geo::{self, Geolocator};
 use crate::sources::physics::Vantage;
 use crate::sources::registry::{Registry, RegistryConfig, RegistryError};

@@ -1,5 +1,6 @@
-//! The house rules a reader of `src/` relies on: the stage folders import each other without
-//! cycles (so the pipeline reads one way), and no source file grows past 900 lines.
+//! The house rules a reader of `src/` relies on: `lib.rs` lists the stages in pipeline order and
+//! each stage imports only the stages before it (so the pipeline reads one way, without cycles),
+//! and no source file grows past 900 lines.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -100,6 +101,75 @@ fn the_stage_folders_import_each_other_without_cycles() {
         .or_default()
         .insert("cli".into());
     assert!(cycle_from(&with_cycle, "model").is_some());
+}
+
+/// The stage modules in the order `lib.rs` declares them, after the shared ones.
+fn declared_stages() -> Vec<String> {
+    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+        .expect("readable lib.rs");
+    lib.lines()
+        .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+        .filter(|m| !SHARED.contains(m))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The imports of a later stage by an earlier one, each with its reason; anything else that
+/// points downstream fails the test below.
+const FORWARD: [(&str, &str, &str); 3] = [
+    (
+        "policy",
+        "measure",
+        "a policy section builds the settings of the stage that uses them (ResolveSettings, \
+         TraceSettings) and checks the limits that stage defines, so they are written once",
+    ),
+    (
+        "policy",
+        "sources",
+        "the declared vantage is physics' Vantage, and a WHOIS server defaults to its port",
+    ),
+    (
+        "run",
+        "history",
+        "a run ends by being recorded: `run` writes through the history's API",
+    ),
+];
+
+/// Modules every stage may use.
+const SHARED: [&str; 3] = ["model", "text", "time"];
+
+#[test]
+fn lib_lists_the_stages_in_pipeline_order_and_each_imports_earlier_ones_or_an_allowed_later_one() {
+    let stages = declared_stages();
+    assert_eq!(
+        stages,
+        [
+            "policy", "measure", "sources", "judge", "record", "check", "run", "history",
+            "compare", "report", "cli"
+        ]
+    );
+    let graph = stage_imports();
+    let mut backwards = Vec::new();
+    for (i, stage) in stages.iter().enumerate() {
+        for dep in graph.get(stage).into_iter().flatten() {
+            let earlier = stages[..i].contains(dep) || SHARED.contains(&dep.as_str());
+            let allowed = FORWARD.iter().any(|(a, b, _)| a == stage && b == dep);
+            if !earlier && !allowed {
+                backwards.push(format!("{stage} imports crate::{dep}"));
+            }
+        }
+    }
+    // Every allowance is still needed, or it goes.
+    for (a, b, why) in FORWARD {
+        assert!(
+            graph.get(a).is_some_and(|deps| deps.contains(b)),
+            "{a} no longer imports {b} ({why}): drop the allowance"
+        );
+    }
+    assert!(
+        backwards.is_empty(),
+        "imports against the pipeline: {backwards:#?}"
+    );
 }
 
 #[test]

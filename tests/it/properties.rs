@@ -1,10 +1,13 @@
 //! Properties that must hold for every input, not just the examples: canonical JSON (the text
 //! run hashes are computed over) and great-circle distance (what physics refutes claims with).
 //! The chain's tamper evidence and "unmeasured is never compliant" are properties too, beside
-//! their examples in `history.rs` and `scenarios.rs`.
+//! their examples in `history.rs` and `scenarios.rs`. And the one lenient view of a stored run
+//! is never stricter than the index: whatever sits where the comparisons read, the run indexes.
 
 use proptest::prelude::*;
 use residency::history::canonical_json;
+use residency::history::digest::RunDigest;
+use residency::record::view::RunView;
 use residency::sources::physics::great_circle_km;
 use serde_json::{Map, Value};
 
@@ -118,6 +121,28 @@ proptest! {
         prop_assert_eq!(text.len(), serde_json::to_string(&back).map_err(|e| TestCaseError::fail(e.to_string()))?.len());
         let KeysSorted(sorted) = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(sorted, "keys out of order in {}", text);
+    }
+
+    #[test]
+    fn any_value_in_a_compared_field_leaves_the_run_indexable(
+        policy in json(),
+        verdict in json(),
+        path in json(),
+    ) {
+        let doc = serde_json::json!({"policy": policy, "endpoints": [{"host": "api",
+            "verdict": "violation", "addresses": [{"ip": "192.0.2.1", "country": "CN",
+            "verdict": verdict, "path": path}]}]});
+        let text = canonical_json(&doc);
+        let digest = RunDigest::of_text(&text).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(digest.countries.get("CN"), Some(&1));
+        let view = RunView::from_text(&text).map_err(TestCaseError::fail)?;
+        // What cannot be read is named, never taken for absent.
+        let verdict_readable = serde_json::from_value::<Option<residency::model::Verdict>>(
+            doc["endpoints"][0]["addresses"][0]["verdict"].clone()).is_ok();
+        prop_assert_eq!(
+            view.problems().iter().any(|p| p.contains(": verdict: ")),
+            !verdict_readable
+        );
     }
 
     #[test]

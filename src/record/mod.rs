@@ -3,6 +3,9 @@
 //! `--format json` prints it, reports and comparisons read it back, so its field names are a
 //! public contract (documented in README.md). Fields added after the first release default when
 //! absent, so every recorded run stays readable by later versions.
+//!
+//! [`view`] is the lenient reading of a stored document that the history's index and the
+//! comparisons share.
 
 use std::net::IpAddr;
 
@@ -19,6 +22,8 @@ use crate::sources::evidence::{PathEvidence, RttEvidence};
 use crate::sources::physics::Vantage;
 use crate::sources::registry::RegistryRecord;
 use crate::time::rfc3339;
+
+pub mod view;
 
 /// The tool that produced a run, so a report can say which version judged it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
