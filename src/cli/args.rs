@@ -62,6 +62,9 @@ pub enum Command {
         #[command(flatten)]
         list: HistoryListArgs,
     },
+    /// What did a device contact? Every remote destination in its traffic captures (pcap,
+    /// pcapng), with the names it used (DNS, TLS SNI, HTTP Host), ports, flows and bytes.
+    Discover(DiscoverArgs),
     /// Where is this server? Every piece of evidence for one address or host, no policy needed.
     Locate(LocateArgs),
     /// What can this vantage point measure honestly? Canaries for TCP, DNS and ICMP
@@ -369,6 +372,15 @@ pub fn parse_vantage(s: &str) -> Result<Vantage, String> {
     };
     Vantage::new(country, number(lat, "latitude")?, number(lon, "longitude")?)
         .map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Capture files: pcap or pcapng (recognised by their first bytes, not by their names).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The command-line surface, in two layers: `args.rs` is clap's definitions and the parsers that
 //! turn text into typed values at the boundary; this file dispatches each parsed command to its
-//! group (`measure_commands`, `history_commands`, `compare_commands`, `manual_commands`).
+//! group (`measure_commands`, `discover_commands`, `history_commands`, `compare_commands`,
+//! `manual_commands`).
 //!
 //! Owns nothing of the measurement itself. Each command returns an [`Exit`] code following
 //! the monitoring-plugin convention, or a [`CliError`] that the binary prints and maps to 3.
@@ -71,6 +72,8 @@ pub enum CliError {
     Run(#[from] RunError),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    #[error(transparent)]
+    Capture(#[from] crate::measure::capture::CaptureError),
     #[error(
         "interrupted by a signal before the run of {0} was recorded; nothing was written, run `check` again"
     )]
@@ -102,12 +105,14 @@ pub enum CliError {
 
 mod args;
 mod compare_commands;
+mod discover_commands;
 mod history_commands;
 mod manual_commands;
 mod measure_commands;
 
 pub use args::*;
 use compare_commands as compare_cmd;
+use discover_commands as discover_cmd;
 use history_commands as history_cmd;
 use measure_commands as measure_cmd;
 
@@ -147,6 +152,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Completions { shell } => manual_commands::completions(shell),
         Command::Man { dir } => manual_commands::man(&dir),
         Command::Show { run_id, format, db } => history_cmd::show(run_id, format, &db.path()),
+        Command::Discover(args) => discover_cmd::discover(&args),
         Command::Locate(args) => measure_cmd::locate(&args),
         Command::Doctor(args) => measure_cmd::doctor(&args),
         Command::ClearCache { source } => measure_cmd::clear_cache(source),

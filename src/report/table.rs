@@ -548,6 +548,84 @@ fn verdict_or_unknown(v: Option<Verdict>) -> &'static str {
     v.map_or("(no verdict)", Verdict::as_str)
 }
 
+/// `discover` for people: the files read, then one line per destination, most bytes sent first.
+pub fn discovery(d: &crate::measure::capture::Discovery) -> String {
+    let mut out = String::new();
+    for c in &d.captures {
+        let span = match (&c.start, &c.end) {
+            (Some(s), Some(e)) => format!(", {} .. {}", rfc3339::format(s), rfc3339::format(e)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{} ({:?}, {} packets{span}{})",
+            c.file,
+            c.format,
+            c.packets,
+            match c.problems.len() {
+                0 => String::new(),
+                n => format!(", {n} problem(s)"),
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<39} {:>10} {:>10} {:>6}  {:<16} NAMES",
+        "DESTINATION", "SENT", "RECEIVED", "FLOWS", "PORTS"
+    );
+    for dest in &d.destinations {
+        let mut names: Vec<String> = dest
+            .named_by
+            .iter()
+            .map(|n| format!("{} ({})", n.name, source_name(n.source)))
+            .collect();
+        names.extend(
+            dest.hidden
+                .iter()
+                .map(|h| format!("[hidden: {}]", hidden_name(*h))),
+        );
+        let _ = writeln!(
+            out,
+            "{:<39} {:>10} {:>10} {:>6}  {:<16} {}",
+            dest.ip,
+            dest.bytes_sent,
+            dest.bytes_received,
+            dest.flows,
+            dest.ports.join(","),
+            if names.is_empty() {
+                "(unnamed)".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{} destination(s), {} DNS answer(s); bytes at the IP layer, \"sent\" from the device",
+        d.destinations.len(),
+        d.dns.len()
+    );
+    out
+}
+
+fn source_name(s: crate::measure::capture::NameSource) -> &'static str {
+    use crate::measure::capture::NameSource;
+    match s {
+        NameSource::Dns => "dns",
+        NameSource::TlsSni => "tls_sni",
+        NameSource::HttpHost => "http_host",
+    }
+}
+
+fn hidden_name(h: crate::measure::capture::Hidden) -> &'static str {
+    use crate::measure::capture::Hidden;
+    match h {
+        Hidden::Dot => "dot",
+        Hidden::Doh => "doh",
+        Hidden::Ech => "ech",
+    }
+}
+
 /// An address of a diff: `IP COUNTRY VERDICT`.
 fn address_state(a: &AddressState) -> String {
     format!(

@@ -7,7 +7,7 @@
 //! run with `cargo test -- --include-ignored` as root, as `.ci/run` does; included without
 //! root they fail and say why, they never pass by skipping.
 //!
-//! Modules follow the pipeline: policy, measure (resolve, trace, lab), sources (geo, registry,
+//! Modules follow the pipeline: policy, measure (discover, resolve, trace, lab), sources (geo, registry,
 //! ptr, physics), judge (fusion), check and run (check, hostile, interception, netlab, alerts,
 //! watch), history, compare, report, and the README's own promises.
 
@@ -15,6 +15,7 @@ mod common;
 
 mod policies;
 
+mod discover;
 mod lab;
 mod resolve;
 mod trace;

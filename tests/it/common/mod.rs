@@ -15,3 +15,20 @@ pub mod scenario;
 pub fn pid(s: &str) -> residency::policy::PolicyId {
     residency::policy::PolicyId::parse(s).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The real-data corpus beside the project (`../shared/corpus`, or `$RESIDENCY_CORPUS`), read at
+/// test time and never copied into the repository. Its absence fails the test that needs it.
+pub fn corpus(part: &str) -> std::path::PathBuf {
+    let root = std::env::var_os("RESIDENCY_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+        });
+    let path = root.join(part);
+    assert!(
+        path.exists(),
+        "the real-data corpus is missing: {} (set RESIDENCY_CORPUS to where ../shared/corpus is)",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,528 @@
+//! Discovery: what a device actually contacted, read from its own traffic. Owns reading
+//! captures (pcap and pcapng as a stream: `packets.rs`; what each frame says: `dissect.rs`), and
+//! tallying them into destinations: every remote address the device exchanged packets with, the
+//! names it knew that address by (and where each name came from), its ports, flows, packets and
+//! bytes in each direction, and when it was first and last seen.
+//!
+//! # Which side is the device
+//!
+//! Private, link-local, CGNAT and loopback addresses (and IPv6 ULA and link-local) are local;
+//! the device is the local side of a flow with one local and one public end. Traffic between two
+//! local addresses is the LAN, not a destination (its DNS answers are still read: a home router
+//! is usually the resolver). When both ends are public (a capture on a server, or a VPN exit),
+//! the device is the side that opened the flow: the TCP SYN's sender, or the sender of a UDP
+//! flow's first packet. Multicast and broadcast are never destinations.
+//!
+//! # Names
+//!
+//! A destination's names come from DNS answers anywhere in the capture (the question and every
+//! CNAME on the way to the address), the TLS ClientHello's server name and the HTTP `Host` of
+//! the connections to it. Each name keeps its source. Encrypted DNS (DoT on port 853, DoH to a
+//! known resolver) and ClientHellos offering ECH are flagged, so hidden names are visible as
+//! hidden.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+mod dissect;
+mod packets;
+
+use dissect::{Opening, Packet, Proto};
+
+/// The formats discovery reads, recognised by content rather than by file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureFormat {
+    Pcap,
+    Pcapng,
+}
+
+/// Where a destination's name was learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameSource {
+    Dns,
+    TlsSni,
+    HttpHost,
+}
+
+/// How a destination hid names from the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hidden {
+    /// DNS over TLS (port 853): the names asked are encrypted.
+    Dot,
+    /// DNS over HTTPS to a known public resolver.
+    Doh,
+    /// Encrypted Client Hello: the server name seen is only the outer, public one.
+    Ech,
+}
+
+/// Something in a file that could not be read as it should, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Byte offset in the file (for captures) or line number (for text logs).
+    pub at: u64,
+    pub unit: &'static str,
+    pub what: String,
+}
+
+impl Problem {
+    pub(crate) fn at(offset: u64, what: impl Into<String>) -> Problem {
+        Problem {
+            at: offset,
+            unit: "byte",
+            what: what.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.unit, self.at, self.what)
+    }
+}
+
+/// One file that was read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaptureFile {
+    pub file: String,
+    pub format: CaptureFormat,
+    pub packets: u64,
+    #[serde(serialize_with = "opt_micros")]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "opt_micros")]
+    pub end: Option<DateTime<Utc>>,
+    /// What could not be read, and where; empty for a clean file.
+    pub problems: Vec<Problem>,
+}
+
+/// A name and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Naming {
+    pub name: String,
+    pub source: NameSource,
+}
+
+/// A remote address the device exchanged packets with. "Sent" is from the device to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Destination {
+    pub ip: IpAddr,
+    pub names: Vec<String>,
+    pub name_sources: Vec<NameSource>,
+    /// Every name with its source.
+    pub named_by: Vec<Naming>,
+    /// `tcp/443`, `udp/53`, ... on the destination's side.
+    pub ports: Vec<String>,
+    pub flows: u64,
+    /// Flows this destination opened towards the device (inbound).
+    pub flows_opened_by_remote: u64,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    #[serde(serialize_with = "opt_micros")]
+    pub first_seen: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "opt_micros")]
+    pub last_seen: Option<DateTime<Utc>>,
+    /// How names to or through this destination were hidden, if they were.
+    pub hidden: Vec<Hidden>,
+}
+
+/// A DNS answer seen in the capture.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DnsRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub answers: Vec<String>,
+    pub resolver: IpAddr,
+}
+
+/// Everything discovery found in a set of files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Discovery {
+    pub captures: Vec<CaptureFile>,
+    /// By bytes sent, most first.
+    pub destinations: Vec<Destination>,
+    pub dns: Vec<DnsRecord>,
+}
+
+/// Why discovery could not read a file at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot read {}: {source}: check the path and its permissions", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is not a capture residency reads (pcap or pcapng, by its first bytes): capture with \
+         `tcpdump -w FILE` or PCAPdroid's pcap export",
+        path.display()
+    )]
+    Unrecognised { path: PathBuf },
+}
+
+fn opt_micros<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&crate::time::micros(t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Reads every file and tallies what the device contacted.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovery, CaptureError> {
+    let mut tally = Tally::default();
+    let mut captures = Vec::new();
+    for path in paths {
+        captures.push(read_file(path, &mut tally)?);
+    }
+    Ok(tally.finish(captures))
+}
+
+fn read_file(path: &Path, tally: &mut Tally) -> Result<CaptureFile, CaptureError> {
+    use std::io::Read as _;
+    let open = |path: &Path| {
+        std::fs::File::open(path).map_err(|source| CaptureError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut head = [0u8; 4];
+    let got = open(path)?
+        .read(&mut head)
+        .map_err(|source| CaptureError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if got > 0 && !packets::is_capture(&head[..got]) {
+        return Err(CaptureError::Unrecognised {
+            path: path.to_path_buf(),
+        });
+    }
+    let file = std::io::BufReader::with_capacity(1 << 16, open(path)?);
+    let (mut start, mut end) = (None, None);
+    let mut undecoded = 0u64;
+    let read = packets::read_frames(file, |frame| {
+        if let Some(at) = frame.at {
+            start = Some(start.map_or(at, |s: DateTime<Utc>| s.min(at)));
+            end = Some(end.map_or(at, |e: DateTime<Utc>| e.max(at)));
+        }
+        if let packets::Link::Other(_) = frame.link {
+            undecoded += 1;
+        } else if let Some(p) = dissect::packet(frame.link, frame.data) {
+            tally.packet(&p, frame.at);
+        }
+    });
+    let mut problems = read.problems;
+    if undecoded > 0 {
+        problems.push(Problem::at(
+            0,
+            format!("{undecoded} frame(s) have a link type residency does not read; not counted"),
+        ));
+    }
+    Ok(CaptureFile {
+        file: path.display().to_string(),
+        format: if read.pcapng {
+            CaptureFormat::Pcapng
+        } else {
+            CaptureFormat::Pcap
+        },
+        packets: read.frames,
+        start,
+        end,
+        problems,
+    })
+}
+
+/// Local addresses: the device's side (see the module doc).
+pub fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Addresses that are never a destination: many receivers at once.
+fn is_group(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_multicast(),
+    }
+}
+
+/// Public resolvers that answer DNS over HTTPS on port 443, by address and by name.
+const DOH_ADDRESSES: &[&str] = &[
+    "8.8.8.8",
+    "8.8.4.4",
+    "1.1.1.1",
+    "1.0.0.1",
+    "9.9.9.9",
+    "149.112.112.112",
+    "208.67.222.222",
+    "208.67.220.220",
+    "2001:4860:4860::8888",
+    "2001:4860:4860::8844",
+    "2606:4700:4700::1111",
+    "2606:4700:4700::1001",
+    "2620:fe::fe",
+    "2620:fe::9",
+];
+const DOH_NAMES: &[&str] = &[
+    "dns.google",
+    "dns.google.com",
+    "cloudflare-dns.com",
+    "mozilla.cloudflare-dns.com",
+    "one.one.one.one",
+    "dns.quad9.net",
+    "doh.opendns.com",
+    "dns.nextdns.io",
+    "doh.cleanbrowsing.org",
+    "dns.adguard-dns.com",
+];
+
+/// The most a client's first bytes are buffered for, per connection: a ClientHello with
+/// post-quantum key shares is about 2 KB, and HTTP headers rarely pass 8 KB.
+const OPENING_LIMIT: usize = 16 * 1024;
+
+/// A flow: (transport, device address, device port, remote address, remote port).
+type FlowKey = (Proto, IpAddr, u16, IpAddr, u16);
+
+#[derive(Default)]
+struct Flow {
+    /// The client's first bytes, while the opening is still being read.
+    opening: Option<Vec<u8>>,
+    /// The next TCP sequence number expected from the client.
+    next_seq: Option<u32>,
+    done: bool,
+}
+
+#[derive(Default)]
+struct Remote {
+    names: BTreeSet<Naming>,
+    ports: BTreeSet<(Proto, u16)>,
+    flows: u64,
+    inbound: u64,
+    packets_sent: u64,
+    packets_received: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    hidden: BTreeSet<Hidden>,
+}
+
+/// The running totals over every file read.
+#[derive(Default)]
+struct Tally {
+    flows: HashMap<FlowKey, Flow>,
+    remotes: HashMap<IpAddr, Remote>,
+    /// Names learnt from DNS per address (applied to destinations at the end, since an answer
+    /// may be captured after the connection it named, e.g. across files).
+    dns_names: HashMap<IpAddr, BTreeSet<String>>,
+    dns: BTreeSet<DnsRecord>,
+}
+
+impl Tally {
+    fn packet(&mut self, p: &Packet<'_>, at: Option<DateTime<Utc>>) {
+        if p.proto == Proto::Udp && (p.sport == 53 || p.sport == 5353) {
+            self.dns_answer(p, p.payload);
+        }
+        if p.proto == Proto::Tcp && p.sport == 53 && p.payload.len() > 2 {
+            self.dns_answer(p, &p.payload[2..]);
+        }
+        let Some((key, sent)) = self.orient(p) else {
+            return;
+        };
+        let new_flow = !self.flows.contains_key(&key);
+        let flow = self.flows.entry(key).or_default();
+        let remote = self.remotes.entry(key.3).or_default();
+        if new_flow {
+            remote.flows += 1;
+            if !sent {
+                remote.inbound += 1;
+            }
+            remote.ports.insert((key.0, key.4));
+            if key.4 == 853 {
+                remote.hidden.insert(Hidden::Dot);
+            }
+            if key.0 == Proto::Tcp
+                && key.4 == 443
+                && DOH_ADDRESSES.iter().any(|a| a.parse() == Ok(key.3))
+            {
+                remote.hidden.insert(Hidden::Doh);
+            }
+        }
+        if sent {
+            remote.packets_sent += 1;
+            remote.bytes_sent += p.ip_len;
+        } else {
+            remote.packets_received += 1;
+            remote.bytes_received += p.ip_len;
+        }
+        if let Some(at) = at {
+            remote.first = Some(remote.first.map_or(at, |f| f.min(at)));
+            remote.last = Some(remote.last.map_or(at, |l| l.max(at)));
+        }
+        if sent && p.proto == Proto::Tcp && !flow.done {
+            read_opening(flow, remote, p);
+        }
+    }
+
+    /// The flow key of `p` and whether it goes from the device (see the module doc); `None` for
+    /// LAN traffic and group addresses.
+    fn orient(&self, p: &Packet<'_>) -> Option<(FlowKey, bool)> {
+        if is_group(p.dst) || is_group(p.src) {
+            return None;
+        }
+        let out: FlowKey = (p.proto, p.src, p.sport, p.dst, p.dport);
+        let back: FlowKey = (p.proto, p.dst, p.dport, p.src, p.sport);
+        match (is_local(p.src), is_local(p.dst)) {
+            (true, false) => Some((out, true)),
+            (false, true) => Some((back, false)),
+            (true, true) => None,
+            (false, false) => {
+                if self.flows.contains_key(&out) {
+                    Some((out, true))
+                } else if self.flows.contains_key(&back) {
+                    Some((back, false))
+                } else if p.proto == Proto::Tcp && p.syn && p.ack {
+                    // The answer to a SYN we did not see: the other side opened it.
+                    Some((back, false))
+                } else {
+                    Some((out, true))
+                }
+            }
+        }
+    }
+
+    fn dns_answer(&mut self, p: &Packet<'_>, payload: &[u8]) {
+        let Some(seen) = dissect::dns_response(payload) else {
+            return;
+        };
+        for (ip, names) in &seen.addresses {
+            self.dns_names
+                .entry(*ip)
+                .or_default()
+                .extend(names.iter().cloned());
+        }
+        self.dns.insert(DnsRecord {
+            name: seen.name,
+            rtype: seen.rtype,
+            answers: seen.answers,
+            resolver: p.src,
+        });
+    }
+
+    fn finish(mut self, captures: Vec<CaptureFile>) -> Discovery {
+        for (ip, names) in std::mem::take(&mut self.dns_names) {
+            if let Some(remote) = self.remotes.get_mut(&ip) {
+                remote.names.extend(names.into_iter().map(|name| Naming {
+                    name,
+                    source: NameSource::Dns,
+                }));
+            }
+        }
+        let mut destinations: Vec<Destination> = self
+            .remotes
+            .into_iter()
+            .map(|(ip, r)| {
+                let names: BTreeSet<&str> = r.names.iter().map(|n| n.name.as_str()).collect();
+                let sources: BTreeSet<NameSource> = r.names.iter().map(|n| n.source).collect();
+                Destination {
+                    ip,
+                    names: names.into_iter().map(str::to_string).collect(),
+                    name_sources: sources.into_iter().collect(),
+                    ports: r
+                        .ports
+                        .iter()
+                        .map(|(proto, port)| format!("{}/{port}", proto.name()))
+                        .collect(),
+                    named_by: r.names.into_iter().collect(),
+                    flows: r.flows,
+                    flows_opened_by_remote: r.inbound,
+                    packets_sent: r.packets_sent,
+                    packets_received: r.packets_received,
+                    bytes_sent: r.bytes_sent,
+                    bytes_received: r.bytes_received,
+                    first_seen: r.first,
+                    last_seen: r.last,
+                    hidden: r.hidden.into_iter().collect(),
+                }
+            })
+            .collect();
+        destinations.sort_by(|a, b| b.bytes_sent.cmp(&a.bytes_sent).then(a.ip.cmp(&b.ip)));
+        Discovery {
+            captures,
+            destinations,
+            dns: self.dns.into_iter().collect(),
+        }
+    }
+}
+
+/// Buffers the client's first bytes of a TCP connection, in sequence order, until they name
+/// the server (TLS or HTTP) or prove they never will.
+fn read_opening(flow: &mut Flow, remote: &mut Remote, p: &Packet<'_>) {
+    if p.syn {
+        flow.next_seq = Some(p.seq.wrapping_add(1));
+        return;
+    }
+    if p.payload.is_empty() {
+        return;
+    }
+    match flow.next_seq {
+        // A retransmission of bytes already read.
+        Some(next) if p.seq != next && p.seq.wrapping_sub(next) > u32::MAX / 2 => return,
+        // A gap: bytes missing from the capture; the opening cannot be read in order.
+        Some(next) if p.seq != next => {
+            flow.done = true;
+            flow.opening = None;
+            return;
+        }
+        _ => {}
+    }
+    flow.next_seq = Some(p.seq.wrapping_add(p.payload.len() as u32));
+    let buffer = flow.opening.get_or_insert_with(Vec::new);
+    let room = OPENING_LIMIT.saturating_sub(buffer.len());
+    buffer.extend_from_slice(&p.payload[..p.payload.len().min(room)]);
+    let (name, source) = match dissect::opening(buffer) {
+        Opening::More if buffer.len() < OPENING_LIMIT => return,
+        Opening::Tls { sni, ech } => {
+            if ech {
+                remote.hidden.insert(Hidden::Ech);
+            }
+            if sni.as_deref().is_some_and(|n| DOH_NAMES.contains(&n)) {
+                remote.hidden.insert(Hidden::Doh);
+            }
+            (sni, NameSource::TlsSni)
+        }
+        Opening::Http { host } => (host, NameSource::HttpHost),
+        Opening::More | Opening::Other => (None, NameSource::TlsSni),
+    };
+    // A bare address in `Host` or SNI names nothing.
+    if let Some(name) = name.filter(|n| !n.is_empty() && n.parse::<IpAddr>().is_err()) {
+        remote.names.insert(Naming { name, source });
+    }
+    flow.done = true;
+    flow.opening = None;
+}

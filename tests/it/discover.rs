@@ -1,0 +1,233 @@
+//! `residency discover` on captures nobody here made: the phone and app captures of the real
+//! corpus (nDPI's, JA4's, Zeek's and gopacket's), held against tshark reading the same files.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use residency::measure::capture::{self, Discovery, NameSource};
+
+use crate::common::{self, cmd::Residency};
+
+/// Every pcap and pcapng file of the corpus.
+fn corpus_captures() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["pcap/ndpi", "pcap/ja4", "pcap/zeek", "pcap/gopacket"] {
+        let dir = common::corpus(dir);
+        for entry in std::fs::read_dir(&dir)
+            .expect("readable corpus folder")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 20, "only {} captures found", files.len());
+    files
+}
+
+/// The (server address, name) pairs tshark reads from TCP ClientHellos and HTTP requests of
+/// `file`: what discovery must find too.
+fn tshark_pairs(file: &Path) -> BTreeSet<(IpAddr, String)> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(file)
+        .args([
+            "-Y",
+            "tcp && (tls.handshake.type == 1 || http.request)",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ipv6.dst",
+            "-e",
+            "tls.handshake.extensions_server_name",
+            "-e",
+            "http.host",
+        ])
+        .output()
+        .expect("tshark runs (apt-get install tshark, as the README's test command does)");
+    assert!(
+        out.status.success(),
+        "tshark failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pairs = BTreeSet::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        // Tunnelled packets list every IP layer; the innermost is the server.
+        let ip = [f[0], f[1]]
+            .iter()
+            .filter_map(|s| s.rsplit(',').next())
+            .find_map(|s| s.parse::<IpAddr>().ok());
+        let name = [f[2], f[3]]
+            .iter()
+            .map(|s| s.split(',').next().unwrap_or_default())
+            .find(|s| !s.is_empty())
+            .map(host);
+        // A server on the device's own network is not a destination (see the module doc of
+        // `measure::capture`), and a bare address in `Host` names nothing.
+        if let (Some(ip), Some(name)) = (ip, name)
+            && name.parse::<IpAddr>().is_err()
+            && !capture::is_local(ip)
+        {
+            pairs.insert((ip, name));
+        }
+    }
+    pairs
+}
+
+/// A `Host` as a name: without its port, lowercase.
+fn host(h: &str) -> String {
+    let h = h.trim().to_ascii_lowercase();
+    match h.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => {
+            name.to_string()
+        }
+        _ => h,
+    }
+}
+
+fn found_pairs(d: &Discovery) -> BTreeSet<(IpAddr, String)> {
+    d.destinations
+        .iter()
+        .flat_map(|dest| {
+            dest.named_by
+                .iter()
+                .filter(|n| matches!(n.source, NameSource::TlsSni | NameSource::HttpHost))
+                .map(move |n| (dest.ip, n.name.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_server_name_tshark_reads_in_the_corpus_is_found() {
+    let mut compared = 0;
+    let mut missing = Vec::new();
+    for file in corpus_captures() {
+        let expected = tshark_pairs(&file);
+        let found = found_pairs(&capture::discover(std::slice::from_ref(&file)).expect("reads"));
+        for pair in expected.difference(&found) {
+            missing.push(format!("{}: {} {}", file.display(), pair.0, pair.1));
+        }
+        compared += expected.len();
+    }
+    // 155 pairs in the corpus as of its MANIFEST; fewer means files went missing.
+    assert!(compared >= 150, "only {compared} pairs compared");
+    assert!(
+        missing.is_empty(),
+        "{} of {compared} pairs missed: {missing:#?}",
+        missing.len()
+    );
+}
+
+#[test]
+fn the_xiaomi_capture_lists_its_servers_with_ip_layer_bytes_and_vlan() {
+    let file = common::corpus("pcap/ndpi/xiaomi.pcap");
+    let d = capture::discover(std::slice::from_ref(&file)).expect("reads");
+    let by_ip = |ip: &str| {
+        d.destinations
+            .iter()
+            .find(|x| x.ip.to_string() == ip)
+            .unwrap_or_else(|| panic!("{ip} not found in {:#?}", d.destinations))
+    };
+    // nDPI (results/xiaomi.pcap.out) counts 8 frames of 2,061 bytes and 7 of 1,063 for this
+    // flow; less 14 bytes of Ethernet header a frame, that is the IP layer.
+    let aws = by_ip("18.193.233.122");
+    assert_eq!((aws.packets_sent, aws.bytes_sent), (8, 2061 - 8 * 14));
+    assert_eq!(
+        (aws.packets_received, aws.bytes_received),
+        (7, 1063 - 7 * 14)
+    );
+    assert_eq!(aws.ports, ["tcp/5222"]);
+    // Inside an 802.1Q VLAN, and only ever sent to the device.
+    let vlan = by_ip("47.241.7.88");
+    assert_eq!((vlan.packets_sent, vlan.packets_received), (0, 1));
+    // The HTTP Host there is the address itself: no name.
+    assert!(by_ip("203.107.1.65").names.is_empty());
+    assert_eq!(d.destinations.len(), 6);
+    assert_eq!(d.destinations.iter().map(|x| x.flows).sum::<u64>(), 7);
+}
+
+#[test]
+fn dns_answers_name_the_addresses_with_their_cname_chain() {
+    // tshark: captive.apple.com → captive-cidr.origin-apple.com.akadns.net →
+    // captive-cdn.origin-apple.com.akadns.net → captive.g.aaplimg.com → 17.253.53.201, .208
+    let d = capture::discover(&[common::corpus("pcap/ndpi/android.pcap")]).expect("reads");
+    let record = d
+        .dns
+        .iter()
+        .find(|r| r.name == "captive.apple.com" && r.rtype == "A")
+        .unwrap_or_else(|| panic!("no answer for captive.apple.com: {:#?}", d.dns));
+    assert_eq!(
+        record.answers,
+        [
+            "captive-cidr.origin-apple.com.akadns.net",
+            "captive-cdn.origin-apple.com.akadns.net",
+            "captive.g.aaplimg.com",
+            "17.253.53.201",
+            "17.253.53.208"
+        ]
+    );
+    // The pcapng whose name says pcap, with its resolver on another network.
+    let d = capture::discover(&[common::corpus("pcap/ndpi/dns.pcap")]).expect("reads");
+    assert_eq!(d.captures[0].format, capture::CaptureFormat::Pcapng);
+    let whatsapp = d
+        .dns
+        .iter()
+        .find(|r| r.name == "e7.whatsapp.net")
+        .unwrap_or_else(|| panic!("{:#?}", d.dns));
+    assert_eq!(whatsapp.answers.len(), 8);
+    assert_eq!(whatsapp.resolver.to_string(), "82.178.158.181");
+}
+
+#[test]
+fn discover_prints_json_and_names_what_it_could_not_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole = std::fs::read(common::corpus("pcap/ja4/tls-sni.pcapng")).expect("read");
+    // Cut in the middle of a block: everything before it still counts, and the cut is named.
+    let cut = dir.path().join("cut.pcapng");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).expect("write");
+    let o = Residency::new(dir.path())
+        .args(["discover", "--format", "json"])
+        .arg(&cut)
+        .output();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        json["destinations"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+    );
+    assert_eq!(json["captures"][0]["format"], "pcapng");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("cut.pcapng: byte ") && stderr.contains("truncated"),
+        "{stderr}"
+    );
+
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").expect("write");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, b"not a capture").expect("write");
+    let o = Residency::new(dir.path())
+        .arg("discover")
+        .arg(&empty)
+        .output();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the file is empty"));
+    let o = Residency::new(dir.path())
+        .arg("discover")
+        .arg(&text)
+        .output();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a capture"));
+}
