@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of hostile input for a bounded time each, then says what ran.
 #
-#   fuzz/run.sh [SECONDS_PER_TARGET]     (default 60; six targets, so about 6 minutes + build)
+#   fuzz/run.sh [SECONDS_PER_TARGET]     (default 60; seven targets, so about 7 minutes + build)
 #
 # Needs the nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz`). Seeds come from the real answers in ../shared/corpus (RDAP,
-# WHOIS, PTR names) and the shipped policies, copied into a scratch directory at run time:
+# WHOIS, PTR names, captures) and the shipped policies, copied into a scratch directory at run time:
 # nothing of the corpus is kept in the repository. A crash leaves its input in
 # fuzz/artifacts/TARGET/ and this script exits non-zero.
 set -euo pipefail
@@ -30,11 +30,12 @@ seed whois "$corpus_root"/whois/**/*
 seed ptr_hints "$corpus_root"/ptr/**/*
 seed policy ../policies/*.yaml ../tests/scenarios/*.yaml
 seed provenance ../tests/fixtures/*.md
+seed capture "$corpus_root"/pcap/*/*.pcap "$corpus_root"/pcap/*/*.pcapng
 printf 'nameserver 192.0.2.53\nnameserver 2001:db8::53\noptions ndots:2\nsearch example\n' >"$scratch/rc"
 seed resolv_conf "$scratch/rc" /etc/resolv.conf
 
 # `fuzz run` builds the targets (the first one waits for that build, about 13 minutes clean).
-for target in ptr_hints whois rdap provenance resolv_conf policy; do
+for target in ptr_hints whois rdap provenance resolv_conf policy capture; do
     mkdir -p "$scratch/$target"
     echo "== $target: $(ls "$scratch/$target" | wc -l) seeds, ${seconds}s"
     if ! cargo +nightly fuzz run "$target" "$scratch/$target" -- \

@@ -614,6 +614,7 @@ fn source_name(s: crate::measure::capture::NameSource) -> &'static str {
         NameSource::Dns => "dns",
         NameSource::TlsSni => "tls_sni",
         NameSource::HttpHost => "http_host",
+        NameSource::QuicSni => "quic_sni",
     }
 }
 

@@ -30,7 +30,8 @@ fn corpus_captures() -> Vec<PathBuf> {
     files
 }
 
-/// The (server address, name) pairs tshark reads from TCP ClientHellos and HTTP requests of
+/// The (server address, name) pairs tshark reads from ClientHellos (over TCP, and in QUIC
+/// Initials, which tshark decrypts too) and HTTP requests of
 /// `file`: what discovery must find too.
 fn tshark_pairs(file: &Path) -> BTreeSet<(IpAddr, String)> {
     let out = Command::new("tshark")
@@ -38,7 +39,7 @@ fn tshark_pairs(file: &Path) -> BTreeSet<(IpAddr, String)> {
         .arg(file)
         .args([
             "-Y",
-            "tcp && (tls.handshake.type == 1 || http.request)",
+            "tls.handshake.type == 1 || http.request",
             "-T",
             "fields",
             "-E",
@@ -102,7 +103,12 @@ fn found_pairs(d: &Discovery) -> BTreeSet<(IpAddr, String)> {
         .flat_map(|dest| {
             dest.named_by
                 .iter()
-                .filter(|n| matches!(n.source, NameSource::TlsSni | NameSource::HttpHost))
+                .filter(|n| {
+                    matches!(
+                        n.source,
+                        NameSource::TlsSni | NameSource::HttpHost | NameSource::QuicSni
+                    )
+                })
                 .map(move |n| (dest.ip, n.name.clone()))
         })
         .collect()
@@ -230,4 +236,48 @@ fn discover_prints_json_and_names_what_it_could_not_read() {
         .output();
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a capture"));
+}
+
+#[test]
+fn a_bad_block_length_and_records_past_the_snaplen_are_named_with_their_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // pcapng: the second block (the interface description, at byte 28 after a 28-byte section
+    // header in this file) claims a length that is not a multiple of 4.
+    let mut ng = std::fs::read(common::corpus("pcap/ja4/tls-sni.pcapng")).expect("read");
+    let shb_len = u32::from_le_bytes(ng[4..8].try_into().expect("4 bytes")) as usize;
+    ng[shb_len + 4..shb_len + 8].copy_from_slice(&13u32.to_le_bytes());
+    let bad = dir.path().join("bad-length.pcapng");
+    std::fs::write(&bad, &ng).expect("write");
+    let d = capture::discover(std::slice::from_ref(&bad)).expect("reads what it can");
+    let problems: Vec<String> = d.captures[0]
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(&format!("byte {shb_len}: "))),
+        "{problems:?}"
+    );
+
+    // Legacy pcap: a snaplen of 64 in the file header, with full-size records after it.
+    let mut pcap = std::fs::read(common::corpus("pcap/ndpi/xiaomi.pcap")).expect("read");
+    pcap[16..20].copy_from_slice(&64u32.to_le_bytes());
+    let long = dir.path().join("long-records.pcap");
+    std::fs::write(&long, &pcap).expect("write");
+    let d = capture::discover(std::slice::from_ref(&long)).expect("reads");
+    let problems: Vec<String> = d.captures[0]
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("longer than the capture's snaplen")),
+        "{problems:?}"
+    );
+    // Read as recorded: the same destinations as the original.
+    assert_eq!(d.destinations.len(), 6);
 }

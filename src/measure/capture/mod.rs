@@ -16,8 +16,8 @@
 //! # Names
 //!
 //! A destination's names come from DNS answers anywhere in the capture (the question and every
-//! CNAME on the way to the address), the TLS ClientHello's server name and the HTTP `Host` of
-//! the connections to it. Each name keeps its source. Encrypted DNS (DoT on port 853, DoH to a
+//! CNAME on the way to the address), the TLS ClientHello's server name (over TCP, or inside a
+//! QUIC Initial: `quic.rs`) and the HTTP `Host` of the connections to it. Each name keeps its source. Encrypted DNS (DoT on port 853, DoH to a
 //! known resolver) and ClientHellos offering ECH are flagged, so hidden names are visible as
 //! hidden.
 
@@ -31,6 +31,7 @@ use serde::Serialize;
 
 mod dissect;
 mod packets;
+mod quic;
 
 use dissect::{Opening, Packet, Proto};
 
@@ -49,6 +50,8 @@ pub enum NameSource {
     Dns,
     TlsSni,
     HttpHost,
+    /// The ClientHello inside a QUIC Initial, decrypted with its public initial keys.
+    QuicSni,
 }
 
 /// How a destination hid names from the capture.
@@ -177,6 +180,14 @@ fn opt_micros<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S
     }
 }
 
+/// Reads one capture from memory: [`discover`] for bytes that are not a file (the fuzz target,
+/// tests).
+pub fn discover_bytes(name: &str, bytes: &[u8]) -> Discovery {
+    let mut tally = Tally::default();
+    let file = read_stream(name, bytes, &mut tally);
+    tally.finish(vec![file])
+}
+
 /// Reads every file and tallies what the device contacted.
 pub fn discover(paths: &[PathBuf]) -> Result<Discovery, CaptureError> {
     let mut tally = Tally::default();
@@ -208,6 +219,10 @@ fn read_file(path: &Path, tally: &mut Tally) -> Result<CaptureFile, CaptureError
         });
     }
     let file = std::io::BufReader::with_capacity(1 << 16, open(path)?);
+    Ok(read_stream(&path.display().to_string(), file, tally))
+}
+
+fn read_stream(name: &str, file: impl std::io::Read + Send, tally: &mut Tally) -> CaptureFile {
     let (mut start, mut end) = (None, None);
     let mut undecoded = 0u64;
     let read = packets::read_frames(file, |frame| {
@@ -228,8 +243,8 @@ fn read_file(path: &Path, tally: &mut Tally) -> Result<CaptureFile, CaptureError
             format!("{undecoded} frame(s) have a link type residency does not read; not counted"),
         ));
     }
-    Ok(CaptureFile {
-        file: path.display().to_string(),
+    CaptureFile {
+        file: name.to_string(),
         format: if read.pcapng {
             CaptureFormat::Pcapng
         } else {
@@ -239,7 +254,7 @@ fn read_file(path: &Path, tally: &mut Tally) -> Result<CaptureFile, CaptureError
         start,
         end,
         problems,
-    })
+    }
 }
 
 /// Local addresses: the device's side (see the module doc).
@@ -314,8 +329,14 @@ struct Flow {
     opening: Option<Vec<u8>>,
     /// The next TCP sequence number expected from the client.
     next_seq: Option<u32>,
+    /// A QUIC ClientHello being gathered, and how many client datagrams were tried.
+    quic: Option<quic::Hello>,
+    tried: u8,
     done: bool,
 }
+
+/// Client datagrams of a UDP flow tried as QUIC Initials before giving up on it.
+const QUIC_TRIES: u8 = 6;
 
 #[derive(Default)]
 struct Remote {
@@ -386,6 +407,9 @@ impl Tally {
         }
         if sent && p.proto == Proto::Tcp && !flow.done {
             read_opening(flow, remote, p);
+        }
+        if sent && p.proto == Proto::Udp && !flow.done {
+            read_quic(flow, remote, p);
         }
     }
 
@@ -478,6 +502,34 @@ impl Tally {
             dns: self.dns.into_iter().collect(),
         }
     }
+}
+
+/// Tries the client's first datagrams of a UDP flow as QUIC Initials, until one completes the
+/// ClientHello.
+fn read_quic(flow: &mut Flow, remote: &mut Remote, p: &Packet<'_>) {
+    flow.tried += 1;
+    if flow.tried > QUIC_TRIES {
+        flow.done = true;
+        flow.quic = None;
+        return;
+    }
+    let hello = flow.quic.get_or_insert_with(quic::Hello::default);
+    let Some(opening) = hello.read(p.payload) else {
+        return;
+    };
+    if let Opening::Tls { sni, ech } = opening {
+        if ech {
+            remote.hidden.insert(Hidden::Ech);
+        }
+        if let Some(name) = sni.filter(|n| !n.is_empty() && n.parse::<IpAddr>().is_err()) {
+            remote.names.insert(Naming {
+                name,
+                source: NameSource::QuicSni,
+            });
+        }
+    }
+    flow.done = true;
+    flow.quic = None;
 }
 
 /// Buffers the client's first bytes of a TCP connection, in sequence order, until they name
