@@ -63,7 +63,8 @@ pub enum Command {
         list: HistoryListArgs,
     },
     /// What did a device contact? Every remote destination in its traffic captures (pcap,
-    /// pcapng), with the names it used (DNS, TLS SNI, HTTP Host), ports, flows and bytes.
+    /// pcapng, HAR, Zeek logs), with the names it used (DNS, TLS and QUIC SNI, HTTP Host),
+    /// ports, flows and bytes.
     Discover(DiscoverArgs),
     /// Where is this server? Every piece of evidence for one address or host, no policy needed.
     Locate(LocateArgs),
@@ -376,7 +377,8 @@ pub fn parse_vantage(s: &str) -> Result<Vantage, String> {
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// Capture files: pcap or pcapng (recognised by their first bytes, not by their names).
+    /// Capture files: pcap, pcapng, HAR (1.1, 1.2) or Zeek conn/dns/ssl/http logs (TSV or
+    /// JSON), recognised by their first bytes, not by their names.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -550,15 +550,21 @@ fn verdict_or_unknown(v: Option<Verdict>) -> &'static str {
 
 /// `discover` for people: the files read, then one line per destination, most bytes sent first.
 pub fn discovery(d: &crate::measure::capture::Discovery) -> String {
+    use crate::measure::capture::CaptureFormat;
     let mut out = String::new();
     for c in &d.captures {
         let span = match (&c.start, &c.end) {
             (Some(s), Some(e)) => format!(", {} .. {}", rfc3339::format(s), rfc3339::format(e)),
             _ => String::new(),
         };
+        let unit = match c.format {
+            CaptureFormat::Pcap | CaptureFormat::Pcapng => "packets",
+            CaptureFormat::Har => "entries",
+            CaptureFormat::ZeekTsv | CaptureFormat::ZeekJson => "records",
+        };
         let _ = writeln!(
             out,
-            "{} ({:?}, {} packets{span}{})",
+            "{} ({:?}, {} {unit}{span}{})",
             c.file,
             c.format,
             c.packets,
@@ -601,10 +607,19 @@ pub fn discovery(d: &crate::measure::capture::Discovery) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} destination(s), {} DNS answer(s); bytes at the IP layer, \"sent\" from the device",
+        "\n{} destination(s), {} DNS answer(s); bytes at the IP layer (for HAR: HTTP message \
+         sizes), \"sent\" from the device",
         d.destinations.len(),
         d.dns.len()
     );
+    if !d.names_without_address.is_empty() {
+        let names: Vec<&str> = d
+            .names_without_address
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        let _ = writeln!(out, "names with no address recorded: {}", names.join(", "));
+    }
     out
 }
 
@@ -615,6 +630,8 @@ fn source_name(s: crate::measure::capture::NameSource) -> &'static str {
         NameSource::TlsSni => "tls_sni",
         NameSource::HttpHost => "http_host",
         NameSource::QuicSni => "quic_sni",
+        NameSource::Har => "har",
+        NameSource::Zeek => "zeek",
     }
 }
 

@@ -281,3 +281,181 @@ fn a_bad_block_length_and_records_past_the_snaplen_are_named_with_their_offsets(
     // Read as recorded: the same destinations as the original.
     assert_eq!(d.destinations.len(), 6);
 }
+
+/// The same traffic read two ways: the packets themselves, and Zeek's logs of them (its btest
+/// baselines for `wikipedia.pcap`). Flows, packets and IP-layer bytes must agree exactly.
+#[test]
+fn the_wikipedia_capture_and_zeeks_logs_of_it_agree_on_every_destination() {
+    let from_packets =
+        capture::discover(&[common::corpus("pcap/zeek/wikipedia.pcap")]).expect("pcap");
+    let from_logs = capture::discover(&[
+        common::corpus("zeek/zeek-baseline/opt.basic-conn.log"),
+        common::corpus("zeek/zeek-baseline/opt.basic-http.log"),
+        common::corpus("zeek/zeek-baseline/opt.basic-dns.log"),
+    ])
+    .expect("logs");
+    let counts = |d: &Discovery| {
+        d.destinations
+            .iter()
+            .map(|x| {
+                (
+                    x.ip,
+                    x.flows,
+                    x.packets_sent,
+                    x.packets_received,
+                    x.bytes_sent,
+                    x.bytes_received,
+                    x.ports.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&from_packets), counts(&from_logs));
+    assert_eq!(
+        from_logs.captures[0].format,
+        capture::CaptureFormat::ZeekTsv
+    );
+    // Zeek's http.log names the servers as the Host headers did.
+    let named = |d: &Discovery, ip: &str, source: NameSource| {
+        d.destinations
+            .iter()
+            .filter(|x| x.ip.to_string() == ip)
+            .flat_map(|x| x.named_by.iter().filter(|n| n.source == source))
+            .map(|n| n.name.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    assert!(named(&from_logs, "208.80.152.118", NameSource::Zeek).contains("bits.wikimedia.org"));
+    assert!(
+        named(&from_packets, "208.80.152.118", NameSource::HttpHost).contains("bits.wikimedia.org")
+    );
+}
+
+#[test]
+fn zeek_logs_read_the_same_as_tsv_and_as_json() {
+    let pairs = |file: &str| {
+        let d = capture::discover(&[common::corpus(file)]).expect("reads");
+        assert!(
+            d.captures[0].problems.is_empty(),
+            "{:?}",
+            d.captures[0].problems
+        );
+        found_names(&d)
+    };
+    let tsv = pairs("zeek/wrccdc-tsv/ssl.log");
+    assert!(tsv.len() > 10, "{tsv:?}");
+    assert_eq!(tsv, pairs("zeek/wrccdc-json/ssl.ndjson"));
+    let dns_tsv = capture::discover(&[common::corpus("zeek/wrccdc-tsv/dns.log")]).expect("tsv");
+    let dns_json =
+        capture::discover(&[common::corpus("zeek/wrccdc-json/dns.ndjson")]).expect("json");
+    assert_eq!(dns_tsv.dns, dns_json.dns);
+    assert!(dns_tsv.dns.len() > 100);
+    // Answers name addresses; they are not contacts.
+    assert!(dns_json.destinations.is_empty());
+
+    // A log that lost its header says where, and reads nothing it cannot place.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(common::corpus("zeek/wrccdc-tsv/ssl.log")).expect("read");
+    let headless: String = text
+        .lines()
+        .filter(|l| !l.starts_with("#fields"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = dir.path().join("ssl.log");
+    std::fs::write(&file, headless).expect("write");
+    let d = capture::discover(std::slice::from_ref(&file)).expect("reads");
+    let problems: Vec<String> = d.captures[0]
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("line 8: ") && p.contains("#fields")),
+        "{problems:?}"
+    );
+    assert!(d.destinations.is_empty());
+}
+
+fn found_names(d: &Discovery) -> BTreeSet<(IpAddr, String)> {
+    d.destinations
+        .iter()
+        .flat_map(|x| x.named_by.iter().map(move |n| (x.ip, n.name.clone())))
+        .collect()
+}
+
+#[test]
+fn every_har_in_the_corpus_reads_and_names_its_servers() {
+    let dir = common::corpus("har");
+    let mut files = Vec::new();
+    for sub in std::fs::read_dir(&dir).expect("har folder").flatten() {
+        for f in std::fs::read_dir(sub.path())
+            .expect("har subfolder")
+            .flatten()
+        {
+            files.push(f.path());
+        }
+    }
+    assert!(files.len() >= 9, "{files:?}");
+    for file in &files {
+        let d = capture::discover(std::slice::from_ref(file)).expect("reads");
+        assert_eq!(
+            d.captures[0].format,
+            capture::CaptureFormat::Har,
+            "{}",
+            file.display()
+        );
+        assert!(
+            d.captures[0].problems.is_empty(),
+            "{}: {:?}",
+            file.display(),
+            d.captures[0].problems
+        );
+        assert!(d.captures[0].packets > 0, "{}: no entries", file.display());
+        assert!(
+            !d.destinations.is_empty() || !d.names_without_address.is_empty(),
+            "{}: nothing named",
+            file.display()
+        );
+    }
+    let chrome = capture::discover(&[common::corpus("har/mitmproxy/chrome.har")]).expect("chrome");
+    assert!(found_names(&chrome).contains(&(
+        "108.138.246.80".parse().expect("ip"),
+        "mitmproxy.org".into()
+    )));
+    // HTTP/3 entries are QUIC, over UDP.
+    assert!(chrome.destinations.iter().any(|x| x.ports == ["udp/443"]));
+    let insomnia =
+        capture::discover(&[common::corpus("har/mitmproxy/insomnia.har")]).expect("insomnia");
+    assert!(
+        insomnia
+            .names_without_address
+            .iter()
+            .any(|n| n.name == "mitm.it")
+    );
+
+    // Bytes that are not UTF-8 are named by line, and the rest is still read.
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let mut bytes = std::fs::read(common::corpus("har/mitmproxy/chrome.har")).expect("read");
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"mitmproxy.org")
+        .expect("a name to damage");
+    bytes.insert(at + 13, 0xff);
+    let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+    let damaged = scratch.path().join("damaged.har");
+    std::fs::write(&damaged, &bytes).expect("write");
+    let d = capture::discover(std::slice::from_ref(&damaged)).expect("reads");
+    let problems: Vec<String> = d.captures[0]
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(&format!("line {line}: ")) && p.contains("UTF-8")),
+        "{problems:?}"
+    );
+    assert!(!d.destinations.is_empty());
+}

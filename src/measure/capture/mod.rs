@@ -30,8 +30,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 mod dissect;
+mod har;
 mod packets;
 mod quic;
+mod zeek;
 
 use dissect::{Opening, Packet, Proto};
 
@@ -41,6 +43,13 @@ use dissect::{Opening, Packet, Proto};
 pub enum CaptureFormat {
     Pcap,
     Pcapng,
+    /// HTTP Archive 1.1 or 1.2 (a browser's or proxy's export). Its byte counts are the HTTP
+    /// message sizes the browser reported, not IP-layer bytes.
+    Har,
+    /// Zeek logs (conn, dns, ssl, http), tab-separated or JSON lines. Bytes are `conn.log`'s
+    /// `orig_ip_bytes`/`resp_ip_bytes`: the IP layer.
+    ZeekTsv,
+    ZeekJson,
 }
 
 /// Where a destination's name was learnt.
@@ -52,6 +61,10 @@ pub enum NameSource {
     HttpHost,
     /// The ClientHello inside a QUIC Initial, decrypted with its public initial keys.
     QuicSni,
+    /// A HAR entry's `request.url`, with its `serverIPAddress`.
+    Har,
+    /// A Zeek log: `ssl.server_name`, `http.host` or `dns.answers`.
+    Zeek,
 }
 
 /// How a destination hid names from the capture.
@@ -154,6 +167,9 @@ pub struct Discovery {
     /// By bytes sent, most first.
     pub destinations: Vec<Destination>,
     pub dns: Vec<DnsRecord>,
+    /// Names the device used with no address recorded (HAR entries without
+    /// `serverIPAddress`): still endpoints to check, located by resolving them.
+    pub names_without_address: Vec<Naming>,
 }
 
 /// Why discovery could not read a file at all.
@@ -166,8 +182,8 @@ pub enum CaptureError {
         source: std::io::Error,
     },
     #[error(
-        "{} is not a capture residency reads (pcap or pcapng, by its first bytes): capture with \
-         `tcpdump -w FILE` or PCAPdroid's pcap export",
+        "{} is not a capture residency reads (pcap, pcapng, HAR or a Zeek log, by its first \
+         bytes): capture with `tcpdump -w FILE` or PCAPdroid's pcap export",
         path.display()
     )]
     Unrecognised { path: PathBuf },
@@ -200,26 +216,89 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, CaptureError> {
 
 fn read_file(path: &Path, tally: &mut Tally) -> Result<CaptureFile, CaptureError> {
     use std::io::Read as _;
-    let open = |path: &Path| {
-        std::fs::File::open(path).map_err(|source| CaptureError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+    let failed = |source| CaptureError::Open {
+        path: path.to_path_buf(),
+        source,
     };
-    let mut head = [0u8; 4];
-    let got = open(path)?
-        .read(&mut head)
-        .map_err(|source| CaptureError::Open {
+    let open = || std::fs::File::open(path).map_err(failed);
+    let mut head = Vec::with_capacity(512);
+    open()?.take(512).read_to_end(&mut head).map_err(failed)?;
+    let name = path.display().to_string();
+    match sniff(&head) {
+        Some(Sniffed::Capture) | None if head.is_empty() => {
+            let file = std::io::BufReader::with_capacity(1 << 16, open()?);
+            Ok(read_stream(&name, file, tally))
+        }
+        Some(Sniffed::Capture) => {
+            let file = std::io::BufReader::with_capacity(1 << 16, open()?);
+            Ok(read_stream(&name, file, tally))
+        }
+        Some(Sniffed::Har) => {
+            let bytes = std::fs::read(path).map_err(failed)?;
+            let read = har::read(&bytes, tally);
+            Ok(CaptureFile {
+                file: name,
+                format: CaptureFormat::Har,
+                packets: read.entries,
+                start: read.start,
+                end: read.end,
+                problems: read.problems,
+            })
+        }
+        Some(Sniffed::Zeek { json }) => {
+            let file = std::io::BufReader::with_capacity(1 << 16, open()?);
+            let read = zeek::read(file, json, tally);
+            Ok(CaptureFile {
+                file: name,
+                format: if json {
+                    CaptureFormat::ZeekJson
+                } else {
+                    CaptureFormat::ZeekTsv
+                },
+                packets: read.records,
+                start: read.start,
+                end: read.end,
+                problems: read.problems,
+            })
+        }
+        None => Err(CaptureError::Unrecognised {
             path: path.to_path_buf(),
-            source,
-        })?;
-    if got > 0 && !packets::is_capture(&head[..got]) {
-        return Err(CaptureError::Unrecognised {
-            path: path.to_path_buf(),
+        }),
+    }
+}
+
+enum Sniffed {
+    Capture,
+    Har,
+    Zeek { json: bool },
+}
+
+/// What a file is, from its first bytes: pcap and pcapng by magic number; a Zeek log by its
+/// `#separator` header or a first JSON line with Zeek's fields; otherwise JSON is a HAR.
+fn sniff(head: &[u8]) -> Option<Sniffed> {
+    if packets::is_capture(head) {
+        return Some(Sniffed::Capture);
+    }
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let text = &text[start..];
+    // Zeek's own header, possibly after comment lines (btest baselines start with `###`).
+    let has = |k: &[u8]| text.windows(k.len()).any(|w| w == k);
+    if text.starts_with(b"#") && (has(b"#separator") || has(b"#fields")) {
+        return Some(Sniffed::Zeek { json: false });
+    }
+    if text.starts_with(b"{") {
+        let first_line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+        let zeekish = [&b"\"_path\""[..], b"\"uid\"", b"\"id.orig_h\""]
+            .iter()
+            .any(|k| first_line.windows(k.len()).any(|w| w == *k));
+        return Some(if zeekish {
+            Sniffed::Zeek { json: true }
+        } else {
+            Sniffed::Har
         });
     }
-    let file = std::io::BufReader::with_capacity(1 << 16, open(path)?);
-    Ok(read_stream(&path.display().to_string(), file, tally))
+    None
 }
 
 fn read_stream(name: &str, file: impl std::io::Read + Send, tally: &mut Tally) -> CaptureFile {
@@ -360,8 +439,28 @@ struct Tally {
     remotes: HashMap<IpAddr, Remote>,
     /// Names learnt from DNS per address (applied to destinations at the end, since an answer
     /// may be captured after the connection it named, e.g. across files).
-    dns_names: HashMap<IpAddr, BTreeSet<String>>,
+    dns_names: HashMap<IpAddr, BTreeSet<(String, NameSource)>>,
     dns: BTreeSet<DnsRecord>,
+    /// Names from logs, applied at the end like DNS names.
+    log_names: HashMap<IpAddr, BTreeSet<Naming>>,
+    names_without_address: BTreeSet<Naming>,
+}
+
+/// One flow as a log records it.
+#[derive(Debug, Clone)]
+struct FlowRecord {
+    orig: IpAddr,
+    resp: IpAddr,
+    proto: Proto,
+    orig_port: Option<u16>,
+    resp_port: Option<u16>,
+    orig_packets: u64,
+    orig_bytes: u64,
+    resp_packets: u64,
+    resp_bytes: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    names: Vec<Naming>,
 }
 
 impl Tally {
@@ -440,6 +539,63 @@ impl Tally {
         }
     }
 
+    /// A flow known from a log rather than from packets (Zeek `conn.log`, a HAR entry).
+    fn flow_record(&mut self, r: FlowRecord) {
+        let (device, remote_ip, sent_by_orig) = match (is_local(r.orig), is_local(r.resp)) {
+            (true, true) => return,
+            (false, true) => (r.resp, r.orig, false),
+            _ => (r.orig, r.resp, true),
+        };
+        if is_group(remote_ip) {
+            return;
+        }
+        let _ = device;
+        let remote = self.remotes.entry(remote_ip).or_default();
+        remote.flows += 1;
+        let (to_remote, from_remote) = if sent_by_orig {
+            (
+                (r.orig_packets, r.orig_bytes),
+                (r.resp_packets, r.resp_bytes),
+            )
+        } else {
+            remote.inbound += 1;
+            (
+                (r.resp_packets, r.resp_bytes),
+                (r.orig_packets, r.orig_bytes),
+            )
+        };
+        remote.packets_sent += to_remote.0;
+        remote.bytes_sent += to_remote.1;
+        remote.packets_received += from_remote.0;
+        remote.bytes_received += from_remote.1;
+        let port = if sent_by_orig {
+            r.resp_port
+        } else {
+            r.orig_port
+        };
+        if let Some(port) = port {
+            remote.ports.insert((r.proto, port));
+            if port == 853 {
+                remote.hidden.insert(Hidden::Dot);
+            }
+        }
+        for at in [r.first, r.last].into_iter().flatten() {
+            remote.first = Some(remote.first.map_or(at, |f| f.min(at)));
+            remote.last = Some(remote.last.map_or(at, |l| l.max(at)));
+        }
+        remote.names.extend(r.names);
+    }
+
+    /// A name for `ip` from a log line that is not a flow (Zeek `ssl.log`, `http.log`).
+    fn name(&mut self, ip: IpAddr, name: String, source: NameSource) {
+        if !name.is_empty() && name.parse::<IpAddr>().is_err() {
+            self.log_names
+                .entry(ip)
+                .or_default()
+                .insert(Naming { name, source });
+        }
+    }
+
     fn dns_answer(&mut self, p: &Packet<'_>, payload: &[u8]) {
         let Some(seen) = dissect::dns_response(payload) else {
             return;
@@ -448,7 +604,7 @@ impl Tally {
             self.dns_names
                 .entry(*ip)
                 .or_default()
-                .extend(names.iter().cloned());
+                .extend(names.iter().map(|n| (n.clone(), NameSource::Dns)));
         }
         self.dns.insert(DnsRecord {
             name: seen.name,
@@ -459,12 +615,21 @@ impl Tally {
     }
 
     fn finish(mut self, captures: Vec<CaptureFile>) -> Discovery {
+        for (ip, names) in std::mem::take(&mut self.log_names) {
+            if let Some(remote) = self.remotes.get_mut(&ip) {
+                remote.names.extend(names);
+            } else if !is_local(ip) && !is_group(ip) {
+                // An ssl.log line without its conn.log: the server is still a destination.
+                self.remotes.entry(ip).or_default().names.extend(names);
+            }
+        }
         for (ip, names) in std::mem::take(&mut self.dns_names) {
             if let Some(remote) = self.remotes.get_mut(&ip) {
-                remote.names.extend(names.into_iter().map(|name| Naming {
-                    name,
-                    source: NameSource::Dns,
-                }));
+                remote.names.extend(
+                    names
+                        .into_iter()
+                        .map(|(name, source)| Naming { name, source }),
+                );
             }
         }
         let mut destinations: Vec<Destination> = self
@@ -500,6 +665,7 @@ impl Tally {
             captures,
             destinations,
             dns: self.dns.into_iter().collect(),
+            names_without_address: self.names_without_address.into_iter().collect(),
         }
     }
 }
