@@ -383,6 +383,33 @@ pub struct DiscoverArgs {
     pub files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Write a draft policy of everything discovered to FILE: the names as endpoints, unnamed
+    /// destinations as addresses, each with its bytes in a comment. An existing FILE is
+    /// refused unless --force.
+    #[arg(long, value_name = "FILE", requires_all = ["id", "allow"])]
+    pub policy_out: Option<PathBuf>,
+    /// The draft's policy id (a-z, 0-9, `-`).
+    #[arg(long, value_name = "ID", requires = "policy_out")]
+    pub id: Option<PolicyId>,
+    /// The draft's allowed countries, e.g. IN,US,SG.
+    #[arg(
+        long,
+        value_name = "CC,...",
+        value_delimiter = ',',
+        requires = "policy_out"
+    )]
+    pub allow: Vec<CountryCode>,
+    /// The draft's denied countries, e.g. CN.
+    #[arg(
+        long,
+        value_name = "CC,...",
+        value_delimiter = ',',
+        requires = "policy_out"
+    )]
+    pub deny: Vec<CountryCode>,
+    /// Overwrite an existing --policy-out file.
+    #[arg(long, requires = "policy_out")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

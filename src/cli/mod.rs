@@ -74,6 +74,19 @@ pub enum CliError {
     Report(#[from] crate::report::ReportError),
     #[error(transparent)]
     Capture(#[from] crate::measure::capture::CaptureError),
+    #[error(transparent)]
+    Draft(#[from] crate::measure::capture::draft::DraftError),
+    #[error(
+        "{} exists: pass --force to overwrite it, or give another --policy-out",
+        .0.display()
+    )]
+    DraftExists(std::path::PathBuf),
+    #[error("cannot write the draft policy {}: {source}: check the directory and its permissions", path.display())]
+    DraftWrite {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "interrupted by a signal before the run of {0} was recorded; nothing was written, run `check` again"
     )]

@@ -495,7 +495,7 @@ pub(crate) fn resolve_data_path(policy: &Path, value: &str) -> PathBuf {
     }
 }
 
-fn parse_target(host: &str) -> Result<Target, String> {
+pub(crate) fn parse_target(host: &str) -> Result<Target, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(Target::Ip(ip));
     }

@@ -459,3 +459,63 @@ fn every_har_in_the_corpus_reads_and_names_its_servers() {
     );
     assert!(!d.destinations.is_empty());
 }
+
+#[test]
+fn a_drafted_policy_validates_lists_unnamed_addresses_and_is_never_overwritten_silently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let draft = dir.path().join("draft.yaml");
+    let discover = |extra: &[&str]| {
+        Residency::new(dir.path())
+            .arg("discover")
+            .arg(common::corpus("pcap/ndpi/xiaomi.pcap"))
+            .arg(common::corpus("pcap/ja4/http1.pcapng"))
+            .arg("--policy-out")
+            .arg(&draft)
+            .args([
+                "--id",
+                "xiaomi-draft",
+                "--allow",
+                "IN,US,SG",
+                "--deny",
+                "CN",
+            ])
+            .args(extra)
+            .output()
+    };
+    let o = discover(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&draft).expect("draft written");
+    assert!(
+        text.contains("id: xiaomi-draft\nallow: [IN, US, SG]\ndeny: [CN]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  - host: \"connectivitycheck.gstatic.com\""),
+        "{text}"
+    );
+    // Unnamed: the AWS address the Xiaomi phone sent 1,949 bytes to.
+    assert!(
+        text.contains("  # unnamed: 1949 bytes sent, 965 received, 1 flow(s) over tcp/5222\n  - host: \"18.193.233.122\""),
+        "{text}"
+    );
+    let v = Residency::new(dir.path())
+        .arg("validate")
+        .arg(&draft)
+        .output();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+
+    let again = discover(&[]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&draft).expect("kept"), text);
+    let forced = discover(&["--force"]);
+    assert!(forced.status.success());
+
+    let no_allow = Residency::new(dir.path())
+        .arg("discover")
+        .arg(common::corpus("pcap/ndpi/xiaomi.pcap"))
+        .args(["--policy-out", "other.yaml", "--id", "x"])
+        .output();
+    assert_eq!(no_allow.status.code(), Some(3), "a usage error");
+    assert!(String::from_utf8_lossy(&no_allow.stderr).contains("--allow"));
+}

@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 mod dissect;
+pub mod draft;
 mod har;
 mod packets;
 mod quic;
