@@ -5,6 +5,7 @@
 //! document is what the history stores and hashes and what `--format json` prints, so its
 //! field names are a public contract: [`crate::record`] defines it (documented in README.md).
 
+pub mod capture;
 pub mod doctor;
 pub mod locate;
 
@@ -53,6 +54,9 @@ pub struct CheckSettings {
     pub trace_concurrency: usize,
     /// Timeouts of the policy's DNS queries (the DNS canaries wait one such try).
     pub dns: ResolveSettings,
+    /// The device's captured traffic, when the run judges it too (`check --capture`): its
+    /// destinations are already endpoints of the policy; this adds the `capture` section.
+    pub capture: Option<Arc<capture::CapturedTraffic>>,
 }
 
 /// Every query the policy asks for, in a stable order: endpoint, resolver, subnet (none first),
@@ -502,6 +506,7 @@ fn document(
         sources: geo.source_names().into_iter().map(str::to_string).collect(),
         integrity: Some(integrity),
         summary,
+        capture: settings.capture.as_ref().map(|t| t.section(&endpoints)),
         endpoints,
     }
 }

@@ -276,6 +276,11 @@ pub struct CheckArgs {
     /// Policy files (YAML).
     #[arg(required = true)]
     pub policies: Vec<PathBuf>,
+    /// Also judge what a device was captured contacting (pcap, pcapng, HAR, Zeek logs; see
+    /// `discover`): every destination is located and judged like an endpoint, in the same run,
+    /// and the run records the files' SHA-256 and the bytes sent per country.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub capture: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]

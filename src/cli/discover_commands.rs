@@ -4,7 +4,8 @@ use std::io::Write as _;
 
 use super::args::{DiscoverArgs, Format};
 use super::{CliError, Exit};
-use crate::measure::capture::{self, draft};
+use crate::measure::capture;
+use crate::policy::draft;
 use crate::report::table;
 use crate::text;
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::check::capture::CapturedTraffic;
 use crate::history::History;
 use crate::history::Stored;
 use crate::measure::integrity::{self, SurveyPlan};
@@ -72,10 +73,27 @@ pub(super) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     let policies = load_all(&args.policies)?;
     let options = args.measure.options();
     // Everything that can be wrong with the inputs is found before anything is measured.
+    let traffic = if args.capture.is_empty() {
+        None
+    } else {
+        let traffic = CapturedTraffic::read(&args.capture)?;
+        for c in &traffic.discovery.captures {
+            for p in &c.problems {
+                errln!("warning: {}: {p}", c.file);
+            }
+        }
+        Some(Arc::new(traffic))
+    };
     let prepared = policies
         .into_iter()
-        .map(|p| run::prepare(p, &options))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|p| {
+            let prepared = run::prepare(p, &options)?;
+            Ok(match &traffic {
+                Some(t) => prepared.with_capture(Arc::clone(t)),
+                None => prepared,
+            })
+        })
+        .collect::<Result<Vec<_>, run::RunError>>()?;
     let history = History::open(&args.db.path())?;
     let runtime = runtime()?;
     let stop = run::shutdown_signal(&runtime);

@@ -75,7 +75,7 @@ pub enum CliError {
     #[error(transparent)]
     Capture(#[from] crate::measure::capture::CaptureError),
     #[error(transparent)]
-    Draft(#[from] crate::measure::capture::draft::DraftError),
+    Draft(#[from] crate::policy::draft::DraftError),
     #[error(
         "{} exists: pass --force to overwrite it, or give another --policy-out",
         .0.display()

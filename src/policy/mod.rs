@@ -9,6 +9,7 @@
 //! `sections.rs`, the alerts' own types are in `alerts.rs`.
 
 pub mod alerts;
+pub mod draft;
 mod sections;
 
 pub use sections::{RegistryPolicy, TracePolicy, parse_rdap_url, parse_whois_server};

@@ -7,6 +7,7 @@
 //! [`view`] is the lenient reading of a stored document that the history's index and the
 //! comparisons share.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -141,4 +142,48 @@ pub struct RunDocument {
     pub integrity: Option<Integrity>,
     pub summary: Summary,
     pub endpoints: Vec<EndpointResult>,
+    /// What the device was captured contacting (`check --capture`), judged in this run; absent
+    /// from runs without captures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureSection>,
+}
+
+/// A device's own traffic, judged: the files it came from (with their SHA-256, so the run
+/// proves which capture it judged), each destination with its verdict and bytes, and where the
+/// bytes went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureSection {
+    pub files: Vec<CapturedFile>,
+    /// Most bytes sent first.
+    pub destinations: Vec<CapturedDestination>,
+    /// Bytes the device sent to destinations located in each country.
+    pub bytes_sent_by_country: BTreeMap<CountryCode, u64>,
+    /// Bytes the device sent to destinations no source could place.
+    pub bytes_sent_unlocated: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedFile {
+    pub file: String,
+    pub sha256: String,
+    /// `pcap`, `pcapng`, `har`, `zeek_tsv` or `zeek_json`.
+    pub format: String,
+    /// Packets, HAR entries or Zeek records read.
+    pub packets: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapturedDestination {
+    pub ip: IpAddr,
+    pub names: Vec<String>,
+    pub ports: Vec<String>,
+    pub flows: u64,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Where the run located the address (null: nowhere agreed).
+    pub country: Option<CountryCode>,
+    /// The address's verdict in this run.
+    pub verdict: Verdict,
 }

@@ -345,6 +345,9 @@ pub fn run_document(doc: &RunDocument, stored: Option<&Stored>) -> String {
             measurements(&mut out, a.path.as_ref(), a.rtt.as_ref(), "        ");
         }
     }
+    if let Some(c) = &doc.capture {
+        capture_section(&mut out, c);
+    }
     if let Some(stored) = stored {
         let _ = writeln!(
             out,
@@ -546,6 +549,52 @@ fn run_line(r: &RunRefInfo) -> String {
 
 fn verdict_or_unknown(v: Option<Verdict>) -> &'static str {
     v.map_or("(no verdict)", Verdict::as_str)
+}
+
+/// What the device was captured sending, and where it went.
+fn capture_section(out: &mut String, c: &crate::record::CaptureSection) {
+    let _ = writeln!(out, "\nCaptured traffic");
+    for f in &c.files {
+        let _ = writeln!(
+            out,
+            "    {} ({}, {} read, sha256 {})",
+            f.file, f.format, f.packets, f.sha256
+        );
+    }
+    let total: u64 = c.bytes_sent_by_country.values().sum::<u64>() + c.bytes_sent_unlocated;
+    let _ = writeln!(out, "    bytes sent by country ({total} in all):");
+    let mut rows: Vec<(String, u64)> = c
+        .bytes_sent_by_country
+        .iter()
+        .map(|(cc, n)| (cc.to_string(), *n))
+        .collect();
+    if c.bytes_sent_unlocated > 0 {
+        rows.push(("unlocated".into(), c.bytes_sent_unlocated));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    for (cc, n) in rows {
+        let share = if total == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / total as f64
+        };
+        let _ = writeln!(out, "      {cc:<10} {n:>12}  {share:5.1}%");
+    }
+    for d in &c.destinations {
+        let _ = writeln!(
+            out,
+            "    {:<13} {} {} ({} bytes sent){}",
+            shout(d.verdict),
+            d.ip,
+            d.country.map_or("??".to_string(), |c| c.to_string()),
+            d.bytes_sent,
+            if d.names.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", d.names.join(", "))
+            }
+        );
+    }
 }
 
 /// `discover` for people: the files read, then one line per destination, most bytes sent first.

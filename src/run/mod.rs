@@ -28,6 +28,7 @@ use self::alert::{
     AlertEvent, AlertPolicy, DeliveryError, DeliverySettings, PreviousRun, RunRecord,
 };
 use self::lock::{Acquired, Holder};
+use crate::check::capture::CapturedTraffic;
 use crate::check::{self, CheckSettings};
 use crate::history::{self, History, NewRun, RunFilter, Stored};
 use crate::history::{RunId, Seq};
@@ -209,9 +210,18 @@ pub struct Prepared {
     policy: Policy,
     geo: Geolocator,
     resolvers: Vec<SocketAddr>,
+    capture: Option<Arc<CapturedTraffic>>,
 }
 
 impl Prepared {
+    /// Judges `traffic` in this policy's runs too: its destinations join the endpoints, and
+    /// the run document gains a `capture` section.
+    pub fn with_capture(mut self, traffic: Arc<CapturedTraffic>) -> Prepared {
+        self.policy = traffic.with_destinations(self.policy);
+        self.capture = Some(traffic);
+        self
+    }
+
     /// The policy with the command line's overrides applied.
     pub fn policy(&self) -> &Policy {
         &self.policy
@@ -241,6 +251,7 @@ pub fn prepare(mut policy: Policy, options: &MeasureOptions) -> Result<Prepared,
         policy,
         geo,
         resolvers,
+        capture: None,
     })
 }
 
@@ -412,6 +423,7 @@ impl Runner {
             concurrency: m.concurrency,
             trace_concurrency: m.trace_concurrency,
             dns,
+            capture: p.capture.clone(),
         };
         let resolver = Arc::new(DnsResolver::new(dns));
         let tracer = if policy.trace.enabled {

@@ -708,6 +708,7 @@ fn queries_in_flight_are_bounded_by_concurrency() {
         concurrency: 5,
         trace_concurrency: 5,
         dns: policy.dns,
+        capture: None,
     };
     let resolver = Arc::new(residency::measure::resolve::DnsResolver::new(policy.dns));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

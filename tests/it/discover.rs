@@ -519,3 +519,93 @@ fn a_drafted_policy_validates_lists_unnamed_addresses_and_is_never_overwritten_s
     assert_eq!(no_allow.status.code(), Some(3), "a usage error");
     assert!(String::from_utf8_lossy(&no_allow.stderr).contains("--allow"));
 }
+
+/// `check --capture` judges what the Xiaomi phone contacted in the same run as the policy's
+/// own endpoints, offline: probing and registries off, the only resolver a closed loopback port,
+/// so every address is placed by the shipped database.
+#[test]
+fn check_with_a_capture_judges_the_cn_destination_a_violation_and_counts_its_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("xiaomi.yaml");
+    std::fs::write(
+        &policy,
+        "id: xiaomi-india\nallow: [IN]\ndeny: [CN]\nendpoints:\n  - host: 8.8.8.8\n",
+    )
+    .expect("write");
+    let capture = common::corpus("pcap/ndpi/xiaomi.pcap");
+    let o = Residency::new(dir.path())
+        .arg("check")
+        .arg(&policy)
+        .arg("--capture")
+        .arg(&capture)
+        .args([
+            "--no-trace",
+            "--no-registry",
+            "--resolver",
+            "127.0.0.1:9",
+            "--format",
+            "json",
+        ])
+        .output();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let section = &doc["capture"];
+    let sha = {
+        use sha2::Digest;
+        let bytes = std::fs::read(&capture).expect("read");
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(section["files"][0]["sha256"], sha.as_str());
+    assert_eq!(section["files"][0]["format"], "pcap");
+    let alibaba = section["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .find(|d| d["ip"] == "203.107.1.65")
+        .expect("the Alibaba address");
+    assert_eq!(alibaba["country"], "CN");
+    assert_eq!(alibaba["verdict"], "violation");
+    assert_eq!(alibaba["bytes_sent"], 488);
+    assert_eq!(section["bytes_sent_by_country"]["CN"], 488);
+    let total: u64 = section["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .filter_map(|d| d["bytes_sent"].as_u64())
+        .sum();
+    let by_country: u64 = section["bytes_sent_by_country"]
+        .as_object()
+        .expect("map")
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    assert_eq!(
+        total,
+        by_country + section["bytes_sent_unlocated"].as_u64().expect("n")
+    );
+    // Each captured destination is an endpoint of the run, and counts in its verdict.
+    let hosts: Vec<&str> = doc["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|e| e["host"].as_str())
+        .collect();
+    assert!(
+        hosts.contains(&"8.8.8.8") && hosts.contains(&"203.107.1.65"),
+        "{hosts:?}"
+    );
+    assert_eq!(doc["verdict"], "violation");
+    // Recorded, hash-chained, and verifiable like any run.
+    let v = Residency::new(dir.path())
+        .args(["history", "verify"])
+        .output();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}

@@ -121,7 +121,8 @@ const FORWARD: [(&str, &str, &str); 3] = [
         "policy",
         "measure",
         "a policy section builds the settings of the stage that uses them (ResolveSettings, \
-         TraceSettings) and checks the limits that stage defines, so they are written once",
+         TraceSettings) and checks the limits that stage defines, so they are written once; \
+         and a draft policy is written from what discovery found",
     ),
     (
         "policy",

@@ -30,7 +30,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 mod dissect;
-pub mod draft;
 mod har;
 mod packets;
 mod quic;

@@ -254,6 +254,7 @@ pub fn check(world: &Arc<World>, policy: &Policy) -> Result<RunDocument, String>
         concurrency: 8,
         trace_concurrency: 8,
         dns: policy.dns,
+        capture: None,
     };
     let trace = policy.trace.settings;
     let instruments = Instruments {

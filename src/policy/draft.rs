@@ -15,7 +15,7 @@ use std::path::Path;
 use crate::model::CountryCode;
 use crate::policy::{self, PolicyId, Target};
 
-use super::{Discovery, NameSource};
+use crate::measure::capture::{Destination, Discovery, NameSource};
 
 /// Per endpoint: bytes sent and received, flows, the sources that named it, its addresses.
 #[derive(Default)]
@@ -56,7 +56,7 @@ pub fn policy_text(
     deny: &[CountryCode],
 ) -> Result<String, DraftError> {
     let mut named: BTreeMap<String, Seen> = BTreeMap::new();
-    let mut unnamed: Vec<&super::Destination> = Vec::new();
+    let mut unnamed: Vec<&Destination> = Vec::new();
     for dest in &d.destinations {
         let valid: Vec<_> = dest
             .named_by
