@@ -609,3 +609,42 @@ fn check_with_a_capture_judges_the_cn_destination_a_violation_and_counts_its_byt
         .output();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
+
+/// Names hidden from the capture are reported as hidden, with the destination still counted.
+#[test]
+fn dot_doh_and_ech_are_flagged_as_hiding_names() {
+    let hidden = |file: &str| {
+        let d = capture::discover(&[common::corpus(file)]).expect("reads");
+        d.destinations
+            .iter()
+            .filter(|x| !x.hidden.is_empty())
+            .map(|x| {
+                let flags: Vec<String> = x
+                    .hidden
+                    .iter()
+                    .map(|h| {
+                        serde_json::to_value(h)
+                            .expect("json")
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect();
+                (x.ip.to_string(), flags.join(","), x.bytes_sent > 0)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        hidden("pcap/ndpi/tls_ech.pcapng"),
+        [("2606:4700::6812:1e4e".to_string(), "ech".to_string(), true)]
+    );
+    let dot = hidden("pcap/ndpi/googledns_android10.pcap");
+    assert!(
+        dot.contains(&("8.8.8.8".into(), "dot".into(), true)),
+        "{dot:?}"
+    );
+    assert_eq!(
+        hidden("pcap/ndpi/dns_doh.pcap"),
+        [("104.16.248.249".to_string(), "doh".to_string(), true)]
+    );
+}

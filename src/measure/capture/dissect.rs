@@ -24,6 +24,8 @@ impl Proto {
         match self {
             Proto::Tcp => "tcp".into(),
             Proto::Udp => "udp".into(),
+            Proto::Other(1) => "icmp".into(),
+            Proto::Other(58) => "icmpv6".into(),
             Proto::Other(n) => format!("ip{n}"),
         }
     }

@@ -645,7 +645,10 @@ impl Tally {
                     ports: r
                         .ports
                         .iter()
-                        .map(|(proto, port)| format!("{}/{port}", proto.name()))
+                        .map(|(proto, port)| match proto {
+                            Proto::Tcp | Proto::Udp => format!("{}/{port}", proto.name()),
+                            Proto::Other(_) => proto.name(),
+                        })
                         .collect(),
                     named_by: r.names.into_iter().collect(),
                     flows: r.flows,
@@ -729,7 +732,8 @@ fn read_opening(flow: &mut Flow, remote: &mut Remote, p: &Packet<'_>) {
             if ech {
                 remote.hidden.insert(Hidden::Ech);
             }
-            if sni.as_deref().is_some_and(|n| DOH_NAMES.contains(&n)) {
+            // The same resolvers answer DNS over TLS on 853: that is DoT, not DoH.
+            if p.dport != 853 && sni.as_deref().is_some_and(|n| DOH_NAMES.contains(&n)) {
                 remote.hidden.insert(Hidden::Doh);
             }
             (sni, NameSource::TlsSni)
