@@ -16,6 +16,7 @@ mod common;
 mod policies;
 
 mod discover;
+mod discover_lab;
 mod lab;
 mod resolve;
 mod trace;
