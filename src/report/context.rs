@@ -90,6 +90,9 @@ pub struct ReportContext {
     pub claims: Claims,
     /// Where the shown run's addresses were located, most addresses first.
     pub countries: Vec<CountryRow>,
+    /// What the device was captured sending, when the shown run judged a capture
+    /// (`check --capture`); null otherwise.
+    pub capture: Option<CaptureReport>,
     pub charts: Charts,
     pub provenance: Provenance,
 }
@@ -247,6 +250,29 @@ pub struct Charts {
     pub countries: String,
     /// The world map of the shown run.
     pub map: String,
+    /// Bytes the device sent per country (empty without a capture).
+    pub capture: String,
+}
+
+/// The shown run's captured traffic: its files, and the bytes sent per country.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureReport {
+    pub files: Vec<crate::record::CapturedFile>,
+    /// Most bytes first; `code` null for the bytes sent to unlocated destinations.
+    pub by_country: Vec<CaptureBytes>,
+    pub bytes_sent: u64,
+    pub destinations: Vec<crate::record::CapturedDestination>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureBytes {
+    pub code: Option<CountryCode>,
+    pub name: Option<String>,
+    /// `allowed`, `denied`, `other` or `unlocated`.
+    pub status: &'static str,
+    pub bytes: u64,
+    /// Percent of all bytes sent, one decimal.
+    pub share: f64,
 }
 
 /// What a caller can set about a report besides the runs.
@@ -386,7 +412,14 @@ pub fn build(
             verdict: c.verdict,
         })
         .collect();
+    let capture = doc
+        .capture
+        .as_ref()
+        .map(|c| capture_report(c, &doc, &name_of));
     let charts = Charts {
+        capture: capture
+            .as_ref()
+            .map_or_else(String::new, |c| svg::capture_chart(&c.by_country)),
         compliance: svg::compliance_chart(&timeline),
         endpoints: svg::endpoint_chart(&timeline),
         countries: svg::country_chart(&timeline),
@@ -448,6 +481,7 @@ pub fn build(
         timeline: timeline.points.clone(),
         claims,
         countries: country_rows,
+        capture,
         charts,
         provenance,
     })
@@ -673,6 +707,58 @@ fn detail(
     }
 }
 
+fn capture_report(
+    c: &crate::record::CaptureSection,
+    doc: &RunDocument,
+    name_of: &dyn Fn(CountryCode) -> Option<String>,
+) -> CaptureReport {
+    let total = c.bytes_sent_by_country.values().sum::<u64>() + c.bytes_sent_unlocated;
+    let share = |n: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            (n as f64 * 1000.0 / total as f64).round() / 10.0
+        }
+    };
+    let mut rows: Vec<CaptureBytes> = c
+        .bytes_sent_by_country
+        .iter()
+        .map(|(code, bytes)| CaptureBytes {
+            code: Some(*code),
+            name: name_of(*code),
+            status: status_of(doc, *code),
+            bytes: *bytes,
+            share: share(*bytes),
+        })
+        .collect();
+    if c.bytes_sent_unlocated > 0 {
+        rows.push(CaptureBytes {
+            code: None,
+            name: None,
+            status: "unlocated",
+            bytes: c.bytes_sent_unlocated,
+            share: share(c.bytes_sent_unlocated),
+        });
+    }
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.code.cmp(&b.code)));
+    CaptureReport {
+        files: c.files.clone(),
+        by_country: rows,
+        bytes_sent: total,
+        destinations: c.destinations.clone(),
+    }
+}
+
+fn status_of(doc: &RunDocument, code: CountryCode) -> &'static str {
+    if doc.policy.deny.contains(&code) {
+        "denied"
+    } else if doc.policy.allow.contains(&code) {
+        "allowed"
+    } else {
+        "other"
+    }
+}
+
 fn country_rows(
     doc: &RunDocument,
     name_of: &dyn Fn(CountryCode) -> Option<String>,
@@ -697,13 +783,7 @@ fn country_rows(
         .map(|(code, (ips, hosts, verdict))| CountryRow {
             code,
             name: name_of(code),
-            status: if doc.policy.deny.contains(&code) {
-                "denied"
-            } else if doc.policy.allow.contains(&code) {
-                "allowed"
-            } else {
-                "other"
-            },
+            status: status_of(doc, code),
             addresses: ips.len(),
             endpoints: hosts.len(),
             verdict,

@@ -193,6 +193,60 @@ fn empty(out: &mut String, height: f64) -> String {
     std::mem::take(out)
 }
 
+/// Bytes the device sent per country, one bar each, coloured by what the policy says of the
+/// country (allowed, denied, other, unlocated).
+pub fn capture_chart(rows: &[super::context::CaptureBytes]) -> String {
+    let bar = 18.0;
+    let height = 24.0 + bar * rows.len().max(1) as f64;
+    let mut out = String::new();
+    open(&mut out, height, "bytes sent by the device, per country");
+    if rows.is_empty() {
+        text(
+            &mut out,
+            WIDTH / 2.0,
+            height / 2.0,
+            "middle",
+            "no bytes sent",
+        );
+        out.push_str("</svg>");
+        return out;
+    }
+    let label = 150.0;
+    let span = WIDTH - label - RIGHT - 120.0;
+    let max = rows.iter().map(|r| r.bytes).max().unwrap_or(1).max(1) as f64;
+    for (i, r) in rows.iter().enumerate() {
+        let y = 12.0 + bar * i as f64;
+        let colour = match r.status {
+            "allowed" => verdict_colour(Verdict::Compliant),
+            "denied" => verdict_colour(Verdict::Violation),
+            "other" => "#ef6c00",
+            _ => UNLOCATED,
+        };
+        let name = match (&r.code, &r.name) {
+            (Some(c), Some(n)) => format!("{c} {n}"),
+            (Some(c), None) => c.to_string(),
+            _ => "unlocated".to_string(),
+        };
+        let short: String = name.chars().take(22).collect();
+        text(&mut out, label - 6.0, y + bar * 0.7, "end", &short);
+        let w = (r.bytes as f64 / max * span).max(1.0);
+        let _ = write!(
+            out,
+            "<rect x=\"{label}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{colour}\"/>",
+            bar - 4.0
+        );
+        text(
+            &mut out,
+            label + w + 6.0,
+            y + bar * 0.7,
+            "start",
+            &format!("{} B ({:.1}%, {})", r.bytes, r.share, r.status),
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 /// Share of endpoints compliant / inconclusive / violation per run, with a ribbon of the run
 /// verdict (the worst in each column) on top.
 pub fn compliance_chart(t: &Timeline) -> String {

@@ -608,6 +608,36 @@ fn check_with_a_capture_judges_the_cn_destination_a_violation_and_counts_its_byt
         .args(["history", "verify"])
         .output();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+
+    // Reports show the bytes per country, as a table and a chart.
+    for out in ["r.md", "r.html", "r.pdf"] {
+        let o = Residency::new(dir.path())
+            .args(["report", "xiaomi-india", "--out", out])
+            .output();
+        assert!(
+            o.status.success(),
+            "{out}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("r.md")).expect("md");
+    assert!(md.contains("## What the device sent, by country"), "{md}");
+    assert!(md.contains("| CN China | denied | 488 |"), "{md}");
+    assert!(md.contains(&sha), "{md}");
+    let html = std::fs::read_to_string(dir.path().join("r.html")).expect("html");
+    assert!(html.contains("<section id=\"capture\">"));
+    assert!(
+        html.contains("bytes sent by the device, per country"),
+        "the chart"
+    );
+    let text = Command::new("pdftotext")
+        .arg(dir.path().join("r.pdf"))
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("What the device sent, by country"), "{text}");
+    assert!(text.contains("488"), "{text}");
 }
 
 /// Names hidden from the capture are reported as hidden, with the destination still counted.
