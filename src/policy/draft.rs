@@ -15,7 +15,7 @@ use std::path::Path;
 use crate::model::CountryCode;
 use crate::policy::{self, PolicyId, Target};
 
-use crate::measure::capture::{Destination, Discovery, NameSource};
+use crate::measure::capture::{Destination, Discovery};
 
 /// Per endpoint: bytes sent and received, flows, the sources that named it, its addresses.
 #[derive(Default)]
@@ -26,17 +26,6 @@ struct Seen {
     sources: std::collections::BTreeSet<&'static str>,
     addresses: std::collections::BTreeSet<IpAddr>,
     ports: std::collections::BTreeSet<String>,
-}
-
-fn source(s: NameSource) -> &'static str {
-    match s {
-        NameSource::Dns => "dns",
-        NameSource::TlsSni => "tls_sni",
-        NameSource::HttpHost => "http_host",
-        NameSource::QuicSni => "quic_sni",
-        NameSource::Har => "har",
-        NameSource::Zeek => "zeek",
-    }
 }
 
 /// Why a draft could not be made.
@@ -69,7 +58,7 @@ pub fn policy_text(
         }
         for n in valid {
             let seen = named.entry(n.name.clone()).or_default();
-            seen.sources.insert(source(n.source));
+            seen.sources.insert(n.source.as_str());
             if seen.addresses.insert(dest.ip) {
                 seen.sent += dest.bytes_sent;
                 seen.received += dest.bytes_received;
@@ -84,7 +73,7 @@ pub fn policy_text(
                 .entry(n.name.clone())
                 .or_default()
                 .sources
-                .insert(source(n.source));
+                .insert(n.source.as_str());
         }
     }
     if named.is_empty() && unnamed.is_empty() {

@@ -632,12 +632,12 @@ pub fn discovery(d: &crate::measure::capture::Discovery) -> String {
         let mut names: Vec<String> = dest
             .named_by
             .iter()
-            .map(|n| format!("{} ({})", n.name, source_name(n.source)))
+            .map(|n| format!("{} ({})", n.name, n.source.as_str()))
             .collect();
         names.extend(
             dest.hidden
                 .iter()
-                .map(|h| format!("[hidden: {}]", hidden_name(*h))),
+                .map(|h| format!("[hidden: {}]", h.as_str())),
         );
         let _ = writeln!(
             out,
@@ -670,27 +670,6 @@ pub fn discovery(d: &crate::measure::capture::Discovery) -> String {
         let _ = writeln!(out, "names with no address recorded: {}", names.join(", "));
     }
     out
-}
-
-fn source_name(s: crate::measure::capture::NameSource) -> &'static str {
-    use crate::measure::capture::NameSource;
-    match s {
-        NameSource::Dns => "dns",
-        NameSource::TlsSni => "tls_sni",
-        NameSource::HttpHost => "http_host",
-        NameSource::QuicSni => "quic_sni",
-        NameSource::Har => "har",
-        NameSource::Zeek => "zeek",
-    }
-}
-
-fn hidden_name(h: crate::measure::capture::Hidden) -> &'static str {
-    use crate::measure::capture::Hidden;
-    match h {
-        Hidden::Dot => "dot",
-        Hidden::Doh => "doh",
-        Hidden::Ech => "ech",
-    }
 }
 
 /// An address of a diff: `IP COUNTRY VERDICT`.

@@ -97,6 +97,15 @@ fn host(h: &str) -> String {
     }
 }
 
+/// The problems of the first file read, as shown.
+fn problems_of(d: &Discovery) -> Vec<String> {
+    d.captures[0]
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 fn found_pairs(d: &Discovery) -> BTreeSet<(IpAddr, String)> {
     d.destinations
         .iter()
@@ -249,11 +258,7 @@ fn a_bad_block_length_and_records_past_the_snaplen_are_named_with_their_offsets(
     let bad = dir.path().join("bad-length.pcapng");
     std::fs::write(&bad, &ng).expect("write");
     let d = capture::discover(std::slice::from_ref(&bad)).expect("reads what it can");
-    let problems: Vec<String> = d.captures[0]
-        .problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let problems = problems_of(&d);
     assert!(
         problems
             .iter()
@@ -267,11 +272,7 @@ fn a_bad_block_length_and_records_past_the_snaplen_are_named_with_their_offsets(
     let long = dir.path().join("long-records.pcap");
     std::fs::write(&long, &pcap).expect("write");
     let d = capture::discover(std::slice::from_ref(&long)).expect("reads");
-    let problems: Vec<String> = d.captures[0]
-        .problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let problems = problems_of(&d);
     assert!(
         problems
             .iter()
@@ -363,11 +364,7 @@ fn zeek_logs_read_the_same_as_tsv_and_as_json() {
     let file = dir.path().join("ssl.log");
     std::fs::write(&file, headless).expect("write");
     let d = capture::discover(std::slice::from_ref(&file)).expect("reads");
-    let problems: Vec<String> = d.captures[0]
-        .problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let problems = problems_of(&d);
     assert!(
         problems
             .iter()
@@ -446,11 +443,7 @@ fn every_har_in_the_corpus_reads_and_names_its_servers() {
     let damaged = scratch.path().join("damaged.har");
     std::fs::write(&damaged, &bytes).expect("write");
     let d = capture::discover(std::slice::from_ref(&damaged)).expect("reads");
-    let problems: Vec<String> = d.captures[0]
-        .problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let problems = problems_of(&d);
     assert!(
         problems
             .iter()

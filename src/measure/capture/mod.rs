@@ -67,6 +67,30 @@ pub enum NameSource {
     Zeek,
 }
 
+impl NameSource {
+    /// The name used in JSON, tables and draft policies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameSource::Dns => "dns",
+            NameSource::TlsSni => "tls_sni",
+            NameSource::HttpHost => "http_host",
+            NameSource::QuicSni => "quic_sni",
+            NameSource::Har => "har",
+            NameSource::Zeek => "zeek",
+        }
+    }
+}
+
+impl Hidden {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hidden::Dot => "dot",
+            Hidden::Doh => "doh",
+            Hidden::Ech => "ech",
+        }
+    }
+}
+
 /// How a destination hid names from the capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
