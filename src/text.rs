@@ -32,6 +32,16 @@ pub fn hidden(c: char) -> bool {
         )
 }
 
+/// Bytes as lowercase hex, two digits each (hashes, binary NSIDs).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 /// `text` with every [`hidden`] character replaced by `⟦U+XXXX⟧`; borrowed when there is none.
 pub fn visible(text: &str) -> Cow<'_, str> {
     replace_hidden(text, |u| format!("⟦U+{u:04X}⟧"))

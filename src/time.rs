@@ -29,6 +29,17 @@ pub fn serialize_micros<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result
     s.serialize_str(&micros(t))
 }
 
+/// Serialises as [`micros`], or null.
+pub fn serialize_opt_micros<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&micros(t)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Whole seconds, for a reader's clock (a report's generation time).
 pub fn seconds(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

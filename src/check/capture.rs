@@ -134,9 +134,5 @@ fn sha256(path: &std::path::Path) -> Result<String, CaptureError> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::text::hex(&hasher.finalize()))
 }

@@ -63,12 +63,7 @@ impl Record<'_> {
     }
 
     pub(crate) fn hash(&self) -> String {
-        let digest = Sha256::digest(self.canonical_text().as_bytes());
-        let mut hex = String::with_capacity(64);
-        for byte in digest.iter() {
-            let _ = write!(hex, "{byte:02x}");
-        }
-        hex
+        crate::text::hex(&Sha256::digest(self.canonical_text().as_bytes()))
     }
 }
 

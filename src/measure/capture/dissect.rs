@@ -296,7 +296,7 @@ fn http_opening(stream: &[u8]) -> Opening {
 }
 
 /// `example.com:8080` → `example.com`; `[2001:db8::1]:80` → `2001:db8::1`.
-fn host_without_port(host: &str) -> String {
+pub(crate) fn host_without_port(host: &str) -> String {
     let host = host.trim();
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest).to_ascii_lowercase();

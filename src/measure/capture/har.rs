@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
 use super::dissect::Proto;
-use super::{FlowRecord, NameSource, Naming, Problem, Tally};
+use super::{FlowRecord, LogRead, NameSource, Naming, Problem, Tally};
 
 #[derive(Deserialize)]
 struct Har {
@@ -63,26 +63,13 @@ struct Content {
     size: Option<i64>,
 }
 
-/// What reading a HAR gave: entries read, first and last time, problems.
-pub(crate) struct HarRead {
-    pub entries: u64,
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-    pub problems: Vec<Problem>,
-}
-
 /// Sizes of -1 mean "unknown" in HAR; they count as nothing.
 fn size(n: Option<i64>) -> u64 {
     n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
 }
 
-pub(crate) fn read(bytes: &[u8], tally: &mut Tally) -> HarRead {
-    let mut read = HarRead {
-        entries: 0,
-        start: None,
-        end: None,
-        problems: Vec::new(),
-    };
+pub(crate) fn read(bytes: &[u8], tally: &mut Tally) -> LogRead {
+    let mut read = LogRead::default();
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
@@ -91,27 +78,25 @@ pub(crate) fn read(bytes: &[u8], tally: &mut Tally) -> HarRead {
                 .iter()
                 .filter(|b| **b == b'\n')
                 .count();
-            read.problems.push(Problem {
-                at: line as u64,
-                unit: "line",
-                what: "text that is not UTF-8, read with replacement characters".into(),
-            });
+            read.problems.push(Problem::line(
+                line as u64,
+                "text that is not UTF-8, read with replacement characters",
+            ));
             String::from_utf8_lossy(bytes)
         }
     };
     let har: Har = match serde_json::from_str(&text) {
         Ok(h) => h,
         Err(e) => {
-            read.problems.push(Problem {
-                at: e.line() as u64,
-                unit: "line",
-                what: format!("not a HAR file ({e}); nothing read from it"),
-            });
+            read.problems.push(Problem::line(
+                e.line() as u64,
+                format!("not a HAR file ({e}); nothing read from it"),
+            ));
             return read;
         }
     };
     for (i, entry) in har.log.entries.into_iter().enumerate() {
-        read.entries += 1;
+        read.records += 1;
         let Ok(url) = reqwest::Url::parse(&entry.request.url) else {
             read.problems.push(Problem {
                 at: i as u64,
@@ -138,8 +123,7 @@ pub(crate) fn read(bytes: &[u8], tally: &mut Tally) -> HarRead {
             s + TimeDelta::microseconds((entry.time.unwrap_or(0.0).max(0.0) * 1000.0) as i64)
         });
         for t in [started, ended].into_iter().flatten() {
-            read.start = Some(read.start.map_or(t, |s| s.min(t)));
-            read.end = Some(read.end.map_or(t, |e| e.max(t)));
+            read.span.see(t);
         }
         let naming = Naming {
             name: host.clone(),
@@ -152,7 +136,7 @@ pub(crate) fn read(bytes: &[u8], tally: &mut Tally) -> HarRead {
             .and_then(|s| s.parse::<IpAddr>().ok())
             .or_else(|| host.parse::<IpAddr>().ok());
         let Some(server) = server else {
-            if host.parse::<IpAddr>().is_err() {
+            if super::is_name(&host) {
                 tally.names_without_address.insert(naming);
             }
             continue;
@@ -183,10 +167,10 @@ pub(crate) fn read(bytes: &[u8], tally: &mut Tally) -> HarRead {
             }),
             first: started,
             last: ended,
-            names: if host.parse::<IpAddr>().is_ok() {
-                Vec::new()
-            } else {
+            names: if super::is_name(&host) {
                 vec![naming]
+            } else {
+                Vec::new()
             },
         });
     }

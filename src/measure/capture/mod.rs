@@ -120,6 +120,49 @@ impl Problem {
             what: what.into(),
         }
     }
+
+    pub(crate) fn line(number: u64, what: impl Into<String>) -> Problem {
+        Problem {
+            at: number,
+            unit: "line",
+            what: what.into(),
+        }
+    }
+}
+
+/// The earliest and the latest of the times seen.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span {
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+impl Span {
+    pub(crate) fn see(&mut self, at: DateTime<Utc>) {
+        self.first = Some(self.first.map_or(at, |f| f.min(at)));
+        self.last = Some(self.last.map_or(at, |l| l.max(at)));
+    }
+}
+
+/// What reading a log (HAR, Zeek) gave: records read, their times, problems.
+#[derive(Debug, Default)]
+pub(crate) struct LogRead {
+    pub records: u64,
+    pub span: Span,
+    pub problems: Vec<Problem>,
+}
+
+impl LogRead {
+    fn file(self, name: String, format: CaptureFormat) -> CaptureFile {
+        CaptureFile {
+            file: name,
+            format,
+            packets: self.records,
+            start: self.span.first,
+            end: self.span.last,
+            problems: self.problems,
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -134,9 +177,9 @@ pub struct CaptureFile {
     pub file: String,
     pub format: CaptureFormat,
     pub packets: u64,
-    #[serde(serialize_with = "opt_micros")]
+    #[serde(serialize_with = "crate::time::serialize_opt_micros")]
     pub start: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_micros")]
+    #[serde(serialize_with = "crate::time::serialize_opt_micros")]
     pub end: Option<DateTime<Utc>>,
     /// What could not be read, and where; empty for a clean file.
     pub problems: Vec<Problem>,
@@ -166,9 +209,9 @@ pub struct Destination {
     pub packets_received: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    #[serde(serialize_with = "opt_micros")]
+    #[serde(serialize_with = "crate::time::serialize_opt_micros")]
     pub first_seen: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_micros")]
+    #[serde(serialize_with = "crate::time::serialize_opt_micros")]
     pub last_seen: Option<DateTime<Utc>>,
     /// How names to or through this destination were hidden, if they were.
     pub hidden: Vec<Hidden>,
@@ -213,13 +256,6 @@ pub enum CaptureError {
     Unrecognised { path: PathBuf },
 }
 
-fn opt_micros<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&crate::time::micros(t)),
-        None => s.serialize_none(),
-    }
-}
-
 /// Reads one capture from memory: [`discover`] for bytes that are not a file (the fuzz target,
 /// tests).
 pub fn discover_bytes(name: &str, bytes: &[u8]) -> Discovery {
@@ -248,42 +284,25 @@ fn read_file(path: &Path, tally: &mut Tally) -> Result<CaptureFile, CaptureError
     let mut head = Vec::with_capacity(512);
     open()?.take(512).read_to_end(&mut head).map_err(failed)?;
     let name = path.display().to_string();
-    match sniff(&head) {
-        Some(Sniffed::Capture) | None if head.is_empty() => {
-            let file = std::io::BufReader::with_capacity(1 << 16, open()?);
-            Ok(read_stream(&name, file, tally))
-        }
+    // An empty file goes to the capture reader, which says it is empty.
+    let sniffed = sniff(&head).or(head.is_empty().then_some(Sniffed::Capture));
+    match sniffed {
         Some(Sniffed::Capture) => {
             let file = std::io::BufReader::with_capacity(1 << 16, open()?);
             Ok(read_stream(&name, file, tally))
         }
         Some(Sniffed::Har) => {
             let bytes = std::fs::read(path).map_err(failed)?;
-            let read = har::read(&bytes, tally);
-            Ok(CaptureFile {
-                file: name,
-                format: CaptureFormat::Har,
-                packets: read.entries,
-                start: read.start,
-                end: read.end,
-                problems: read.problems,
-            })
+            Ok(har::read(&bytes, tally).file(name, CaptureFormat::Har))
         }
         Some(Sniffed::Zeek { json }) => {
             let file = std::io::BufReader::with_capacity(1 << 16, open()?);
-            let read = zeek::read(file, json, tally);
-            Ok(CaptureFile {
-                file: name,
-                format: if json {
-                    CaptureFormat::ZeekJson
-                } else {
-                    CaptureFormat::ZeekTsv
-                },
-                packets: read.records,
-                start: read.start,
-                end: read.end,
-                problems: read.problems,
-            })
+            let format = if json {
+                CaptureFormat::ZeekJson
+            } else {
+                CaptureFormat::ZeekTsv
+            };
+            Ok(zeek::read(file, json, tally).file(name, format))
         }
         None => Err(CaptureError::Unrecognised {
             path: path.to_path_buf(),
@@ -326,12 +345,11 @@ fn sniff(head: &[u8]) -> Option<Sniffed> {
 }
 
 fn read_stream(name: &str, file: impl std::io::Read + Send, tally: &mut Tally) -> CaptureFile {
-    let (mut start, mut end) = (None, None);
+    let mut span = Span::default();
     let mut undecoded = 0u64;
     let read = packets::read_frames(file, |frame| {
         if let Some(at) = frame.at {
-            start = Some(start.map_or(at, |s: DateTime<Utc>| s.min(at)));
-            end = Some(end.map_or(at, |e: DateTime<Utc>| e.max(at)));
+            span.see(at);
         }
         if let packets::Link::Other(_) = frame.link {
             undecoded += 1;
@@ -354,8 +372,8 @@ fn read_stream(name: &str, file: impl std::io::Read + Send, tally: &mut Tally) -
             CaptureFormat::Pcap
         },
         packets: read.frames,
-        start,
-        end,
+        start: span.first,
+        end: span.last,
         problems,
     }
 }
@@ -451,8 +469,7 @@ struct Remote {
     packets_received: u64,
     bytes_sent: u64,
     bytes_received: u64,
-    first: Option<DateTime<Utc>>,
-    last: Option<DateTime<Utc>>,
+    seen: Span,
     hidden: BTreeSet<Hidden>,
 }
 
@@ -525,8 +542,7 @@ impl Tally {
             remote.bytes_received += p.ip_len;
         }
         if let Some(at) = at {
-            remote.first = Some(remote.first.map_or(at, |f| f.min(at)));
-            remote.last = Some(remote.last.map_or(at, |l| l.max(at)));
+            remote.seen.see(at);
         }
         if sent && p.proto == Proto::Tcp && !flow.done {
             read_opening(flow, remote, p);
@@ -565,15 +581,14 @@ impl Tally {
 
     /// A flow known from a log rather than from packets (Zeek `conn.log`, a HAR entry).
     fn flow_record(&mut self, r: FlowRecord) {
-        let (device, remote_ip, sent_by_orig) = match (is_local(r.orig), is_local(r.resp)) {
+        let (remote_ip, sent_by_orig) = match (is_local(r.orig), is_local(r.resp)) {
             (true, true) => return,
-            (false, true) => (r.resp, r.orig, false),
-            _ => (r.orig, r.resp, true),
+            (false, true) => (r.orig, false),
+            _ => (r.resp, true),
         };
         if is_group(remote_ip) {
             return;
         }
-        let _ = device;
         let remote = self.remotes.entry(remote_ip).or_default();
         remote.flows += 1;
         let (to_remote, from_remote) = if sent_by_orig {
@@ -604,15 +619,14 @@ impl Tally {
             }
         }
         for at in [r.first, r.last].into_iter().flatten() {
-            remote.first = Some(remote.first.map_or(at, |f| f.min(at)));
-            remote.last = Some(remote.last.map_or(at, |l| l.max(at)));
+            remote.seen.see(at);
         }
         remote.names.extend(r.names);
     }
 
     /// A name for `ip` from a log line that is not a flow (Zeek `ssl.log`, `http.log`).
     fn name(&mut self, ip: IpAddr, name: String, source: NameSource) {
-        if !name.is_empty() && name.parse::<IpAddr>().is_err() {
+        if is_name(&name) {
             self.log_names
                 .entry(ip)
                 .or_default()
@@ -681,8 +695,8 @@ impl Tally {
                     packets_received: r.packets_received,
                     bytes_sent: r.bytes_sent,
                     bytes_received: r.bytes_received,
-                    first_seen: r.first,
-                    last_seen: r.last,
+                    first_seen: r.seen.first,
+                    last_seen: r.seen.last,
                     hidden: r.hidden.into_iter().collect(),
                 }
             })
@@ -693,6 +707,33 @@ impl Tally {
             destinations,
             dns: self.dns.into_iter().collect(),
             names_without_address: self.names_without_address.into_iter().collect(),
+        }
+    }
+}
+
+/// Whether `name` names something: not empty, and not a bare address (as `Host` and SNI may
+/// carry).
+fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.parse::<IpAddr>().is_err()
+}
+
+impl Remote {
+    /// Notes what a ClientHello (over TCP or in a QUIC Initial) to port `port` says about hidden
+    /// names, and passes its server name on.
+    fn hello(&mut self, sni: Option<String>, ech: bool, port: u16) -> Option<String> {
+        if ech {
+            self.hidden.insert(Hidden::Ech);
+        }
+        // The same resolvers answer DNS over TLS on 853: that is DoT, not DoH.
+        if port != 853 && sni.as_deref().is_some_and(|n| DOH_NAMES.contains(&n)) {
+            self.hidden.insert(Hidden::Doh);
+        }
+        sni
+    }
+
+    fn named(&mut self, name: Option<String>, source: NameSource) {
+        if let Some(name) = name.filter(|n| is_name(n)) {
+            self.names.insert(Naming { name, source });
         }
     }
 }
@@ -711,15 +752,8 @@ fn read_quic(flow: &mut Flow, remote: &mut Remote, p: &Packet<'_>) {
         return;
     };
     if let Opening::Tls { sni, ech } = opening {
-        if ech {
-            remote.hidden.insert(Hidden::Ech);
-        }
-        if let Some(name) = sni.filter(|n| !n.is_empty() && n.parse::<IpAddr>().is_err()) {
-            remote.names.insert(Naming {
-                name,
-                source: NameSource::QuicSni,
-            });
-        }
+        let sni = remote.hello(sni, ech, p.dport);
+        remote.named(sni, NameSource::QuicSni);
     }
     flow.done = true;
     flow.quic = None;
@@ -750,24 +784,14 @@ fn read_opening(flow: &mut Flow, remote: &mut Remote, p: &Packet<'_>) {
     let buffer = flow.opening.get_or_insert_with(Vec::new);
     let room = OPENING_LIMIT.saturating_sub(buffer.len());
     buffer.extend_from_slice(&p.payload[..p.payload.len().min(room)]);
-    let (name, source) = match dissect::opening(buffer) {
+    match dissect::opening(buffer) {
         Opening::More if buffer.len() < OPENING_LIMIT => return,
         Opening::Tls { sni, ech } => {
-            if ech {
-                remote.hidden.insert(Hidden::Ech);
-            }
-            // The same resolvers answer DNS over TLS on 853: that is DoT, not DoH.
-            if p.dport != 853 && sni.as_deref().is_some_and(|n| DOH_NAMES.contains(&n)) {
-                remote.hidden.insert(Hidden::Doh);
-            }
-            (sni, NameSource::TlsSni)
+            let sni = remote.hello(sni, ech, p.dport);
+            remote.named(sni, NameSource::TlsSni);
         }
-        Opening::Http { host } => (host, NameSource::HttpHost),
-        Opening::More | Opening::Other => (None, NameSource::TlsSni),
-    };
-    // A bare address in `Host` or SNI names nothing.
-    if let Some(name) = name.filter(|n| !n.is_empty() && n.parse::<IpAddr>().is_err()) {
-        remote.names.insert(Naming { name, source });
+        Opening::Http { host } => remote.named(host, NameSource::HttpHost),
+        Opening::More | Opening::Other => {}
     }
     flow.done = true;
     flow.opening = None;

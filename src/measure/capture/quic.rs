@@ -238,7 +238,7 @@ mod tests {
             HKDF_SHA256,
             &expand(&initial, "client in", 32).expect("secret"),
         );
-        let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let hex = |b: Vec<u8>| crate::text::hex(&b);
         assert_eq!(
             hex(expand(&client, "quic key", 16).expect("key")),
             "1f369613dd76d5467730efcbe3b1a22d"

@@ -13,16 +13,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use super::dissect::Proto;
-use super::{DnsRecord, FlowRecord, NameSource, Problem, Tally};
-
-/// What reading a Zeek log gave.
-pub(crate) struct ZeekRead {
-    pub records: u64,
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-    pub problems: Vec<Problem>,
-}
+use super::dissect::{self, Proto};
+use super::{DnsRecord, FlowRecord, LogRead, NameSource, Problem, Tally};
 
 /// One record, field by field, whichever encoding it came in.
 struct Row<'a> {
@@ -89,23 +81,14 @@ fn kind<'a>(path: Option<&'a str>, row: &Row<'_>) -> &'a str {
     }
 }
 
-pub(crate) fn read(input: impl BufRead, json: bool, tally: &mut Tally) -> ZeekRead {
-    let mut read = ZeekRead {
-        records: 0,
-        start: None,
-        end: None,
-        problems: Vec::new(),
-    };
+pub(crate) fn read(input: impl BufRead, json: bool, tally: &mut Tally) -> LogRead {
+    let mut read = LogRead::default();
     let mut header = TsvHeader::default();
     let mut headless = 0u64;
     for (i, line) in input.split(b'\n').enumerate() {
         let number = i as u64 + 1;
         let Ok(line) = line else {
-            read.problems.push(Problem {
-                at: number,
-                unit: "line",
-                what: "cannot read on".into(),
-            });
+            read.problems.push(Problem::line(number, "cannot read on"));
             break;
         };
         let line = String::from_utf8_lossy(&line);
@@ -115,11 +98,8 @@ pub(crate) fn read(input: impl BufRead, json: bool, tally: &mut Tally) -> ZeekRe
         }
         if json {
             let Ok(Value::Object(map)) = serde_json::from_str::<Value>(line) else {
-                read.problems.push(Problem {
-                    at: number,
-                    unit: "line",
-                    what: "not a JSON object; skipped".into(),
-                });
+                read.problems
+                    .push(Problem::line(number, "not a JSON object; skipped"));
                 continue;
             };
             let path = map.get("_path").and_then(Value::as_str).map(str::to_string);
@@ -130,13 +110,11 @@ pub(crate) fn read(input: impl BufRead, json: bool, tally: &mut Tally) -> ZeekRe
         } else if header.fields.is_empty() {
             headless += 1;
             if headless == 1 {
-                read.problems.push(Problem {
-                    at: number,
-                    unit: "line",
-                    what: "a record before any #fields line: this log has lost its header; \
-                           records are skipped until one"
-                        .into(),
-                });
+                read.problems.push(Problem::line(
+                    number,
+                    "a record before any #fields line: this log has lost its header; \
+                           records are skipped until one",
+                ));
             }
         } else {
             let row = header.row(line);
@@ -145,11 +123,10 @@ pub(crate) fn read(input: impl BufRead, json: bool, tally: &mut Tally) -> ZeekRe
         }
     }
     if headless > 1 {
-        read.problems.push(Problem {
-            at: 0,
-            unit: "line",
-            what: format!("{headless} records without a #fields header were skipped"),
-        });
+        read.problems.push(Problem::line(
+            0,
+            format!("{headless} records without a #fields header were skipped"),
+        ));
     }
     read
 }
@@ -239,12 +216,11 @@ fn unescape(s: &str) -> String {
     }
 }
 
-fn record(row: &Row<'_>, kind: &str, tally: &mut Tally, read: &mut ZeekRead) {
+fn record(row: &Row<'_>, kind: &str, tally: &mut Tally, read: &mut LogRead) {
     read.records += 1;
     let at = row.time();
     if let Some(t) = at {
-        read.start = Some(read.start.map_or(t, |s| s.min(t)));
-        read.end = Some(read.end.map_or(t, |e| e.max(t)));
+        read.span.see(t);
     }
     let resp = row.ip("id.resp_h");
     match kind {
@@ -309,14 +285,7 @@ fn record(row: &Row<'_>, kind: &str, tally: &mut Tally, read: &mut ZeekRead) {
         }
         "http" => {
             if let (Some(ip), Some(host)) = (resp, row.text("host")) {
-                let host = host.rsplit_once(':').map_or(host, |(h, p)| {
-                    if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') {
-                        h
-                    } else {
-                        host
-                    }
-                });
-                tally.name(ip, host.to_ascii_lowercase(), NameSource::Zeek);
+                tally.name(ip, dissect::host_without_port(host), NameSource::Zeek);
             }
         }
         _ => {}

@@ -404,8 +404,7 @@ fn nsid_text(bytes: &[u8]) -> String {
     if bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         String::from_utf8_lossy(bytes).into_owned()
     } else {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("0x{hex}")
+        format!("0x{}", crate::text::hex(bytes))
     }
 }
 
