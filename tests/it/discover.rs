@@ -671,3 +671,40 @@ fn dot_doh_and_ech_are_flagged_as_hiding_names() {
         [("104.16.248.249".to_string(), "doh".to_string(), true)]
     );
 }
+
+/// Names in a capture are the device's and the network's words: printed, their control
+/// characters are made visible, never sent to the terminal. (httparse already refuses a `Host`
+/// with control characters; a Zeek log carries whatever the server name was.)
+#[test]
+fn hostile_names_in_a_capture_are_printed_visibly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("ssl.ndjson");
+    std::fs::write(
+        &file,
+        "{\"_path\":\"ssl\",\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.2\",\"id.resp_h\":\"198.51.100.7\",\"id.resp_p\":443,\"server_name\":\"evil\\u001b[2Jname.example\"}\n",
+    )
+    .expect("write");
+    for format in ["table", "json"] {
+        let o = Residency::new(dir.path())
+            .args(["discover", "--format", format])
+            .arg(&file)
+            .output();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            !out.contains('\x1b'),
+            "{format}: a raw escape reached the output: {out:?}"
+        );
+        assert!(out.contains("name.example"), "{format}: {out}");
+        // The table shows it as ⟦U+001B⟧; JSON keeps its `\u001b` escape.
+        let shown = if format == "json" {
+            "\\u001b"
+        } else {
+            "U+001B"
+        };
+        assert!(
+            out.contains(shown),
+            "{format}: the escape is not shown: {out}"
+        );
+    }
+}
