@@ -3,8 +3,10 @@
 //! These are the words the rest of the crate speaks. They are validated once, at the edge
 //! (policy parsing, database answers), so later stages never re-check bare strings.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -42,6 +44,39 @@ impl CountryCode {
         // Constructed only from validated ASCII upper-case letters.
         std::str::from_utf8(&self.0).unwrap_or("??")
     }
+
+    /// The code for an English country name, as registries write them in addresses ("United
+    /// States", "The Netherlands", "Korea, Republic of", "SPAIN"): ISO 3166-1's names, official
+    /// and common names, and a few aliases (`data/country-names.csv`). Case, a leading "The "
+    /// and surrounding punctuation do not matter; anything else that is not a name is `None`.
+    pub fn from_name(name: &str) -> Option<CountryCode> {
+        static NAMES: OnceLock<HashMap<String, CountryCode>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            include_str!("../data/country-names.csv")
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let (name, code) = line.rsplit_once(',')?;
+                    Some((name_key(name.trim_matches('"')), code.parse().ok()?))
+                })
+                .collect()
+        });
+        names.get(&name_key(name)).copied()
+    }
+}
+
+/// How names are compared: case-folded, single spaces, without a leading "the" or the
+/// punctuation an address line puts around a name.
+fn name_key(name: &str) -> String {
+    let folded = name
+        .trim_matches(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | ';'))
+        .to_lowercase();
+    let words: Vec<&str> = folded.split_whitespace().collect();
+    let words = match words.split_first() {
+        Some((&"the", rest)) if !rest.is_empty() => rest,
+        _ => &words[..],
+    };
+    words.join(" ")
 }
 
 impl FromStr for CountryCode {
@@ -275,6 +310,38 @@ impl Serialize for HostPort {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn country_names_as_registries_write_them_are_codes() {
+        let code = |n: &str| CountryCode::from_name(n).map(|c| c.to_string());
+        for (name, want) in [
+            ("United States", "US"),
+            ("UNITED STATES", "US"),
+            ("United States of America", "US"),
+            ("The Netherlands", "NL"),
+            ("NETHERLANDS", "NL"),
+            ("Korea, Republic of", "KR"),
+            ("South Africa", "ZA"),
+            ("Japan.", "JP"),
+            ("Viet Nam", "VN"),
+            ("Vietnam", "VN"),
+            ("Czechia", "CZ"),
+            ("Cote d'Ivoire", "CI"),
+        ] {
+            assert_eq!(code(name).as_deref(), Some(want), "{name}");
+        }
+        for not_a_name in [
+            "",
+            "The",
+            "London GB",
+            "QLD 4101",
+            "EU",
+            "Korea",
+            "Georgia on my mind",
+        ] {
+            assert_eq!(code(not_a_name), None, "{not_a_name}");
+        }
+    }
 
     #[test]
     fn host_port_is_checked_when_read() {

@@ -25,6 +25,7 @@ mod geo;
 mod physics;
 mod ptr;
 mod registry;
+mod registry_corpus;
 
 mod fusion;
 

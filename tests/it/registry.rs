@@ -27,7 +27,7 @@ fn cc(s: &str) -> Option<CountryCode> {
 
 /// Settings for the lab: RDAP at `rdap`, short timeouts and backoffs, no cache, and WHOIS
 /// off unless a test turns it on (so nothing can reach the default public WHOIS server).
-fn config(rdap: &HttpServer) -> RegistryConfig {
+pub(crate) fn config(rdap: &HttpServer) -> RegistryConfig {
     RegistryConfig {
         rdap_base: Some(Url::parse(&rdap.base_url()).expect("base url")),
         rdap_timeout: Duration::from_secs(2),

@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ipnetwork::IpNetwork;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
@@ -164,6 +165,13 @@ pub struct RegistryRecord {
     /// That AS's own RDAP record, when it was looked up (RDAP answers only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub origin_as: Option<OriginAs>,
+    /// The block as CIDR prefixes: RDAP's `cidr0_cidrs` when given, else the range's.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub cidrs: Vec<IpNetwork>,
+    /// Where the holder publishes its RFC 8805 geofeed for the block (RFC 9632): RDAP's `geo`
+    /// link, WHOIS `geofeed:`, or a `Geofeed https://…` remark.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub geofeed: Option<String>,
     pub retrieved_at: DateTime<Utc>,
     /// Served from the disk cache rather than asked now.
     pub cached: bool,
@@ -406,6 +414,18 @@ impl Registry {
 /// A country code from a record, or `None` when it wrote something else (`EU`, a name).
 pub(crate) fn parse_country(text: Option<&str>) -> Option<CountryCode> {
     text?.trim().parse().ok()
+}
+
+/// The URL of a `Geofeed https://…` remark (RFC 9632 §3), the form registries without a
+/// `geofeed:` attribute use; only `https://` counts, as the RFC requires.
+pub(crate) fn geofeed_in_remark(line: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    if !first.eq_ignore_ascii_case("geofeed") && !first.eq_ignore_ascii_case("geofeed:") {
+        return None;
+    }
+    let url = words.next()?;
+    (url.starts_with("https://") && words.next().is_none()).then(|| url.to_string())
 }
 
 /// What registry evidence always says about itself, so no reader mistakes it for a location.

@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ipnetwork::IpNetwork;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -289,6 +290,13 @@ pub(crate) fn parse_whois_answer(
         let digits = v.trim_start_matches(|c: char| c.is_ascii_alphabetic());
         digits.split_whitespace().next()?.parse().ok()
     });
+    let geofeed = first_of(text, &["geofeed"])
+        .filter(|url| url.starts_with("https://"))
+        .or_else(|| {
+            fields(text)
+                .filter(|(key, _)| key == "remarks")
+                .find_map(|(_, value)| super::geofeed_in_remark(value))
+        });
     if country_raw.is_none() && range.is_none() && holder.is_none() && name.is_none() {
         return Err(format!(
             "answer from {} has no country, range, holder or network name ({} bytes): not a \
@@ -297,6 +305,7 @@ pub(crate) fn parse_whois_answer(
             text.len()
         ));
     }
+    let cidrs = range.as_deref().map(range_cidrs).unwrap_or_default();
     Ok(RegistryRecord {
         source: source_name(&answer.server),
         holder,
@@ -308,9 +317,37 @@ pub(crate) fn parse_whois_answer(
         url: Some(format!("whois://{}", answer.server)),
         origin_asn,
         origin_as: None,
+        cidrs,
+        geofeed,
         retrieved_at,
         cached,
     })
+}
+
+/// The block of a WHOIS range as prefixes: `a - b` (RPSL, ARIN `NetRange`), one or several
+/// comma-separated CIDRs (ARIN `CIDR:`), or LACNIC's truncated `200.57.128/19`.
+fn range_cidrs(range: &str) -> Vec<IpNetwork> {
+    if let Some((start, end)) = range.split_once(" - ")
+        && let (Ok(start), Ok(end)) = (start.trim().parse(), end.trim().parse())
+    {
+        return super::rdap::range_cidrs(start, end);
+    }
+    range
+        .split(',')
+        .filter_map(|cidr| {
+            let cidr = cidr.trim();
+            cidr.parse().ok().or_else(|| {
+                // `200.57.128/19`: the missing octets are zeros.
+                let (addr, len) = cidr.split_once('/')?;
+                let mut octets: Vec<&str> = addr.split('.').collect();
+                if addr.contains(':') || octets.len() >= 4 {
+                    return None;
+                }
+                octets.resize(4, "0");
+                format!("{}/{len}", octets.join(".")).parse().ok()
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
