@@ -203,6 +203,12 @@ pub enum SourceKind {
     /// A Regional Internet Registry's record (RDAP or WHOIS): where the holder of the block
     /// is registered, not where the machine is.
     Registry,
+    /// What the operator of the machine publishes about where the prefix is used: a cloud
+    /// provider's region list, an RFC 8805 geofeed. The operator's word, not a measurement.
+    OperatorDeclared,
+    /// The edge a CDN names in a response's headers (`cf-ray: …-BOM`): where that one
+    /// response was served, by the server's own say.
+    CdnEdge,
 }
 
 /// A point on Earth with the radius its source vouches for.

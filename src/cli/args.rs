@@ -329,6 +329,8 @@ pub struct MeasureArgs {
     pub no_trace: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub declared: DeclaredArgs,
     /// Most traceroutes (and TCP RTT probes) in flight at once.
     #[arg(long, value_name = "N", default_value_t = check::DEFAULT_TRACE_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub trace_concurrency: u16,
@@ -453,6 +455,8 @@ pub struct LocateArgs {
     pub canaries: Vec<std::net::IpAddr>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub declared: DeclaredArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -479,6 +483,16 @@ pub struct DoctorArgs {
     pub timeout_ms: u64,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// What operators publish about their addresses.
+#[derive(Debug, Args)]
+pub struct DeclaredArgs {
+    /// A cloud provider's range file to use before the shipped and updated ones (repeatable):
+    /// AWS ip-ranges.json, Google cloud.json, Azure ServiceTags_Public_*.json, Oracle
+    /// public_ip_ranges.json, or Cloudflare's ips-v4/ips-v6 list.
+    #[arg(long = "cloud-ranges", value_name = "FILE")]
+    pub cloud_ranges: Vec<PathBuf>,
 }
 
 /// Where to ask who holds an address.
@@ -516,6 +530,7 @@ impl MeasureArgs {
             no_trace: self.no_trace,
             vantage: self.vantage,
             registry: self.registry.overrides(),
+            cloud_ranges: self.declared.cloud_ranges.clone(),
             stale_after: self.stale_after,
         }
     }

@@ -20,6 +20,7 @@ use crate::record::RunDocument;
 use crate::report::table;
 use crate::run::schedule::{self as schedule, Schedule, Watch, WatchEvent};
 use crate::run::{self, Notice, Outcome, Runner};
+use crate::sources::declared;
 use crate::sources::evidence::ProbeSettings;
 use crate::sources::geo::Geolocator;
 use crate::sources::registry::{CacheSource, DEFAULT_CACHE_TTL, DiskCache, default_cache_dir};
@@ -242,11 +243,15 @@ pub(super) fn clear_cache(source: CacheArg) -> Result<Exit, CliError> {
 }
 
 pub(super) fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
-    let geo = if args.geo_dbs.is_empty() {
+    let mut geo = if args.geo_dbs.is_empty() {
         Geolocator::shipped()?
     } else {
         Geolocator::open(&args.geo_dbs)?
     };
+    geo.push(Box::new(declared::load_cloud_ranges(
+        declared::default_data_dir().as_deref(),
+        &args.declared.cloud_ranges,
+    )?));
     let resolvers = if !args.resolvers.is_empty() {
         args.resolvers.clone()
     } else if args.target.parse::<std::net::IpAddr>().is_ok() {

@@ -64,6 +64,8 @@ pub enum CliError {
     Resolve(#[from] resolve::ResolveError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("cloud range file {0}")]
+    CloudRanges(#[from] crate::sources::declared::RangeError),
     #[error(transparent)]
     Compare(#[from] compare::CompareError),
     #[error(transparent)]

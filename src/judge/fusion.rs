@@ -13,6 +13,8 @@
 //!    One kind: low (medium if that source itself locates to a city); two kinds: medium; three,
 //!    or two confirmed by physics within a few countries' reach: high.
 //! 3. Registry country alone is low: it is where the holder is registered, not where the machine is.
+//!    What the operator declares (a cloud region, a geofeed) is medium alone and high when
+//!    physics confirms it; a CDN's edge header is medium (it speaks for one response).
 //! 4. Sources naming different countries are conflicts; the location's confidence is then low
 //!    and each conflict is listed. Whether a conflict crosses the policy line is the verdict's
 //!    business (`verdict::judge_address`), which then says `inconclusive` with both sides.
@@ -62,6 +64,8 @@ fn family(kind: SourceKind) -> &'static str {
         SourceKind::RttPhysics => "rtt physics",
         SourceKind::PtrHint => "reverse dns hints",
         SourceKind::Registry => "registry records",
+        SourceKind::OperatorDeclared => "operator declarations",
+        SourceKind::CdnEdge => "cdn edge headers",
     }
 }
 
@@ -139,9 +143,14 @@ pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&Last
     let city_level = supporters
         .iter()
         .any(|e| e.confidence >= Confidence::Medium);
+    let declared = supporters
+        .iter()
+        .any(|e| e.kind == SourceKind::OperatorDeclared);
     let confidence = match (families.len(), physics_confirms) {
         (n, _) if n >= 3 => Confidence::High,
         (2, true) => Confidence::High,
+        // The operator's own word, which the speed of light bears out.
+        (_, true) if declared => Confidence::High,
         (2, false) => Confidence::Medium,
         (_, true) => Confidence::Medium,
         _ if city_level => Confidence::Medium,

@@ -189,6 +189,9 @@ pub struct Policy {
     pub repeat: u32,
     /// `None`: use the shipped database.
     pub geo_databases: Option<Vec<PathBuf>>,
+    /// The user's own cloud range files (`geo.cloud_ranges`), asked before the shipped ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cloud_ranges: Vec<PathBuf>,
     #[serde(skip)]
     pub dns: ResolveSettings,
     /// Whether to trace every address, and how.
@@ -428,6 +431,11 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         .geo
         .as_ref()
         .and_then(|g| g.validate(path, &mut problems));
+    let cloud_ranges = raw
+        .geo
+        .as_ref()
+        .map(|g| g.cloud_ranges(path))
+        .unwrap_or_default();
 
     let dns = RawDns::validate(raw.dns.as_ref(), &mut problems);
     let trace = RawTrace::validate(raw.trace.as_ref(), &mut problems);
@@ -466,6 +474,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             client_subnets,
             repeat,
             geo_databases,
+            cloud_ranges,
             dns,
             trace,
             transit_deny,

@@ -125,6 +125,9 @@ pub(crate) struct RawTransit {
 pub(crate) struct RawGeo {
     #[serde(default)]
     pub(crate) databases: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A user's own copies of cloud providers' range files, asked before the shipped ones.
+    #[serde(default)]
+    pub(crate) cloud_ranges: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +190,14 @@ impl RawVantage {
 }
 
 impl RawGeo {
+    /// The `geo.cloud_ranges` paths, relative ones resolved like the databases'.
+    pub(crate) fn cloud_ranges(&self, policy: &Path) -> Vec<PathBuf> {
+        self.cloud_ranges
+            .iter()
+            .map(|f| resolve_data_path(policy, &f.value))
+            .collect()
+    }
+
     /// The `geo.databases` paths, relative ones resolved (see [`resolve_data_path`]).
     pub(crate) fn validate(&self, policy: &Path, problems: &mut Problems) -> Option<Vec<PathBuf>> {
         let dbs = self.databases.as_ref()?;

@@ -39,6 +39,7 @@ use crate::model::HostPort;
 use crate::policy::PolicyId;
 use crate::policy::{self, Policy, RegistryPolicy};
 use crate::record::RunDocument;
+use crate::sources::declared;
 use crate::sources::geo::{self, Geolocator};
 use crate::sources::physics::Vantage;
 use crate::sources::registry::{Registry, RegistryConfig, RegistryError};
@@ -54,6 +55,8 @@ pub enum RunError {
     Resolve(#[from] resolve::ResolveError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("cloud range file {0}")]
+    CloudRanges(#[from] declared::RangeError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
     #[error("cannot encode JSON: {0}")]
@@ -75,6 +78,8 @@ pub struct MeasureOptions {
     pub no_trace: bool,
     pub vantage: Option<Vantage>,
     pub registry: RegistryOverrides,
+    /// Cloud range files to use before the policy's and the shipped ones.
+    pub cloud_ranges: Vec<PathBuf>,
     /// A lock whose heartbeat is older than this is taken over (see [`crate::run::lock`]); this
     /// process's own heartbeat is frequent enough for the same limit ([`lock::heartbeat_every`]).
     pub stale_after: Duration,
@@ -91,6 +96,7 @@ impl Default for MeasureOptions {
             no_trace: false,
             vantage: None,
             registry: RegistryOverrides::default(),
+            cloud_ranges: Vec::new(),
             stale_after: lock::STALE_AFTER,
         }
     }
@@ -236,10 +242,14 @@ pub fn prepare(mut policy: Policy, options: &MeasureOptions) -> Result<Prepared,
     if let Some(v) = options.vantage {
         policy.vantage = Some(v);
     }
-    let geo = match &policy.geo_databases {
+    let mut geo = match &policy.geo_databases {
         None => Geolocator::shipped()?,
         Some(paths) => Geolocator::open(paths)?,
     };
+    let mut own = policy.cloud_ranges.clone();
+    own.extend(options.cloud_ranges.iter().cloned());
+    let cloud = declared::load_cloud_ranges(declared::default_data_dir().as_deref(), &own)?;
+    geo.push(Box::new(cloud));
     let resolvers = if !options.resolvers.is_empty() {
         options.resolvers.clone()
     } else if let Some(r) = &policy.resolvers {

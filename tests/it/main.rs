@@ -27,6 +27,8 @@ mod ptr;
 mod registry;
 mod registry_corpus;
 
+mod declared;
+
 mod fusion;
 
 mod alerts;

@@ -1,0 +1,284 @@
+//! Operator-declared evidence from the providers' real files (`../shared/corpus/cloud/`, read
+//! at test time): every file parses, known prefixes give their known region, country and city,
+//! global and anycast ranges give no country, and every region the shipped and real files name
+//! has a row in `data/cloud-regions.csv`.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common;
+use residency::model::{Confidence, SourceKind};
+use residency::sources::declared::cloud::{self, Placed};
+use residency::sources::declared::{CloudRanges, Provider, RangeSet, load_cloud_ranges};
+
+/// The text of a corpus file, gunzipped (with the system's `gzip`) when it ends in `.gz`.
+fn corpus_text(part: &str) -> String {
+    let path = common::corpus(part);
+    if part.ends_with(".gz") {
+        let out = Command::new("gzip")
+            .arg("-dc")
+            .arg(&path)
+            .output()
+            .expect("run gzip");
+        assert!(out.status.success(), "gzip -dc {}", path.display());
+        String::from_utf8(out.stdout).expect("UTF-8")
+    } else {
+        std::fs::read_to_string(&path).expect("read corpus file")
+    }
+}
+
+fn parse(part: &str) -> RangeSet {
+    let name = Path::new(part)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(part)
+        .trim_end_matches(".gz");
+    RangeSet::parse(name, "corpus", &corpus_text(part)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every real file of the corpus, with its provider.
+const FILES: &[(&str, Provider)] = &[
+    ("cloud/aws-ip-ranges.trimmed.json", Provider::Aws),
+    ("cloud/upstream-gz/aws.json.gz", Provider::Aws),
+    ("cloud/gcp-cloud.json", Provider::Gcp),
+    ("cloud/upstream-gz/gcp.json.gz", Provider::Gcp),
+    ("cloud/azure-servicetags.trimmed.json", Provider::Azure),
+    ("cloud/upstream-gz/azure.json.gz", Provider::Azure),
+    ("cloud/oracle-public_ip_ranges.json", Provider::Oracle),
+    (
+        "cloud/upstream-gz/cloudflare-v4.txt.gz",
+        Provider::Cloudflare,
+    ),
+    (
+        "cloud/upstream-gz/cloudflare-v6.txt.gz",
+        Provider::Cloudflare,
+    ),
+];
+
+/// The first prefix the raw JSON lists for `region` under `list`/`key`/`region_key`, found at
+/// test time so nothing of the file is copied here.
+fn first_prefix(
+    json: &serde_json::Value,
+    list: &str,
+    key: &str,
+    region_key: &str,
+    region: &str,
+) -> String {
+    json[list]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|p| p[region_key] == region && p[key].is_string())
+        .and_then(|p| p[key].as_str())
+        .unwrap_or_else(|| panic!("no {region} prefix in {list}"))
+        .to_string()
+}
+
+/// An address inside a prefix: its network address plus one (the network itself for a /32).
+fn inside(prefix: &str) -> IpAddr {
+    let net: ipnetwork::IpNetwork = prefix.parse().expect("prefix");
+    match net {
+        ipnetwork::IpNetwork::V4(n) if n.prefix() < 32 => {
+            IpAddr::from(std::net::Ipv4Addr::from(u32::from(n.network()) + 1))
+        }
+        ipnetwork::IpNetwork::V6(n) if n.prefix() < 128 => {
+            IpAddr::from(std::net::Ipv6Addr::from(u128::from(n.network()) + 1))
+        }
+        other => other.network(),
+    }
+}
+
+#[test]
+fn every_real_range_file_parses_with_its_provider_and_date() {
+    for (part, provider) in FILES {
+        let set = parse(part);
+        assert_eq!(set.provider, *provider, "{part}");
+        let (v4, v6) = set.counts();
+        assert!(v4 + v6 > 0, "{part}");
+        if *provider != Provider::Cloudflare {
+            assert!(
+                set.published.is_some(),
+                "{part}: the file's own date or version"
+            );
+        }
+    }
+    let full = parse("cloud/upstream-gz/aws.json.gz");
+    assert!(
+        full.counts().0 > 5_000 && full.counts().1 > 2_000,
+        "{:?}",
+        full.counts()
+    );
+}
+
+#[test]
+fn known_prefixes_give_their_region_country_and_city() {
+    let aws_json: serde_json::Value =
+        serde_json::from_str(&corpus_text("cloud/aws-ip-ranges.trimmed.json")).expect("json");
+    let azure_json: serde_json::Value =
+        serde_json::from_str(&corpus_text("cloud/azure-servicetags.trimmed.json")).expect("json");
+    let gcp_json: serde_json::Value =
+        serde_json::from_str(&corpus_text("cloud/gcp-cloud.json")).expect("json");
+    let mumbai = first_prefix(&aws_json, "prefixes", "ip_prefix", "region", "ap-south-1");
+    let mumbai6 = first_prefix(
+        &aws_json,
+        "ipv6_prefixes",
+        "ipv6_prefix",
+        "region",
+        "ap-south-1",
+    );
+    let beijing = first_prefix(&aws_json, "prefixes", "ip_prefix", "region", "cn-north-1");
+    let gcp_mumbai = first_prefix(&gcp_json, "prefixes", "ipv4Prefix", "scope", "asia-south1");
+    let pune = azure_json["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .find(|t| t["name"] == "AzureCloud.centralindia")
+        .and_then(|t| t["properties"]["addressPrefixes"][0].as_str())
+        .expect("an AzureCloud.centralindia prefix")
+        .to_string();
+
+    let ranges = CloudRanges::new(vec![
+        parse("cloud/aws-ip-ranges.trimmed.json"),
+        parse("cloud/azure-servicetags.trimmed.json"),
+        parse("cloud/gcp-cloud.json"),
+    ]);
+    for (prefix, source, region, country, city) in [
+        (&mumbai, "aws-ip-ranges", "ap-south-1", "IN", "Mumbai"),
+        (&mumbai6, "aws-ip-ranges", "ap-south-1", "IN", "Mumbai"),
+        (&beijing, "aws-ip-ranges", "cn-north-1", "CN", "Beijing"),
+        (&pune, "azure-service-tags", "centralindia", "IN", "Pune"),
+        (
+            &gcp_mumbai,
+            "gcp-cloud-ranges",
+            "asia-south1",
+            "IN",
+            "Mumbai",
+        ),
+    ] {
+        let e = ranges.evidence(inside(prefix));
+        assert_eq!(e.source, source, "{prefix}: {}", e.detail);
+        assert_eq!(e.kind, SourceKind::OperatorDeclared);
+        assert_eq!(
+            e.country.map(|c| c.to_string()).as_deref(),
+            Some(country),
+            "{prefix}: {}",
+            e.detail
+        );
+        assert_eq!(e.city.as_deref(), Some(city), "{prefix}");
+        assert_eq!(e.confidence, Confidence::Medium);
+        assert!(e.coordinates.is_some(), "{prefix}");
+        assert!(
+            e.detail.contains(&format!("in region {region}")),
+            "{}",
+            e.detail
+        );
+    }
+}
+
+#[test]
+fn global_and_anycast_ranges_name_no_country() {
+    let aws_json: serde_json::Value =
+        serde_json::from_str(&corpus_text("cloud/aws-ip-ranges.trimmed.json")).expect("json");
+    let global = first_prefix(&aws_json, "prefixes", "ip_prefix", "region", "GLOBAL");
+    let cloudflare = corpus_text("cloud/upstream-gz/cloudflare-v4.txt.gz");
+    let cloudflare = cloudflare
+        .lines()
+        .next()
+        .expect("a prefix")
+        .trim()
+        .to_string();
+    let ranges = CloudRanges::new(vec![
+        parse("cloud/aws-ip-ranges.trimmed.json"),
+        parse("cloud/upstream-gz/cloudflare-v4.txt.gz"),
+    ]);
+    for prefix in [&global, &cloudflare] {
+        let e = ranges.evidence(inside(prefix));
+        assert_eq!(e.country, None, "{prefix}: {}", e.detail);
+        assert!(
+            e.detail.contains("anycast / no fixed location"),
+            "{}",
+            e.detail
+        );
+    }
+}
+
+#[test]
+fn every_region_of_the_shipped_and_real_files_has_a_row() {
+    let table = cloud::regions().expect("the shipped region table parses");
+    let shipped = load_cloud_ranges(None, &[]).expect("the shipped ranges load");
+    assert!(!shipped.sets().is_empty(), "AWS's file is shipped");
+    let mut sets: Vec<RangeSet> = shipped.sets().to_vec();
+    sets.extend(FILES.iter().map(|(part, _)| parse(part)));
+    let mut missing = Vec::new();
+    for set in &sets {
+        for region in set.regions() {
+            if !table.contains_key(&(set.provider.key().to_string(), region.clone())) {
+                missing.push(format!("{} {region} ({})", set.provider.key(), set.origin));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "regions without a row in data/cloud-regions.csv:\n{}",
+        missing.join("\n")
+    );
+    // Rows left without a place are the providers' own silence, said so in the evidence.
+    let declared = cloud::Declared {
+        region: Some("me-west-1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        cloud::place(Provider::Aws, &declared),
+        Placed::Unplaced("me-west-1".into())
+    );
+}
+
+#[test]
+fn a_user_copy_is_asked_before_the_shipped_one_and_bad_files_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A user's own file lists a prefix the shipped one does not know, in another region.
+    let own = dir.path().join("ip-ranges.json");
+    std::fs::write(
+        &own,
+        r#"{"createDate":"2026-12-01-00-00-00","prefixes":[{"ip_prefix":"192.0.2.0/24","region":"ap-south-2","service":"EC2","network_border_group":"ap-south-2"}],"ipv6_prefixes":[]}"#,
+    )
+    .expect("write");
+    let ranges = load_cloud_ranges(None, std::slice::from_ref(&own)).expect("loads");
+    let e = ranges.evidence("192.0.2.7".parse().expect("ip"));
+    assert_eq!(e.city.as_deref(), Some("Hyderabad"), "{}", e.detail);
+    assert!(
+        e.detail.contains("2026-12-01"),
+        "the file's own date: {}",
+        e.detail
+    );
+    assert!(
+        e.detail.contains(&own.display().to_string()),
+        "{}",
+        e.detail
+    );
+
+    // An update in the data directory is preferred over the shipped copy.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("cloud")).expect("mkdir");
+    std::fs::copy(&own, data.join("cloud/aws-ip-ranges.json")).expect("copy");
+    let ranges = load_cloud_ranges(Some(&data), &[]).expect("loads");
+    let aws: Vec<&RangeSet> = ranges
+        .sets()
+        .iter()
+        .filter(|s| s.provider == Provider::Aws)
+        .collect();
+    assert_eq!(aws.len(), 1);
+    assert!(aws[0].origin.contains("updated copy"), "{}", aws[0].origin);
+
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, "{\n  \"createDate\": \"x\",\n  \"prefixes\": [\n").expect("write");
+    let e = load_cloud_ranges(None, std::slice::from_ref(&bad)).expect_err("truncated JSON");
+    let text = e.to_string();
+    assert!(
+        text.contains("broken.json") && text.contains("line 4"),
+        "{text}"
+    );
+}
