@@ -282,3 +282,81 @@ fn a_user_copy_is_asked_before_the_shipped_one_and_bad_files_are_named() {
         "{text}"
     );
 }
+
+/// Every real geofeed of the corpus: read without failing, the malformed rows (mnm.com's
+/// seven-column row) reported with their line and skipped, and known rows located.
+#[test]
+fn every_real_geofeed_is_read_and_its_malformed_rows_reported() {
+    use residency::sources::declared::geofeed::Geofeed;
+    let dir = common::corpus("geofeed");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("geofeed dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "{files:?}");
+    let mut total = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read feed");
+        let feed = Geofeed::parse(&path.display().to_string(), None, &text);
+        let rows = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .count();
+        // Every data row is either read or reported (a repeat is both).
+        assert!(
+            feed.len() + feed.problems.len() >= rows,
+            "{}: {} + {:?} < {rows}",
+            path.display(),
+            feed.len(),
+            feed.problems
+        );
+        assert!(!feed.is_empty(), "{}", path.display());
+        total += feed.len();
+    }
+    assert!(total > 1_000, "{total}");
+
+    let mnm = common::corpus("geofeed/mnmcom-geofeeds.csv");
+    let text = std::fs::read_to_string(&mnm).expect("read");
+    let feed = Geofeed::parse("mnm", None, &text);
+    let bad_line = text
+        .lines()
+        .position(|l| l.starts_with("92.61.63.54/32,"))
+        .expect("the malformed row")
+        + 1;
+    assert!(
+        feed.problems
+            .iter()
+            .any(|p| p.line == bad_line && p.what.contains("7 columns")),
+        "{:?}",
+        feed.problems
+    );
+    // Six-column rows (a trailing comma) are read; the malformed host is not listed, its /24 is.
+    let e = feed
+        .evidence("92.61.63.41".parse().expect("ip"), None)
+        .expect("listed");
+    assert_eq!(
+        (e.country.map(|c| c.to_string()), e.city.as_deref()),
+        (Some("AT".into()), Some("Wien"))
+    );
+    let e = feed
+        .evidence("92.61.63.54".parse().expect("ip"), None)
+        .expect("the /24");
+    assert!(e.detail.contains("92.61.63.0/24"), "{}", e.detail);
+
+    let india = common::corpus("geofeed/as149794-india-geofeed.csv");
+    let feed = Geofeed::parse(
+        "as149794",
+        None,
+        &std::fs::read_to_string(&india).expect("read"),
+    );
+    let e = feed
+        .evidence("103.176.189.10".parse().expect("ip"), None)
+        .expect("listed");
+    assert_eq!(e.city.as_deref(), Some("Bengaluru"));
+    assert_eq!(e.country.map(|c| c.to_string()).as_deref(), Some("IN"));
+    let e = feed
+        .evidence("122.99.126.1".parse().expect("ip"), None)
+        .expect("the empty row");
+    assert_eq!(e.country, None, "an all-empty row is not a location");
+}

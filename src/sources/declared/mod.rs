@@ -1,7 +1,8 @@
 //! Operator-declared evidence: what the operator of an address publishes about where it is
 //! used, as opposed to what a database infers or a registry records of its holder.
 //!
-//! Owns [`cloud`] (the providers' published IP ranges with their regions) and where their
+//! Owns [`cloud`] (the providers' published IP ranges with their regions), [`geofeed`] (RFC
+//! 8805 feeds, and RFC 9632's rule on where they may speak), and where the range
 //! files come from: copies shipped in the binary (`data/cloud/`), fresher copies that
 //! `residency data update` wrote into the user's data directory (which take precedence), and
 //! a user's own files (policy `geo.cloud_ranges`, `--cloud-ranges`). Such a claim is the
@@ -9,6 +10,7 @@
 //! when physics confirms it (`judge::fusion`), and refutable by physics like any claim.
 
 pub mod cloud;
+pub mod geofeed;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
