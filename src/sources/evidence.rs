@@ -18,7 +18,7 @@ use crate::measure::resolve::{Outcome, Query, RecordType, Resolve};
 use crate::measure::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, trace_all,
 };
-use crate::model::{CountryCode, Evidence};
+use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
 use crate::sources::geo::Geolocator;
 use crate::sources::physics::{self, ClaimCheck, Countries, Reach, RttBound, Vantage};
 use crate::sources::ptr;
@@ -196,11 +196,12 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     let mut out = BTreeMap::new();
     for ip in ips {
         let mut evidence = locate(*ip);
-        let (registry_evidence, registry) = match registered.remove(ip) {
-            Some((e, record)) => (Some(e), record),
-            None => (None, None),
+        let (registry_evidence, registry, feed) = match registered.remove(ip) {
+            Some((e, record, feed)) => (Some(e), record, feed),
+            None => (None, None, None),
         };
         evidence.extend(registry_evidence);
+        evidence.extend(feed);
         let path = paths.get(ip).map(|p| {
             let hops = p
                 .hops
@@ -257,7 +258,7 @@ async fn registry_records(
     ips: &[IpAddr],
     registry: &Arc<Registry>,
     concurrency: usize,
-) -> HashMap<IpAddr, (Evidence, Option<RegistryRecord>)> {
+) -> HashMap<IpAddr, (Evidence, Option<RegistryRecord>, Option<Evidence>)> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for ip in ips.iter().copied() {
@@ -265,7 +266,12 @@ async fn registry_records(
         let permits = Arc::clone(&permits);
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (ip, registry.lookup(ip).await)
+            let (evidence, record) = registry.lookup(ip).await;
+            let feed = match &record {
+                Some(record) => linked_geofeed(&registry, ip, record).await,
+                None => None,
+            };
+            (ip, (evidence, record, feed))
         });
     }
     let mut out = HashMap::new();
@@ -275,6 +281,44 @@ async fn registry_records(
         }
     }
     out
+}
+
+/// What the geofeed a registry record links to (RFC 9632) says of `ip`: only rows inside the
+/// record's own network count. A feed that cannot be fetched is evidence that says so.
+async fn linked_geofeed(
+    registry: &Registry,
+    ip: IpAddr,
+    record: &RegistryRecord,
+) -> Option<Evidence> {
+    let url = record.geofeed.as_deref()?;
+    match registry.geofeed(url).await {
+        Ok(feed) => Some(
+            feed.evidence(ip, Some(&record.cidrs))
+                .unwrap_or_else(|| Evidence {
+                    source: format!("geofeed:{url}"),
+                    kind: SourceKind::OperatorDeclared,
+                    country: None,
+                    confidence: Confidence::Low,
+                    detail: format!(
+                        "geofeed {url} (linked from {}) lists no prefix holding {ip}",
+                        record.url.as_deref().unwrap_or(&record.source)
+                    ),
+                    city: None,
+                    coordinates: None,
+                    refuted: None,
+                }),
+        ),
+        Err(reason) => Some(Evidence {
+            source: format!("geofeed:{url}"),
+            kind: SourceKind::OperatorDeclared,
+            country: None,
+            confidence: Confidence::Low,
+            detail: format!("geofeed {url} could not be used: {reason}"),
+            city: None,
+            coordinates: None,
+            refuted: None,
+        }),
+    }
 }
 
 /// Reverse DNS names of every address (one PTR query each, at most `concurrency` at once).

@@ -434,6 +434,7 @@ fn databases_disagreeing_across_the_policy_line_are_inconclusive_and_both_shown(
         .as_array()
         .expect("evidence")
         .iter()
+        .filter(|e| e["kind"] == "geo_database")
         .map(|e| {
             (
                 e["source"].as_str().expect("source"),
@@ -442,6 +443,16 @@ fn databases_disagreeing_across_the_policy_line_are_inconclusive_and_both_shown(
         })
         .collect();
     assert_eq!(evidence, [("second.mmdb", "CN"), ("lab.mmdb", "US")]);
+    // The cloud ranges were asked too, and list no documentation address.
+    assert!(
+        address["evidence"]
+            .as_array()
+            .expect("evidence")
+            .iter()
+            .any(|e| e["source"] == "cloud-ranges" && e["country"].is_null()),
+        "{}",
+        address["evidence"]
+    );
     assert!(strings(&address["reasons"])[0].contains("sources disagree across the policy line"));
 }
 

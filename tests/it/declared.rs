@@ -360,3 +360,123 @@ fn every_real_geofeed_is_read_and_its_malformed_rows_reported() {
         .expect("the empty row");
     assert_eq!(e.country, None, "an all-empty row is not a location");
 }
+
+/// A geofeed linked from a real RDAP answer (RIPE NCC's 193.0.0.0 - 193.0.7.255, with a
+/// `links[rel="geo"]` added at test time, as RIPE's `geofeed1` extension writes it), served
+/// over HTTP on loopback, read through `locate`: rows inside the network locate the address,
+/// a row wider than the network is ignored with the reason, and the feed is fetched once.
+#[test]
+fn a_geofeed_linked_from_rdap_locates_inside_its_network_only() {
+    use crate::common::cmd::Residency;
+    use crate::common::registry::{HttpServer, Reply};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let answer = std::fs::read_to_string(common::corpus(
+        "rdap/rdap_client/ip_network_ripe_193_0_0_0.json",
+    ))
+    .expect("the RIPE answer");
+    let feed = "# lab geofeed\n193.0.0.0/22,NL,NL-NH,Amsterdam,\n193.0.4.0/24,DE,DE-HE,Frankfurt am Main,\n193.0.0.0/16,US,US-CA,San Jose,\n";
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&fetches);
+    let server = HttpServer::start(move |request| {
+        if request.path == "/feeds/ripe.csv" {
+            counted.fetch_add(1, Ordering::SeqCst);
+            return Reply {
+                status: 200,
+                headers: vec![("Content-Type".into(), "text/csv".into())],
+                body: feed.to_string(),
+            };
+        }
+        if request.path.starts_with("/ip/193.0.") {
+            let mut json: serde_json::Value = serde_json::from_str(&answer).expect("json");
+            json["links"]
+                .as_array_mut()
+                .expect("links")
+                .push(serde_json::json!({
+                    "value": format!("{}ip/193.0.0.0", request.base),
+                    "rel": "geo",
+                    "type": "application/geofeed+csv",
+                    "href": format!("{}feeds/ripe.csv", request.base),
+                }));
+            return Reply::json(json.to_string());
+        }
+        Reply::status(404)
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = server.base_url();
+    let run = |target: &str| -> serde_json::Value {
+        let out = Residency::new(dir.path())
+            .args([
+                "locate",
+                target,
+                "--no-trace",
+                "--rdap",
+                &base,
+                "--whois",
+                "127.0.0.1:9",
+            ])
+            .args(["--resolver", "127.0.0.1:9", "--format", "json"])
+            .output();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let geofeed = |doc: &serde_json::Value| -> serde_json::Value {
+        doc["addresses"][0]["evidence"]
+            .as_array()
+            .expect("evidence")
+            .iter()
+            .find(|e| {
+                e["source"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("geofeed:"))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no geofeed evidence: {doc}"))
+    };
+
+    let doc = run("193.0.0.1");
+    assert_eq!(
+        doc["addresses"][0]["registry"]["geofeed"],
+        format!("{base}feeds/ripe.csv")
+    );
+    let e = geofeed(&doc);
+    assert_eq!(e["kind"], "operator_declared");
+    assert_eq!(
+        (e["country"].as_str(), e["city"].as_str()),
+        (Some("NL"), Some("Amsterdam")),
+        "{e}"
+    );
+    assert_eq!(e["confidence"], "medium");
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("line 2") && d.contains("retrieved")),
+        "{e}"
+    );
+
+    let e = geofeed(&run("193.0.4.9"));
+    assert_eq!(e["country"], "DE", "{e}");
+
+    // 193.0.9.1: the registry (this answer) says the network is 193.0.0.0/21; the feed's only
+    // row for it is the wider 193.0.0.0/16, which this network's holder cannot speak for.
+    let e = geofeed(&run("193.0.9.1"));
+    assert!(e["country"].is_null(), "{e}");
+    let detail = e["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("not inside") && detail.contains("RFC 9632"),
+        "{detail}"
+    );
+
+    // Each run fetched the feed at most once, and the cache served the later runs.
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "the feed is cached on disk"
+    );
+}

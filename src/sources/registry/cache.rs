@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub enum CacheSource {
     Rdap,
     Whois,
+    /// RFC 8805 geofeeds that registry records (or policies) point to.
+    Geofeed,
 }
 
 impl CacheSource {
@@ -25,6 +27,7 @@ impl CacheSource {
         match self {
             CacheSource::Rdap => "rdap",
             CacheSource::Whois => "whois",
+            CacheSource::Geofeed => "geofeed",
         }
     }
 }

@@ -22,8 +22,10 @@ mod whois;
 
 pub use whois::WHOIS_PORT;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -35,6 +37,7 @@ pub use bootstrap::Bootstrap;
 pub use cache::{CacheEntry, CacheSource, DiskCache, default_cache_dir};
 
 use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
+use crate::sources::declared::geofeed::Geofeed;
 
 /// Reads an RDAP `ip/` answer `body`, as served from `url`, into a record, exactly as a
 /// lookup does: for answers held already (a corpus, an archive) and for fuzzing.
@@ -202,7 +205,15 @@ pub struct Registry {
     whois_fallback: bool,
     origin_autnum: bool,
     cache: Option<DiskCache>,
+    /// Geofeeds fetched during this registry's life, one fetch per URL.
+    feeds: Arc<Mutex<HashMap<String, FeedCell>>>,
 }
+
+/// One geofeed URL's fetch, shared by every address that points to it.
+type FeedCell = Arc<tokio::sync::OnceCell<Result<Arc<Geofeed>, String>>>;
+
+/// The largest geofeed read: a large operator's whole feed is a few MiB.
+pub const MAX_GEOFEED_BYTES: usize = 16 * 1024 * 1024;
 
 impl Registry {
     /// A registry client using the shipped bootstrap files.
@@ -230,6 +241,7 @@ impl Registry {
             cache: config
                 .cache_dir
                 .map(|dir| DiskCache::new(dir, config.cache_ttl)),
+            feeds: Arc::default(),
         })
     }
 
@@ -398,6 +410,64 @@ impl Registry {
             },
         );
         Ok(record)
+    }
+
+    /// The RFC 8805 geofeed at `url`, fetched once per registry (however many addresses point
+    /// to it), with the RDAP client's timeouts and retries, at most [`MAX_GEOFEED_BYTES`], and
+    /// kept in the disk cache like an RDAP answer. Only `https://` is fetched (RFC 9632 §5),
+    /// except from this machine (a local mirror, a test server).
+    pub async fn geofeed(&self, url: &str) -> Result<Arc<Geofeed>, String> {
+        let cell = {
+            let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(feeds.entry(url.to_string()).or_default())
+        };
+        cell.get_or_init(|| self.fetch_geofeed(url)).await.clone()
+    }
+
+    async fn fetch_geofeed(&self, url: &str) -> Result<Arc<Geofeed>, String> {
+        let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && rdap::is_loopback(&parsed))
+        {
+            return Err(format!(
+                "`{url}` is not https://, which RFC 9632 requires of a geofeed: not fetched"
+            ));
+        }
+        let key = format!("geofeed/{url}");
+        if let Some(entry) = self.cached(CacheSource::Geofeed, &key) {
+            let when = format!("{} (cached)", crate::time::seconds(&entry.retrieved_at));
+            return Ok(Arc::new(Geofeed::parse(url, Some(when), &entry.body)));
+        }
+        let answer = self
+            .rdap
+            .get(
+                &parsed,
+                "text/csv, application/geofeed+csv, text/plain",
+                MAX_GEOFEED_BYTES,
+            )
+            .await
+            .map_err(|f| f.reason)?;
+        let retrieved_at = Utc::now();
+        let feed = Geofeed::parse(url, Some(crate::time::seconds(&retrieved_at)), &answer.body);
+        if feed.is_empty() {
+            return Err(format!(
+                "{url} has no usable geofeed row ({} rows skipped{})",
+                feed.problems.len(),
+                feed.problems
+                    .first()
+                    .map(|p| format!(", first: {p}"))
+                    .unwrap_or_default()
+            ));
+        }
+        self.store(
+            CacheSource::Geofeed,
+            CacheEntry {
+                key,
+                server: answer.url.to_string(),
+                retrieved_at,
+                body: answer.body,
+            },
+        );
+        Ok(Arc::new(feed))
     }
 
     fn cached(&self, source: CacheSource, key: &str) -> Option<CacheEntry> {

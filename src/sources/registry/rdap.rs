@@ -22,6 +22,9 @@ use crate::model::CountryCode;
 /// anything near this is not an answer we can use.
 const MAX_RDAP_BYTES: usize = 1024 * 1024;
 
+/// What an RDAP query accepts (RFC 9083 §4 media type, and plain JSON from older servers).
+const RDAP_ACCEPT: &str = "application/rdap+json, application/json";
+
 /// Redirects followed: a registry sends transferred blocks to another registry (one hop);
 /// more than a few is a loop.
 const MAX_REDIRECTS: usize = 5;
@@ -91,10 +94,21 @@ impl RdapClient {
             source: Some(source_name(base)),
             reason: format!("cannot build the query URL from {base}: {e}"),
         })?;
-        let source = Some(source_name(&url));
+        self.get(&url, RDAP_ACCEPT, MAX_RDAP_BYTES).await
+    }
+
+    /// `GET url` with the same timeouts, redirects and retries as a query, reading at most
+    /// `max_bytes`: for the other documents a registry record points to (a geofeed).
+    pub async fn get(
+        &self,
+        url: &Url,
+        accept: &str,
+        max_bytes: usize,
+    ) -> Result<RdapAnswer, RdapFailure> {
+        let source = Some(source_name(url));
         let mut last = String::new();
         for attempt in 1..=self.tries {
-            let outcome = self.try_once(&url).await;
+            let outcome = self.try_once(url, accept, max_bytes).await;
             let wait = match outcome {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Fatal(reason) => return Err(RdapFailure { source, reason }),
@@ -120,14 +134,11 @@ impl RdapClient {
         })
     }
 
-    async fn try_once(&self, url: &Url) -> Attempt {
+    async fn try_once(&self, url: &Url, accept: &str, max_bytes: usize) -> Attempt {
         let response = match self
             .http
             .get(url.clone())
-            .header(
-                reqwest::header::ACCEPT,
-                "application/rdap+json, application/json",
-            )
+            .header(reqwest::header::ACCEPT, accept)
             .send()
             .await
         {
@@ -150,7 +161,7 @@ impl RdapClient {
         }
         if !status.is_success() {
             // The error object, if any, says why (RFC 9083 §6), e.g. a malformed query.
-            let said = read_bounded(response)
+            let said = read_bounded(response, MAX_RDAP_BYTES)
                 .await
                 .ok()
                 .and_then(|body| error_body(&body))
@@ -164,7 +175,7 @@ impl RdapClient {
             return Attempt::Fatal(format!("HTTP {status}{said}"));
         }
         let final_url = response.url().clone();
-        match read_bounded(response).await {
+        match read_bounded(response, max_bytes).await {
             Ok(body) => Attempt::Done(RdapAnswer {
                 url: final_url,
                 body,
@@ -183,17 +194,17 @@ enum Attempt {
     Fatal(String),
 }
 
-/// Read the body up to [`MAX_RDAP_BYTES`], chunk by chunk, so a huge answer is cut off
-/// rather than buffered.
-async fn read_bounded(mut response: reqwest::Response) -> Result<String, String> {
+/// Read the body up to `max_bytes`, chunk by chunk, so a huge answer is cut off rather than
+/// buffered.
+async fn read_bounded(mut response: reqwest::Response, max_bytes: usize) -> Result<String, String> {
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RDAP_BYTES {
+                if body.len() + chunk.len() > max_bytes {
                     return Err(format!(
                         "answer larger than {} KiB; not read",
-                        MAX_RDAP_BYTES / 1024
+                        max_bytes / 1024
                     ));
                 }
                 body.extend_from_slice(&chunk);
@@ -232,7 +243,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };

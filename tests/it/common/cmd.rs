@@ -52,6 +52,7 @@ impl Residency {
             .env("XDG_STATE_HOME", dir.join("state"))
             .env("RESIDENCY_DB", dir.join("history.sqlite"))
             .env("RESIDENCY_LOG", LOG)
+            .env_remove("RESIDENCY_DATA_DIR")
             .stdin(Stdio::null());
         Residency { command }
     }
