@@ -21,6 +21,11 @@ MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS
 SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI \
 VN VU WF WS YE YT ZA ZM ZW XK";
 
+const COUNTRY_NAMES_CSV: &str = include_str!("../data/country-names.csv");
+
+/// The name table's size in bytes, for `data status`.
+pub const COUNTRY_NAMES_SIZE: usize = COUNTRY_NAMES_CSV.len();
+
 /// An ISO 3166-1 alpha-2 country code, always upper case and always an assigned code.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CountryCode([u8; 2]);
@@ -52,7 +57,7 @@ impl CountryCode {
     pub fn from_name(name: &str) -> Option<CountryCode> {
         static NAMES: OnceLock<HashMap<String, CountryCode>> = OnceLock::new();
         let names = NAMES.get_or_init(|| {
-            include_str!("../data/country-names.csv")
+            COUNTRY_NAMES_CSV
                 .lines()
                 .skip(1)
                 .filter_map(|line| {

@@ -72,6 +72,13 @@ pub enum Command {
     /// interception, raw-socket privilege, each resolver's NSID and answer times, the clock.
     /// Exit 0 when every method is clean, 1 otherwise.
     Doctor(DoctorArgs),
+    /// The data sets residency ships and updates (geolocation database, RDAP bootstrap, cloud
+    /// ranges, airports, country shapes): `data status` lists them with their dates,
+    /// `data update` fetches fresh copies into the data directory.
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// Clear the on-disk registry cache (RDAP and WHOIS answers), e.g. after a vendor moved.
     ClearCache {
         /// Which source's answers to forget.
@@ -534,6 +541,33 @@ impl MeasureArgs {
             stale_after: self.stale_after,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataAction {
+    /// Every data set with its date, source and size; a warning for each older than 90 days
+    /// or missing. Exit 1 when there is a warning.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Fetch fresh copies (AWS, Google, Azure, Oracle and Cloudflare ranges; IANA's RDAP
+    /// bootstrap), check each before it replaces anything, and install it in the data
+    /// directory ($RESIDENCY_DATA_DIR, else ~/.local/share/residency). Exit 3 when one failed.
+    Update {
+        /// Install copies fetched elsewhere instead: a directory holding them by their file
+        /// names (aws-ip-ranges.json, gcp-cloud.json, azure-service-tags.json,
+        /// oracle-public_ip_ranges.json, cloudflare-ips-v4.txt, cloudflare-ips-v6.txt,
+        /// ipv4.json, ipv6.json, asn.json), or a mirror's base URL.
+        #[arg(long, value_name = "DIR|URL")]
+        from: Option<String>,
+        /// The URL of this week's Azure ServiceTags_Public_YYYYMMDD.json (Microsoft renames it
+        /// weekly; the download page names it).
+        #[arg(long, value_name = "URL")]
+        azure_url: Option<reqwest::Url>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

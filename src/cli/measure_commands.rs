@@ -249,7 +249,7 @@ pub(super) fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
         Geolocator::open(&args.geo_dbs)?
     };
     geo.push(Box::new(declared::load_cloud_ranges(
-        declared::default_data_dir().as_deref(),
+        crate::sources::data::default_data_dir().as_deref(),
         &args.declared.cloud_ranges,
     )?));
     let resolvers = if !args.resolvers.is_empty() {

@@ -64,6 +64,10 @@ pub enum CliError {
     Resolve(#[from] resolve::ResolveError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Data(#[from] crate::sources::data::DataError),
+    #[error("data source {0}")]
+    BadDataSource(String),
     #[error("cloud range file {0}")]
     CloudRanges(#[from] crate::sources::declared::RangeError),
     #[error(transparent)]
@@ -122,11 +126,13 @@ mod args;
 mod compare_commands;
 mod discover_commands;
 mod history_commands;
+mod data_commands;
 mod manual_commands;
 mod measure_commands;
 
 pub use args::*;
 use compare_commands as compare_cmd;
+use data_commands as data_cmd;
 use discover_commands as discover_cmd;
 use history_commands as history_cmd;
 use measure_commands as measure_cmd;
@@ -171,6 +177,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Locate(args) => measure_cmd::locate(&args),
         Command::Doctor(args) => measure_cmd::doctor(&args),
         Command::ClearCache { source } => measure_cmd::clear_cache(source),
+        Command::Data { action } => data_cmd::data(&action),
         Command::Diff {
             policy_id,
             from,

@@ -248,7 +248,8 @@ pub fn prepare(mut policy: Policy, options: &MeasureOptions) -> Result<Prepared,
     };
     let mut own = policy.cloud_ranges.clone();
     own.extend(options.cloud_ranges.iter().cloned());
-    let cloud = declared::load_cloud_ranges(declared::default_data_dir().as_deref(), &own)?;
+    let cloud =
+        declared::load_cloud_ranges(crate::sources::data::default_data_dir().as_deref(), &own)?;
     geo.push(Box::new(cloud));
     let resolvers = if !options.resolvers.is_empty() {
         options.resolvers.clone()

@@ -6,6 +6,7 @@
 //! [`evidence`], which gathers all of them, with the measured path and RTTs, for each address.
 //! Nothing here knows the policy; [`crate::judge`] weighs what these say against it.
 
+pub mod data;
 pub mod declared;
 pub mod evidence;
 pub mod geo;

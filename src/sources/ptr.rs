@@ -45,6 +45,9 @@ pub const HINT_ACCURACY_KM: u32 = 50;
 pub const PTR_SOURCE: &str = "ptr";
 
 const AIRPORTS_CSV: &str = include_str!("../../data/airports.csv");
+
+/// The shipped airport dictionary's size in bytes, for `data status`.
+pub const AIRPORTS_SIZE: usize = AIRPORTS_CSV.len();
 const METROS_CSV: &str = include_str!("../../data/iata-metro.csv");
 const CITIES_CSV: &str = include_str!("../../data/city-tokens.csv");
 

@@ -28,6 +28,7 @@ mod registry;
 mod registry_corpus;
 
 mod declared;
+mod data;
 
 mod fusion;
 

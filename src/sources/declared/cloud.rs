@@ -33,6 +33,9 @@ pub const REGION_ACCURACY_KM: u32 = 100;
 
 const REGIONS_CSV: &str = include_str!("../../../data/cloud-regions.csv");
 
+/// The region table's size in bytes, for `data status`.
+pub const REGIONS_SIZE: usize = REGIONS_CSV.len();
+
 /// A cloud provider whose published ranges are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Provider {

@@ -90,23 +90,6 @@ impl RangeFile {
     }
 }
 
-/// Where `residency data update` keeps fresh copies: `$RESIDENCY_DATA_DIR`, else
-/// `$XDG_DATA_HOME/residency`, else `~/.local/share/residency`.
-pub fn default_data_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("RESIDENCY_DATA_DIR").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })?;
-    Some(base.join("residency"))
-}
-
 /// The cloud ranges a run uses: for each provider file, the data directory's copy if there is
 /// one, else the shipped copy; then `extra` (a user's own files), asked first.
 pub fn load_cloud_ranges(

@@ -30,6 +30,9 @@ pub const SHIPPED_DATABASE_NAME: &str = "geo-whois-asn-country.mmdb";
 /// provenance and licence). Embedded so the binary works from any directory without the repo.
 static SHIPPED_DATABASE: &[u8] = include_bytes!("../../../data/geo-whois-asn-country.mmdb");
 
+/// The shipped database's size in bytes, for `data status`.
+pub const SHIPPED_DATABASE_SIZE: usize = SHIPPED_DATABASE.len();
+
 /// The database shipped inside the binary: country of each block as declared in registry
 /// (WHOIS/ASN) data and geofeeds, which is where the holder says it is, not where it is.
 pub fn default_database() -> Result<MmdbDatabase, GeoError> {

@@ -314,7 +314,7 @@ pub(crate) fn format_ms(ms: f64) -> String {
 
 mod shapes;
 
-pub use shapes::{Countries, CountriesError};
+pub use shapes::{COUNTRIES_SIZE, Countries, CountriesError};
 
 #[cfg(test)]
 mod tests {

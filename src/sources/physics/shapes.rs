@@ -255,6 +255,9 @@ pub struct Countries {
 /// The embedded data file.
 const SHIPPED_JSON: &str = include_str!("../../../data/countries.json");
 
+/// The shipped shapes' size in bytes, for `data status`.
+pub const COUNTRIES_SIZE: usize = SHIPPED_JSON.len();
+
 #[derive(Deserialize)]
 struct RawFile {
     format: u32,

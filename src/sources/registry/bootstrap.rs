@@ -5,6 +5,7 @@
 //! embedded so a lookup needs no extra request, and a stale file only costs a redirect.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::str::FromStr;
 
 use ipnetwork::IpNetwork;
@@ -38,6 +39,50 @@ impl Bootstrap {
     /// The files shipped in the binary.
     pub fn shipped() -> Result<Bootstrap, RegistryError> {
         Bootstrap::from_json(SHIPPED_IPV4, SHIPPED_IPV6, SHIPPED_ASN)
+    }
+
+    /// The files in use: the three that `data update` wrote into `data_dir/rdap/` when all
+    /// three are there and parse, else the shipped ones.
+    pub fn current(data_dir: Option<&Path>) -> Result<Bootstrap, RegistryError> {
+        let read = |name: &str| std::fs::read_to_string(data_dir?.join("rdap").join(name)).ok();
+        if let (Some(v4), Some(v6), Some(asn)) =
+            (read("ipv4.json"), read("ipv6.json"), read("asn.json"))
+        {
+            match Bootstrap::from_json(&v4, &v6, &asn) {
+                Ok(updated) => return Ok(updated),
+                Err(e) => {
+                    tracing::warn!(error = %e, "updated RDAP bootstrap unusable; using the shipped one")
+                }
+            }
+        }
+        Bootstrap::shipped()
+    }
+
+    /// The size of shipped file `i` (ipv4, ipv6, asn), for `data status`.
+    pub fn shipped_size(i: usize) -> usize {
+        [SHIPPED_IPV4, SHIPPED_IPV6, SHIPPED_ASN]
+            .get(i)
+            .map_or(0, |s| s.len())
+    }
+
+    /// Checks a fresh copy of bootstrap file `name` before it is installed: it parses, and
+    /// names every registry (at least five services).
+    pub fn check_file(name: &str, text: &str) -> Result<String, String> {
+        let file = parse_file(name, text).map_err(|e| e.to_string())?;
+        if name != "asn.json" {
+            parse_ip_file(name, text).map_err(|e| e.to_string())?;
+        }
+        if file.services.len() < 5 {
+            return Err(format!(
+                "names {} registries where IANA's file names all five: not the whole file",
+                file.services.len()
+            ));
+        }
+        Ok(format!(
+            "{} services, published {}",
+            file.services.len(),
+            file.publication
+        ))
     }
 
     /// Parse bootstrap files given as JSON text (e.g. fresher copies from IANA).

@@ -22,6 +22,11 @@ mod whois;
 
 pub use whois::WHOIS_PORT;
 
+/// Whether `url` points at this machine (where `http://` and no proxy are right).
+pub fn is_loopback_url(url: &Url) -> bool {
+    rdap::is_loopback(url)
+}
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -218,7 +223,8 @@ pub const MAX_GEOFEED_BYTES: usize = 16 * 1024 * 1024;
 impl Registry {
     /// A registry client using the shipped bootstrap files.
     pub fn new(config: RegistryConfig) -> Result<Registry, RegistryError> {
-        Registry::with_bootstrap(config, Bootstrap::shipped()?)
+        let data_dir = crate::sources::data::default_data_dir();
+        Registry::with_bootstrap(config, Bootstrap::current(data_dir.as_deref())?)
     }
 
     pub fn with_bootstrap(
