@@ -30,6 +30,9 @@ pub struct LocatedAddress {
     pub evidence: Vec<Evidence>,
     pub path: Option<PathEvidence>,
     pub rtt: Option<RttEvidence>,
+    /// The HTTPS probes of the address (certificate, edge headers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<crate::measure::http::HttpProbe>,
     /// Countries named by claims that physics did not refute.
     pub claimed: Vec<CountryCode>,
     /// Countries physics allows (within reach of the vantage point); empty when unknown.
@@ -165,6 +168,7 @@ fn report(
             evidence: f.evidence.clone(),
             path: f.path.clone(),
             rtt: f.rtt.clone(),
+            http: f.http.clone(),
         })
         .collect();
     LocateReport {

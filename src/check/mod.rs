@@ -9,7 +9,7 @@ pub mod capture;
 pub mod doctor;
 pub mod locate;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ use crate::policy::{Policy, Target};
 use crate::record::{
     AddressResult, EndpointResult, PolicySnapshot, RunDocument, Summary, ToolInfo,
 };
-use crate::sources::evidence::{self, AddressEvidence, ProbeSettings, ReverseDns};
+use crate::sources::evidence::{self, AddressEvidence, HttpPlan, ProbeSettings, ReverseDns};
 use crate::sources::geo::Geolocator;
 use crate::sources::registry::Registry;
 
@@ -221,11 +221,27 @@ pub async fn check_policy<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>
             distinct.push(*ip);
         }
     }
+    // Each address is asked over HTTPS by every name it was resolved for.
+    let mut http_names: HashMap<IpAddr, BTreeSet<String>> = HashMap::new();
+    for (endpoint, seen) in policy.endpoints.iter().zip(&sightings) {
+        if let Target::Host(host) = &endpoint.target {
+            for (ip, _) in seen {
+                http_names.entry(*ip).or_default().insert(host.clone());
+            }
+        }
+    }
     let probe = ProbeSettings {
         trace: policy.trace.enabled.then_some(policy.trace.settings),
         registry: registry.clone(),
         concurrency: settings.trace_concurrency,
         vantage: policy.vantage,
+        http: (policy.trace.enabled && policy.http.enabled).then(|| {
+            Arc::new(HttpPlan {
+                settings: policy.http.settings(),
+                names: http_names,
+                default_name: None,
+            })
+        }),
     };
     progress.set_message(format!(
         "{}: probing {} addresses",
@@ -278,6 +294,7 @@ pub async fn check_policy<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>
                 via: via.into_iter().collect(),
                 path: f.path.clone(),
                 rtt: f.rtt.clone(),
+                http: f.http.clone(),
             });
         }
         let verdicts: Vec<(IpAddr, Verdict)> =

@@ -500,6 +500,9 @@ pub struct DeclaredArgs {
     /// public_ip_ranges.json, or Cloudflare's ips-v4/ips-v6 list.
     #[arg(long = "cloud-ranges", value_name = "FILE")]
     pub cloud_ranges: Vec<PathBuf>,
+    /// No HTTPS HEAD to the addresses (no certificate, no CDN edge headers); overrides `http.enabled`.
+    #[arg(long)]
+    pub no_http: bool,
 }
 
 /// Where to ask who holds an address.
@@ -538,6 +541,7 @@ impl MeasureArgs {
             vantage: self.vantage,
             registry: self.registry.overrides(),
             cloud_ranges: self.declared.cloud_ranges.clone(),
+            no_http: self.declared.no_http,
             stale_after: self.stale_after,
         }
     }

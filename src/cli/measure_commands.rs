@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::check::capture::CapturedTraffic;
 use crate::history::History;
 use crate::history::Stored;
+use crate::measure::http::HttpSettings;
 use crate::measure::integrity::{self, SurveyPlan};
 use crate::measure::resolve::{self, DnsResolver};
 use crate::measure::trace::TraceSettings;
@@ -21,7 +22,7 @@ use crate::report::table;
 use crate::run::schedule::{self as schedule, Schedule, Watch, WatchEvent};
 use crate::run::{self, Notice, Outcome, Runner};
 use crate::sources::declared;
-use crate::sources::evidence::ProbeSettings;
+use crate::sources::evidence::{HttpPlan, ProbeSettings};
 use crate::sources::geo::Geolocator;
 use crate::sources::registry::{CacheSource, DEFAULT_CACHE_TTL, DiskCache, default_cache_dir};
 use crate::text;
@@ -282,6 +283,17 @@ pub(super) fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
             .registry(&RegistryPolicy::default())?,
         concurrency: 8,
         vantage: args.vantage,
+        http: (!args.no_trace && !args.declared.no_http).then(|| {
+            Arc::new(HttpPlan {
+                settings: HttpSettings::default(),
+                names: Default::default(),
+                default_name: args
+                    .target
+                    .parse::<std::net::IpAddr>()
+                    .is_err()
+                    .then(|| args.target.clone()),
+            })
+        }),
     };
     let survey = (!args.no_trace).then(|| {
         let literal = args.target.parse::<std::net::IpAddr>().ok();

@@ -12,7 +12,7 @@ pub mod alerts;
 pub mod draft;
 mod sections;
 
-pub use sections::{RegistryPolicy, TracePolicy, parse_rdap_url, parse_whois_server};
+pub use sections::{HttpPolicy, RegistryPolicy, TracePolicy, parse_rdap_url, parse_whois_server};
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -26,8 +26,8 @@ use serde_saphyr::Spanned;
 
 use self::alerts::AlertPolicy;
 use self::sections::{
-    RawAlerts, RawDns, RawGeo, RawIntegrity, RawRegistry, RawRequire, RawTrace, RawTransit,
-    RawVantage,
+    RawAlerts, RawDns, RawGeo, RawHttp, RawIntegrity, RawRegistry, RawRequire, RawTrace,
+    RawTransit, RawVantage,
 };
 use crate::measure::resolve::ResolveSettings;
 use crate::model::{Confidence, CountryCode};
@@ -196,6 +196,9 @@ pub struct Policy {
     pub dns: ResolveSettings,
     /// Whether to trace every address, and how.
     pub trace: TracePolicy,
+    /// Whether to send one HTTPS HEAD to every address, and how.
+    #[serde(default)]
+    pub http: HttpPolicy,
     /// Countries a path must not cross: a hop located in one is a violation.
     pub transit_deny: BTreeSet<CountryCode>,
     /// Where the check runs from; without it, RTTs cannot be turned into distances.
@@ -250,6 +253,8 @@ struct RawPolicy {
     dns: Option<RawDns>,
     #[serde(default)]
     trace: Option<RawTrace>,
+    #[serde(default)]
+    http: Option<RawHttp>,
     #[serde(default)]
     transit: Option<RawTransit>,
     #[serde(default)]
@@ -439,6 +444,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
 
     let dns = RawDns::validate(raw.dns.as_ref(), &mut problems);
     let trace = RawTrace::validate(raw.trace.as_ref(), &mut problems);
+    let http = RawHttp::validate(raw.http.as_ref(), &mut problems);
     let transit_deny = raw
         .transit
         .as_ref()
@@ -477,6 +483,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             cloud_ranges,
             dns,
             trace,
+            http,
             transit_deny,
             vantage,
             registry,

@@ -2,6 +2,7 @@
 //! `registry`, `alerts`, `integrity`): each as written, and each validating itself into the
 //! settings it stands for, reporting its problems at their line and column.
 
+use crate::measure::http::HttpSettings;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
@@ -111,6 +112,89 @@ pub(crate) struct RawTrace {
     pub(crate) rounds: Option<Spanned<u32>>,
     #[serde(default)]
     pub(crate) timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    #[serde(default)]
+    pub(crate) enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) ports: Option<Spanned<Vec<Spanned<u16>>>>,
+    #[serde(default)]
+    pub(crate) timeout_ms: Option<Spanned<u64>>,
+}
+
+/// The policy's `http:` section: one HTTPS HEAD per address and name when probing is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpPolicy {
+    /// On unless the policy says `enabled: false` (and only while probing is on at all).
+    pub enabled: bool,
+    pub ports: Vec<u16>,
+    pub timeout_ms: u64,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        let settings = HttpSettings::default();
+        HttpPolicy {
+            enabled: true,
+            ports: settings.ports,
+            timeout_ms: settings.timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl HttpPolicy {
+    pub fn settings(&self) -> HttpSettings {
+        HttpSettings {
+            ports: self.ports.clone(),
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
+}
+
+/// Bounds of `http.timeout_ms`: long enough for a far server's handshake, short enough that
+/// a silent one does not hold a run.
+pub const HTTP_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=30_000;
+
+impl RawHttp {
+    pub(crate) fn validate(raw: Option<&RawHttp>, problems: &mut Problems) -> HttpPolicy {
+        let mut policy = HttpPolicy::default();
+        let Some(raw) = raw else {
+            return policy;
+        };
+        policy.enabled = raw.enabled.unwrap_or(true);
+        if let Some(ports) = &raw.ports {
+            if ports.value.is_empty() {
+                problems.add(
+                    ports,
+                    "`http.ports` is empty: list ports such as [443] or set `http.enabled: false`",
+                );
+            }
+            for port in &ports.value {
+                if port.value == 0 {
+                    problems.add(port, "`http.ports` holds 0, which is no port");
+                }
+            }
+            policy.ports = ports
+                .value
+                .iter()
+                .map(|p| p.value)
+                .filter(|p| *p != 0)
+                .collect();
+            policy.ports.dedup();
+        }
+        if let Some(t) = in_limits(
+            &raw.timeout_ms,
+            HTTP_TIMEOUT_MS,
+            "http.timeout_ms",
+            problems,
+        ) {
+            policy.timeout_ms = t;
+        }
+        policy
+    }
 }
 
 #[derive(Debug, Deserialize)]

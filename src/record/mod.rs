@@ -104,6 +104,9 @@ pub struct AddressResult {
     pub path: Option<PathEvidence>,
     /// Round-trip times and what physics makes of them; null when probing is off.
     pub rtt: Option<RttEvidence>,
+    /// The HTTPS probes of the address (certificate, edge headers); absent when none was made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<crate::measure::http::HttpProbe>,
 }
 
 /// One endpoint of the policy, as measured.

@@ -80,6 +80,8 @@ pub struct MeasureOptions {
     pub registry: RegistryOverrides,
     /// Cloud range files to use before the policy's and the shipped ones.
     pub cloud_ranges: Vec<PathBuf>,
+    /// No HTTP(S) probes, whatever the policy says.
+    pub no_http: bool,
     /// A lock whose heartbeat is older than this is taken over (see [`crate::run::lock`]); this
     /// process's own heartbeat is frequent enough for the same limit ([`lock::heartbeat_every`]).
     pub stale_after: Duration,
@@ -97,6 +99,7 @@ impl Default for MeasureOptions {
             vantage: None,
             registry: RegistryOverrides::default(),
             cloud_ranges: Vec::new(),
+            no_http: false,
             stale_after: lock::STALE_AFTER,
         }
     }
@@ -238,6 +241,9 @@ impl Prepared {
 pub fn prepare(mut policy: Policy, options: &MeasureOptions) -> Result<Prepared, RunError> {
     if options.no_trace {
         policy.trace.enabled = false;
+    }
+    if options.no_http {
+        policy.http.enabled = false;
     }
     if let Some(v) = options.vantage {
         policy.vantage = Some(v);

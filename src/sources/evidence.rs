@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::measure::http::{self, HttpProbe, HttpSettings};
 use crate::measure::integrity::{Integrity, MethodStatus, TtlWatcher, consistency, ttl};
 use crate::measure::resolve::{Outcome, Query, RecordType, Resolve};
 use crate::measure::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, trace_all,
 };
 use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
+use crate::sources::cdn;
 use crate::sources::geo::Geolocator;
 use crate::sources::physics::{self, ClaimCheck, Countries, Reach, RttBound, Vantage};
 use crate::sources::ptr;
@@ -43,6 +45,18 @@ pub struct ProbeSettings {
     /// Most traces (and TCP probes) in flight at once.
     pub concurrency: usize,
     pub vantage: Option<Vantage>,
+    /// One HTTPS HEAD per address and name, when probing is on; `None`: none.
+    pub http: Option<Arc<HttpPlan>>,
+}
+
+/// What to ask each address over HTTP(S): the ports, and the names it was resolved for (its
+/// SNI and `Host`); an address with no name (a literal endpoint) is asked by address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpPlan {
+    pub settings: HttpSettings,
+    pub names: HashMap<IpAddr, BTreeSet<String>>,
+    /// The name for an address not in `names` (`locate`'s target), if any.
+    pub default_name: Option<String>,
 }
 
 /// One hop of a path, with what the location sources say about its address.
@@ -125,6 +139,8 @@ pub struct AddressEvidence {
     pub rtt: Option<RttEvidence>,
     /// What physics allows, for the verdict.
     pub reach: Option<Reach>,
+    /// The HTTP(S) probes of the address: certificate and edge headers.
+    pub http: Vec<HttpProbe>,
 }
 
 /// Gathers evidence for every address: databases always; trace, RTT and physics when probing is
@@ -185,6 +201,10 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
         Some(registry) => registry_records(ips, registry, settings.concurrency).await,
         None => HashMap::new(),
     };
+    let mut http = match (&settings.http, &settings.trace) {
+        (Some(plan), Some(_)) => http_probes(ips, plan, settings.concurrency, integrity).await,
+        _ => HashMap::new(),
+    };
     let names_of = |ip: &IpAddr| names.get(ip).cloned().unwrap_or_default();
     // Every source that speaks about an address: the databases, then its PTR names' hints.
     let locate = |ip: IpAddr| {
@@ -202,6 +222,10 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
         };
         evidence.extend(registry_evidence);
         evidence.extend(feed);
+        let probes = http.remove(ip).unwrap_or_default();
+        for probe in probes.iter().filter(|p| p.failed.is_none()) {
+            evidence.extend(cdn::edge_evidence(*ip, probe));
+        }
         let path = paths.get(ip).map(|p| {
             let hops = p
                 .hops
@@ -247,8 +271,78 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
                 path,
                 rtt,
                 reach,
+                http: probes,
             },
         );
+    }
+    out
+}
+
+/// One HEAD per address, port and name, at most `concurrency` at once. From a vantage whose
+/// TCP is intercepted nothing is sent: whatever answered would be the interceptor, so each
+/// probe is recorded as not made, with the reason.
+async fn http_probes(
+    ips: &[IpAddr],
+    plan: &Arc<HttpPlan>,
+    concurrency: usize,
+    integrity: &Integrity,
+) -> HashMap<IpAddr, Vec<HttpProbe>> {
+    let mut asks: Vec<(IpAddr, u16, Option<String>)> = Vec::new();
+    for ip in ips {
+        let names: Vec<Option<String>> = match plan.names.get(ip) {
+            Some(names) if !names.is_empty() => names.iter().cloned().map(Some).collect(),
+            _ => vec![plan.default_name.clone()],
+        };
+        for port in &plan.settings.ports {
+            for name in &names {
+                asks.push((*ip, *port, name.clone()));
+            }
+        }
+    }
+    let mut out: HashMap<IpAddr, Vec<HttpProbe>> = HashMap::new();
+    if let MethodStatus::Intercepted { .. } = &integrity.tcp {
+        for (ip, port, name) in asks {
+            out.entry(ip).or_default().push(HttpProbe {
+                port,
+                name,
+                tls: port != 80,
+                status: None,
+                certificate: None,
+                headers: Vec::new(),
+                elapsed_ms: None,
+                failed: Some(
+                    "not probed: TCP from this vantage is intercepted (see integrity), so an \
+                     answer would not be the server's"
+                        .into(),
+                ),
+            });
+        }
+        return out;
+    }
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (i, (ip, port, name)) in asks.into_iter().enumerate() {
+        let permits = Arc::clone(&permits);
+        let plan = Arc::clone(plan);
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (
+                i,
+                ip,
+                http::probe(ip, port, name.as_deref(), &plan.settings).await,
+            )
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(result) = joined {
+            done.push(result);
+        }
+    }
+    // In the order asked, whatever order they finished in.
+    done.sort_by_key(|(i, _, _)| *i);
+    for (_, ip, probe) in done {
+        out.entry(ip).or_default().push(probe);
     }
     out
 }

@@ -242,6 +242,24 @@ fn a_transparent_tcp_proxy_cannot_make_a_far_server_in_a_denied_country_complian
     );
     let why = text_of(&a["reasons"]);
     assert!(why.contains("discarded for physics"), "{why}");
+    // No HTTPS probe is sent through an intercepting path: whatever answered would be the
+    // proxy, so no certificate or edge header is taken from it.
+    let http = &a["http"][0];
+    assert!(
+        http["failed"]
+            .as_str()
+            .is_some_and(|f| f.contains("TCP from this vantage is intercepted")),
+        "{a:#}"
+    );
+    assert!(http["certificate"].is_null() && http["headers"].is_null(), "{http:#}");
+    assert!(
+        !a["evidence"]
+            .as_array()
+            .expect("evidence")
+            .iter()
+            .any(|e| e["kind"] == "cdn_edge"),
+        "{a:#}"
+    );
 
     // The table says so too.
     let out = world.residency(&["check", path_str(&policy)], false);

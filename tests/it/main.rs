@@ -17,6 +17,7 @@ mod policies;
 
 mod discover;
 mod discover_lab;
+mod http_lab;
 mod lab;
 mod resolve;
 mod trace;
