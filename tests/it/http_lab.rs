@@ -282,6 +282,27 @@ fn an_edge_header_is_located_refuted_when_impossible_and_a_silent_server_bounded
         "the whole run is bounded: {took:?}"
     );
 
+    // The table shows each probe: what answered, the certificate, the edge header.
+    let out = world
+        .lab
+        .residency(world.dir.path(), false)
+        .args(["check", path_str(&policy)])
+        .output();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("https 443 as delhi.vendor.test: HTTP 200"),
+        "{table}"
+    );
+    assert!(
+        table.contains("covers the name; not vouched for"),
+        "{table}"
+    );
+    assert!(table.contains("cf-ray: 8d1f0a2b3c4d5e6f-DEL"), "{table}");
+    assert!(
+        table.contains("https 443 as quiet.vendor.test: no answer within 1500 ms"),
+        "{table}"
+    );
+
     // --no-http sends no probe at all.
     let (_, doc, _) = world.check(&policy, &["--no-http"]);
     assert!(

@@ -251,7 +251,10 @@ fn a_transparent_tcp_proxy_cannot_make_a_far_server_in_a_denied_country_complian
             .is_some_and(|f| f.contains("TCP from this vantage is intercepted")),
         "{a:#}"
     );
-    assert!(http["certificate"].is_null() && http["headers"].is_null(), "{http:#}");
+    assert!(
+        http["certificate"].is_null() && http["headers"].is_null(),
+        "{http:#}"
+    );
     assert!(
         !a["evidence"]
             .as_array()

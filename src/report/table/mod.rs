@@ -1,6 +1,9 @@
-//! Plain-text tables for the terminal, every one: a run in full, `locate`, `doctor`, the
-//! history's listings (runs, events, failures, alert deliveries) and the comparisons (`diff`,
-//! `timeline`, `claims`).
+//! Plain-text tables for the terminal, every one: a run in full, `locate`, `doctor` and the
+//! comparisons (`diff`, `timeline`, `claims`) here; the history's listings (runs, events,
+//! failures, alert deliveries) in [`history`], the data sets' in [`data`].
+
+mod data;
+mod history;
 
 use std::fmt::Write;
 
@@ -8,13 +11,16 @@ use crate::check::doctor::DoctorReport;
 use crate::check::locate::LocateReport;
 use crate::compare::{AddressState, ClaimStatus, Claims, Diff, Per, RunRefInfo, Timeline};
 use crate::history::RunId;
-use crate::history::{AlertDelivery, Event, FailedRun, RunSummary, Stored};
+use crate::history::Stored;
 use crate::measure::integrity::{Integrity, MethodStatus, ResolverStatus};
 use crate::model::Verdict;
 use crate::record::RunDocument;
 use crate::sources::evidence::{PathEvidence, RttEvidence};
 use crate::sources::registry::RegistryRecord;
 use crate::time::rfc3339;
+
+pub use data::{data_sets, data_updates};
+pub use history::{alert_deliveries, events, failures, runs};
 
 /// Who holds the address's block, as the registry said.
 fn registry_line(out: &mut String, r: &RegistryRecord, pad: &str) {
@@ -333,6 +339,7 @@ pub fn run_document(doc: &RunDocument, stored: Option<&Stored>) -> String {
             if let Some(r) = &a.registry {
                 registry_line(&mut out, r, "        ");
             }
+            http_lines(&mut out, &a.http, "        ");
             if !a.decided_by.is_empty() {
                 let _ = writeln!(out, "        decided by: {}", a.decided_by.join("; "));
             }
@@ -356,6 +363,45 @@ pub fn run_document(doc: &RunDocument, stored: Option<&Stored>) -> String {
         );
     }
     out
+}
+
+/// One line per HTTP(S) probe: what answered, the certificate, the edge headers.
+fn http_lines(out: &mut String, probes: &[crate::measure::http::HttpProbe], pad: &str) {
+    for p in probes {
+        let scheme = if p.tls { "https" } else { "http" };
+        let asked = match &p.name {
+            Some(name) => format!("{scheme} {} as {name}", p.port),
+            None => format!("{scheme} {}", p.port),
+        };
+        if let Some(why) = &p.failed {
+            let _ = writeln!(out, "{pad}{asked}: {why}");
+            continue;
+        }
+        let mut parts = vec![match (p.status, p.elapsed_ms) {
+            (Some(status), Some(ms)) => format!("HTTP {status} in {ms:.1} ms"),
+            (Some(status), None) => format!("HTTP {status}"),
+            _ => "answered".to_string(),
+        }];
+        if let Some(c) = &p.certificate {
+            let trust = match &c.untrusted {
+                None => "vouched for by the web's roots".to_string(),
+                Some(why) => format!("not vouched for: {why}"),
+            };
+            let matches = if c.name_matches {
+                "covers the name"
+            } else {
+                "does NOT cover the name"
+            };
+            parts.push(format!(
+                "certificate {} from {} ({matches}; {trust})",
+                c.subject, c.issuer
+            ));
+        }
+        for (name, value) in &p.headers {
+            parts.push(format!("{name}: {value}"));
+        }
+        let _ = writeln!(out, "{pad}{asked}: {}", parts.join("; "));
+    }
 }
 
 /// Renders a `locate` report: every piece of evidence for every address of the target.
@@ -400,6 +446,7 @@ pub fn locate_report(report: &LocateReport) -> String {
                 let _ = writeln!(out, "        REFUTED: {why}");
             }
         }
+        http_lines(&mut out, &a.http, "    ");
         measurements(&mut out, a.path.as_ref(), a.rtt.as_ref(), "    ");
         let list = |cs: &[crate::model::CountryCode]| {
             if cs.is_empty() {
@@ -423,115 +470,6 @@ pub fn locate_report(report: &LocateReport) -> String {
         );
     }
     out
-}
-
-// ---- the history's own tables ----------------------------------------------------------------
-
-/// Rows under a header, or `none` when there are no rows.
-fn rows<T>(items: &[T], header: String, line: impl Fn(&T) -> String, none: &str) -> String {
-    let mut out = header + "\n";
-    for item in items {
-        out.push_str(&line(item));
-        out.push('\n');
-    }
-    if items.is_empty() {
-        out.push_str(none);
-        out.push('\n');
-    }
-    out
-}
-
-/// `history`: recorded runs, with the first 16 hex digits of each hash.
-pub fn runs(runs: &[RunSummary]) -> String {
-    rows(
-        runs,
-        format!(
-            "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  HASH",
-            "RUN", "POLICY", "SEQ", "STARTED", "VERDICT"
-        ),
-        |r| {
-            format!(
-                "{:>6}  {:<24} {:>5}  {:<24}  {:<12}  {}",
-                r.id,
-                r.policy_id,
-                r.seq,
-                rfc3339::format(&r.started_at),
-                r.verdict.as_str(),
-                r.hash.get(..16).unwrap_or(&r.hash)
-            )
-        },
-        "(no runs)",
-    )
-}
-
-/// `history events`.
-pub fn events(events: &[Event]) -> String {
-    rows(
-        events,
-        format!(
-            "{:>6}  {:<24}  {:<24} {:<14} {:<24}  DETAIL",
-            "EVENT", "AT", "POLICY", "KIND", "HOLDER"
-        ),
-        |e| {
-            format!(
-                "{:>6}  {:<24}  {:<24} {:<14} {:<24}  {}",
-                e.id,
-                rfc3339::format(&e.at),
-                e.policy_id,
-                e.kind.as_str(),
-                e.holder,
-                e.detail
-            )
-        },
-        "(no events)",
-    )
-}
-
-/// `history failures`.
-pub fn failures(failures: &[FailedRun]) -> String {
-    rows(
-        failures,
-        format!(
-            "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  REASON",
-            "ID", "POLICY", "STARTED", "FAILED AT", "HOLDER"
-        ),
-        |f| {
-            format!(
-                "{:>6}  {:<24} {:<24}  {:<24}  {:<24}  {}",
-                f.id,
-                f.policy_id,
-                rfc3339::format(&f.started_at),
-                rfc3339::format(&f.failed_at),
-                f.holder,
-                f.reason
-            )
-        },
-        "(no failed runs)",
-    )
-}
-
-/// `history alerts`.
-pub fn alert_deliveries(deliveries: &[AlertDelivery]) -> String {
-    rows(
-        deliveries,
-        format!(
-            "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  DETAIL",
-            "ALERT", "AT", "RUN", "POLICY", "EVENT", "DELIVERED"
-        ),
-        |d| {
-            format!(
-                "{:>6}  {:<24}  {:>6}  {:<24} {:<12}  {:<9}  {}",
-                d.id,
-                rfc3339::format(&d.at),
-                d.run_id,
-                d.policy_id,
-                d.event.as_str(),
-                if d.delivered { "yes" } else { "no" },
-                d.detail
-            )
-        },
-        "(no alerts)",
-    )
 }
 
 // ---- comparisons ------------------------------------------------------------------------
@@ -843,37 +781,6 @@ pub fn claims(c: &Claims) -> String {
         } else {
             let _ = writeln!(out, "  {before} ({})", verdicts.join(", "));
         }
-    }
-    out
-}
-
-/// `data status`: every data set, one line each, warnings under it.
-pub fn data_sets(sets: &[crate::sources::data::DataSet]) -> String {
-    let mut out = format!(
-        "{:<36} {:<8} {:<26} {:>10}  SOURCE\n",
-        "DATA SET", "STATE", "DATE", "BYTES"
-    );
-    for s in sets {
-        out.push_str(&format!(
-            "{:<36} {:<8} {:<26} {:>10}  {}\n",
-            s.name,
-            s.state,
-            s.date.as_deref().unwrap_or("-"),
-            s.size.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
-            s.source
-        ));
-        if let Some(w) = &s.warning {
-            out.push_str(&format!("    warning: {w}\n"));
-        }
-    }
-    out
-}
-
-/// `data update`: what happened to each file.
-pub fn data_updates(updates: &[crate::sources::data::Updated]) -> String {
-    let mut out = String::new();
-    for u in updates {
-        out.push_str(&format!("{:<36} {:<8} {}\n", u.name, u.outcome, u.detail));
     }
     out
 }
