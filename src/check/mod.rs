@@ -242,6 +242,7 @@ pub async fn check_policy<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>
                 default_name: None,
             })
         }),
+        geofeeds: policy.geofeeds.clone(),
     };
     progress.set_message(format!(
         "{}: probing {} addresses",

@@ -294,6 +294,7 @@ pub(super) fn locate(args: &LocateArgs) -> Result<Exit, CliError> {
                     .then(|| args.target.clone()),
             })
         }),
+        geofeeds: Vec::new(),
     };
     let survey = (!args.no_trace).then(|| {
         let literal = args.target.parse::<std::net::IpAddr>().ok();

@@ -192,6 +192,9 @@ pub struct Policy {
     /// The user's own cloud range files (`geo.cloud_ranges`), asked before the shipped ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cloud_ranges: Vec<PathBuf>,
+    /// RFC 8805 geofeeds the policy lists (`geo.geofeeds`): `https://` URLs or file paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geofeeds: Vec<String>,
     #[serde(skip)]
     pub dns: ResolveSettings,
     /// Whether to trace every address, and how.
@@ -441,6 +444,11 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
         .as_ref()
         .map(|g| g.cloud_ranges(path))
         .unwrap_or_default();
+    let geofeeds = raw
+        .geo
+        .as_ref()
+        .map(|g| g.geofeeds(path, &mut problems))
+        .unwrap_or_default();
 
     let dns = RawDns::validate(raw.dns.as_ref(), &mut problems);
     let trace = RawTrace::validate(raw.trace.as_ref(), &mut problems);
@@ -481,6 +489,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
             repeat,
             geo_databases,
             cloud_ranges,
+            geofeeds,
             dns,
             trace,
             http,

@@ -212,6 +212,9 @@ pub(crate) struct RawGeo {
     /// A user's own copies of cloud providers' range files, asked before the shipped ones.
     #[serde(default)]
     pub(crate) cloud_ranges: Vec<Spanned<String>>,
+    /// RFC 8805 geofeeds to ask for every address: `https://` URLs or files.
+    #[serde(default)]
+    pub(crate) geofeeds: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,6 +277,32 @@ impl RawVantage {
 }
 
 impl RawGeo {
+    /// The `geo.geofeeds`: `https://` URLs as given (`http://` only to this machine, for a
+    /// local mirror), files resolved like the databases' and required to exist.
+    pub(crate) fn geofeeds(&self, policy: &Path, problems: &mut Problems) -> Vec<String> {
+        let mut out = Vec::new();
+        for feed in &self.geofeeds {
+            let text = feed.value.trim();
+            if text.starts_with("https://") {
+                out.push(text.to_string());
+            } else if let Some(rest) = text.strip_prefix("http://") {
+                let host = rest.split(['/', ':']).next().unwrap_or_default();
+                if host == "localhost" || host.starts_with("127.") || rest.starts_with("[::1]") {
+                    out.push(text.to_string());
+                } else {
+                    problems.add(feed, format!("geofeed `{text}` is http://; RFC 9632 requires https:// (plain http is accepted only from this machine)"));
+                }
+            } else {
+                let path = resolve_data_path(policy, text);
+                if !path.is_file() {
+                    problems.add(feed, format!("geofeed file {} does not exist: give an https:// URL or an existing file", path.display()));
+                }
+                out.push(path.display().to_string());
+            }
+        }
+        out
+    }
+
     /// The `geo.cloud_ranges` paths, relative ones resolved like the databases'.
     pub(crate) fn cloud_ranges(&self, policy: &Path) -> Vec<PathBuf> {
         self.cloud_ranges

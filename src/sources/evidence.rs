@@ -21,6 +21,7 @@ use crate::measure::trace::{
 };
 use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
 use crate::sources::cdn;
+use crate::sources::declared::geofeed::Geofeed;
 use crate::sources::geo::Geolocator;
 use crate::sources::physics::{self, ClaimCheck, Countries, Reach, RttBound, Vantage};
 use crate::sources::ptr;
@@ -47,6 +48,9 @@ pub struct ProbeSettings {
     pub vantage: Option<Vantage>,
     /// One HTTPS HEAD per address and name, when probing is on; `None`: none.
     pub http: Option<Arc<HttpPlan>>,
+    /// Geofeeds the policy lists, asked for every address: `https://` URLs (fetched with the
+    /// registry client, so only when registry lookups are on) or files.
+    pub geofeeds: Vec<String>,
 }
 
 /// What to ask each address over HTTP(S): the ports, and the names it was resolved for (its
@@ -201,6 +205,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
         Some(registry) => registry_records(ips, registry, settings.concurrency).await,
         None => HashMap::new(),
     };
+    let user_feeds = load_feeds(&settings.geofeeds, settings.registry.as_deref()).await;
     let mut http = match (&settings.http, &settings.trace) {
         (Some(plan), Some(_)) => http_probes(ips, plan, settings.concurrency, integrity).await,
         _ => HashMap::new(),
@@ -222,6 +227,12 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
         };
         evidence.extend(registry_evidence);
         evidence.extend(feed);
+        for (origin, feed) in &user_feeds {
+            evidence.extend(match feed {
+                Ok(feed) => feed.evidence(*ip, None),
+                Err(reason) => Some(declared_failure(origin, reason)),
+            });
+        }
         let probes = http.remove(ip).unwrap_or_default();
         for probe in probes.iter().filter(|p| p.failed.is_none()) {
             evidence.extend(cdn::edge_evidence(*ip, probe));
@@ -377,6 +388,52 @@ async fn registry_records(
     out
 }
 
+/// The policy's geofeeds, each read or fetched once for the whole run.
+async fn load_feeds(
+    feeds: &[String],
+    registry: Option<&Registry>,
+) -> Vec<(String, Result<Arc<Geofeed>, String>)> {
+    let mut out = Vec::with_capacity(feeds.len());
+    for origin in feeds {
+        let feed = if origin.starts_with("https://") || origin.starts_with("http://") {
+            match registry {
+                Some(registry) => registry.geofeed(origin).await,
+                None => Err(
+                    "not fetched: registry lookups are off (registry.enabled: false or \
+                     --no-registry), and geofeeds are fetched with the registry client"
+                        .to_string(),
+                ),
+            }
+        } else {
+            match std::fs::read_to_string(origin) {
+                Ok(text) => {
+                    let when = std::fs::metadata(origin)
+                        .and_then(|m| m.modified())
+                        .map(|t| format!("file of {}", crate::time::seconds(&t.into())))
+                        .ok();
+                    Ok(Arc::new(Geofeed::parse(origin, when, &text)))
+                }
+                Err(e) => Err(format!("cannot read {origin}: {e}")),
+            }
+        };
+        out.push((origin.clone(), feed));
+    }
+    out
+}
+
+fn declared_failure(origin: &str, reason: &str) -> Evidence {
+    Evidence {
+        source: format!("geofeed:{origin}"),
+        kind: SourceKind::OperatorDeclared,
+        country: None,
+        confidence: Confidence::Low,
+        detail: format!("geofeed {origin} could not be used: {reason}"),
+        city: None,
+        coordinates: None,
+        refuted: None,
+    }
+}
+
 /// What the geofeed a registry record links to (RFC 9632) says of `ip`: only rows inside the
 /// record's own network count. A feed that cannot be fetched is evidence that says so.
 async fn linked_geofeed(
@@ -402,16 +459,7 @@ async fn linked_geofeed(
                     refuted: None,
                 }),
         ),
-        Err(reason) => Some(Evidence {
-            source: format!("geofeed:{url}"),
-            kind: SourceKind::OperatorDeclared,
-            country: None,
-            confidence: Confidence::Low,
-            detail: format!("geofeed {url} could not be used: {reason}"),
-            city: None,
-            coordinates: None,
-            refuted: None,
-        }),
+        Err(reason) => Some(declared_failure(url, &reason)),
     }
 }
 

@@ -480,3 +480,83 @@ fn a_geofeed_linked_from_rdap_locates_inside_its_network_only() {
         "the feed is cached on disk"
     );
 }
+
+/// Geofeeds the policy lists, a file and a URL on loopback, decide addresses no other source
+/// places: one in an allowed country (compliant), one in another (violation).
+#[test]
+fn geofeeds_listed_in_the_policy_locate_every_address_they_hold() {
+    use crate::common::cmd::Residency;
+    use crate::common::registry::{HttpServer, Reply};
+
+    let server = HttpServer::start(|request| match request.path.as_str() {
+        "/feed2.csv" => Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/csv".into())],
+            body: "# second feed\n198.51.100.0/24,SG,SG-01,Singapore,\n".into(),
+        },
+        _ => Reply::status(404),
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("feed.csv"),
+        "192.0.2.0/24,IN,IN-MH,Mumbai,\n",
+    )
+    .expect("feed");
+    let base = server.base_url();
+    let policy = dir.path().join("feeds.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "id: feeds\nallow: [IN]\nendpoints:\n  - host: 192.0.2.10\n  - host: 198.51.100.7\n\
+             resolvers: [\"127.0.0.1:9\"]\nrepeat: 1\ndns: {{ timeout_ms: 200, tries: 1 }}\n\
+             trace: {{ enabled: false }}\nregistry: {{ enabled: true, rdap: \"{base}\", whois: \"127.0.0.1:9\" }}\n\
+             geo:\n  geofeeds: [feed.csv, \"{base}feed2.csv\"]\n"
+        ),
+    )
+    .expect("policy");
+    let out = Residency::new(dir.path())
+        .args(["check", "--format", "json"])
+        .arg(&policy)
+        .output();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let address = |host: &str| {
+        doc["endpoints"]
+            .as_array()
+            .expect("endpoints")
+            .iter()
+            .find(|e| e["host"] == host)
+            .map(|e| e["addresses"][0].clone())
+            .unwrap_or_else(|| panic!("{host}: {doc:#}"))
+    };
+    let mumbai = address("192.0.2.10");
+    assert_eq!(mumbai["verdict"], "compliant", "{mumbai:#}");
+    assert_eq!(mumbai["country"], "IN");
+    let from_feed = mumbai["decided_by"].as_array().expect("decided_by");
+    assert!(
+        from_feed.iter().any(|d| d
+            .as_str()
+            .is_some_and(|d| d.starts_with("geofeed:") && d.ends_with("feed.csv"))),
+        "{mumbai:#}"
+    );
+    let singapore = address("198.51.100.7");
+    assert_eq!(singapore["verdict"], "violation", "{singapore:#}");
+    // The shipped database says AU here; both sides are outside the allowed set, and the
+    // reason names the feed.
+    let why = singapore["reasons"].to_string();
+    assert!(why.contains("SG (per geofeed:") && why.contains("feed2.csv"), "{singapore:#}");
+    assert_eq!(out.status.code(), Some(2));
+
+    // A plain-http feed elsewhere is refused when the policy is read, with its position.
+    std::fs::write(&policy, "id: bad\nallow: [IN]\nendpoints:\n  - host: 192.0.2.10\ngeo:\n  geofeeds: [\"http://feeds.example.net/geo.csv\"]\n").expect("policy");
+    let out = Residency::new(dir.path())
+        .args(["validate"])
+        .arg(&policy)
+        .output();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("feeds.yaml:6:") && err.contains("RFC 9632 requires https://"),
+        "{err}"
+    );
+}
