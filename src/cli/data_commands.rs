@@ -31,6 +31,13 @@ pub(super) fn data(action: &DataAction) -> Result<Exit, CliError> {
                 Some(text) if text.starts_with("http://") || text.starts_with("https://") => {
                     let mut base = reqwest::Url::parse(text)
                         .map_err(|e| CliError::BadDataSource(format!("{text}: {e}")))?;
+                    if base.scheme() != "https" && !crate::sources::registry::is_loopback_url(&base)
+                    {
+                        return Err(CliError::BadDataSource(format!(
+                            "{text} is not https://: a mirror's copies steer every later \
+                             lookup, so only https (or this machine) is accepted"
+                        )));
+                    }
                     if !base.path().ends_with('/') {
                         let path = format!("{}/", base.path());
                         base.set_path(&path);
@@ -48,6 +55,14 @@ pub(super) fn data(action: &DataAction) -> Result<Exit, CliError> {
                     UpdateSource::Dir(path)
                 }
             };
+            if let Some(url) = azure_url
+                && url.scheme() != "https"
+            {
+                return Err(CliError::BadDataSource(format!(
+                    "--azure-url {url} is not https://; give the https:// URL of this week's \
+                     ServiceTags_Public_*.json"
+                )));
+            }
             let runtime = super::measure_commands::runtime()?;
             let updates = runtime.block_on(data::update(&dir, &source))?;
             match format {

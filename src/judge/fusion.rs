@@ -146,8 +146,13 @@ pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&Last
     let declared = supporters
         .iter()
         .any(|e| e.kind == SourceKind::OperatorDeclared);
+    // What was measured from here: the path's last router, or the RTT bearing the claim out.
+    // Without one, sources agree only in what they were told (the shipped database is itself
+    // built from registry records and geofeeds), so at most medium.
+    let measured = physics_confirms || families.contains("path");
     let confidence = match (families.len(), physics_confirms) {
-        (n, _) if n >= 3 => Confidence::High,
+        (n, _) if n >= 3 && measured => Confidence::High,
+        (n, _) if n >= 3 => Confidence::Medium,
         (2, true) => Confidence::High,
         // The operator's own word, which the speed of light bears out.
         (_, true) if declared => Confidence::High,

@@ -47,6 +47,8 @@ pub struct HttpSettings {
     pub ports: Vec<u16>,
     /// One deadline for a whole probe: connect, TLS handshake and the response headers.
     pub timeout: Duration,
+    /// Root certificates (DER) trusted beside the web's: an organisation's own CA.
+    pub roots: Vec<Vec<u8>>,
 }
 
 impl Default for HttpSettings {
@@ -54,8 +56,22 @@ impl Default for HttpSettings {
         HttpSettings {
             ports: vec![443],
             timeout: Duration::from_secs(5),
+            roots: Vec::new(),
         }
     }
+}
+
+/// Reads the certificates of a PEM file, for [`HttpSettings::roots`].
+pub fn read_roots(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Result<Vec<CertificateDer<'static>>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect();
+    let certs = certs.map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: holds no PEM certificate", path.display()));
+    }
+    Ok(certs.into_iter().map(|c| c.as_ref().to_vec()).collect())
 }
 
 /// The certificate a server presented, as recorded.
@@ -130,7 +146,12 @@ pub async fn probe(
         failed: None,
     };
     let started = Instant::now();
-    match tokio::time::timeout(settings.timeout, exchange(addr, port, name, &mut out)).await {
+    match tokio::time::timeout(
+        settings.timeout,
+        exchange(addr, port, name, settings, &mut out),
+    )
+    .await
+    {
         Ok(Ok(())) => out.elapsed_ms = Some(started.elapsed().as_secs_f64() * 1000.0),
         Ok(Err(why)) => out.failed = Some(why),
         Err(_) => {
@@ -147,6 +168,7 @@ async fn exchange(
     addr: IpAddr,
     port: u16,
     name: Option<&str>,
+    settings: &HttpSettings,
     out: &mut HttpProbe,
 ) -> Result<(), String> {
     let socket = SocketAddr::new(addr, port);
@@ -157,7 +179,7 @@ async fn exchange(
     if !out.tls {
         return request(tcp, &host, out).await;
     }
-    let verifier = Arc::new(Recorder::new()?);
+    let verifier = Arc::new(Recorder::new(&settings.roots)?);
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -252,10 +274,15 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new() -> Result<Recorder, String> {
-        let roots = rustls::RootCertStore {
+    fn new(extra: &[Vec<u8>]) -> Result<Recorder, String> {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        for der in extra {
+            roots
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|e| format!("a configured root certificate is unusable: {e}"))?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
             Arc::new(roots),
@@ -396,6 +423,6 @@ mod tests {
 
     #[test]
     fn the_web_roots_make_a_verifier() {
-        assert!(Recorder::new().is_ok());
+        assert!(Recorder::new(&[]).is_ok());
     }
 }

@@ -452,7 +452,7 @@ fn validate(raw: RawPolicy, path: &Path) -> Result<Policy, PolicyError> {
 
     let dns = RawDns::validate(raw.dns.as_ref(), &mut problems);
     let trace = RawTrace::validate(raw.trace.as_ref(), &mut problems);
-    let http = RawHttp::validate(raw.http.as_ref(), &mut problems);
+    let http = RawHttp::validate(raw.http.as_ref(), path, &mut problems);
     let transit_deny = raw
         .transit
         .as_ref()

@@ -123,6 +123,9 @@ pub(crate) struct RawHttp {
     pub(crate) ports: Option<Spanned<Vec<Spanned<u16>>>>,
     #[serde(default)]
     pub(crate) timeout_ms: Option<Spanned<u64>>,
+    /// PEM files of root certificates to trust beside the web's (an organisation's own CA).
+    #[serde(default)]
+    pub(crate) roots: Vec<Spanned<String>>,
 }
 
 /// The policy's `http:` section: one HTTPS HEAD per address and name when probing is on.
@@ -132,6 +135,12 @@ pub struct HttpPolicy {
     pub enabled: bool,
     pub ports: Vec<u16>,
     pub timeout_ms: u64,
+    /// The root certificate files trusted beside the web's roots.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<PathBuf>,
+    /// Their certificates (DER), read when the policy is.
+    #[serde(skip)]
+    pub root_certs: Vec<Vec<u8>>,
 }
 
 impl Default for HttpPolicy {
@@ -141,6 +150,8 @@ impl Default for HttpPolicy {
             enabled: true,
             ports: settings.ports,
             timeout_ms: settings.timeout.as_millis() as u64,
+            roots: Vec::new(),
+            root_certs: Vec::new(),
         }
     }
 }
@@ -150,6 +161,7 @@ impl HttpPolicy {
         HttpSettings {
             ports: self.ports.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
+            roots: self.root_certs.clone(),
         }
     }
 }
@@ -159,7 +171,11 @@ impl HttpPolicy {
 pub const HTTP_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=30_000;
 
 impl RawHttp {
-    pub(crate) fn validate(raw: Option<&RawHttp>, problems: &mut Problems) -> HttpPolicy {
+    pub(crate) fn validate(
+        raw: Option<&RawHttp>,
+        policy_path: &Path,
+        problems: &mut Problems,
+    ) -> HttpPolicy {
         let mut policy = HttpPolicy::default();
         let Some(raw) = raw else {
             return policy;
@@ -192,6 +208,16 @@ impl RawHttp {
             problems,
         ) {
             policy.timeout_ms = t;
+        }
+        for root in &raw.roots {
+            let path = resolve_data_path(policy_path, &root.value);
+            match crate::measure::http::read_roots(&path) {
+                Ok(certs) => policy.root_certs.extend(certs),
+                Err(e) => {
+                    problems.add(root, format!("`http.roots`: {e}; give PEM CA certificates"))
+                }
+            }
+            policy.roots.push(path);
         }
         policy
     }
@@ -285,9 +311,10 @@ impl RawGeo {
             let text = feed.value.trim();
             if text.starts_with("https://") {
                 out.push(text.to_string());
-            } else if let Some(rest) = text.strip_prefix("http://") {
-                let host = rest.split(['/', ':']).next().unwrap_or_default();
-                if host == "localhost" || host.starts_with("127.") || rest.starts_with("[::1]") {
+            } else if text.starts_with("http://") {
+                let local = reqwest::Url::parse(text)
+                    .is_ok_and(|u| crate::sources::registry::is_loopback_url(&u));
+                if local {
                     out.push(text.to_string());
                 } else {
                     problems.add(feed, format!("geofeed `{text}` is http://; RFC 9632 requires https:// (plain http is accepted only from this machine)"));

@@ -6,6 +6,11 @@
 //! cache-bom4722-BOM` (the suffix of the last, client-facing, entry). Each becomes one
 //! [`SourceKind::CdnEdge`] evidence, medium confidence: it is the server's own word about where
 //! *that response* was served, which a header can forge and physics checks like any claim.
+//!
+//! A header counts only from a response that demonstrably came from the endpoint's operator:
+//! over TLS, with a certificate for the name asked that the web's roots (or the policy's own
+//! `http.roots`) vouch for. Anything else (plain HTTP, a self-signed or mismatched
+//! certificate: what a proxy in the path would present) is recorded and not located.
 //! Akamai's edges are named only with debug request headers and by host names, not codes, and
 //! Azure Front Door's `x-azure-ref` is opaque: both are recorded by the probe, not located.
 
@@ -70,6 +75,7 @@ pub fn edge_evidence(target: std::net::IpAddr, probe: &HttpProbe) -> Vec<Evidenc
         Some(name) => format!("{target} port {} as {name}", probe.port),
         None => format!("{target} port {}", probe.port),
     };
+    let distrust = trust_problem(probe);
     edge_codes(probe)
         .into_iter()
         .map(|code| {
@@ -84,6 +90,13 @@ pub fn edge_evidence(target: std::net::IpAddr, probe: &HttpProbe) -> Vec<Evidenc
                 coordinates: None,
                 refuted: None,
             };
+            if let Some(why) = &distrust {
+                evidence.detail = format!(
+                    "{}: {} {} names edge {}, not counted: {why} ({asked})",
+                    code.cdn, code.header, code.value, code.iata
+                );
+                return evidence;
+            }
             match place {
                 Some(p) => {
                     evidence.detail = format!(
@@ -111,6 +124,25 @@ pub fn edge_evidence(target: std::net::IpAddr, probe: &HttpProbe) -> Vec<Evidenc
         .collect()
 }
 
+/// Why a response's headers cannot be taken as the operator's, if they cannot.
+fn trust_problem(probe: &HttpProbe) -> Option<String> {
+    if !probe.tls {
+        return Some("a plain-HTTP answer could come from anything on the path".into());
+    }
+    let Some(cert) = &probe.certificate else {
+        return Some("no certificate was recorded".into());
+    };
+    if !cert.name_matches {
+        return Some(format!(
+            "the certificate ({}) does not cover the name asked",
+            cert.subject
+        ));
+    }
+    cert.untrusted
+        .as_ref()
+        .map(|why| format!("the certificate is not vouched for ({why})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,7 +153,16 @@ mod tests {
             name: Some("api.vendor.test".into()),
             tls: true,
             status: Some(200),
-            certificate: None,
+            certificate: Some(crate::measure::http::Certificate {
+                subject: "CN=api.vendor.test".into(),
+                issuer: "CN=Lab CA".into(),
+                sans: vec!["api.vendor.test".into()],
+                not_before: String::new(),
+                not_after: String::new(),
+                sha256: String::new(),
+                name_matches: true,
+                untrusted: None,
+            }),
             headers: headers
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -166,6 +207,20 @@ mod tests {
                 .iter()
                 .all(|e| e.kind == SourceKind::CdnEdge && e.coordinates.is_some())
         );
+    }
+
+    #[test]
+    fn headers_count_only_from_a_vouched_for_certificate_for_the_name() {
+        let mut p = probe(&[("cf-ray", "8d1f0a2b3c4d5e6f-BOM")]);
+        if let Some(c) = p.certificate.as_mut() {
+            c.untrusted = Some("UnknownIssuer".into());
+        }
+        let e = edge_evidence("192.0.2.1".parse().expect("ip"), &p);
+        assert_eq!(e[0].country, None);
+        assert!(e[0].detail.contains("not counted"), "{}", e[0].detail);
+        p.tls = false;
+        let e = edge_evidence("192.0.2.1".parse().expect("ip"), &p);
+        assert!(e[0].detail.contains("plain-HTTP"), "{}", e[0].detail);
     }
 
     #[test]

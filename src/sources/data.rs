@@ -365,6 +365,14 @@ fn install(
     };
     let (text, from) = match fetched {
         Ok(Some(found)) => found,
+        Ok(None) if name == "azure-service-tags.json" => {
+            return result(
+                "skipped",
+                "Microsoft renames the file weekly: give --azure-url (the https:// URL of this \
+                 week's ServiceTags_Public_*.json), or --from a directory holding it"
+                    .into(),
+            );
+        }
         Ok(None) => return result("skipped", "not offered by this source".into()),
         Err(e) => return result("failed", format!("{e}; the copy in use is kept")),
     };

@@ -544,7 +544,10 @@ fn geofeeds_listed_in_the_policy_locate_every_address_they_hold() {
     // The shipped database says AU here; both sides are outside the allowed set, and the
     // reason names the feed.
     let why = singapore["reasons"].to_string();
-    assert!(why.contains("SG (per geofeed:") && why.contains("feed2.csv"), "{singapore:#}");
+    assert!(
+        why.contains("SG (per geofeed:") && why.contains("feed2.csv"),
+        "{singapore:#}"
+    );
     assert_eq!(out.status.code(), Some(2));
 
     // A plain-http feed elsewhere is refused when the policy is read, with its position.

@@ -109,27 +109,75 @@ fn serve(lab: &Lab, node: &str, dir: &Path, mode: &str) -> Running {
     running
 }
 
+/// A lab root CA and a server certificate it signs for both names (the policy trusts the CA
+/// through `http.roots`, as an organisation trusts its own).
 fn certificate(dir: &Path) {
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .args(["-subj", "/CN=delhi.vendor.test/O=Lab Edge"])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:delhi.vendor.test,DNS:frankfurt.vendor.test",
-        ])
-        .output()
-        .expect("openssl (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=Lab Root CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=delhi.vendor.test/O=Lab Edge",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:delhi.vendor.test,DNS:frankfurt.vendor.test\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+    )
+    .expect("write extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "cert.pem",
+        "-extfile",
+        "leaf.ext",
+    ]);
 }
 
 struct World {
@@ -173,7 +221,7 @@ impl World {
         let text = format!(
             "id: {name}\nallow: [IN]\ndeny: [DE]\nresolvers: [\"{EDGE}\"]\nrepeat: 1\n{VANTAGE}\n\
              dns: {{ timeout_ms: 1000, tries: 2 }}\ntrace: {{ rounds: 2, timeout_ms: 500, max_hops: 4 }}\n\
-             http: {{ timeout_ms: 1500 }}\nregistry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n{body}",
+             http: {{ timeout_ms: 1500, roots: [ca.pem] }}\nregistry: {{ enabled: false }}\ngeo:\n  databases: [{}]\n{body}",
             self.dir.path().join("lab.mmdb").display()
         );
         let path = self.dir.path().join(format!("{name}.yaml"));
@@ -241,8 +289,8 @@ fn an_edge_header_is_located_refuted_when_impossible_and_a_silent_server_bounded
         "{cert}"
     );
     assert!(
-        cert["untrusted"].is_string(),
-        "a self-signed certificate is not vouched for: {cert}"
+        cert["untrusted"].is_null(),
+        "the lab CA the policy trusts vouches for it: {cert}"
     );
     assert_eq!(cert["sha256"].as_str().map(str::len), Some(64));
     let edge = edge_evidence(delhi);
@@ -293,14 +341,31 @@ fn an_edge_header_is_located_refuted_when_impossible_and_a_silent_server_bounded
         table.contains("https 443 as delhi.vendor.test: HTTP 200"),
         "{table}"
     );
-    assert!(
-        table.contains("covers the name; not vouched for"),
-        "{table}"
-    );
+    assert!(table.contains("covers the name; vouched for"), "{table}");
     assert!(table.contains("cf-ray: 8d1f0a2b3c4d5e6f-DEL"), "{table}");
     assert!(
         table.contains("https 443 as quiet.vendor.test: no answer within 1500 ms"),
         "{table}"
+    );
+
+    // Without the lab CA the certificate is vouched for by nobody: what it says is recorded,
+    // and no edge is located from it (a proxy in the path would present just such a one).
+    let untrusting = world.policy("untrusting", "endpoints:\n  - host: delhi.vendor.test\n");
+    let text = std::fs::read_to_string(&untrusting).expect("policy");
+    std::fs::write(&untrusting, text.replace(", roots: [ca.pem]", "")).expect("policy");
+    let (_, doc, _) = world.check(&untrusting, &[]);
+    let delhi = address(&doc, "delhi.vendor.test");
+    assert!(
+        delhi["http"][0]["certificate"]["untrusted"].is_string(),
+        "{delhi:#}"
+    );
+    let edge = edge_evidence(delhi);
+    assert!(edge["country"].is_null(), "{edge}");
+    assert!(
+        edge["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not counted")),
+        "{edge}"
     );
 
     // --no-http sends no probe at all.

@@ -152,8 +152,7 @@ const IP_ANSWERS: &[Answer] = &[
         Some("JP"),
         "Japan Network Information Center",
     ),
-    // LACNIC and NIC.br (old LACNIC answers give the address asked for as the whole block);
-    // the newer LACNIC answer has no `country`, only the adr's 7th slot.
+    // LACNIC and NIC.br (old LACNIC answers give the address asked for as the whole block).
     answer(
         "ipwhois-extracted/200.57.141.161.json",
         "200.57.141.161",
@@ -169,7 +168,9 @@ const IP_ANSWERS: &[Answer] = &[
     answer(
         "rdap_client/ip_network_lacnic.json",
         "179.0.0.1",
-        Some("AR"),
+        // No `country`, and the registrant gives no address: only a technical and abuse
+        // contact's (AR), which is the contact's, not the holder's.
+        None,
         "NEURALSOFT S.R.L.",
     ),
     answer(
@@ -228,7 +229,8 @@ const AUTNUM_ANSWERS: &[(&str, u32, Option<&str>, &str)] = &[
     (
         "rdap_client/autnum_lacnic_as27648.json",
         27648,
-        Some("VE"),
+        // As above: only a contact's address names VE.
+        None,
         "",
     ),
     ("whoisit/data_rdap_response_asn.json", 13335, Some("US"), ""),

@@ -104,6 +104,11 @@ pub struct Declared {
     pub border_group: Option<String>,
     /// Services (AWS, Google), tag names (Azure) or tags (Oracle) listing the prefix.
     pub services: BTreeSet<String>,
+    /// Some entry for the prefix names no region (global, anycast, or Azure's region-less
+    /// aggregate tags such as `AzureCloud`).
+    pub global: bool,
+    /// Other regions other entries give for the same prefix: the file contradicts itself.
+    pub other_regions: BTreeSet<String>,
 }
 
 /// One provider's published ranges, as read from one file.
@@ -215,9 +220,16 @@ impl RangeSet {
             .map(str::trim)
             .filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("global"));
         let merge = |d: &mut Declared| {
-            if d.region.is_none() && region.is_some() {
-                d.region = region.map(str::to_string);
-                d.border_group = None;
+            match (d.region.as_deref(), region) {
+                (_, None) => d.global = true,
+                (None, Some(r)) => {
+                    d.region = Some(r.to_string());
+                    d.border_group = None;
+                }
+                (Some(have), Some(r)) if have != r => {
+                    d.other_regions.insert(r.to_string());
+                }
+                _ => {}
             }
             if d.region.as_deref() == region
                 && let Some(group) = border_group.map(str::trim)
@@ -506,6 +518,9 @@ pub enum Placed {
     Unplaced(String),
     /// The provider names a region the table does not know (newer than the table).
     Unmapped(String),
+    /// The file lists the prefix in several places (two regions, or a region and global):
+    /// which one serves an address is not declared.
+    Conflict(String),
 }
 
 /// Places what `provider` declares of a prefix.
@@ -513,8 +528,22 @@ pub fn place(provider: Provider, declared: &Declared) -> Placed {
     let Some(region) = declared.region.as_deref() else {
         return Placed::Anycast;
     };
-    if let Some(site) = declared.border_group.as_deref().and_then(zone_site) {
-        return Placed::At(site);
+    if !declared.other_regions.is_empty() {
+        let others: Vec<&str> = declared.other_regions.iter().map(String::as_str).collect();
+        return Placed::Conflict(format!("in region {region} and in {}", others.join(", ")));
+    }
+    // Azure's region-less tags (AzureCloud, Storage ...) aggregate the regional ones; the
+    // other providers' global entries are anycast, which a region does not override.
+    if declared.global && provider != Provider::Azure {
+        return Placed::Conflict(format!("in region {region} and as global (anycast)"));
+    }
+    if let Some(group) = declared.border_group.as_deref() {
+        return match zone_site(group) {
+            Some(site) => Placed::At(site),
+            // A zone is elsewhere than its parent region (Lagos for af-south-1): unknown, not
+            // the parent's place.
+            None => Placed::Unplaced(format!("{region} (zone {group})")),
+        };
     }
     let key = (provider.key().to_string(), region.to_string());
     match regions().ok().and_then(|t| t.get(&key)) {
@@ -532,7 +561,8 @@ fn zone_site(group: &str) -> Option<Site> {
         .split('-')
         .skip(3)
         .filter(|t| t.len() == 3 && t.chars().all(|c| c.is_ascii_alphabetic()) && *t != "wlz")
-        .find_map(|code| dictionary.airport(code))
+        // A metro code (BUE, CHI, NYC, WAS) or an airport (BOS, LOS).
+        .find_map(|code| dictionary.metro(code).or_else(|| dictionary.airport(code)))
         .map(|p| Site {
             country: p.country,
             city: p.city.clone(),
@@ -567,12 +597,19 @@ impl CloudRanges {
     /// What the providers' files say of `ip`: the most specific listing across providers (a
     /// user's own copy first), as one piece of evidence.
     pub fn evidence(&self, ip: IpAddr) -> Evidence {
+        // Later sets (a user's own files) first; of equally specific prefixes the first wins.
         let best = self
             .sets
             .iter()
             .rev()
             .filter_map(|set| set.lookup(ip).map(|(net, d)| (set, net, d)))
-            .max_by_key(|(_, net, _)| net.prefix());
+            .fold(
+                None,
+                |best: Option<(&RangeSet, IpNetwork, &Declared)>, found| match best {
+                    Some(b) if b.1.prefix() >= found.1.prefix() => Some(b),
+                    _ => Some(found),
+                },
+            );
         let Some((set, net, declared)) = best else {
             let asked: Vec<String> = self.sets.iter().map(describe_set).collect();
             return Evidence {
@@ -644,6 +681,12 @@ impl CloudRanges {
                 evidence.detail = format!(
                     "{provider} lists {net} as global: anycast / no fixed location{services}; \
                      {file}"
+                );
+            }
+            Placed::Conflict(why) => {
+                evidence.detail = format!(
+                    "{provider} lists {net} {why}: its file does not say which serves this \
+                     address{services}; {file}"
                 );
             }
             Placed::Unplaced(region) => {
@@ -729,6 +772,52 @@ mod tests {
             (outside.country, outside.source.as_str()),
             (None, CLOUD_RANGES)
         );
+    }
+
+    #[test]
+    fn contradictions_and_unknown_zones_are_not_placed() {
+        let text = r#"{"createDate":"2025-10-31-07-08-41","prefixes":[
+            {"ip_prefix":"198.51.100.0/24","region":"ap-south-1","service":"EC2","network_border_group":"ap-south-1"},
+            {"ip_prefix":"198.51.100.0/24","region":"GLOBAL","service":"CLOUDFRONT","network_border_group":"GLOBAL"},
+            {"ip_prefix":"203.0.113.0/24","region":"ap-south-1","service":"EC2","network_border_group":"ap-south-1"},
+            {"ip_prefix":"203.0.113.0/24","region":"eu-west-1","service":"EC2","network_border_group":"eu-west-1"},
+            {"ip_prefix":"192.0.2.0/24","region":"us-east-1","service":"EC2","network_border_group":"us-east-1-bue-1"},
+            {"ip_prefix":"192.0.2.128/25","region":"us-east-1","service":"EC2","network_border_group":"us-east-1-zzq-1"}],
+            "ipv6_prefixes":[]}"#;
+        let ranges = CloudRanges::new(vec![RangeSet::parse("x.json", "t", text).expect("parses")]);
+        let both = ranges.evidence(ip("198.51.100.1"));
+        assert_eq!(both.country, None, "{}", both.detail);
+        assert!(both.detail.contains("as global"), "{}", both.detail);
+        let two = ranges.evidence(ip("203.0.113.1"));
+        assert_eq!(two.country, None, "{}", two.detail);
+        assert!(two.detail.contains("eu-west-1"), "{}", two.detail);
+        let buenos_aires = ranges.evidence(ip("192.0.2.1"));
+        assert_eq!(
+            buenos_aires.country,
+            "AR".parse().ok(),
+            "{}",
+            buenos_aires.detail
+        );
+        let unknown = ranges.evidence(ip("192.0.2.200"));
+        assert_eq!(
+            unknown.country, None,
+            "a zone elsewhere is not its parent region: {}",
+            unknown.detail
+        );
+    }
+
+    #[test]
+    fn a_user_copy_wins_a_tie_with_the_shipped_one() {
+        let shipped = RangeSet::parse("a.json", "shipped copy", AWS).expect("parses");
+        let own = RangeSet::parse(
+            "b.json",
+            "user file",
+            r#"{"createDate":"2026-12-01-00-00-00","prefixes":[{"ip_prefix":"13.232.0.0/14","region":"ap-south-2","service":"EC2","network_border_group":"ap-south-2"}],"ipv6_prefixes":[]}"#,
+        )
+        .expect("parses");
+        let ranges = CloudRanges::new(vec![shipped, own]);
+        let e = ranges.evidence(ip("13.233.0.1"));
+        assert_eq!(e.city.as_deref(), Some("Hyderabad"), "{}", e.detail);
     }
 
     #[test]

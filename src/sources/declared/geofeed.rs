@@ -151,6 +151,15 @@ impl Geofeed {
             coordinates: None,
             refuted: None,
         };
+        if network.is_some_and(|n| n.is_empty()) {
+            evidence.detail = format!(
+                "geofeed {} lists {} as {place}, but the registry record it was found from \
+                 gives no network to check it against (RFC 9632 §5): not used; `residency \
+                 clear-cache rdap` refetches the record{when}",
+                self.origin, entry.prefix
+            );
+            return Some(evidence);
+        }
         if !inside {
             let nets: Vec<String> = network
                 .unwrap_or_default()
@@ -172,8 +181,13 @@ impl Geofeed {
                 evidence.country = Some(country);
                 evidence.confidence = Confidence::Medium;
                 evidence.city = entry.city.clone();
+                let how = if network.is_some() {
+                    "inside the registry's network it was found from"
+                } else {
+                    "a feed the policy lists, not checked against a registry record"
+                };
                 evidence.detail = format!(
-                    "geofeed {} (line {}) lists {} as {place}{when}",
+                    "geofeed {} (line {}) lists {} as {place} ({how}){when}",
                     self.origin, entry.line, entry.prefix
                 );
             }

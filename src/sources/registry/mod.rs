@@ -220,6 +220,9 @@ type FeedCell = Arc<tokio::sync::OnceCell<Result<Arc<Geofeed>, String>>>;
 /// The largest geofeed read: a large operator's whole feed is a few MiB.
 pub const MAX_GEOFEED_BYTES: usize = 16 * 1024 * 1024;
 
+/// The most distinct geofeeds one registry (one run) fetches and holds.
+pub const MAX_GEOFEEDS: usize = 64;
+
 impl Registry {
     /// A registry client using the shipped bootstrap files.
     pub fn new(config: RegistryConfig) -> Result<Registry, RegistryError> {
@@ -425,6 +428,12 @@ impl Registry {
     pub async fn geofeed(&self, url: &str) -> Result<Arc<Geofeed>, String> {
         let cell = {
             let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            if feeds.len() >= MAX_GEOFEEDS && !feeds.contains_key(url) {
+                return Err(format!(
+                    "not fetched: this run already fetched {MAX_GEOFEEDS} geofeeds, the most it \
+                     holds"
+                ));
+            }
             Arc::clone(feeds.entry(url.to_string()).or_default())
         };
         cell.get_or_init(|| self.fetch_geofeed(url)).await.clone()

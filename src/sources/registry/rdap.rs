@@ -66,7 +66,18 @@ impl RdapClient {
             .user_agent(concat!("residency/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.rdap_timeout)
             .timeout(config.rdap_timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            // A redirect may move a query between registries, never off https (or off this
+            // machine, for a local mirror): a geofeed behind https must not lead to http.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    attempt.error("too many redirects")
+                } else if attempt.url().scheme() == "https" || is_loopback(attempt.url()) {
+                    attempt.follow()
+                } else {
+                    let to = attempt.url().to_string();
+                    attempt.error(format!("redirected off https, to {to}"))
+                }
+            }))
             .build()
             .map_err(|e| RegistryError::HttpClient(e.to_string()))?;
         Ok(RdapClient {
@@ -685,9 +696,20 @@ fn entity_country(
     registrant: Option<&Entity>,
     entities: &[Entity],
 ) -> Option<(CountryCode, String)> {
-    registrant
-        .and_then(vcard_country)
-        .or_else(|| ranked(entities).into_iter().find_map(vcard_country))
+    // A person's or an abuse desk's address is theirs, not the holder's.
+    registrant.and_then(vcard_country).or_else(|| {
+        ranked(entities)
+            .into_iter()
+            .filter(|e| {
+                let kind = vcard_text(e, "kind").unwrap_or_default();
+                let contact = e
+                    .roles
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case("abuse") || r.eq_ignore_ascii_case("noc"));
+                !kind.eq_ignore_ascii_case("individual") && !contact
+            })
+            .find_map(vcard_country)
+    })
 }
 
 /// Entities in the order they are likely to speak for the holder: an organisation, then an
@@ -771,10 +793,16 @@ fn label_country(label: &str) -> Option<(CountryCode, String)> {
         .filter(|line| !line.is_empty())
         .collect();
     let last = *lines.last()?;
-    let tail = last.rsplit(',').next().unwrap_or(last).trim();
-    [last, tail]
-        .into_iter()
-        .find_map(|text| Some((CountryCode::from_name(text)?, text.to_string())))
+    let parts: Vec<&str> = last.split(',').map(str::trim).collect();
+    // "Kowloon, Hong Kong, China" is HK: the last two parts are tried before the last alone.
+    let two = (parts.len() >= 3).then(|| parts[parts.len() - 2..].join(", "));
+    let tail = parts.last().copied().unwrap_or(last);
+    // A US address ends in its state, and one state shares its name with a country.
+    let tail = (parts.len() == 1 || !tail.eq_ignore_ascii_case("georgia")).then_some(tail);
+    std::iter::once(last.to_string())
+        .chain(two)
+        .chain(tail.map(str::to_string))
+        .find_map(|text| Some((CountryCode::from_name(&text)?, text)))
 }
 
 #[cfg(test)]
@@ -833,6 +861,51 @@ mod tests {
     }
 
     #[test]
+    fn the_address_country_slot_holds_a_code_or_a_name() {
+        let entity = |adr: serde_json::Value| -> Entity {
+            serde_json::from_value(serde_json::json!({
+                "handle": "X", "roles": ["registrant"],
+                "vcardArray": ["vcard", [["fn", {}, "text", "Holder"], ["adr", {}, "text", adr]]]
+            }))
+            .expect("entity")
+        };
+        let lacnic = entity(serde_json::json!([
+            "", "", "Calle 1", "Rosario", "SF", "2000", "AR"
+        ]));
+        assert_eq!(
+            vcard_country(&lacnic)
+                .map(|(c, _)| c.to_string())
+                .as_deref(),
+            Some("AR")
+        );
+        let afrinic = entity(serde_json::json!([
+            "MTN",
+            "Heron Place",
+            "",
+            "",
+            "",
+            "Cape Town",
+            "South Africa"
+        ]));
+        assert_eq!(
+            vcard_country(&afrinic)
+                .map(|(c, _)| c.to_string())
+                .as_deref(),
+            Some("ZA")
+        );
+        let nothing = entity(serde_json::json!([
+            "216 14th Avenue",
+            "Fairland",
+            "Johannesburg 2196",
+            "",
+            "",
+            "",
+            ""
+        ]));
+        assert_eq!(vcard_country(&nothing), None);
+    }
+
+    #[test]
     fn address_labels_end_in_a_country_name() {
         let country = |l: &str| label_country(l).map(|(c, raw)| format!("{c} {raw}"));
         assert_eq!(
@@ -852,6 +925,16 @@ mod tests {
             None,
             "a code after a city is not read as a name"
         );
+        assert_eq!(
+            country("Kowloon, Hong Kong, China").as_deref(),
+            Some("HK Hong Kong, China")
+        );
+        assert_eq!(
+            country("1 Peachtree St\nAtlanta, Georgia"),
+            None,
+            "a US state, not the country"
+        );
+        assert_eq!(country("Tbilisi\nGeorgia").as_deref(), Some("GE Georgia"));
         assert_eq!(country("QLD 4101"), None);
         assert_eq!(country(""), None);
     }

@@ -290,10 +290,17 @@ pub(crate) fn parse_whois_answer(
         let digits = v.trim_start_matches(|c: char| c.is_ascii_alphabetic());
         digits.split_whitespace().next()?.parse().ok()
     });
-    let geofeed = first_of(text, &["geofeed"])
+    // Only the network's own object may name its geofeed: the block (between blank lines)
+    // that holds the range, not an organisation or a less specific network further down.
+    let unix = text.replace("\r\n", "\n");
+    let block = range
+        .as_deref()
+        .and_then(|r| unix.split("\n\n").find(|b| b.contains(r)))
+        .unwrap_or_default();
+    let geofeed = first_of(block, &["geofeed"])
         .filter(|url| url.starts_with("https://"))
         .or_else(|| {
-            fields(text)
+            fields(block)
                 .filter(|(key, _)| key == "remarks")
                 .find_map(|(_, value)| super::geofeed_in_remark(value))
         });
@@ -375,6 +382,36 @@ mod tests {
         assert!(is_local("localhost:43"));
         assert!(!is_local("whois.ripe.net"));
         assert!(!is_local("193.0.6.135:43"));
+    }
+
+    #[test]
+    fn a_geofeed_is_taken_only_from_the_network_object() {
+        let answer = |body: &str| WhoisAnswer {
+            server: "whois.example:43".into(),
+            chain: vec!["whois.example:43".into()],
+            body: body.into(),
+        };
+        let body = "inetnum: 192.0.2.0 - 192.0.2.255\r\nnetname: LAB\r\ngeofeed: https://lab.example/feed.csv\r\n\r\norganisation: ORG-X\r\ngeofeed: https://other.example/feed.csv\r\n";
+        let record = parse_whois_answer(&answer(body), Utc::now(), false).expect("record");
+        assert_eq!(
+            record.geofeed.as_deref(),
+            Some("https://lab.example/feed.csv")
+        );
+        let cidrs: Vec<String> = record.cidrs.iter().map(|c| c.to_string()).collect();
+        assert_eq!(cidrs, ["192.0.2.0/24"]);
+        let body = "inetnum: 192.0.2.0 - 192.0.2.255\nnetname: LAB\n\norganisation: ORG-X\ngeofeed: https://other.example/feed.csv\n";
+        let record = parse_whois_answer(&answer(body), Utc::now(), false).expect("record");
+        assert_eq!(
+            record.geofeed, None,
+            "another object's feed does not speak for the network"
+        );
+        let body = "inetnum: 200.57.128/19\nremarks: Geofeed https://lab.example/g.csv\n";
+        let record = parse_whois_answer(&answer(body), Utc::now(), false).expect("record");
+        assert_eq!(record.geofeed.as_deref(), Some("https://lab.example/g.csv"));
+        assert_eq!(
+            record.cidrs.first().map(|c| c.to_string()).as_deref(),
+            Some("200.57.128.0/19")
+        );
     }
 
     #[test]
