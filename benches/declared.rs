@@ -95,7 +95,7 @@ fn run() -> Result<(), String> {
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
     let mut addrs: Vec<IpAddr> = Vec::with_capacity(n);
     let random = |rng: &mut Rng| -> IpAddr {
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             IpAddr::V6(Ipv6Addr::from(
                 (u128::from(rng.next()) << 64) | u128::from(rng.next()),
             ))
