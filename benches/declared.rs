@@ -4,7 +4,7 @@
 //!
 //! The ranges are AWS's shipped file and the corpus's complete Google, Azure, Oracle and
 //! Cloudflare files (`../shared/corpus/cloud/upstream-gz/`, read here, never copied): about
-//! 90,000 prefixes. The addresses are `DECLARED_BENCH_N` (default 1,000,000), half drawn inside
+//! 68,000 distinct prefixes. The addresses are `DECLARED_BENCH_N` (default 1,000,000), half drawn inside
 //! listed prefixes and half anywhere in IPv4 and IPv6, from a fixed seed. Nothing is sent
 //! anywhere: this only reads files. Median of 3 passes.
 

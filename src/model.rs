@@ -250,6 +250,27 @@ pub struct Evidence {
     pub refuted: Option<String>,
 }
 
+impl Evidence {
+    /// A source's answer that places nothing (it had no record, or what it said does not
+    /// count), with why in `detail`: low confidence, no country, city or point.
+    pub fn unlocated(
+        source: impl Into<String>,
+        kind: SourceKind,
+        detail: impl Into<String>,
+    ) -> Evidence {
+        Evidence {
+            source: source.into(),
+            kind,
+            country: None,
+            confidence: Confidence::Low,
+            detail: detail.into(),
+            city: None,
+            coordinates: None,
+            refuted: None,
+        }
+    }
+}
+
 /// A server as `HOST:PORT` (`[IPv6]:PORT` for IPv6 literals; the port may be left off where a
 /// default applies), checked when it is read, not when it is first dialled.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -80,16 +80,11 @@ pub fn edge_evidence(target: std::net::IpAddr, probe: &HttpProbe) -> Vec<Evidenc
         .into_iter()
         .map(|code| {
             let place = dictionary.and_then(|d| d.airport(&code.iata).or_else(|| d.metro(&code.iata)));
-            let mut evidence = Evidence {
-                source: format!("cdn:{}", code.cdn),
-                kind: SourceKind::CdnEdge,
-                country: None,
-                confidence: Confidence::Low,
-                detail: String::new(),
-                city: None,
-                coordinates: None,
-                refuted: None,
-            };
+            let mut evidence = Evidence::unlocated(
+                format!("cdn:{}", code.cdn),
+                SourceKind::CdnEdge,
+                String::new(),
+            );
             if let Some(why) = &distrust {
                 evidence.detail = format!(
                     "{}: {} {} names edge {}, not counted: {why} ({asked})",

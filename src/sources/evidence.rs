@@ -19,7 +19,7 @@ use crate::measure::resolve::{Outcome, Query, RecordType, Resolve};
 use crate::measure::trace::{
     Hop, Protocol, RttSample, Trace, TracePath, TraceSettings, TraceStatus, trace_all,
 };
-use crate::model::{Confidence, CountryCode, Evidence, SourceKind};
+use crate::model::{CountryCode, Evidence, SourceKind};
 use crate::sources::cdn;
 use crate::sources::declared::geofeed::Geofeed;
 use crate::sources::geo::Geolocator;
@@ -422,16 +422,11 @@ async fn load_feeds(
 }
 
 fn declared_failure(origin: &str, reason: &str) -> Evidence {
-    Evidence {
-        source: format!("geofeed:{origin}"),
-        kind: SourceKind::OperatorDeclared,
-        country: None,
-        confidence: Confidence::Low,
-        detail: format!("geofeed {origin} could not be used: {reason}"),
-        city: None,
-        coordinates: None,
-        refuted: None,
-    }
+    Evidence::unlocated(
+        format!("geofeed:{origin}"),
+        SourceKind::OperatorDeclared,
+        format!("geofeed {origin} could not be used: {reason}"),
+    )
 }
 
 /// What the geofeed a registry record links to (RFC 9632) says of `ip`: only rows inside the
@@ -443,22 +438,16 @@ async fn linked_geofeed(
 ) -> Option<Evidence> {
     let url = record.geofeed.as_deref()?;
     match registry.geofeed(url).await {
-        Ok(feed) => Some(
-            feed.evidence(ip, Some(&record.cidrs))
-                .unwrap_or_else(|| Evidence {
-                    source: format!("geofeed:{url}"),
-                    kind: SourceKind::OperatorDeclared,
-                    country: None,
-                    confidence: Confidence::Low,
-                    detail: format!(
-                        "geofeed {url} (linked from {}) lists no prefix holding {ip}",
-                        record.url.as_deref().unwrap_or(&record.source)
-                    ),
-                    city: None,
-                    coordinates: None,
-                    refuted: None,
-                }),
-        ),
+        Ok(feed) => Some(feed.evidence(ip, Some(&record.cidrs)).unwrap_or_else(|| {
+            Evidence::unlocated(
+                format!("geofeed:{url}"),
+                SourceKind::OperatorDeclared,
+                format!(
+                    "geofeed {url} (linked from {}) lists no prefix holding {ip}",
+                    record.url.as_deref().unwrap_or(&record.source)
+                ),
+            )
+        })),
         Err(reason) => Some(declared_failure(url, &reason)),
     }
 }

@@ -612,20 +612,15 @@ impl CloudRanges {
             );
         let Some((set, net, declared)) = best else {
             let asked: Vec<String> = self.sets.iter().map(describe_set).collect();
-            return Evidence {
-                source: CLOUD_RANGES.to_string(),
-                kind: SourceKind::OperatorDeclared,
-                country: None,
-                confidence: Confidence::Low,
-                detail: if asked.is_empty() {
+            return Evidence::unlocated(
+                CLOUD_RANGES,
+                SourceKind::OperatorDeclared,
+                if asked.is_empty() {
                     "no cloud range file is loaded (`residency data status` lists them)".into()
                 } else {
                     format!("in no published cloud range ({})", asked.join("; "))
                 },
-                city: None,
-                coordinates: None,
-                refuted: None,
-            };
+            );
         };
         let provider = set.provider;
         let services = if declared.services.is_empty() {
@@ -646,16 +641,11 @@ impl CloudRanges {
             format!(", for {}{more}", list.join(", "))
         };
         let file = describe_set(set);
-        let mut evidence = Evidence {
-            source: provider.source().to_string(),
-            kind: SourceKind::OperatorDeclared,
-            country: None,
-            confidence: Confidence::Low,
-            detail: String::new(),
-            city: None,
-            coordinates: None,
-            refuted: None,
-        };
+        let mut evidence = Evidence::unlocated(
+            provider.source(),
+            SourceKind::OperatorDeclared,
+            String::new(),
+        );
         match place(provider, declared) {
             Placed::At(site) => {
                 let zone = match &declared.border_group {

@@ -141,16 +141,7 @@ impl Geofeed {
         .collect::<Vec<_>>()
         .join(", ");
         let inside = network.is_none_or(|nets| nets.iter().any(|n| contains(n, &entry.prefix)));
-        let mut evidence = Evidence {
-            source,
-            kind: SourceKind::OperatorDeclared,
-            country: None,
-            confidence: Confidence::Low,
-            detail: String::new(),
-            city: None,
-            coordinates: None,
-            refuted: None,
-        };
+        let mut evidence = Evidence::unlocated(source, SourceKind::OperatorDeclared, String::new());
         if network.is_some_and(|n| n.is_empty()) {
             evidence.detail = format!(
                 "geofeed {} lists {} as {place}, but the registry record it was found from \

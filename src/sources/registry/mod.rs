@@ -15,6 +15,7 @@
 //! Failures are evidence too: an address no registry answered for yields `country: None` and
 //! the reasons in `detail`, never an `Err`, so a report shows that the registries were asked.
 
+mod answer;
 mod bootstrap;
 mod cache;
 mod rdap;
