@@ -201,7 +201,20 @@ fn contains(outer: &IpNetwork, inner: &IpNetwork) -> bool {
 /// One row: `prefix,country,region,city[,postal]`, later columns optional. A trailing empty
 /// column (a sixth, from a stray comma) is tolerated; more text than the five columns is not.
 fn parse_row(row: &str, line: usize) -> Result<Entry, String> {
-    let cols: Vec<&str> = row.split(',').map(str::trim).collect();
+    // RFC 8805 rows are RFC 4180 CSV: a city may be quoted and hold a comma.
+    let record = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(row.as_bytes())
+        .records()
+        .next()
+        .transpose()
+        .map_err(|e| format!("not a CSV row: {e}: skipped"))?
+        .unwrap_or_default();
+    let cols: Vec<&str> = record.iter().map(str::trim).collect();
+    if cols.is_empty() {
+        return Err("an empty row: skipped".into());
+    }
     if cols.len() > 5 && cols[5..].iter().any(|c| !c.is_empty()) {
         return Err(format!(
             "{} columns where RFC 8805 has at most 5 (prefix,country,region,city,postal): \
@@ -265,6 +278,7 @@ mod tests {
         2001:db8::/32,IN,IN-DL,New Delhi,,\n\
         not-a-prefix,IN,,,\n\
         203.0.113.7/32,AT,AT-6,AT-9,Wien,1160,\n\
+        203.0.113.64/26,US,US-DC,\"Washington, D.C.\",20001\n\
         192.0.2.1/24,IN,,,\n\
         198.51.100.0/25,IN,MH,Mumbai,\n";
 
@@ -275,9 +289,11 @@ mod tests {
     #[test]
     fn rows_are_read_tolerantly_and_bad_ones_reported_with_their_line() {
         let feed = Geofeed::parse("https://example.net/feed.csv", None, FEED);
-        assert_eq!(feed.len(), 5);
+        assert_eq!(feed.len(), 6);
         let lines: Vec<usize> = feed.problems.iter().map(|p| p.line).collect();
-        assert_eq!(lines, [9, 10, 11, 12], "{:?}", feed.problems);
+        assert_eq!(lines, [9, 10, 12, 13], "{:?}", feed.problems);
+        let quoted = feed.evidence(ip("203.0.113.70"), None).expect("listed");
+        assert_eq!(quoted.city.as_deref(), Some("Washington, D.C."), "{}", quoted.detail);
         assert!(
             feed.problems[1].what.contains("7 columns"),
             "{}",
