@@ -8,6 +8,8 @@ use proptest::prelude::*;
 use residency::history::canonical_json;
 use residency::history::digest::RunDigest;
 use residency::record::view::RunView;
+use residency::sources::declared::RangeSet;
+use residency::sources::declared::geofeed::Geofeed;
 use residency::sources::physics::great_circle_km;
 use serde_json::{Map, Value};
 
@@ -103,6 +105,35 @@ impl<'de> serde::de::Visitor<'de> for KeysSortedVisitor {
     }
 }
 
+/// Geofeed rows as the wild writes them: prefixes good and bad, codes, quoted and bare cities,
+/// stray columns, comments and blank lines.
+fn geofeed_row() -> impl Strategy<Value = String> {
+    let prefix = prop_oneof![
+        (any::<u32>(), 8u8..=32).prop_map(|(a, l)| {
+            let net = ipnetwork::Ipv4Network::new(std::net::Ipv4Addr::from(a), l)
+                .map(|n| n.network())
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+            format!("{net}/{l}")
+        }),
+        (any::<u128>(), 16u8..=128)
+            .prop_map(|(a, l)| format!("{}/{l}", std::net::Ipv6Addr::from(a))),
+        "[0-9./:a-f]{0,20}",
+    ];
+    let code = prop_oneof![Just("IN".to_string()), Just(String::new()), "[A-Za-z]{0,3}"];
+    let field = prop_oneof![
+        Just(String::new()),
+        "[A-Za-z -]{0,12}",
+        "\"[A-Za-z, ]{0,12}\"",
+        "[,\"#]{0,3}"
+    ];
+    prop_oneof![
+        8 => (prefix, code, field.clone(), field.clone(), field)
+            .prop_map(|(p, c, r, city, extra)| format!("{p},{c},{r},{city},{extra}")),
+        1 => Just("# a comment".to_string()),
+        1 => Just(String::new()),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -143,6 +174,32 @@ proptest! {
             view.problems().iter().any(|p| p.contains(": verdict: ")),
             !verdict_readable
         );
+    }
+
+    #[test]
+    fn every_geofeed_row_is_read_or_reported_and_nothing_panics(
+        rows in prop::collection::vec(geofeed_row(), 0..24),
+    ) {
+        let text = rows.join("\n");
+        let feed = Geofeed::parse("prop.csv", None, &text);
+        let data_rows = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .count();
+        // A row is read (a repeat is read and reported) or reported, never lost.
+        prop_assert!(feed.len() + feed.problems.len() >= data_rows,
+            "{} read + {} reported < {} rows:\n{}", feed.len(), feed.problems.len(), data_rows, text);
+        for p in &feed.problems {
+            prop_assert!(p.line >= 1 && p.line <= text.lines().count(), "line {} of {}", p.line, text);
+        }
+    }
+
+    #[test]
+    fn any_json_is_a_range_file_or_an_error_naming_the_file(value in json()) {
+        let text = value.to_string();
+        if let Err(e) = RangeSet::parse("prop.json", "prop", &text) {
+            prop_assert!(e.to_string().starts_with("prop.json: "), "{}", e);
+        }
     }
 
     #[test]

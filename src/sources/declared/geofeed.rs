@@ -293,7 +293,12 @@ mod tests {
         let lines: Vec<usize> = feed.problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, [9, 10, 12, 13], "{:?}", feed.problems);
         let quoted = feed.evidence(ip("203.0.113.70"), None).expect("listed");
-        assert_eq!(quoted.city.as_deref(), Some("Washington, D.C."), "{}", quoted.detail);
+        assert_eq!(
+            quoted.city.as_deref(),
+            Some("Washington, D.C."),
+            "{}",
+            quoted.detail
+        );
         assert!(
             feed.problems[1].what.contains("7 columns"),
             "{}",
