@@ -31,11 +31,12 @@ seed ptr_hints "$corpus_root"/ptr/**/*
 seed policy ../policies/*.yaml ../tests/scenarios/*.yaml
 seed provenance ../tests/fixtures/*.md
 seed capture "$corpus_root"/pcap/*/*.pcap "$corpus_root"/pcap/*/*.pcapng
+seed declared "$corpus_root"/geofeed/* "$corpus_root"/cloud/*.json
 printf 'nameserver 192.0.2.53\nnameserver 2001:db8::53\noptions ndots:2\nsearch example\n' >"$scratch/rc"
 seed resolv_conf "$scratch/rc" /etc/resolv.conf
 
 # `fuzz run` builds the targets (the first one waits for that build, about 13 minutes clean).
-for target in ptr_hints whois rdap provenance resolv_conf policy capture; do
+for target in ptr_hints whois rdap provenance resolv_conf policy capture declared; do
     mkdir -p "$scratch/$target"
     echo "== $target: $(ls "$scratch/$target" | wc -l) seeds, ${seconds}s"
     if ! cargo +nightly fuzz run "$target" "$scratch/$target" -- \

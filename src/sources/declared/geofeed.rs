@@ -201,17 +201,24 @@ fn contains(outer: &IpNetwork, inner: &IpNetwork) -> bool {
 /// One row: `prefix,country,region,city[,postal]`, later columns optional. A trailing empty
 /// column (a sixth, from a stray comma) is tolerated; more text than the five columns is not.
 fn parse_row(row: &str, line: usize) -> Result<Entry, String> {
-    // RFC 8805 rows are RFC 4180 CSV: a city may be quoted and hold a comma.
-    let record = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(row.as_bytes())
-        .records()
-        .next()
-        .transpose()
-        .map_err(|e| format!("not a CSV row: {e}: skipped"))?
-        .unwrap_or_default();
-    let cols: Vec<&str> = record.iter().map(str::trim).collect();
+    // RFC 8805 rows are RFC 4180 CSV: a city may be quoted and hold a comma. Rows are read
+    // one at a time (for their line numbers, and so one stray quote cannot swallow the rest
+    // of the feed), and only a row with a quote needs a CSV reader.
+    let quoted;
+    let cols: Vec<&str> = if row.contains('"') {
+        quoted = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(row.as_bytes())
+            .records()
+            .next()
+            .transpose()
+            .map_err(|e| format!("not a CSV row: {e}: skipped"))?
+            .unwrap_or_default();
+        quoted.iter().map(str::trim).collect()
+    } else {
+        row.split(',').map(str::trim).collect()
+    };
     if cols.is_empty() {
         return Err("an empty row: skipped".into());
     }
