@@ -15,6 +15,7 @@ mod common;
 
 mod policies;
 
+mod atlas;
 mod discover;
 mod discover_lab;
 mod http_lab;
