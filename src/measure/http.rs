@@ -117,6 +117,20 @@ pub struct HttpProbe {
 }
 
 impl HttpProbe {
+    /// A probe of `port` as `name` before anything answered (80 is plain HTTP).
+    pub fn unanswered(port: u16, name: Option<String>) -> HttpProbe {
+        HttpProbe {
+            port,
+            name,
+            tls: port != 80,
+            status: None,
+            certificate: None,
+            headers: Vec::new(),
+            elapsed_ms: None,
+            failed: None,
+        }
+    }
+
     /// The value of header `name` (lower case), if recorded.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -134,17 +148,7 @@ pub async fn probe(
     name: Option<&str>,
     settings: &HttpSettings,
 ) -> HttpProbe {
-    let tls = port != 80;
-    let mut out = HttpProbe {
-        port,
-        name: name.map(str::to_string),
-        tls,
-        status: None,
-        certificate: None,
-        headers: Vec::new(),
-        elapsed_ms: None,
-        failed: None,
-    };
+    let mut out = HttpProbe::unanswered(port, name.map(str::to_string));
     let started = Instant::now();
     match tokio::time::timeout(
         settings.timeout,

@@ -39,15 +39,20 @@ pub fn default_data_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("RESIDENCY_DATA_DIR").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    let base = std::env::var_os("XDG_DATA_HOME")
+    Some(xdg_dir("XDG_DATA_HOME", ".local/share")?.join("residency"))
+}
+
+/// An XDG base directory: `$var` when set, else `$HOME/fallback` (the data and cache
+/// directories are found the same way).
+pub(crate) fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME")
                 .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })?;
-    Some(base.join("residency"))
+                .map(|h| PathBuf::from(h).join(fallback))
+        })
 }
 
 /// One data set as `data status` shows it.
@@ -298,7 +303,7 @@ async fn fetch(
     let Some(url) = url else {
         return Ok(None);
     };
-    let mut response = client
+    let response = client
         .get(url.clone())
         .send()
         .await
@@ -306,23 +311,10 @@ async fn fetch(
     if !response.status().is_success() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    crate::sources::registry::read_bounded(response, MAX_DOWNLOAD_BYTES)
         .await
-        .map_err(|e| format!("{url}: cut off: {e}"))?
-    {
-        if body.len() + chunk.len() > MAX_DOWNLOAD_BYTES {
-            return Err(format!(
-                "{url}: larger than {} MiB; not used",
-                MAX_DOWNLOAD_BYTES >> 20
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    String::from_utf8(body)
         .map(|t| Some((t, url.to_string())))
-        .map_err(|_| format!("{url}: not UTF-8 text"))
+        .map_err(|e| format!("{url}: {e}"))
 }
 
 /// A range file is installed only if it parses as its provider's format and is about as
@@ -396,8 +388,8 @@ fn install(
 }
 
 /// Writes `bytes` to a temporary file beside `target` and renames it over `target`, so a
-/// reader sees the old file or the new one, never half of one.
-fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// reader sees the old file or the new one, never half of one. Also the registry cache's.
+pub(crate) fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(

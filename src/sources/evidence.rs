@@ -314,18 +314,12 @@ async fn http_probes(
     if let MethodStatus::Intercepted { .. } = &integrity.tcp {
         for (ip, port, name) in asks {
             out.entry(ip).or_default().push(HttpProbe {
-                port,
-                name,
-                tls: port != 80,
-                status: None,
-                certificate: None,
-                headers: Vec::new(),
-                elapsed_ms: None,
                 failed: Some(
                     "not probed: TCP from this vantage is intercepted (see integrity), so an \
                      answer would not be the server's"
                         .into(),
                 ),
+                ..HttpProbe::unanswered(port, name)
             });
         }
         return out;

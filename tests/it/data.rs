@@ -4,20 +4,10 @@
 //! and from a mirror on loopback (`--from URL`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::registry::{HttpServer, Reply};
 use crate::common::{self, cmd::Residency};
-
-fn gunzip(part: &str) -> Vec<u8> {
-    let out = Command::new("gzip")
-        .arg("-dc")
-        .arg(common::corpus(part))
-        .output()
-        .expect("run gzip");
-    assert!(out.status.success(), "gzip -dc {part}");
-    out.stdout
-}
 
 /// A directory of fresh copies under the names `data update` knows, from the corpus.
 fn copies(dir: &Path) -> PathBuf {
@@ -36,7 +26,7 @@ fn copies(dir: &Path) -> PathBuf {
             "cloud/upstream-gz/cloudflare-v6.txt.gz",
         ),
     ] {
-        std::fs::write(src.join(name), gunzip(part)).expect("write copy");
+        std::fs::write(src.join(name), common::corpus_text(part)).expect("write copy");
     }
     std::fs::copy(
         common::corpus("cloud/oracle-public_ip_ranges.json"),
@@ -138,7 +128,7 @@ fn update_from_a_directory_installs_checked_copies_that_runs_then_use() {
 
     // A run now uses the updated Google file: an asia-south1 prefix is Mumbai.
     let gcp: serde_json::Value =
-        serde_json::from_slice(&gunzip("cloud/upstream-gz/gcp.json.gz")).expect("json");
+        serde_json::from_str(&common::corpus_text("cloud/upstream-gz/gcp.json.gz")).expect("json");
     let prefix = gcp["prefixes"]
         .as_array()
         .expect("prefixes")

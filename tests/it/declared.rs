@@ -5,28 +5,11 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Command;
 
 use crate::common;
 use residency::model::{Confidence, SourceKind};
 use residency::sources::declared::cloud::{self, Placed};
 use residency::sources::declared::{CloudRanges, Provider, RangeSet, load_cloud_ranges};
-
-/// The text of a corpus file, gunzipped (with the system's `gzip`) when it ends in `.gz`.
-fn corpus_text(part: &str) -> String {
-    let path = common::corpus(part);
-    if part.ends_with(".gz") {
-        let out = Command::new("gzip")
-            .arg("-dc")
-            .arg(&path)
-            .output()
-            .expect("run gzip");
-        assert!(out.status.success(), "gzip -dc {}", path.display());
-        String::from_utf8(out.stdout).expect("UTF-8")
-    } else {
-        std::fs::read_to_string(&path).expect("read corpus file")
-    }
-}
 
 fn parse(part: &str) -> RangeSet {
     let name = Path::new(part)
@@ -34,7 +17,7 @@ fn parse(part: &str) -> RangeSet {
         .and_then(|n| n.to_str())
         .unwrap_or(part)
         .trim_end_matches(".gz");
-    RangeSet::parse(name, "corpus", &corpus_text(part)).unwrap_or_else(|e| panic!("{e}"))
+    RangeSet::parse(name, "corpus", &common::corpus_text(part)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every real file of the corpus, with its provider.
@@ -114,11 +97,13 @@ fn every_real_range_file_parses_with_its_provider_and_date() {
 #[test]
 fn known_prefixes_give_their_region_country_and_city() {
     let aws_json: serde_json::Value =
-        serde_json::from_str(&corpus_text("cloud/aws-ip-ranges.trimmed.json")).expect("json");
+        serde_json::from_str(&common::corpus_text("cloud/aws-ip-ranges.trimmed.json"))
+            .expect("json");
     let azure_json: serde_json::Value =
-        serde_json::from_str(&corpus_text("cloud/azure-servicetags.trimmed.json")).expect("json");
+        serde_json::from_str(&common::corpus_text("cloud/azure-servicetags.trimmed.json"))
+            .expect("json");
     let gcp_json: serde_json::Value =
-        serde_json::from_str(&corpus_text("cloud/gcp-cloud.json")).expect("json");
+        serde_json::from_str(&common::corpus_text("cloud/gcp-cloud.json")).expect("json");
     let mumbai = first_prefix(&aws_json, "prefixes", "ip_prefix", "region", "ap-south-1");
     let mumbai6 = first_prefix(
         &aws_json,
@@ -179,9 +164,10 @@ fn known_prefixes_give_their_region_country_and_city() {
 #[test]
 fn global_and_anycast_ranges_name_no_country() {
     let aws_json: serde_json::Value =
-        serde_json::from_str(&corpus_text("cloud/aws-ip-ranges.trimmed.json")).expect("json");
+        serde_json::from_str(&common::corpus_text("cloud/aws-ip-ranges.trimmed.json"))
+            .expect("json");
     let global = first_prefix(&aws_json, "prefixes", "ip_prefix", "region", "GLOBAL");
-    let cloudflare = corpus_text("cloud/upstream-gz/cloudflare-v4.txt.gz");
+    let cloudflare = common::corpus_text("cloud/upstream-gz/cloudflare-v4.txt.gz");
     let cloudflare = cloudflare
         .lines()
         .next()

@@ -246,25 +246,11 @@ impl RangeSet {
         match net {
             IpNetwork::V4(n) => {
                 let key = Ipv4Network::new(n.network(), n.prefix()).map_err(|e| e.to_string())?;
-                match self.v4.get_mut(&key) {
-                    Some(d) => merge(d),
-                    None => {
-                        let mut d = Declared::default();
-                        merge(&mut d);
-                        self.v4.insert(key, d);
-                    }
-                }
+                merge(self.v4.entry(key).or_default());
             }
             IpNetwork::V6(n) => {
                 let key = Ipv6Network::new(n.network(), n.prefix()).map_err(|e| e.to_string())?;
-                match self.v6.get_mut(&key) {
-                    Some(d) => merge(d),
-                    None => {
-                        let mut d = Declared::default();
-                        merge(&mut d);
-                        self.v6.insert(key, d);
-                    }
-                }
+                merge(self.v6.entry(key).or_default());
             }
         }
         Ok(())

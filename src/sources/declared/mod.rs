@@ -14,6 +14,7 @@ pub mod geofeed;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub use cloud::{CloudRanges, Provider, RangeError, RangeSet};
 
@@ -74,6 +75,21 @@ pub const RANGE_FILES: [RangeFile; 6] = [
 ];
 
 impl RangeFile {
+    /// The shipped copy, unpacked and read once per process: `watch` and a check of many
+    /// policies load the ranges for every run, and the file never changes.
+    pub fn shipped_set(&self) -> Option<Result<RangeSet, RangeError>> {
+        static AWS: OnceLock<Result<RangeSet, RangeError>> = OnceLock::new();
+        if self.name != "aws-ip-ranges.json" {
+            return None;
+        }
+        let set = AWS.get_or_init(|| {
+            let text = self.shipped().unwrap_or_else(|| Ok(String::new()))?;
+            let name = format!("data/cloud/{} (shipped)", self.name);
+            RangeSet::parse(&name, "shipped copy", &text)
+        });
+        Some(set.clone())
+    }
+
     /// The copy shipped in the binary, decompressed, if this file is shipped.
     pub fn shipped(&self) -> Option<Result<String, RangeError>> {
         let packed = match self.name {
@@ -110,9 +126,8 @@ pub fn load_cloud_ranges(
                 )?);
             }
             None => {
-                if let Some(text) = file.shipped() {
-                    let name = format!("data/cloud/{} (shipped)", file.name);
-                    ranges.push(RangeSet::parse(&name, "shipped copy", &text?)?);
+                if let Some(set) = file.shipped_set() {
+                    ranges.push(set?);
                 }
             }
         }

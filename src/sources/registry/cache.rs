@@ -111,15 +111,11 @@ impl DiskCache {
 /// The default cache directory: `$XDG_CACHE_HOME/residency/registry`, else
 /// `~/.cache/residency/registry`; `None` when neither variable is set.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })?;
-    Some(base.join("residency").join("registry"))
+    Some(
+        crate::sources::data::xdg_dir("XDG_CACHE_HOME", ".cache")?
+            .join("residency")
+            .join("registry"),
+    )
 }
 
 /// Keys hold `/`, `:` and `.`; keep letters, digits, `.` and `-`, map the rest to `_`.
@@ -137,11 +133,6 @@ fn file_stem(key: &str) -> String {
 
 /// Write to a temporary file and rename, so a crash never leaves half an entry behind.
 fn write_atomically(path: &Path, entry: &CacheEntry) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     let text = serde_json::to_string_pretty(entry).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::sources::data::write_atomically(path, text.as_bytes())
 }

@@ -23,6 +23,8 @@ mod whois;
 
 pub use whois::WHOIS_PORT;
 
+pub(crate) use rdap::read_bounded;
+
 /// Whether `url` points at this machine (where `http://` and no proxy are right).
 pub fn is_loopback_url(url: &Url) -> bool {
     rdap::is_loopback(url)

@@ -204,7 +204,10 @@ enum Attempt {
 
 /// Read the body up to `max_bytes`, chunk by chunk, so a huge answer is cut off rather than
 /// buffered.
-async fn read_bounded(mut response: reqwest::Response, max_bytes: usize) -> Result<String, String> {
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+) -> Result<String, String> {
     let mut body = Vec::new();
     loop {
         match response.chunk().await {

@@ -32,3 +32,19 @@ pub fn corpus(part: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// The text of a corpus file, unpacked with the system's `gzip` when its name ends in `.gz`.
+pub fn corpus_text(part: &str) -> String {
+    let path = corpus(part);
+    if part.ends_with(".gz") {
+        let out = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(&path)
+            .output()
+            .expect("run gzip");
+        assert!(out.status.success(), "gzip -dc {}", path.display());
+        String::from_utf8(out.stdout).expect("UTF-8")
+    } else {
+        std::fs::read_to_string(&path).expect("read corpus file")
+    }
+}
