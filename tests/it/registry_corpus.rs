@@ -352,15 +352,35 @@ async fn real_error_answers_are_failed_evidence_that_quotes_the_registry() {
     // RIPE writes `errorCode` as a number, APNIC sometimes as a string; some servers send the
     // error object with 200 OK, others with the matching status.
     let files = [
-        ("rdap_client/error_apnic_400.json", "192.0.2.1", 400, "400"),
-        ("rdap_client/error_ripe_404.json", "192.0.2.2", 404, "404"),
-        ("icann-rdap/error_ripe_net.json", "192.0.2.3", 200, ""),
-        ("rdap_client/error_apnic_400.json", "192.0.2.4", 200, "400"),
+        (
+            "rdap_client/error_apnic_400.json",
+            "192.0.2.1",
+            400,
+            "error 400",
+        ),
+        (
+            "rdap_client/error_ripe_404.json",
+            "192.0.2.2",
+            404,
+            "error 404",
+        ),
+        (
+            "icann-rdap/error_ripe_net.json",
+            "192.0.2.3",
+            200,
+            "error 501: 501 Not Implemented Nameserver not supported",
+        ),
+        (
+            "rdap_client/error_apnic_400.json",
+            "192.0.2.4",
+            200,
+            "error 400",
+        ),
         (
             "20c-rdap/ip__101.203.88.0_history.input",
             "192.0.2.5",
             200,
-            "",
+            "no IP network object",
         ),
     ];
     let mut pages: HashMap<String, (u16, String)> = HashMap::new();
@@ -375,16 +395,15 @@ async fn real_error_answers_are_failed_evidence_that_quotes_the_registry() {
         None => Reply::status(404),
     });
     let registry = Registry::new(config(&server)).expect("registry");
-    for (file, ip, _, code) in files {
+    for (file, ip, _, said) in files {
         let (evidence, record) = registry.lookup(ip.parse().expect("ip")).await;
         assert!(record.is_none(), "{file}: an error is not a record");
         assert_eq!(evidence.country, None, "{file}");
         assert!(
-            evidence.detail.contains(&format!("error {code}")) || code.is_empty(),
+            evidence.detail.contains(said),
             "{file}: {}",
             evidence.detail
         );
-        assert!(!evidence.detail.is_empty(), "{file}");
     }
 }
 
