@@ -312,6 +312,7 @@ pub(crate) fn format_ms(ms: f64) -> String {
     }
 }
 
+pub mod multilateration;
 mod shapes;
 
 pub use shapes::{COUNTRIES_SIZE, Countries, CountriesError};

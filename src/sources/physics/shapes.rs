@@ -374,6 +374,15 @@ impl Countries {
             .map(|a| a * EARTH_RADIUS_KM)
     }
 
+    /// Is some point of the country within `km` of the point (0 inside it)? False for a code
+    /// without a shape. Prunes like [`Countries::within`], for one country.
+    pub fn is_within(&self, cc: CountryCode, point: (f64, f64), km: f64) -> bool {
+        let (lat, lon) = normalise(point);
+        let limit = (km / EARTH_RADIUS_KM).min(std::f64::consts::PI);
+        self.get(cc)
+            .is_some_and(|c| c.angle_within(lat, lon, to_v3(lat, lon), limit).is_some())
+    }
+
     /// Every country whose nearest point is within `km` of the point, nearest first (ties by
     /// code).
     ///
