@@ -4,8 +4,8 @@
 //! [`measure`]d, [`sources`] say where each address is, the [`judge`] weighs it against the
 //! policy, [`check`] runs that end to end into one run document, [`run`] takes one run from its
 //! lock to its record and alert (and schedules runs), [`history`] keeps the hash-chained record,
-//! [`compare`] and [`report`] read it back, and [`cli`] is the command-line surface. The
-//! [`record`] (the run document) sits between judging and checking: it is what `check` produces
+//! [`combine`] takes many vantage points' runs of a policy together into one, [`compare`] and
+//! [`report`] read it back, and [`cli`] is the command-line surface. The [`record`] (the run document) sits between judging and checking: it is what `check` produces
 //! and what everything after it reads.
 
 /// Domain types shared by every stage: countries, verdicts, confidence, evidence, coordinates.
@@ -39,6 +39,10 @@ pub mod run;
 
 /// The tamper-evident, hash-chained history of runs, in SQLite or PostgreSQL.
 pub mod history;
+
+/// Many vantage points' runs of a policy taken together: multilateration, anycast sites,
+/// catchments, one combined run.
+pub mod combine;
 
 /// Runs against runs: diff, timeline and claims over the history.
 pub mod compare;

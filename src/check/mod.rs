@@ -27,12 +27,15 @@ use crate::judge::verdict::{
 use crate::measure::integrity::{self, Integrity, Survey, SurveyPlan, Surveyor};
 use crate::measure::resolve::{Query, RecordType, Resolution, Resolve, ResolveSettings};
 use crate::measure::trace::{Trace, TraceStatus};
+use crate::measure::vantage::MeasuredFrom;
 use crate::model::{Confidence, Verdict};
 use crate::policy::{Policy, Target};
 use crate::record::{
     AddressResult, EndpointResult, PolicySnapshot, RunDocument, Summary, ToolInfo,
 };
-use crate::sources::evidence::{self, AddressEvidence, HttpPlan, ProbeSettings, ReverseDns};
+use crate::sources::evidence::{
+    self, AddressEvidence, HttpPlan, PathEvidence, ProbeSettings, ReverseDns,
+};
 use crate::sources::geo::Geolocator;
 use crate::sources::registry::Registry;
 
@@ -57,6 +60,8 @@ pub struct CheckSettings {
     /// The device's captured traffic, when the run judges it too (`check --capture`): its
     /// destinations are already endpoints of the policy; this adds the `capture` section.
     pub capture: Option<Arc<capture::CapturedTraffic>>,
+    /// Who measures: recorded in the document, so `combine` can tell vantage points apart.
+    pub measured_from: MeasuredFrom,
 }
 
 /// Every query the policy asks for, in a stable order: endpoint, resolver, subnet (none first),
@@ -296,6 +301,10 @@ pub async fn check_policy<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>
                 path: f.path.clone(),
                 rtt: f.rtt.clone(),
                 http: f.http.clone(),
+                anycast: None,
+                sites: None,
+                intersection: None,
+                measured_from: Vec::new(),
             });
         }
         let verdicts: Vec<(IpAddr, Verdict)> =
@@ -404,22 +413,7 @@ fn judge_facts(
     let Some(path) = &facts.path else {
         return (judgement, fused);
     };
-    let hops: Vec<LocatedHop> = path
-        .hops
-        .iter()
-        .map(|h| LocatedHop {
-            ttl: h.hop.ttl,
-            addr: h.hop.addr,
-            country: h.country,
-            sources: h
-                .evidence
-                .iter()
-                .filter(|e| e.refuted.is_none() && e.country == h.country)
-                .map(|e| e.source.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-        .collect();
+    let hops = located_hops(path);
     let traced = path.status == TraceStatus::Measured;
     let rtt_measured = facts.rtt.as_ref().is_some_and(|r| r.min_rtt_ms.is_some());
     let shook = facts
@@ -450,8 +444,28 @@ fn judge_facts(
     (judgement, fused)
 }
 
+/// A path's hops as the transit rule reads them: each with its country and the sources that
+/// placed it there.
+pub fn located_hops(path: &PathEvidence) -> Vec<LocatedHop> {
+    path.hops
+        .iter()
+        .map(|h| LocatedHop {
+            ttl: h.hop.ttl,
+            addr: h.hop.addr,
+            country: h.country,
+            sources: h
+                .evidence
+                .iter()
+                .filter(|e| e.refuted.is_none() && e.country == h.country)
+                .map(|e| e.source.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect()
+}
+
 /// `require.min_confidence`: a verdict resting on weaker evidence is not a verdict.
-fn require_confidence(
+pub fn require_confidence(
     fused: &Fused,
     verdict: Verdict,
     min: Confidence,
@@ -511,6 +525,7 @@ fn document(
             deny: policy.deny.iter().copied().collect(),
             transit_deny: policy.transit_deny.iter().copied().collect(),
             claims: policy.claims.clone(),
+            min_confidence: policy.min_confidence,
         },
         started_at,
         finished_at: Utc::now(),
@@ -520,11 +535,19 @@ fn document(
         client_subnets: policy.client_subnets.clone(),
         repeat: policy.repeat,
         vantage: policy.vantage,
+        measured_from: Some(MeasuredFrom {
+            location: policy
+                .vantage
+                .map(|_| crate::measure::vantage::LocationKind::Declared),
+            ..settings.measured_from.clone()
+        }),
         trace: policy.trace.enabled.then_some(policy.trace.settings),
         sources: geo.source_names().into_iter().map(str::to_string).collect(),
         integrity: Some(integrity),
         summary,
         capture: settings.capture.as_ref().map(|t| t.section(&endpoints)),
         endpoints,
+        window: None,
+        vantages: Vec::new(),
     }
 }

@@ -108,6 +108,10 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Each vantage point's latest run of a policy taken together and recorded as one combined
+    /// run: RTT disks intersected (multilateration), anycast sites, catchments. Exit codes as
+    /// for check.
+    Combine(CombineArgs),
     /// What changed between two runs of a policy: endpoints, addresses, countries, verdicts, transit.
     Diff {
         policy_id: PolicyId,
@@ -344,6 +348,10 @@ pub struct MeasureArgs {
     /// Where this check runs from, as COUNTRY,LAT,LON (e.g. IN,28.61,77.21); overrides the policy's `vantage`.
     #[arg(long, value_name = "CC,LAT,LON", value_parser = parse_vantage)]
     pub vantage: Option<Vantage>,
+    /// The name this machine's runs are recorded under, so `combine` tells vantage points
+    /// apart (default local:HOSTNAME): 1 to 64 letters, digits, `.`, `_`, `-` or `:`.
+    #[arg(long, value_name = "LABEL", value_parser = parse_vantage_label)]
+    pub vantage_label: Option<String>,
     /// How many times to send a DNS query that got no answer (overrides the policy's dns.tries).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(wide(resolve::limits::TRIES)))]
     pub dns_tries: Option<u32>,
@@ -368,6 +376,11 @@ pub(crate) fn parse_stale_after(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// `--vantage-label`: plain text that tables and reports can show as it is.
+fn parse_vantage_label(s: &str) -> Result<String, String> {
+    crate::measure::vantage::check_label(s).map_err(|e| e.to_string())
 }
 
 /// `IN,28.61,77.21` → a validated vantage point.
@@ -424,6 +437,29 @@ pub struct DiscoverArgs {
     /// Overwrite an existing --policy-out file.
     #[arg(long, requires = "policy_out")]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CombineArgs {
+    pub policy_id: PolicyId,
+    /// Combine each vantage's latest run started within this long before now (30m, 1h, 2d).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_window)]
+    pub window: Duration,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+/// `--window`: a duration of at least one second.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let d = schedule::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "`{s}` is too short: give a window of at least 1s, e.g. 1h"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -539,6 +575,7 @@ impl MeasureArgs {
             dns_tries: self.dns_tries,
             no_trace: self.no_trace,
             vantage: self.vantage,
+            vantage_label: self.vantage_label.clone(),
             registry: self.registry.overrides(),
             cloud_ranges: self.declared.cloud_ranges.clone(),
             no_http: self.declared.no_http,

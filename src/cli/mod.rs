@@ -1,7 +1,7 @@
 //! The command-line surface, in two layers: `args.rs` is clap's definitions and the parsers that
 //! turn text into typed values at the boundary; this file dispatches each parsed command to its
-//! group (`measure_commands`, `discover_commands`, `history_commands`, `compare_commands`,
-//! `manual_commands`).
+//! group (`measure_commands`, `discover_commands`, `history_commands`, `combine_commands`,
+//! `compare_commands`, `manual_commands`).
 //!
 //! Owns nothing of the measurement itself. Each command returns an [`Exit`] code following
 //! the monitoring-plugin convention, or a [`CliError`] that the binary prints and maps to 3.
@@ -73,6 +73,8 @@ pub enum CliError {
     #[error(transparent)]
     Compare(#[from] compare::CompareError),
     #[error(transparent)]
+    Combine(#[from] crate::combine::CombineError),
+    #[error(transparent)]
     Schedule(#[from] ScheduleError),
     #[error(transparent)]
     Run(#[from] RunError),
@@ -123,6 +125,7 @@ pub enum CliError {
 }
 
 mod args;
+mod combine_commands;
 mod compare_commands;
 mod discover_commands;
 mod history_commands;
@@ -178,6 +181,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Doctor(args) => measure_cmd::doctor(&args),
         Command::ClearCache { source } => measure_cmd::clear_cache(source),
         Command::Data { action } => data_cmd::data(&action),
+        Command::Combine(args) => combine_commands::combine(&args),
         Command::Diff {
             policy_id,
             from,

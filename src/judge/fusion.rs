@@ -97,15 +97,18 @@ pub fn fuse(evidence: &[Evidence], reach: Option<&Reach>, last_hop: Option<&Last
         && reach.countries.len() == 1
     {
         let only = reach.countries.iter().next().copied();
+        let only_text = only.map(|c| c.to_string()).unwrap_or_default();
+        let decided = match &reach.basis {
+            Some(basis) => format!("rtt physics (only {only_text} {basis})"),
+            None => format!(
+                "rtt physics ({:.1} ms: only {only_text} lies within {:.0} km)",
+                reach.min_rtt_ms, reach.max_km
+            ),
+        };
         return Fused {
             country: only,
             confidence: Confidence::High,
-            decided_by: vec![format!(
-                "rtt physics ({:.1} ms: only {} lies within {:.0} km)",
-                reach.min_rtt_ms,
-                only.map(|c| c.to_string()).unwrap_or_default(),
-                reach.max_km
-            )],
+            decided_by: vec![decided],
             ..base
         };
     }
@@ -196,6 +199,7 @@ mod tests {
             min_rtt_ms: 1.0,
             max_km: 150.0,
             countries: cs.iter().map(|c| cc(c)).collect(),
+            basis: None,
         }
     }
 

@@ -61,10 +61,13 @@ pub fn judge_address(ip: IpAddr, fused: &Fused, rules: &Rules<'_>) -> AddressJud
         j.reasons.extend(refuted);
         return j;
     };
-    let head = format!(
-        "physics: a {:.1} ms round trip puts {ip} within {:.0} km of the vantage point",
-        reach.min_rtt_ms, reach.max_km
-    );
+    let head = match &reach.basis {
+        Some(basis) => format!("physics: {ip} {basis}"),
+        None => format!(
+            "physics: a {:.1} ms round trip puts {ip} within {:.0} km of the vantage point",
+            reach.min_rtt_ms, reach.max_km
+        ),
+    };
     let allowed: BTreeSet<CountryCode> = reach
         .countries
         .iter()
@@ -458,6 +461,7 @@ mod tests {
             min_rtt_ms: 2.0,
             max_km: 250.0,
             countries: countries.iter().map(|c| cc(c)).collect(),
+            basis: None,
         }
     }
 

@@ -6,7 +6,8 @@
 //! per-target consistency and reply TTLs: whether the network in between answered instead);
 //! [`http`] (one HEAD per address and name: the certificate and the headers that name a CDN
 //! edge); [`capture`], what a device contacted on its own, read from its traffic; and
-//! [`atlas`], what RIPE Atlas probes measured elsewhere, read from their results.
+//! [`atlas`], what RIPE Atlas probes measured elsewhere, read from their results; and
+//! [`vantage`], who measured a run.
 //! Where an address is, is for [`crate::sources`] to say.
 
 pub mod atlas;
@@ -15,3 +16,4 @@ pub mod http;
 pub mod integrity;
 pub mod resolve;
 pub mod trace;
+pub mod vantage;

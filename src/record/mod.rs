@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::measure::integrity::Integrity;
 use crate::measure::resolve::Resolution;
 use crate::measure::trace::TraceSettings;
+use crate::measure::vantage::MeasuredFrom;
 use crate::model::{Confidence, CountryCode, Evidence, Verdict};
 use crate::policy::{Claim, PolicyId};
 use crate::sources::evidence::{PathEvidence, RttEvidence};
@@ -24,7 +25,10 @@ use crate::sources::physics::Vantage;
 use crate::sources::registry::RegistryRecord;
 use crate::time::rfc3339;
 
+pub mod combined;
 pub mod view;
+
+pub use combined::{CombinedVantage, Site, VantageMeasurement, Window};
 
 /// The tool that produced a run, so a report can say which version judged it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +59,14 @@ pub struct PolicySnapshot {
     #[serde(default)]
     pub transit_deny: Vec<CountryCode>,
     pub claims: Vec<Claim>,
+    /// `require.min_confidence`: the weakest evidence a verdict may rest on (absent from runs
+    /// recorded before it was kept: low, the default).
+    #[serde(default, skip_serializing_if = "is_low")]
+    pub min_confidence: Confidence,
+}
+
+fn is_low(c: &Confidence) -> bool {
+    *c == Confidence::Low
 }
 
 /// Counts for a quick look.
@@ -91,6 +103,20 @@ pub struct AddressResult {
     pub registry: Option<RegistryRecord>,
     // Fields added after the first release default when absent, so every recorded run stays
     // readable by later versions: history is never lost to a schema change.
+    /// Combined runs only: two vantages' RTT disks cannot overlap (or all share no point), so
+    /// the address answers from more than one place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anycast: Option<bool>,
+    /// Combined runs only: the sites found (for an anycast address a lower bound on its
+    /// sites, one per pairwise-disjoint disk; else the one site every disk holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<Site>>,
+    /// Combined runs only: the countries where every vantage's disk overlaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intersection: Option<Vec<CountryCode>>,
+    /// Combined runs only: what each vantage measured, and the sites it may reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured_from: Vec<VantageMeasurement>,
     /// How much the evidence is worth together (see `fusion`).
     #[serde(default)]
     pub confidence: Confidence,
@@ -135,6 +161,10 @@ pub struct RunDocument {
     pub repeat: u32,
     /// Where the check ran from, when declared.
     pub vantage: Option<Vantage>,
+    /// Who measured it: this machine or a remote probe, by a label stable across runs (absent
+    /// from runs recorded before it existed: those were all local).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_from: Option<MeasuredFrom>,
     /// How paths were traced; null when probing was off.
     pub trace: Option<TraceSettings>,
     /// Names of the location sources consulted, in order.
@@ -149,6 +179,19 @@ pub struct RunDocument {
     /// from runs without captures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureSection>,
+    /// Combined runs only (`residency combine`): the window the vantage runs were taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    /// Combined runs only: the vantage runs combined, one per vantage point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vantages: Vec<CombinedVantage>,
+}
+
+impl RunDocument {
+    /// Was this run combined from other runs (`residency combine`)?
+    pub fn is_combined(&self) -> bool {
+        self.window.is_some()
+    }
 }
 
 /// A device's own traffic, judged: the files it came from (with their SHA-256, so the run

@@ -35,6 +35,7 @@ use crate::history::{RunId, Seq};
 use crate::measure::integrity::Canaries;
 use crate::measure::resolve::{self, DnsResolver};
 use crate::measure::trace::{TraceSettings, TrippyTracer};
+use crate::measure::vantage::MeasuredFrom;
 use crate::model::HostPort;
 use crate::policy::PolicyId;
 use crate::policy::{self, Policy, RegistryPolicy};
@@ -77,6 +78,9 @@ pub struct MeasureOptions {
     /// No traceroute and no RTT probes, whatever the policy says.
     pub no_trace: bool,
     pub vantage: Option<Vantage>,
+    /// The label this machine's runs are recorded under (`--vantage-label`); default
+    /// `local:HOSTNAME`.
+    pub vantage_label: Option<String>,
     pub registry: RegistryOverrides,
     /// Cloud range files to use before the policy's and the shipped ones.
     pub cloud_ranges: Vec<PathBuf>,
@@ -97,6 +101,7 @@ impl Default for MeasureOptions {
             dns_tries: None,
             no_trace: false,
             vantage: None,
+            vantage_label: None,
             registry: RegistryOverrides::default(),
             cloud_ranges: Vec::new(),
             no_http: false,
@@ -441,6 +446,7 @@ impl Runner {
             trace_concurrency: m.trace_concurrency,
             dns,
             capture: p.capture.clone(),
+            measured_from: MeasuredFrom::local(m.vantage_label.as_deref()),
         };
         let resolver = Arc::new(DnsResolver::new(dns));
         let tracer = if policy.trace.enabled {

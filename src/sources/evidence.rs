@@ -676,6 +676,7 @@ fn apply_physics(
         min_rtt_ms,
         max_km: bound.max_km,
         countries: reachable,
+        basis: None,
     })
 }
 

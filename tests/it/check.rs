@@ -720,6 +720,7 @@ fn queries_in_flight_are_bounded_by_concurrency() {
         trace_concurrency: 5,
         dns: policy.dns,
         capture: None,
+        measured_from: residency::measure::vantage::MeasuredFrom::local(Some("test")),
     };
     let resolver = Arc::new(residency::measure::resolve::DnsResolver::new(policy.dns));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

@@ -115,6 +115,75 @@ fn mismatches(doc: &Value, expect: &Expect) -> Vec<String> {
                     ));
                 }
             }
+            if let Some(anycast) = want.anycast
+                && a["anycast"] != anycast
+            {
+                wrong.push(format!(
+                    "{host} {ip}: anycast {}, expected {anycast}",
+                    a["anycast"]
+                ));
+            }
+            if let Some(sites) = &want.sites {
+                let got: Vec<Value> = a["sites"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s["country"].clone())
+                    .collect();
+                let expected: Vec<Value> = sites
+                    .iter()
+                    .map(|c| c.map_or(Value::Null, |c| Value::String(c.to_string())))
+                    .collect();
+                if got != expected {
+                    wrong.push(format!("{host} {ip}: sites {got:?}, expected {expected:?}"));
+                }
+            }
+            if let Some(common) = &want.intersection {
+                let expected: Vec<String> = common.iter().map(ToString::to_string).collect();
+                let got: Vec<String> = a["intersection"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect();
+                if got != expected {
+                    wrong.push(format!(
+                        "{host} {ip}: disks overlap in {got:?}, expected {expected:?}"
+                    ));
+                }
+            }
+            let decided: Vec<String> = a["decided_by"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            for d in &want.decided_by {
+                if !decided.iter().any(|s| s.contains(d.as_str())) {
+                    wrong.push(format!("{host} {ip}: decided_by has no {d:?}: {decided:?}"));
+                }
+            }
+            for (label, sites) in &want.catchments {
+                let got: Option<Vec<u64>> = a["measured_from"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["vantage"] == label.as_str())
+                    .map(|m| {
+                        m["sites"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|n| n.as_u64().map(|n| n + 1))
+                            .collect()
+                    });
+                let expected: Vec<u64> = sites.iter().map(|&n| n as u64).collect();
+                if got.as_ref() != Some(&expected) {
+                    wrong.push(format!(
+                        "{host} {ip}: from {label} reaches sites {got:?}, expected {expected:?}"
+                    ));
+                }
+            }
             if let Some(untrusted) = &want.untrusted {
                 let got: Vec<String> = a["rtt"]["samples"]
                     .as_array()
@@ -155,11 +224,70 @@ fn mismatches(doc: &Value, expect: &Expect) -> Vec<String> {
     wrong
 }
 
+/// Each vantage's run in its own world, checked against what it must conclude alone, then
+/// combined as `residency combine` does.
+fn combined(
+    vantages: Vec<scenario::VantageScenario>,
+    policy: &residency::policy::Policy,
+    wrong: &mut Vec<String>,
+) -> Result<residency::record::RunDocument, String> {
+    use residency::combine::{VantageRun, combine};
+    use residency::history::{RunId, Seq};
+    let mut runs = Vec::new();
+    for (n, v) in vantages.into_iter().enumerate() {
+        let mut policy = policy.clone();
+        policy.vantage = Some(v.vantage);
+        let doc = scenario::check_from(&Arc::new(v.world), &policy, &v.label)?;
+        if doc.verdict.as_str() != v.alone {
+            wrong.push(format!(
+                "from {} alone: verdict {}, expected {} (reasons: {:?})",
+                v.label,
+                doc.verdict,
+                v.alone,
+                doc.endpoints
+                    .iter()
+                    .flat_map(|e| &e.addresses)
+                    .flat_map(|a| &a.reasons)
+                    .collect::<Vec<_>>()
+            ));
+        }
+        let n = i64::try_from(n).map_err(|e| e.to_string())? + 1;
+        runs.push(VantageRun {
+            run_id: RunId(n),
+            seq: Seq(n),
+            hash: format!("scenario-run-{n}"),
+            started_at: doc.started_at,
+            document: doc,
+        });
+    }
+    let now = chrono::Utc::now();
+    let window = residency::record::Window {
+        duration: "1h".into(),
+        seconds: 3600,
+        since: now - chrono::Duration::hours(1),
+        until: now,
+    };
+    combine(&runs, window).ok_or_else(|| "nothing to combine".to_string())
+}
+
 fn run(path: &Path) -> Result<(), String> {
-    let (Scenario { world, expect, .. }, policy) = scenario::load(path)?;
-    let doc = scenario::check(&Arc::new(world), &policy)?;
+    let (
+        Scenario {
+            world,
+            vantages,
+            expect,
+            ..
+        },
+        policy,
+    ) = scenario::load(path)?;
+    let mut wrong = Vec::new();
+    let doc = if vantages.is_empty() {
+        scenario::check(&Arc::new(world), &policy)?
+    } else {
+        combined(vantages, &policy, &mut wrong)?
+    };
     let doc = serde_json::to_value(&doc).map_err(|e| e.to_string())?;
-    let wrong = mismatches(&doc, &expect);
+    wrong.extend(mismatches(&doc, &expect));
     if wrong.is_empty() {
         return Ok(());
     }

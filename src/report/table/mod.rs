@@ -1,7 +1,9 @@
 //! Plain-text tables for the terminal, every one: a run in full, `locate`, `doctor` and the
 //! comparisons (`diff`, `timeline`, `claims`) here; the history's listings (runs, events,
-//! failures, alert deliveries) in [`history`], the data sets' in [`data`].
+//! failures, alert deliveries) in [`history`], the data sets' in [`data`], a combined run's
+//! vantages and sites in [`combined`].
 
+mod combined;
 mod data;
 mod history;
 
@@ -273,6 +275,7 @@ pub fn run_document(doc: &RunDocument, stored: Option<&Stored>) -> String {
         doc.summary.queries
     );
     let _ = writeln!(out, "Sources  {}", doc.sources.join(", "));
+    combined::vantages(&mut out, doc);
     if let Some(i) = &doc.integrity {
         integrity(&mut out, i, "");
     }
@@ -349,6 +352,7 @@ pub fn run_document(doc: &RunDocument, stored: Option<&Stored>) -> String {
             for r in &a.reasons {
                 let _ = writeln!(out, "        {r}");
             }
+            combined::address(&mut out, a, "        ");
             measurements(&mut out, a.path.as_ref(), a.rtt.as_ref(), "        ");
         }
     }

@@ -61,6 +61,11 @@ pub struct Reach {
     pub max_km: f64,
     /// Every country with territory within `max_km` of the vantage point.
     pub countries: BTreeSet<CountryCode>,
+    /// Set when the bound comes from named vantage points (`combine`): the phrase that says
+    /// where, after the address ("lies where the RTT disks from a and b overlap"); `countries`
+    /// are then those where every disk overlaps (multilateration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
 }
 
 /// The farthest an address can be from the vantage point, given the minimum RTT to it.

@@ -46,7 +46,24 @@ pub struct Scenario {
     pub policy: String,
     #[serde(default)]
     pub world: World,
+    /// Several vantage points, each with its own world: the runs are then combined
+    /// (`residency combine`) and `expect` is about the combined run.
+    #[serde(default)]
+    pub vantages: Vec<VantageScenario>,
     pub expect: Expect,
+}
+
+/// One vantage point of a combined scenario: where it is, what it sees, and what its own run
+/// must conclude.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VantageScenario {
+    pub label: String,
+    pub vantage: residency::sources::physics::Vantage,
+    #[serde(default)]
+    pub world: World,
+    /// The verdict of this vantage's run alone.
+    pub alone: String,
 }
 
 /// The simulated network and databases.
@@ -229,6 +246,19 @@ pub struct ExpectAddress {
     /// RTT sample methods discarded as not the address's own, exactly.
     #[serde(default)]
     pub untrusted: Option<Vec<String>>,
+    /// Combined runs: whether it is anycast, how many sites, where the disks overlap, and
+    /// what each must be part of one of `decided_by`.
+    #[serde(default)]
+    pub anycast: Option<bool>,
+    #[serde(default)]
+    pub sites: Option<Vec<Option<CountryCode>>>,
+    #[serde(default)]
+    pub intersection: Option<Vec<CountryCode>>,
+    #[serde(default)]
+    pub decided_by: Vec<String>,
+    /// Combined runs: per vantage label, the site numbers (from 1) its traffic may reach.
+    #[serde(default)]
+    pub catchments: BTreeMap<String, Vec<usize>>,
 }
 
 /// A scenario file read and its policy parsed; errors name the file.
@@ -244,6 +274,11 @@ pub fn load(path: &Path) -> Result<(Scenario, Policy), String> {
 
 /// Runs the real `check` pipeline in `world`; never touches the network.
 pub fn check(world: &Arc<World>, policy: &Policy) -> Result<RunDocument, String> {
+    check_from(world, policy, "test")
+}
+
+/// [`check`], recorded as measured from the vantage labelled `label`.
+pub fn check_from(world: &Arc<World>, policy: &Policy, label: &str) -> Result<RunDocument, String> {
     let resolvers = policy
         .resolvers
         .clone()
@@ -255,6 +290,7 @@ pub fn check(world: &Arc<World>, policy: &Policy) -> Result<RunDocument, String>
         trace_concurrency: 8,
         dns: policy.dns,
         capture: None,
+        measured_from: residency::measure::vantage::MeasuredFrom::local(Some(label)),
     };
     let trace = policy.trace.settings;
     let instruments = Instruments {
