@@ -44,6 +44,7 @@ mod watch;
 
 mod history;
 
+mod combine;
 mod compare;
 
 mod properties;
