@@ -158,6 +158,63 @@ pub struct EndpointHistory {
     pub first_non_compliant: Option<String>,
 }
 
+/// Most RTT disks drawn on one map: beyond that the map is a scribble, and the tables hold
+/// every disk anyway.
+const MAX_MAP_DISKS: usize = 24;
+
+/// The run's vantage point, or a combined run's vantage points.
+fn map_vantages(doc: &RunDocument) -> Vec<svg::MapVantage> {
+    if doc.is_combined() {
+        return doc
+            .vantages
+            .iter()
+            .filter_map(|v| {
+                Some(svg::MapVantage {
+                    latitude: v.latitude?,
+                    longitude: v.longitude?,
+                    label: v.label.clone(),
+                })
+            })
+            .collect();
+    }
+    doc.vantage
+        .iter()
+        .map(|v| svg::MapVantage {
+            latitude: v.latitude,
+            longitude: v.longitude,
+            label: "vantage point".into(),
+        })
+        .collect()
+}
+
+/// A combined run's RTT disks, anycast addresses first (theirs are the disks that matter).
+fn map_disks(doc: &RunDocument) -> Vec<svg::MapDisk> {
+    let mut addresses: Vec<&crate::record::AddressResult> =
+        doc.endpoints.iter().flat_map(|e| &e.addresses).collect();
+    addresses.sort_by_key(|a| a.anycast != Some(true));
+    addresses
+        .into_iter()
+        .flat_map(|a| {
+            a.measured_from.iter().filter_map(move |m| {
+                Some(svg::MapDisk {
+                    latitude: m.latitude?,
+                    longitude: m.longitude?,
+                    radius_km: m.max_km?,
+                    title: format!(
+                        "{} from {}: {:.2} ms, within {:.0} km",
+                        a.ip,
+                        m.vantage,
+                        m.min_rtt_ms.unwrap_or(f64::NAN),
+                        m.max_km.unwrap_or(f64::NAN)
+                    ),
+                    verdict: a.verdict,
+                })
+            })
+        })
+        .take(MAX_MAP_DISKS)
+        .collect()
+}
+
 /// The shown run in full.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunDetail {
@@ -171,6 +228,8 @@ pub struct RunDetail {
     /// The residency that measured the run.
     pub tool: ToolInfo,
     pub vantage: Option<VantageRow>,
+    /// A combined run's window and vantage runs; null for a run measured from one place.
+    pub combined: Option<CombinedRow>,
     pub resolvers: Vec<String>,
     pub client_subnets: Vec<String>,
     pub repeat: u32,
@@ -187,6 +246,16 @@ pub struct VantageRow {
     pub country_name: Option<String>,
     pub latitude: f64,
     pub longitude: f64,
+}
+
+/// What a combined run combines, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CombinedRow {
+    /// As given, e.g. `1h`.
+    pub window: String,
+    pub since: String,
+    pub until: String,
+    pub vantages: Vec<crate::record::CombinedVantage>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -427,7 +496,8 @@ pub fn build(
             &map_points,
             &doc.policy.allow,
             &doc.policy.deny,
-            doc.vantage.as_ref().map(|v| v.point()),
+            &map_vantages(&doc),
+            &map_disks(&doc),
         ),
     };
 
@@ -693,6 +763,12 @@ fn detail(
             country_name: name_of(v.country),
             latitude: v.latitude,
             longitude: v.longitude,
+        }),
+        combined: doc.window.as_ref().map(|w| CombinedRow {
+            window: w.duration.clone(),
+            since: time::micros(&w.since),
+            until: time::micros(&w.until),
+            vantages: doc.vantages.clone(),
         }),
         resolvers: doc.resolvers.clone(),
         client_subnets: doc.client_subnets.iter().map(|n| n.to_string()).collect(),

@@ -531,14 +531,62 @@ fn ring_path(d: &mut String, ring: &[(f64, f64)], shift: f64) {
     d.push('z');
 }
 
+/// A vantage point on the map: a black diamond, labelled when there are several.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapVantage {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub label: String,
+}
+
+/// An RTT disk on the map: every point within `radius_km` of a vantage (a combined run's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapDisk {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub radius_km: f64,
+    /// What it bounds, for the tooltip: `203.0.113.10 from delhi, 10.5 ms`.
+    pub title: String,
+    pub verdict: Verdict,
+}
+
+/// The point `km` from `(lat, lon)` along `bearing` (radians), on the sphere.
+fn destination(lat: f64, lon: f64, bearing: f64, km: f64) -> (f64, f64) {
+    let d = km / crate::sources::physics::EARTH_RADIUS_KM;
+    let (lat1, lon1) = (lat.to_radians(), lon.to_radians());
+    let lat2 = (lat1.sin() * d.cos() + lat1.cos() * d.sin() * bearing.cos()).asin();
+    let lon2 =
+        lon1 + (bearing.sin() * d.sin() * lat1.cos()).atan2(d.cos() - lat1.sin() * lat2.sin());
+    let lon2 = (lon2.to_degrees() + 540.0).rem_euclid(360.0) - 180.0;
+    (lat2.to_degrees(), lon2)
+}
+
+/// A disk's outline as an SVG path: 72 points along the geodesic circle, the pen lifted where
+/// the outline crosses the antimeridian (so it never streaks across the map).
+fn disk_path(disk: &MapDisk) -> String {
+    let mut d = String::new();
+    let mut last_x: Option<f64> = None;
+    for i in 0..=72 {
+        let bearing = f64::from(i) * std::f64::consts::TAU / 72.0;
+        let (lat, lon) = destination(disk.latitude, disk.longitude, bearing, disk.radius_km);
+        let (x, y) = project(lon, lat.clamp(-MAP_TOP_LAT, MAP_TOP_LAT));
+        let jump = last_x.is_none_or(|lx| (x - lx).abs() > WIDTH / 2.0);
+        let _ = write!(d, "{}{x:.1} {y:.1}", if jump { "M" } else { "L" });
+        last_x = Some(x);
+    }
+    d
+}
+
 /// The world (equirectangular, 84°N to about 77°S) with allowed countries tinted green,
 /// denied ones red, a circle per country where addresses were located (area by count, colour
-/// by the worst verdict there) and the vantage point as a black diamond.
+/// by the worst verdict there), the vantage points as black diamonds and, for a combined run,
+/// the RTT disks that placed its addresses.
 pub fn world_map(
     points: &[MapPoint],
     allow: &[CountryCode],
     deny: &[CountryCode],
-    vantage: Option<(f64, f64)>,
+    vantages: &[MapVantage],
+    disks: &[MapDisk],
 ) -> String {
     let mut out = String::new();
     let height = MAP_HEIGHT + 24.0;
@@ -567,6 +615,15 @@ pub fn world_map(
         );
     }
     out.push_str("</g>");
+    for disk in disks.iter().filter(|d| d.radius_km.is_finite()) {
+        let _ = write!(
+            out,
+            "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1\" stroke-dasharray=\"4 3\"><title>{}</title></path>",
+            disk_path(disk),
+            verdict_colour(disk.verdict),
+            xml_escape(&disk.title)
+        );
+    }
     let countries = Countries::shipped().ok();
     let max = points.iter().map(|p| p.addresses).max().unwrap_or(1).max(1) as f64;
     let mut sorted: Vec<&MapPoint> = points.iter().collect();
@@ -592,13 +649,17 @@ pub fn world_map(
         );
         text(&mut out, x, y - r - 2.0, "middle", p.country.as_str());
     }
-    if let Some((lat, lon)) = vantage {
-        let (x, y) = project(lon, lat);
+    for v in vantages {
+        let (x, y) = project(v.longitude, v.latitude);
         let _ = write!(
             out,
-            "<path d=\"M{x:.1} {:.1}l5 6l-5 6l-5 -6z\" fill=\"#000000\"><title>vantage point</title></path>",
-            y - 6.0
+            "<path d=\"M{x:.1} {:.1}l5 6l-5 6l-5 -6z\" fill=\"#000000\"><title>vantage point {}</title></path>",
+            y - 6.0,
+            xml_escape(&v.label)
         );
+        if vantages.len() > 1 {
+            text(&mut out, x + 7.0, y + 4.0, "start", &v.label);
+        }
     }
     legend(
         &mut out,
@@ -632,6 +693,22 @@ mod tests {
     }
 
     #[test]
+    fn a_disk_across_the_antimeridian_lifts_the_pen() {
+        let disk = MapDisk {
+            latitude: 0.0,
+            longitude: 179.0,
+            radius_km: 500.0,
+            title: String::new(),
+            verdict: Verdict::Compliant,
+        };
+        let d = disk_path(&disk);
+        assert_eq!(d.matches('M').count(), 3, "{d}");
+        // 500 km east of the equator at 179°E is past the antimeridian, near -176.5°.
+        let (lat, lon) = destination(0.0, 179.0, std::f64::consts::FRAC_PI_2, 500.0);
+        assert!(lat.abs() < 1e-9 && (lon + 176.5).abs() < 0.1, "{lat} {lon}");
+    }
+
+    #[test]
     fn buckets_cover_every_run_once() {
         for n in [1, 7, 180, 181, 1460] {
             let b = buckets(n);
@@ -656,8 +733,20 @@ mod tests {
             }],
             &[in_],
             &[],
-            Some((28.6, 77.2)),
+            &[MapVantage {
+                latitude: 28.6,
+                longitude: 77.2,
+                label: "delhi".into(),
+            }],
+            &[MapDisk {
+                latitude: 28.6,
+                longitude: 77.2,
+                radius_km: 1100.0,
+                title: "192.0.2.1 from delhi".into(),
+                verdict: Verdict::Compliant,
+            }],
         );
+        assert!(svg.contains("stroke-dasharray"), "the disk is drawn");
         // Microstates smaller than a pixel are left out; every country of any size is drawn.
         assert!(base_paths().len() > 190, "{}", base_paths().len());
         assert!(svg.contains("<circle"));

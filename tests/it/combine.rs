@@ -163,6 +163,54 @@ fn a_combined_run_is_recorded_in_the_chain_verified_compared_and_reported() {
     );
     let diff = json(&diff);
     assert!(diff.to_string().contains("compliant"), "{diff}");
+
+    // The reports name the vantage runs and draw both vantages and their disks.
+    let combined_id = doc["history"]["run_id"].to_string();
+    for out in ["combined.html", "combined.md", "combined.pdf"] {
+        let o = Residency::new(dir.path())
+            .args(["report", "lens", "--run", &combined_id, "--out", out])
+            .output();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{out}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let html = std::fs::read_to_string(dir.path().join("combined.html")).expect("html");
+    assert!(
+        html.contains("Vantage points combined"),
+        "the vantage table"
+    );
+    for (stored, label) in [(&stored[0], "delhi"), (&stored[1], "chennai")] {
+        assert!(
+            html.contains(&stored.hash),
+            "{label}'s run hash is in the report"
+        );
+        assert!(
+            html.contains(&format!("vantage point {label}")),
+            "{label}'s diamond"
+        );
+        assert!(
+            html.contains(&format!(
+                "203.0.113.10 from {label}: 10.50 ms, within 1100 km"
+            )),
+            "{label}'s disk"
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("combined.md")).expect("md");
+    assert!(md.contains("combined from 2 vantage points"), "{md}");
+    let pdf = std::process::Command::new("pdftotext")
+        .args([dir.path().join("combined.pdf").as_os_str(), "-".as_ref()])
+        .output();
+    match pdf {
+        Ok(p) if p.status.success() => {
+            let text = String::from_utf8_lossy(&p.stdout);
+            assert!(text.contains("Vantage points combined"), "{text}");
+            assert!(text.contains("chennai") && text.contains("delhi"), "{text}");
+        }
+        _ => panic!("pdftotext (poppler-utils) is needed to read the PDF report: install it"),
+    }
 }
 
 #[test]
