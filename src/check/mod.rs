@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod doctor;
 pub mod locate;
+pub mod remote;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -208,7 +209,73 @@ pub async fn check_policy<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>
             list.push(resolution);
         }
     }
+    // PTR names are DNS answers too: from an intercepted resolver they would be the
+    // interceptor's words.
+    let reverse = settings
+        .resolvers
+        .first()
+        .filter(|server| integrity.distrust(&server.to_string()).is_none())
+        .map(|server| ReverseDns {
+            resolver: Arc::clone(&resolver),
+            server: *server,
+        });
+    let measured = Measured {
+        started_at,
+        per_endpoint,
+        integrity,
+        queries: planned,
+    };
+    let instruments = Located {
+        tracer,
+        reverse,
+        registry,
+        watcher,
+    };
+    judge_measured(policy, settings, measured, instruments, geo, progress).await
+}
 
+/// What a run measured before anything is located: each endpoint's answers (in the policy's
+/// order) and what the survey found about the vantage point.
+pub struct Measured {
+    pub started_at: DateTime<Utc>,
+    pub per_endpoint: Vec<Vec<Resolution>>,
+    pub integrity: Integrity,
+    /// How many queries were planned.
+    pub queries: usize,
+}
+
+/// What locates the answered addresses: the tracer (its paths and RTTs are the run's), reverse
+/// DNS, the registry, and the watcher of reply TTLs.
+pub struct Located<R, T> {
+    pub tracer: Option<Arc<T>>,
+    pub reverse: Option<ReverseDns<R>>,
+    pub registry: Option<Arc<Registry>>,
+    pub watcher: Option<integrity::TtlWatcher>,
+}
+
+/// Locates and judges every address the answers gave, then the endpoints and the run: the
+/// second half of [`check_policy`], also run on measurements made elsewhere (RIPE Atlas
+/// probes), so they go through the same evidence, physics and integrity rules.
+pub async fn judge_measured<R: Resolve + 'static, T: Trace + 'static>(
+    policy: &Policy,
+    settings: &CheckSettings,
+    measured: Measured,
+    instruments: Located<R, T>,
+    geo: &Geolocator,
+    progress: &ProgressBar,
+) -> RunDocument {
+    let Measured {
+        started_at,
+        per_endpoint,
+        integrity,
+        queries: planned,
+    } = measured;
+    let Located {
+        tracer,
+        reverse,
+        registry,
+        watcher,
+    } = instruments;
     let rules = Rules {
         allow: &policy.allow,
         deny: &policy.deny,
@@ -254,16 +321,6 @@ pub async fn check_policy<R: Resolve + 'static, T: Trace + 'static, S: Surveyor>
         policy.id,
         distinct.len()
     ));
-    // PTR names are DNS answers too: from an intercepted resolver they would be the
-    // interceptor's words.
-    let reverse = settings
-        .resolvers
-        .first()
-        .filter(|server| integrity.distrust(&server.to_string()).is_none())
-        .map(|server| ReverseDns {
-            resolver: Arc::clone(&resolver),
-            server: *server,
-        });
     let facts = evidence::gather(
         &distinct,
         geo,

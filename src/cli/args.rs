@@ -79,6 +79,12 @@ pub enum Command {
         #[command(subcommand)]
         action: DataAction,
     },
+    /// Record measurements made elsewhere as vantage runs of a policy, one per probe, for
+    /// `combine`.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
     /// Clear the on-disk registry cache (RDAP and WHOIS answers), e.g. after a vendor moved.
     ClearCache {
         /// Which source's answers to forget.
@@ -582,6 +588,36 @@ impl MeasureArgs {
             stale_after: self.stale_after,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// RIPE Atlas ping and traceroute results (NDJSON or a JSON array, as
+    /// /api/v2/measurements/ID/results/ serves them; firmware 1 to 5000+), judged against the
+    /// policy: one run per probe, labelled atlas:PROBE.
+    Atlas(ImportAtlasArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportAtlasArgs {
+    /// Result files.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// The policy the results are judged against (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The probes' metadata (/api/v2/probes/?id__in=… saved as JSON): where each probe's host
+    /// says it is. Without it no probe's RTT bounds anything.
+    #[arg(long, value_name = "FILE")]
+    pub probes: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub declared: DeclaredArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub db: DbArg,
 }
 
 #[derive(Debug, Subcommand)]

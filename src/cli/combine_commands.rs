@@ -1,5 +1,5 @@
 //! `combine`: each vantage point's latest run of a policy taken together, recorded as a run of
-//! its own kind.
+//! its own kind; and `import atlas`, which records RIPE Atlas probes' results as vantage runs.
 
 use chrono::Utc;
 
@@ -50,4 +50,64 @@ pub(super) fn combine(args: &CombineArgs) -> Result<Exit, CliError> {
         )?)?),
     }
     Ok(doc.verdict.into())
+}
+
+/// `import atlas`: every probe's run recorded; problems in the files on stderr, with the file.
+pub(super) fn import_atlas(args: &ImportAtlasArgs) -> Result<Exit, CliError> {
+    let policy = crate::policy::load(&args.policy)?;
+    let options = crate::run::MeasureOptions {
+        registry: args.registry.overrides(),
+        cloud_ranges: args.declared.cloud_ranges.clone(),
+        ..crate::run::MeasureOptions::default()
+    };
+    let prepared = crate::run::prepare(policy, &options)?;
+    let input = crate::run::import::read_atlas(&args.results, args.probes.as_deref())
+        .map_err(crate::run::RunError::from)?;
+    for f in &input.files {
+        for p in &f.problems {
+            errln!("warning: {}: {p}", f.file.display());
+        }
+    }
+    let registry = options.registry.registry(&prepared.policy().registry)?;
+    let mut history = History::open(&args.db.path())?;
+    let runtime = super::measure_commands::runtime()?;
+    let mut notes = Vec::new();
+    let runs = crate::run::import::import_atlas(
+        &mut history,
+        &prepared,
+        &input,
+        registry,
+        &runtime,
+        &mut notes,
+    )?;
+    for n in &notes {
+        errln!("warning: {n}");
+    }
+    let mut worst = crate::model::Verdict::Compliant;
+    let mut json = Vec::new();
+    for (doc, stored) in &runs {
+        worst = worst.max(doc.verdict);
+        match args.format {
+            Format::Table => outln!(
+                "{}: run #{} seq {} {} hash {} ({})",
+                doc.measured_from.as_ref().map_or("?", |m| m.label.as_str()),
+                stored.run_id,
+                stored.seq,
+                doc.verdict.as_str(),
+                stored.hash,
+                doc.vantage
+                    .map_or_else(|| "no usable location".to_string(), |v| v.to_string())
+            ),
+            Format::Json => json.push(with_history(doc, stored)?),
+        }
+    }
+    match args.format {
+        Format::Json => text::print_json(&serde_json::to_string_pretty(&json)?),
+        Format::Table => outln!(
+            "{} vantage runs recorded; take them together with `residency combine {}`",
+            runs.len(),
+            prepared.policy().id
+        ),
+    }
+    Ok(worst.into())
 }

@@ -182,6 +182,9 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::ClearCache { source } => measure_cmd::clear_cache(source),
         Command::Data { action } => data_cmd::data(&action),
         Command::Combine(args) => combine_commands::combine(&args),
+        Command::Import {
+            source: ImportSource::Atlas(args),
+        } => combine_commands::import_atlas(&args),
         Command::Diff {
             policy_id,
             from,

@@ -11,6 +11,7 @@
 //! not delivered) is handed to the caller as a [`Notice`], whose text is the message to show.
 
 pub mod alert;
+pub mod import;
 pub mod lock;
 pub mod schedule;
 
@@ -58,6 +59,8 @@ pub enum RunError {
     Registry(#[from] RegistryError),
     #[error("cloud range file {0}")]
     CloudRanges(#[from] declared::RangeError),
+    #[error(transparent)]
+    Import(#[from] import::ImportError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
     #[error("cannot encode JSON: {0}")]

@@ -502,8 +502,11 @@ async fn probe<T: Trace + 'static>(
     let mut tasks = JoinSet::new();
     for path in &paths {
         let from_trace = path.target_rtt();
-        let reached = from_trace.min_rtt_ms.is_some();
+        let pinged = tracer.pings(path.target).await;
+        let reached = from_trace.min_rtt_ms.is_some()
+            || pinged.as_ref().is_some_and(|p| p.min_rtt_ms.is_some());
         samples.entry(path.target).or_default().push(from_trace);
+        samples.entry(path.target).or_default().extend(pinged);
         // Where the trace's own method is intercepted, its replies will not count, so the
         // handshake is the address's only chance of an RTT.
         if !reached || trace_intercepted {
@@ -521,7 +524,11 @@ async fn probe<T: Trace + 'static>(
         }
     }
     while let Some(joined) = tasks.join_next().await {
-        if let Ok((ip, sample)) = joined {
+        // A tracer that cannot make handshakes (measurements made elsewhere) sends none:
+        // nothing was measured, so nothing is recorded.
+        if let Ok((ip, sample)) = joined
+            && sample.sent > 0
+        {
             samples.entry(ip).or_default().push(sample);
         }
     }
@@ -647,7 +654,8 @@ fn apply_physics(
     };
     let countries = Countries::shipped().map_err(|e| e.to_string())?;
     let bound = RttBound::from_rtt(min_rtt_ms);
-    for e in evidence.iter_mut() {
+    // A claim refuted already (special-purpose space) keeps the first reason.
+    for e in evidence.iter_mut().filter(|e| e.refuted.is_none()) {
         let check = match (&e.coordinates, e.country) {
             (Some(coords), _) => {
                 let label = match (&e.city, e.country) {

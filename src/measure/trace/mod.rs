@@ -194,6 +194,16 @@ pub trait Trace: Send + Sync {
         probes: u32,
         timeout: Duration,
     ) -> impl std::future::Future<Output = RttSample> + Send;
+
+    /// Echo RTTs to `target` that were measured apart from its trace (a RIPE Atlas ping), as
+    /// one sample; `None` (the default) when this tracer has none: ours time the target with
+    /// its trace and a handshake.
+    fn pings(
+        &self,
+        _target: IpAddr,
+    ) -> impl std::future::Future<Output = Option<RttSample>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// Traces every target with at most `concurrency` traces in flight; paths come back in the

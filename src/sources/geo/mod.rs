@@ -129,8 +129,58 @@ impl Geolocator {
 
     /// One piece of evidence per source, in source order, whatever each one said; agreement is
     /// judged later, so nothing is merged or dropped here.
+    ///
+    /// An address of special-purpose space that many networks use at once (RFC 1918 private,
+    /// shared CGN space, link-local, IPv6 unique-local) has no place: whatever a database says
+    /// of it stays listed but is refuted, so a probe's home router is never "located" in the
+    /// country some database assigned that range to. Loopback is left alone: it is this
+    /// machine, which a lab database may place on purpose.
     pub fn locate_all(&self, ip: IpAddr) -> Vec<Evidence> {
-        self.sources.iter().map(|s| s.locate(ip)).collect()
+        let mut evidence: Vec<Evidence> = self.sources.iter().map(|s| s.locate(ip)).collect();
+        if let Some(space) = special_purpose(ip) {
+            for e in evidence.iter_mut().filter(|e| e.country.is_some()) {
+                e.refuted = Some(format!(
+                    "{}: {ip} is {space}, used by many networks at once: no source can place it",
+                    e.source
+                ));
+            }
+        }
+        evidence
+    }
+}
+
+/// The special-purpose space `ip` is in, when it is space that no single place owns
+/// (loopback is not: see [`Geolocator::locate_all`]).
+pub fn special_purpose(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_private() {
+                Some("private-use address space (RFC 1918)")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("shared address space for carrier-grade NAT (RFC 6598)")
+            } else if v4.is_link_local() {
+                Some("link-local address space")
+            } else if v4.is_unspecified() || v4.is_broadcast() {
+                Some("not a host address")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                special_purpose(IpAddr::V4(v4))
+            } else if v6.is_unspecified() {
+                Some("not a host address")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("unique-local address space (RFC 4193)")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("link-local address space")
+            } else {
+                None
+            }
+        }
     }
 }
 

@@ -10,6 +10,12 @@
 //!
 //! A file that is not Atlas results (an HTML error page saved by a browser) or a line that is
 //! cut off is reported with where it is; what parsed is still used.
+//!
+//! [`probes`] reads the probes' metadata (where their hosts say they are), and [`recorded`]
+//! plays one probe's results back as this crate's own measurements.
+
+pub mod probes;
+pub mod recorded;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -165,6 +171,20 @@ pub fn read_results(text: &str) -> (Vec<AtlasResult>, Vec<AtlasProblem>) {
             // Not one array: perhaps NDJSON whose lines are arrays; read it line by line.
             Err(_) => {}
         }
+    }
+    // One result written over several lines (pretty-printed), not NDJSON.
+    if start.starts_with('{')
+        && text.trim().lines().nth(1).is_some()
+        && let Ok(v) = serde_json::from_str::<Value>(text)
+    {
+        match result(&v) {
+            Ok(r) => out.push(r),
+            Err(what) => problems.push(AtlasProblem {
+                at: "line 1".into(),
+                what,
+            }),
+        }
+        return (out, problems);
     }
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
