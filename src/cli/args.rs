@@ -304,6 +304,38 @@ pub struct CheckArgs {
     pub db: DbArg,
     #[command(flatten)]
     pub measure: MeasureArgs,
+    #[command(flatten)]
+    pub atlas: AtlasArgs,
+}
+
+/// Measuring from RIPE Atlas probes as well (`check --atlas`).
+#[derive(Debug, Args)]
+pub struct AtlasArgs {
+    /// Also measure every endpoint from RIPE Atlas probes chosen as KIND=VALUE:COUNT,...
+    /// (countries, asn, prefix, area, probes), e.g. countries=IN:5,asn=55836:2; each probe's run
+    /// is recorded and all are combined with this machine's.
+    #[arg(long, value_name = "SELECTION", value_parser = parse_atlas_selection)]
+    pub atlas: Option<AtlasSelection>,
+    /// The file holding the RIPE Atlas API key (default: $RESIDENCY_ATLAS_KEY); never printed.
+    #[arg(long, value_name = "FILE", requires = "atlas")]
+    pub atlas_key_file: Option<PathBuf>,
+    /// The RIPE Atlas API to use (https; http only on this machine).
+    #[arg(long, value_name = "URL", default_value = crate::measure::atlas::api::DEFAULT_URL, requires = "atlas")]
+    pub atlas_url: String,
+    /// Refuse to create measurements estimated to cost more credits than this.
+    #[arg(long, value_name = "N", default_value_t = 5000, requires = "atlas")]
+    pub max_credits: u64,
+    /// How long to wait for the probes' results; what came by then is used.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_window, requires = "atlas")]
+    pub atlas_wait: Duration,
+}
+
+/// A parsed `--atlas` selection.
+#[derive(Debug, Clone)]
+pub struct AtlasSelection(pub Vec<crate::measure::atlas::api::ProbeRequest>);
+
+fn parse_atlas_selection(s: &str) -> Result<AtlasSelection, String> {
+    crate::measure::atlas::api::parse_selection(s).map(AtlasSelection)
 }
 
 #[derive(Debug, Args)]

@@ -111,3 +111,134 @@ pub(super) fn import_atlas(args: &ImportAtlasArgs) -> Result<Exit, CliError> {
     }
     Ok(worst.into())
 }
+
+/// `check --atlas`: the probes asked, their runs recorded, then combined with this machine's.
+pub(super) struct AtlasRound {
+    api: crate::measure::atlas::api::AtlasApi,
+    plan: crate::run::remote::AtlasPlan,
+}
+
+impl AtlasRound {
+    /// `None` without `--atlas`; an error when the key or the URL is wrong.
+    pub(super) fn from_args(args: &AtlasArgs) -> Result<Option<AtlasRound>, CliError> {
+        use crate::measure::atlas::api::{AtlasApi, AtlasKey};
+        let Some(selection) = &args.atlas else {
+            return Ok(None);
+        };
+        let key =
+            AtlasKey::load(args.atlas_key_file.as_deref()).map_err(crate::run::RunError::from)?;
+        let api = AtlasApi::new(&args.atlas_url, key, std::time::Duration::from_secs(30))
+            .map_err(crate::run::RunError::from)?;
+        Ok(Some(AtlasRound {
+            api,
+            plan: crate::run::remote::AtlasPlan {
+                probes: selection.0.clone(),
+                max_credits: args.max_credits,
+                wait: args.atlas_wait,
+            },
+        }))
+    }
+
+    /// Measures `local`'s endpoints from the probes, records one run per probe and the combined
+    /// run of all of them with `local`.
+    pub(super) fn round(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        history: &mut History,
+        prepared: &crate::run::Prepared,
+        options: &crate::run::MeasureOptions,
+        (local, stored): (&crate::record::RunDocument, &Stored),
+    ) -> Result<(crate::record::RunDocument, Stored), CliError> {
+        let definitions = crate::run::remote::definitions(local);
+        let mut notes = Vec::new();
+        let bar = indicatif::ProgressBar::new(0);
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let description = format!("residency {}", prepared.policy().id);
+        let input = runtime
+            .block_on(crate::run::remote::measure(
+                &self.api,
+                &self.plan,
+                &definitions,
+                &description,
+                &bar,
+                &mut notes,
+            ))
+            .map_err(crate::run::RunError::from)?;
+        for f in &input.files {
+            for p in &f.problems {
+                errln!("warning: {}: {p}", f.file.display());
+            }
+        }
+        let registry = options.registry.registry(&prepared.policy().registry)?;
+        let runs = if input.results.is_empty() {
+            notes.push(
+                "no RIPE Atlas probe reported a result: only this machine's run is combined".into(),
+            );
+            Vec::new()
+        } else {
+            crate::run::import::import_atlas(
+                history, prepared, &input, registry, runtime, &mut notes,
+            )?
+        };
+        for n in &notes {
+            errln!("{n}");
+        }
+        for (doc, at) in &runs {
+            outln!(
+                "{}: run #{} seq {} {} hash {}",
+                doc.measured_from.as_ref().map_or("?", |m| m.label.as_str()),
+                at.run_id,
+                at.seq,
+                doc.verdict.as_str(),
+                at.hash
+            );
+        }
+        let vantage_runs: Vec<combine::VantageRun> = std::iter::once((local, stored))
+            .chain(runs.iter().map(|(d, s)| (d, s)))
+            .map(|(doc, at)| combine::VantageRun {
+                run_id: at.run_id,
+                seq: at.seq,
+                hash: at.hash.clone(),
+                started_at: doc.started_at,
+                document: doc.clone(),
+            })
+            .collect();
+        let until = Utc::now();
+        let since = vantage_runs
+            .iter()
+            .map(|r| r.started_at)
+            .min()
+            .unwrap_or(until);
+        let span = (until - since).to_std().unwrap_or_default();
+        let window = Window {
+            duration: humantime::format_duration(std::time::Duration::from_secs(span.as_secs()))
+                .to_string(),
+            seconds: span.as_secs(),
+            since,
+            until,
+        };
+        let doc = combine::combine(&vantage_runs, window).ok_or_else(|| {
+            combine::CombineError::NoRuns {
+                policy: prepared.policy().id.clone(),
+                since: crate::time::seconds(&since),
+                until: crate::time::seconds(&until),
+            }
+        })?;
+        let recorded = history.append(&NewRun {
+            policy_id: doc.policy.id.clone(),
+            started_at: doc.started_at,
+            finished_at: doc.finished_at,
+            verdict: doc.verdict,
+            document: serde_json::to_value(&doc)?,
+        })?;
+        let at = Stored {
+            run_id: recorded.id,
+            seq: recorded.seq,
+            hash: recorded.hash,
+            database: history.path().display().to_string(),
+        };
+        Ok((doc, at))
+    }
+}

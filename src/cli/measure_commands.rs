@@ -96,10 +96,12 @@ pub(super) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
             })
         })
         .collect::<Result<Vec<_>, run::RunError>>()?;
+    // The key and the API are checked before anything is measured.
+    let atlas = super::combine_commands::AtlasRound::from_args(&args.atlas)?;
     let history = History::open(&args.db.path())?;
     let runtime = runtime()?;
     let stop = run::shutdown_signal(&runtime);
-    let mut runner = Runner::new(history, options, stop);
+    let mut runner = Runner::new(history, options.clone(), stop);
 
     let mut worst = Verdict::Compliant;
     let mut json_docs = Vec::new();
@@ -121,6 +123,25 @@ pub(super) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
             }
             Outcome::Interrupted => return Err(CliError::Interrupted(p.policy().id.to_string())),
         };
+        if let Some(atlas) = &atlas {
+            // This machine's run first, then the probes', then all of them together.
+            if args.format == Format::Table {
+                out!("{}", table::run_document(&doc, Some(&stored)));
+            }
+            let (combined, at) = atlas.round(
+                &runtime,
+                runner.history_mut(),
+                &p,
+                &options,
+                (&doc, &stored),
+            )?;
+            worst = worst.max(combined.verdict);
+            match args.format {
+                Format::Table => out!("\n{}", table::run_document(&combined, Some(&at))),
+                Format::Json => json_docs.push(with_history(&combined, &at)?),
+            }
+            continue;
+        }
         worst = worst.max(doc.verdict);
         match args.format {
             Format::Table => out!("{}", table::run_document(&doc, Some(&stored))),

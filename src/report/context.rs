@@ -158,63 +158,6 @@ pub struct EndpointHistory {
     pub first_non_compliant: Option<String>,
 }
 
-/// Most RTT disks drawn on one map: beyond that the map is a scribble, and the tables hold
-/// every disk anyway.
-const MAX_MAP_DISKS: usize = 24;
-
-/// The run's vantage point, or a combined run's vantage points.
-fn map_vantages(doc: &RunDocument) -> Vec<svg::MapVantage> {
-    if doc.is_combined() {
-        return doc
-            .vantages
-            .iter()
-            .filter_map(|v| {
-                Some(svg::MapVantage {
-                    latitude: v.latitude?,
-                    longitude: v.longitude?,
-                    label: v.label.clone(),
-                })
-            })
-            .collect();
-    }
-    doc.vantage
-        .iter()
-        .map(|v| svg::MapVantage {
-            latitude: v.latitude,
-            longitude: v.longitude,
-            label: "vantage point".into(),
-        })
-        .collect()
-}
-
-/// A combined run's RTT disks, anycast addresses first (theirs are the disks that matter).
-fn map_disks(doc: &RunDocument) -> Vec<svg::MapDisk> {
-    let mut addresses: Vec<&crate::record::AddressResult> =
-        doc.endpoints.iter().flat_map(|e| &e.addresses).collect();
-    addresses.sort_by_key(|a| a.anycast != Some(true));
-    addresses
-        .into_iter()
-        .flat_map(|a| {
-            a.measured_from.iter().filter_map(move |m| {
-                Some(svg::MapDisk {
-                    latitude: m.latitude?,
-                    longitude: m.longitude?,
-                    radius_km: m.max_km?,
-                    title: format!(
-                        "{} from {}: {:.2} ms, within {:.0} km",
-                        a.ip,
-                        m.vantage,
-                        m.min_rtt_ms.unwrap_or(f64::NAN),
-                        m.max_km.unwrap_or(f64::NAN)
-                    ),
-                    verdict: a.verdict,
-                })
-            })
-        })
-        .take(MAX_MAP_DISKS)
-        .collect()
-}
-
 /// The shown run in full.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunDetail {
@@ -496,8 +439,8 @@ pub fn build(
             &map_points,
             &doc.policy.allow,
             &doc.policy.deny,
-            &map_vantages(&doc),
-            &map_disks(&doc),
+            &svg::map_vantages(&doc),
+            &svg::map_disks(&doc),
         ),
     };
 

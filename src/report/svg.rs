@@ -550,6 +550,63 @@ pub struct MapDisk {
     pub verdict: Verdict,
 }
 
+/// Most RTT disks drawn on one map: beyond that the map is a scribble, and the tables hold
+/// every disk anyway.
+const MAX_MAP_DISKS: usize = 24;
+
+/// The run's vantage point, or a combined run's vantage points.
+pub fn map_vantages(doc: &crate::record::RunDocument) -> Vec<MapVantage> {
+    if doc.is_combined() {
+        return doc
+            .vantages
+            .iter()
+            .filter_map(|v| {
+                Some(MapVantage {
+                    latitude: v.latitude?,
+                    longitude: v.longitude?,
+                    label: v.label.clone(),
+                })
+            })
+            .collect();
+    }
+    doc.vantage
+        .iter()
+        .map(|v| MapVantage {
+            latitude: v.latitude,
+            longitude: v.longitude,
+            label: "vantage point".into(),
+        })
+        .collect()
+}
+
+/// A combined run's RTT disks, anycast addresses first (theirs are the disks that matter).
+pub fn map_disks(doc: &crate::record::RunDocument) -> Vec<MapDisk> {
+    let mut addresses: Vec<&crate::record::AddressResult> =
+        doc.endpoints.iter().flat_map(|e| &e.addresses).collect();
+    addresses.sort_by_key(|a| a.anycast != Some(true));
+    addresses
+        .into_iter()
+        .flat_map(|a| {
+            a.measured_from.iter().filter_map(move |m| {
+                Some(MapDisk {
+                    latitude: m.latitude?,
+                    longitude: m.longitude?,
+                    radius_km: m.max_km?,
+                    title: format!(
+                        "{} from {}: {:.2} ms, within {:.0} km",
+                        a.ip,
+                        m.vantage,
+                        m.min_rtt_ms.unwrap_or(f64::NAN),
+                        m.max_km.unwrap_or(f64::NAN)
+                    ),
+                    verdict: a.verdict,
+                })
+            })
+        })
+        .take(MAX_MAP_DISKS)
+        .collect()
+}
+
 /// The point `km` from `(lat, lon)` along `bearing` (radians), on the sphere.
 fn destination(lat: f64, lon: f64, bearing: f64, km: f64) -> (f64, f64) {
     let d = km / crate::sources::physics::EARTH_RADIUS_KM;

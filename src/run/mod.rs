@@ -13,6 +13,7 @@
 pub mod alert;
 pub mod import;
 pub mod lock;
+pub mod remote;
 pub mod schedule;
 
 use std::fmt;
@@ -61,6 +62,8 @@ pub enum RunError {
     CloudRanges(#[from] declared::RangeError),
     #[error(transparent)]
     Import(#[from] import::ImportError),
+    #[error(transparent)]
+    Atlas(#[from] crate::measure::atlas::api::AtlasApiError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
     #[error("cannot encode JSON: {0}")]

@@ -146,7 +146,7 @@ fn lib_lists_the_stages_in_pipeline_order_and_each_imports_earlier_ones_or_an_al
         stages,
         [
             "policy", "measure", "sources", "judge", "record", "check", "run", "history",
-            "compare", "report", "cli"
+            "combine", "compare", "report", "cli"
         ]
     );
     let graph = stage_imports();

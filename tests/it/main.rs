@@ -16,6 +16,7 @@ mod common;
 mod policies;
 
 mod atlas;
+mod atlas_api;
 mod discover;
 mod discover_lab;
 mod http_lab;

@@ -11,9 +11,11 @@
 //! A file that is not Atlas results (an HTML error page saved by a browser) or a line that is
 //! cut off is reported with where it is; what parsed is still used.
 //!
-//! [`probes`] reads the probes' metadata (where their hosts say they are), and [`recorded`]
-//! plays one probe's results back as this crate's own measurements.
+//! [`api`] asks the Atlas API for measurements, [`probes`] reads the probes' metadata (where
+//! their hosts say they are), and [`recorded`] plays one probe's results back as this crate's
+//! own measurements.
 
+pub mod api;
 pub mod probes;
 pub mod recorded;
 

@@ -31,6 +31,18 @@ pub struct Request {
     pub count: usize,
     /// `http://127.0.0.1:port/`, for `self` links.
     pub base: String,
+    /// The request's header lines as sent, names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 pub struct Reply {
@@ -122,7 +134,7 @@ impl HttpServer {
         let seen = bodies.clone();
         let base = format!("http://{addr}/");
         let running = run(listener, move |mut stream| {
-            let Some((method, path, body)) = read_request(&mut stream) else {
+            let Some((method, path, body, headers)) = read_request(&mut stream) else {
                 return;
             };
             let count = counter.fetch_add(1, Ordering::SeqCst) + 1;
@@ -135,6 +147,7 @@ impl HttpServer {
                 body,
                 count,
                 base: base.clone(),
+                headers,
             });
             let mut head = format!(
                 "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -172,9 +185,12 @@ impl HttpServer {
     }
 }
 
-/// The method, path and body of a request, after reading its whole head and its
+/// Header lines, names lower-cased.
+type Headers = Vec<(String, String)>;
+
+/// The method, path, body and headers of a request, after reading its whole head and its
 /// `Content-Length` bytes of body (both bounded).
-fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
+fn read_request(stream: &mut TcpStream) -> Option<(String, String, String, Headers)> {
     let mut data = Vec::new();
     let mut byte = [0u8; 1024];
     let head_end = loop {
@@ -192,10 +208,14 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
     let mut first = lines.next()?.split_whitespace();
     let method = first.next()?.to_string();
     let path = first.next()?.to_string();
-    let length = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
         .unwrap_or(0)
         .min(1024 * 1024);
     while data.len() < head_end + length {
@@ -206,7 +226,7 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
         data.extend_from_slice(&byte[..n]);
     }
     let body = String::from_utf8_lossy(&data[head_end..head_end + length]).into_owned();
-    Some((method, path, body))
+    Some((method, path, body, headers))
 }
 
 /// An RDAP server for the documentation ranges; any other address is 404.
