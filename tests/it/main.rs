@@ -39,6 +39,7 @@ mod alerts;
 mod check;
 mod hostile;
 mod interception;
+mod multi_vantage;
 mod netlab;
 mod scenarios;
 mod watch;
