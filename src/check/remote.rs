@@ -29,10 +29,13 @@ use crate::sources::geo::Geolocator;
 use crate::sources::physics::Vantage;
 use crate::sources::registry::Registry;
 
-/// One probe, and where its host says it is.
+/// One probe, and where it is said to be.
 #[derive(Debug, Clone)]
 pub struct RemoteProbe {
+    /// The probe's id in the results (`prb_id`).
     pub id: u64,
+    /// How messages name it: `atlas probe 6001`, `globalping probe IN-Mumbai-AS55836`.
+    pub name: String,
     pub measured_from: MeasuredFrom,
     /// `None`: its place is unknown (or not in its declared country), so its RTTs bound nothing.
     pub vantage: Option<Vantage>,
@@ -71,8 +74,9 @@ pub async fn check_recorded(
         .iter()
         .map(|e| match &e.target {
             Target::Host(host) => {
-                let mut answers = recorded::resolutions(probe.id, host, mine.iter().copied());
-                answers.extend(attributed(probe.id, host, &mine, attribution));
+                let mut answers =
+                    recorded::resolutions(probe.id, &probe.name, host, mine.iter().copied());
+                answers.extend(attributed(&probe.name, host, &mine, attribution));
                 answers
             }
             Target::Ip(_) => Vec::new(),
@@ -80,9 +84,9 @@ pub async fn check_recorded(
         .collect();
     let queries = per_endpoint.iter().map(Vec::len).sum();
     let integrity = Survey::skipped(&format!(
-        "measured by RIPE Atlas probe {}: no canaries can be sent from a probe, so whether its \
-         network intercepts is untested",
-        probe.id
+        "measured by {}: no canaries can be sent from a probe, so whether its network \
+         intercepts is untested",
+        probe.name
     ))
     .finish(&mut [], None);
     let (started_at, finished_at) = span(&mine);
@@ -101,8 +105,7 @@ pub async fn check_recorded(
         queries,
     };
     let instruments = Located::<DnsResolver, _> {
-        tracer: Some(Arc::new(RecordedTracer::new(
-            probe.id,
+        tracer: Some(Arc::new(RecordedTracer::new(probe.id, &probe.name,
             mine.iter().copied(),
         ))),
         reverse: None,
@@ -118,7 +121,7 @@ pub async fn check_recorded(
         &ProgressBar::hidden(),
     )
     .await;
-    doc.resolvers = vec![recorded::resolver_label(probe.id)];
+    doc.resolvers = vec![recorded::resolver_label(&probe.name)];
     doc.client_subnets = Vec::new();
     doc.finished_at = finished_at.max(doc.started_at);
     doc
@@ -127,7 +130,7 @@ pub async fn check_recorded(
 /// Answers for `host` from results measured by address, where a run of this machine resolved
 /// `host` to that address.
 fn attributed(
-    probe: u64,
+    probe: &str,
     host: &str,
     mine: &[&AtlasResult],
     attribution: &Attribution,
@@ -154,7 +157,7 @@ fn attributed(
         .enumerate()
         .map(|(i, addr)| Resolution {
             resolver: format!(
-                "atlas probe {probe}: measured by address, which {} resolved {host} to",
+                "{probe}: measured by address, which {} resolved {host} to",
                 attribution.from
             ),
             client_subnet: None,

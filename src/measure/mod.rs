@@ -5,13 +5,14 @@
 //! with client subnets), [`trace`] (paths and round-trip times), and [`integrity`] (canaries,
 //! per-target consistency and reply TTLs: whether the network in between answered instead);
 //! [`http`] (one HEAD per address and name: the certificate and the headers that name a CDN
-//! edge); [`capture`], what a device contacted on its own, read from its traffic; and
-//! [`atlas`], what RIPE Atlas probes measured elsewhere, read from their results; and
-//! [`vantage`], who measured a run.
+//! edge); [`capture`], what a device contacted on its own, read from its traffic;
+//! [`atlas`], what RIPE Atlas probes measured elsewhere, read from their results;
+//! [`globalping`], the same from Globalping's probes; and [`vantage`], who measured a run.
 //! Where an address is, is for [`crate::sources`] to say.
 
 pub mod atlas;
 pub mod capture;
+pub mod globalping;
 pub mod http;
 pub mod integrity;
 pub mod resolve;

@@ -130,6 +130,7 @@ pub fn probe_vantage(id: u64, info: Option<&ProbeInfo>) -> (RemoteProbe, Option<
     };
     let probe = RemoteProbe {
         id,
+        name: format!("atlas probe {id}"),
         measured_from: MeasuredFrom {
             kind: VantageKind::Atlas,
             label: format!("atlas:{id}"),
@@ -191,22 +192,41 @@ pub fn import_atlas(
     runtime: &tokio::runtime::Runtime,
     notes: &mut Vec<String>,
 ) -> Result<Vec<(RunDocument, Stored)>, RunError> {
-    let attribution = attribution(history, prepared)?;
-    let probes: BTreeSet<u64> = input.results.iter().filter_map(|r| r.prb_id).collect();
+    let ids: BTreeSet<u64> = input.results.iter().filter_map(|r| r.prb_id).collect();
     let unassigned = input.results.iter().filter(|r| r.prb_id.is_none()).count();
     if unassigned > 0 {
         notes.push(format!(
             "{unassigned} results name no probe (prb_id) and were not used"
         ));
     }
+    let probes: Vec<RemoteProbe> = ids
+        .into_iter()
+        .map(|id| {
+            let (probe, note) = probe_vantage(id, input.probes.iter().find(|p| p.id == id));
+            notes.extend(note);
+            probe
+        })
+        .collect();
+    import_remote(history, prepared, &input.results, &probes, registry, runtime)
+}
+
+/// Judges and records one run per probe of `probes` (RIPE Atlas or Globalping), from the
+/// results that name it.
+pub fn import_remote(
+    history: &mut History,
+    prepared: &Prepared,
+    results: &[AtlasResult],
+    probes: &[RemoteProbe],
+    registry: Option<Arc<Registry>>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<(RunDocument, Stored)>, RunError> {
+    let attribution = attribution(history, prepared)?;
     let mut out = Vec::new();
-    for id in probes {
-        let (probe, note) = probe_vantage(id, input.probes.iter().find(|p| p.id == id));
-        notes.extend(note);
+    for probe in probes {
         let doc = runtime.block_on(check_recorded(
             &prepared.policy,
-            &probe,
-            &input.results,
+            probe,
+            results,
             &attribution,
             &prepared.geo,
             registry.clone(),

@@ -15,9 +15,10 @@ use crate::measure::trace::{Hop, Protocol, RttSample, Trace, TracePath, TraceSta
 pub const PING_METHOD: &str = "atlas_ping";
 
 /// How a probe's answer for a name appears in the run document's `resolver` fields: the
-/// probe's own resolver, which Atlas does not name.
-pub fn resolver_label(probe: u64) -> String {
-    format!("atlas probe {probe} (its own resolver)")
+/// probe's own resolver, which neither Atlas nor Globalping names. `name` is the probe's, as
+/// messages call it (`atlas probe 6001`).
+pub fn resolver_label(name: &str) -> String {
+    format!("{name} (its own resolver)")
 }
 
 /// The traceroute as a path: one hop per TTL, the sentinel hop 255 left out, late replies
@@ -118,7 +119,7 @@ pub fn ping_sample(p: &AtlasPing) -> RttSample {
 /// pings, and `handshake` sends nothing (Atlas made none).
 #[derive(Debug, Default)]
 pub struct RecordedTracer {
-    probe: u64,
+    name: String,
     paths: HashMap<IpAddr, TracePath>,
     pings: HashMap<IpAddr, RttSample>,
 }
@@ -127,9 +128,13 @@ impl RecordedTracer {
     /// The tracer of probe `probe`'s results (results of other probes are ignored). Of several
     /// traceroutes of one target the one that reached it soonest is kept (the lowest RTT is
     /// what physics reads); several pings add up into one sample with the smallest RTT.
-    pub fn new<'a>(probe: u64, results: impl IntoIterator<Item = &'a AtlasResult>) -> Self {
+    pub fn new<'a>(
+        probe: u64,
+        name: &str,
+        results: impl IntoIterator<Item = &'a AtlasResult>,
+    ) -> Self {
         let mut tracer = RecordedTracer {
-            probe,
+            name: name.to_string(),
             ..RecordedTracer::default()
         };
         for r in results.into_iter().filter(|r| r.prb_id == Some(probe)) {
@@ -192,8 +197,8 @@ impl Trace for RecordedTracer {
                 protocol: Protocol::default(),
                 port: None,
                 status: TraceStatus::NotMeasured(format!(
-                    "atlas probe {} has no traceroute of {target} in the results",
-                    self.probe
+                    "{} has no traceroute of {target} in the results",
+                    self.name
                 )),
                 reached: false,
                 hops: Vec::new(),
@@ -227,21 +232,22 @@ impl Trace for RecordedTracer {
 /// the probe (`dst_name` is the host, `dst_addr` what it resolved to).
 pub fn resolutions<'a>(
     probe: u64,
+    name: &str,
     host: &str,
     results: impl IntoIterator<Item = &'a AtlasResult>,
 ) -> Vec<Resolution> {
     let wanted = host.trim_end_matches('.').to_ascii_lowercase();
     let mut out = Vec::new();
     for r in results.into_iter().filter(|r| r.prb_id == Some(probe)) {
-        let (Some(name), Some(addr)) = (&r.dst_name, r.dst_addr) else {
+        let (Some(dst), Some(addr)) = (&r.dst_name, r.dst_addr) else {
             continue;
         };
-        if name.trim_end_matches('.').to_ascii_lowercase() != wanted {
+        if dst.trim_end_matches('.').to_ascii_lowercase() != wanted {
             continue;
         }
         let attempt = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
         out.push(Resolution {
-            resolver: resolver_label(probe),
+            resolver: resolver_label(name),
             client_subnet: None,
             scope_prefix: None,
             record_type: if addr.is_ipv4() {
@@ -295,10 +301,10 @@ mod tests {
         // The late duplicate is neither sent nor received.
         assert_eq!((path.hops[2].sent, path.hops[2].received), (2, 2));
         assert_eq!(path.target_rtt().min_rtt_ms, Some(12.1));
-        let names = resolutions(6001, "API.vendor.test.", &results);
+        let names = resolutions(6001, "atlas probe 6001", "API.vendor.test.", &results);
         assert_eq!(names.len(), 1);
         assert_eq!(names[0].addresses, vec![target]);
-        assert_eq!(resolutions(6002, "api.vendor.test", &results).len(), 0);
+        assert_eq!(resolutions(6002, "atlas probe 6002", "api.vendor.test", &results).len(), 0);
     }
 
     #[test]
@@ -307,7 +313,7 @@ mod tests {
                       {"fw":4790,"prb_id":7,"type":"ping","dst_addr":"192.0.2.10","sent":3,"rcvd":3,"min":14.8,"result":[{"rtt":14.8},{"rtt":15.0},{"rtt":15.1}]},
                       {"fw":4790,"prb_id":8,"type":"ping","dst_addr":"192.0.2.10","sent":3,"rcvd":3,"min":1.0}]"#;
         let (results, _) = read_results(text);
-        let tracer = RecordedTracer::new(7, &results);
+        let tracer = RecordedTracer::new(7, "atlas probe 7", &results);
         let target: IpAddr = "192.0.2.10".parse().expect("ip");
         let sample = futures_ping(&tracer, target).expect("a sample");
         assert_eq!((sample.sent, sample.received), (6, 5));
