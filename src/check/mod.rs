@@ -592,10 +592,12 @@ fn document(
         client_subnets: policy.client_subnets.clone(),
         repeat: policy.repeat,
         vantage: policy.vantage,
+        // A remote probe says how its place is known (Globalping's is voted); a declared
+        // vantage of this machine is declared.
         measured_from: Some(MeasuredFrom {
-            location: policy
+            location: settings.measured_from.location.or(policy
                 .vantage
-                .map(|_| crate::measure::vantage::LocationKind::Declared),
+                .map(|_| crate::measure::vantage::LocationKind::Declared)),
             ..settings.measured_from.clone()
         }),
         trace: policy.trace.enabled.then_some(policy.trace.settings),

@@ -105,7 +105,9 @@ pub async fn check_recorded(
         queries,
     };
     let instruments = Located::<DnsResolver, _> {
-        tracer: Some(Arc::new(RecordedTracer::new(probe.id, &probe.name,
+        tracer: Some(Arc::new(RecordedTracer::new(
+            probe.id,
+            &probe.name,
             mine.iter().copied(),
         ))),
         reverse: None,

@@ -328,6 +328,29 @@ pub struct AtlasArgs {
     /// How long to wait for the probes' results; what came by then is used.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_window, requires = "atlas")]
     pub atlas_wait: Duration,
+    /// Also measure every endpoint from Globalping probes chosen as FIELD=VALUE:COUNT,...
+    /// (country, continent, region, state, city, asn, network, magic), e.g. country=IN:5; each
+    /// probe's run is recorded and all are combined with this machine's.
+    #[arg(long, value_name = "LOCATIONS", value_parser = parse_globalping_locations)]
+    pub globalping: Option<GlobalpingLocations>,
+    /// The file holding a Globalping token, which raises the hourly limit (default:
+    /// $RESIDENCY_GLOBALPING_TOKEN; none is needed); never printed.
+    #[arg(long, value_name = "FILE", requires = "globalping")]
+    pub globalping_token_file: Option<PathBuf>,
+    /// The Globalping API to use (https; http only on this machine).
+    #[arg(long, value_name = "URL", default_value = crate::measure::globalping::DEFAULT_URL, requires = "globalping")]
+    pub globalping_url: String,
+    /// How long to wait for the Globalping results; what came by then is used.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_window, requires = "globalping")]
+    pub globalping_wait: Duration,
+}
+
+/// A parsed `--globalping` selection.
+#[derive(Debug, Clone)]
+pub struct GlobalpingLocations(pub Vec<crate::measure::globalping::Location>);
+
+fn parse_globalping_locations(s: &str) -> Result<GlobalpingLocations, String> {
+    crate::measure::globalping::parse_locations(s).map(GlobalpingLocations)
 }
 
 /// A parsed `--atlas` selection.

@@ -112,31 +112,54 @@ pub(super) fn import_atlas(args: &ImportAtlasArgs) -> Result<Exit, CliError> {
     Ok(worst.into())
 }
 
-/// `check --atlas`: the probes asked, their runs recorded, then combined with this machine's.
-pub(super) struct AtlasRound {
-    api: crate::measure::atlas::api::AtlasApi,
-    plan: crate::run::remote::AtlasPlan,
+/// `check --atlas` / `--globalping`: the probes asked, their runs recorded, then combined with
+/// this machine's.
+pub(super) struct RemoteRound {
+    atlas: Option<(
+        crate::measure::atlas::api::AtlasApi,
+        crate::run::remote::AtlasPlan,
+    )>,
+    globalping: Option<(
+        crate::measure::globalping::GlobalpingApi,
+        Vec<crate::measure::globalping::Location>,
+        std::time::Duration,
+    )>,
 }
 
-impl AtlasRound {
-    /// `None` without `--atlas`; an error when the key or the URL is wrong.
-    pub(super) fn from_args(args: &AtlasArgs) -> Result<Option<AtlasRound>, CliError> {
+impl RemoteRound {
+    /// `None` without `--atlas` or `--globalping`; an error when a key or a URL is wrong.
+    pub(super) fn from_args(args: &AtlasArgs) -> Result<Option<RemoteRound>, CliError> {
         use crate::measure::atlas::api::{AtlasApi, AtlasKey};
-        let Some(selection) = &args.atlas else {
-            return Ok(None);
+        use crate::run::RunError;
+        let timeout = std::time::Duration::from_secs(30);
+        let atlas = match &args.atlas {
+            Some(selection) => {
+                let key = AtlasKey::load(args.atlas_key_file.as_deref()).map_err(RunError::from)?;
+                let api = AtlasApi::new(&args.atlas_url, key, timeout).map_err(RunError::from)?;
+                Some((
+                    api,
+                    crate::run::remote::AtlasPlan {
+                        probes: selection.0.clone(),
+                        max_credits: args.max_credits,
+                        wait: args.atlas_wait,
+                    },
+                ))
+            }
+            None => None,
         };
-        let key =
-            AtlasKey::load(args.atlas_key_file.as_deref()).map_err(crate::run::RunError::from)?;
-        let api = AtlasApi::new(&args.atlas_url, key, std::time::Duration::from_secs(30))
-            .map_err(crate::run::RunError::from)?;
-        Ok(Some(AtlasRound {
-            api,
-            plan: crate::run::remote::AtlasPlan {
-                probes: selection.0.clone(),
-                max_credits: args.max_credits,
-                wait: args.atlas_wait,
-            },
-        }))
+        let globalping = match &args.globalping {
+            Some(locations) => {
+                let api = crate::measure::globalping::GlobalpingApi::new(
+                    &args.globalping_url,
+                    args.globalping_token_file.as_deref(),
+                    timeout,
+                )
+                .map_err(RunError::from)?;
+                Some((api, locations.0.clone(), args.globalping_wait))
+            }
+            None => None,
+        };
+        Ok((atlas.is_some() || globalping.is_some()).then_some(RemoteRound { atlas, globalping }))
     }
 
     /// Measures `local`'s endpoints from the probes, records one run per probe and the combined
@@ -149,39 +172,73 @@ impl AtlasRound {
         options: &crate::run::MeasureOptions,
         (local, stored): (&crate::record::RunDocument, &Stored),
     ) -> Result<(crate::record::RunDocument, Stored), CliError> {
+        use crate::run::RunError;
         let definitions = crate::run::remote::definitions(local);
         let mut notes = Vec::new();
         let bar = indicatif::ProgressBar::new(0);
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
-        let description = format!("residency {}", prepared.policy().id);
-        let input = runtime
-            .block_on(crate::run::remote::measure(
-                &self.api,
-                &self.plan,
-                &definitions,
-                &description,
-                &bar,
-                &mut notes,
-            ))
-            .map_err(crate::run::RunError::from)?;
-        for f in &input.files {
-            for p in &f.problems {
-                errln!("warning: {}: {p}", f.file.display());
+        let registry = options.registry.registry(&prepared.policy().registry)?;
+        let mut runs = Vec::new();
+        if let Some((api, plan)) = &self.atlas {
+            let description = format!("residency {}", prepared.policy().id);
+            let input = runtime
+                .block_on(crate::run::remote::measure(
+                    api,
+                    plan,
+                    &definitions,
+                    &description,
+                    &bar,
+                    &mut notes,
+                ))
+                .map_err(RunError::from)?;
+            for f in &input.files {
+                for p in &f.problems {
+                    errln!("warning: {}: {p}", f.file.display());
+                }
+            }
+            if input.results.is_empty() {
+                notes.push("no RIPE Atlas probe reported a result".into());
+            } else {
+                runs.extend(crate::run::import::import_atlas(
+                    history,
+                    prepared,
+                    &input,
+                    registry.clone(),
+                    runtime,
+                    &mut notes,
+                )?);
             }
         }
-        let registry = options.registry.registry(&prepared.policy().registry)?;
-        let runs = if input.results.is_empty() {
-            notes.push(
-                "no RIPE Atlas probe reported a result: only this machine's run is combined".into(),
-            );
-            Vec::new()
-        } else {
-            crate::run::import::import_atlas(
-                history, prepared, &input, registry, runtime, &mut notes,
-            )?
-        };
+        if let Some((api, locations, wait)) = &self.globalping {
+            let bar = indicatif::ProgressBar::hidden();
+            let (results, probes) = runtime
+                .block_on(crate::run::remote::measure_globalping(
+                    api,
+                    locations,
+                    &definitions,
+                    *wait,
+                    &bar,
+                    &mut notes,
+                ))
+                .map_err(RunError::from)?;
+            if results.is_empty() {
+                notes.push("no Globalping probe reported a result".into());
+            } else {
+                runs.extend(crate::run::import::import_remote(
+                    history,
+                    prepared,
+                    &results,
+                    &probes,
+                    registry.clone(),
+                    runtime,
+                )?);
+            }
+        }
+        if runs.is_empty() {
+            notes.push("only this machine's run is combined".into());
+        }
         for n in &notes {
             errln!("{n}");
         }
@@ -205,40 +262,49 @@ impl AtlasRound {
                 document: doc.clone(),
             })
             .collect();
-        let until = Utc::now();
-        let since = vantage_runs
-            .iter()
-            .map(|r| r.started_at)
-            .min()
-            .unwrap_or(until);
-        let span = (until - since).to_std().unwrap_or_default();
-        let window = Window {
-            duration: humantime::format_duration(std::time::Duration::from_secs(span.as_secs()))
-                .to_string(),
-            seconds: span.as_secs(),
-            since,
-            until,
-        };
-        let doc = combine::combine(&vantage_runs, window).ok_or_else(|| {
-            combine::CombineError::NoRuns {
-                policy: prepared.policy().id.clone(),
-                since: crate::time::seconds(&since),
-                until: crate::time::seconds(&until),
-            }
-        })?;
-        let recorded = history.append(&NewRun {
-            policy_id: doc.policy.id.clone(),
-            started_at: doc.started_at,
-            finished_at: doc.finished_at,
-            verdict: doc.verdict,
-            document: serde_json::to_value(&doc)?,
-        })?;
-        let at = Stored {
-            run_id: recorded.id,
-            seq: recorded.seq,
-            hash: recorded.hash,
-            database: history.path().display().to_string(),
-        };
-        Ok((doc, at))
+        record_combined(history, prepared, &vantage_runs)
     }
+}
+
+/// The combined run of `vantage_runs`, over the window from the first of them to now,
+/// recorded.
+fn record_combined(
+    history: &mut History,
+    prepared: &crate::run::Prepared,
+    vantage_runs: &[combine::VantageRun],
+) -> Result<(crate::record::RunDocument, Stored), CliError> {
+    let until = Utc::now();
+    let since = vantage_runs
+        .iter()
+        .map(|r| r.started_at)
+        .min()
+        .unwrap_or(until);
+    let span = (until - since).to_std().unwrap_or_default();
+    let window = Window {
+        duration: humantime::format_duration(std::time::Duration::from_secs(span.as_secs()))
+            .to_string(),
+        seconds: span.as_secs(),
+        since,
+        until,
+    };
+    let doc =
+        combine::combine(vantage_runs, window).ok_or_else(|| combine::CombineError::NoRuns {
+            policy: prepared.policy().id.clone(),
+            since: crate::time::seconds(&since),
+            until: crate::time::seconds(&until),
+        })?;
+    let recorded = history.append(&NewRun {
+        policy_id: doc.policy.id.clone(),
+        started_at: doc.started_at,
+        finished_at: doc.finished_at,
+        verdict: doc.verdict,
+        document: serde_json::to_value(&doc)?,
+    })?;
+    let at = Stored {
+        run_id: recorded.id,
+        seq: recorded.seq,
+        hash: recorded.hash,
+        database: history.path().display().to_string(),
+    };
+    Ok((doc, at))
 }

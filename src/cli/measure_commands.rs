@@ -97,7 +97,7 @@ pub(super) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
         })
         .collect::<Result<Vec<_>, run::RunError>>()?;
     // The key and the API are checked before anything is measured.
-    let atlas = super::combine_commands::AtlasRound::from_args(&args.atlas)?;
+    let atlas = super::combine_commands::RemoteRound::from_args(&args.atlas)?;
     let history = History::open(&args.db.path())?;
     let runtime = runtime()?;
     let stop = run::shutdown_signal(&runtime);

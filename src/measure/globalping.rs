@@ -183,7 +183,9 @@ pub fn read_measurement(
         if r["status"].as_str() != Some("finished") {
             continue;
         }
-        let dst_addr = r["resolvedAddress"].as_str().and_then(|a| a.parse::<IpAddr>().ok());
+        let dst_addr = r["resolvedAddress"]
+            .as_str()
+            .and_then(|a| a.parse::<IpAddr>().ok());
         let kind = match kind.as_str() {
             "ping" => {
                 let rtts: Vec<Option<f64>> = r["timings"]
@@ -236,7 +238,11 @@ pub fn read_measurement(
                     hops,
                 })
             }
-            other => return Err(format!("measurement type `{other}` is not ping or traceroute")),
+            other => {
+                return Err(format!(
+                    "measurement type `{other}` is not ping or traceroute"
+                ));
+            }
         };
         out.push(AtlasResult {
             msm_id: None,
@@ -334,10 +340,13 @@ impl GlobalpingApi {
     }
 
     async fn call(&self, path: &str, body: Option<&Value>) -> Result<Value, GlobalpingError> {
-        let url = self.base.join(path).map_err(|e| GlobalpingError::Unexpected {
-            url: path.into(),
-            reason: e.to_string(),
-        })?;
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| GlobalpingError::Unexpected {
+                url: path.into(),
+                reason: e.to_string(),
+            })?;
         for _ in 0..MAX_TRIES {
             let mut request = match body {
                 Some(b) => self.http.post(url.clone()).json(b),
@@ -346,14 +355,13 @@ impl GlobalpingApi {
             if let Some(token) = &self.token {
                 request = request.header("Authorization", format!("Bearer {token}"));
             }
-            let mut response =
-                request
-                    .send()
-                    .await
-                    .map_err(|e| GlobalpingError::Transport {
-                        url: url.to_string(),
-                        reason: e.without_url().to_string(),
-                    })?;
+            let mut response = request
+                .send()
+                .await
+                .map_err(|e| GlobalpingError::Transport {
+                    url: url.to_string(),
+                    reason: e.without_url().to_string(),
+                })?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let after = response
@@ -455,8 +463,7 @@ impl GlobalpingApi {
             if finished || Instant::now() >= deadline {
                 return Ok((v, finished));
             }
-            tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
 }
@@ -488,7 +495,13 @@ mod tests {
         assert_eq!(l[0].value, json!("IN"));
         assert_eq!(l[1].value, json!(55836));
         assert_eq!(probes_requested(&l), 8);
-        for bad in ["country=IN", "country=XX:1", "planet=earth:1", "asn=x:1", ""] {
+        for bad in [
+            "country=IN",
+            "country=XX:1",
+            "planet=earth:1",
+            "asn=x:1",
+            "",
+        ] {
             assert!(parse_locations(bad).is_err(), "{bad}");
         }
     }
@@ -516,7 +529,9 @@ mod tests {
         assert_eq!(results.len(), 1, "a failed test gives no result");
         assert_eq!(probes[0].label(), "globalping:IN-New-Delhi-AS55836");
         assert_eq!(probes[0].point, Some((28.61, 77.21)));
-        let AtlasKind::Traceroute(t) = &results[0].kind else { panic!("a traceroute") };
+        let AtlasKind::Traceroute(t) = &results[0].kind else {
+            panic!("a traceroute")
+        };
         assert_eq!(t.hops.len(), 3);
         assert!(t.hops[1].replies.is_empty());
         assert_eq!(results[0].dst_addr, Some("192.0.2.10".parse().expect("ip")));

@@ -207,7 +207,14 @@ pub fn import_atlas(
             probe
         })
         .collect();
-    import_remote(history, prepared, &input.results, &probes, registry, runtime)
+    import_remote(
+        history,
+        prepared,
+        &input.results,
+        &probes,
+        registry,
+        runtime,
+    )
 }
 
 /// Judges and records one run per probe of `probes` (RIPE Atlas or Globalping), from the

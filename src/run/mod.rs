@@ -65,6 +65,8 @@ pub enum RunError {
     #[error(transparent)]
     Atlas(#[from] crate::measure::atlas::api::AtlasApiError),
     #[error(transparent)]
+    Globalping(#[from] crate::measure::globalping::GlobalpingError),
+    #[error(transparent)]
     Lock(#[from] lock::LockError),
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -1,5 +1,5 @@
-//! `check --atlas`: after this machine's run, the same endpoints measured from RIPE Atlas
-//! probes. Owns what is asked (a ping and a traceroute of every name, resolved on each probe,
+//! `check --atlas` and `check --globalping`: after this machine's run, the same endpoints
+//! measured from RIPE Atlas or Globalping probes. Owns what is asked (a ping and a traceroute of every name, resolved on each probe,
 //! and of every address this machine's run found), its price (estimated before anything is
 //! created; `--max-credits` refuses more), and the bounded wait for results, which arrive late
 //! or never: what came by the deadline is used, and what did not is said.
@@ -10,10 +10,16 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 
 use super::import::AtlasInput;
+use crate::check::remote::RemoteProbe;
+use crate::measure::atlas::AtlasResult;
 use crate::measure::atlas::api::{
-    AtlasApi, AtlasApiError, Definition, ProbeRequest, estimate_credits,
+    AtlasApi, AtlasApiError, Definition, DefinitionKind, ProbeRequest, estimate_credits,
 };
+use crate::measure::globalping::{self, GlobalpingApi, GlobalpingError, Location};
+use crate::measure::vantage::{LocationKind, MeasuredFrom, VantageKind};
+use crate::model::CountryCode;
 use crate::record::RunDocument;
+use crate::sources::physics::Vantage;
 
 /// Most definitions in one request: every endpoint's name and addresses, bounded so that one
 /// policy cannot spend a fortune by accident (`--max-credits` bounds the price as well).
@@ -159,4 +165,88 @@ pub async fn measure(
     }
     progress.finish_and_clear();
     Ok(input)
+}
+
+/// Every target of `definitions` measured from Globalping probes chosen by `locations` (the
+/// first measurement picks them, the others reuse them), waited for until `wait` is over.
+/// The results name their probes by the ids in the returned probes.
+pub async fn measure_globalping(
+    api: &GlobalpingApi,
+    locations: &[Location],
+    definitions: &[Definition],
+    wait: Duration,
+    progress: &ProgressBar,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<AtlasResult>, Vec<RemoteProbe>), GlobalpingError> {
+    let deadline = Instant::now() + wait;
+    let poll = (wait / 20).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut first: Option<String> = None;
+    let mut ids = Vec::new();
+    for d in definitions {
+        let kind = match d.kind {
+            DefinitionKind::Ping => "ping",
+            DefinitionKind::Traceroute => "traceroute",
+        };
+        let id = api
+            .create(kind, &d.target, locations, first.as_deref())
+            .await?;
+        first.get_or_insert_with(|| id.clone());
+        ids.push(id);
+    }
+    progress.set_length(ids.len() as u64);
+    progress.set_message("waiting for Globalping measurements");
+    let mut probes = Vec::new();
+    let mut results = Vec::new();
+    for id in &ids {
+        let (answer, finished) = api.wait(id, deadline, poll).await?;
+        if !finished {
+            notes.push(format!(
+                "Globalping measurement {id} had not finished after {}: its results so far are used",
+                humantime::format_duration(wait)
+            ));
+        }
+        match globalping::read_measurement(&answer, &mut probes) {
+            Ok(r) => results.extend(r),
+            Err(why) => notes.push(format!("Globalping measurement {id}: {why}; not used")),
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let remote = probes
+        .iter()
+        .map(|p| {
+            let vantage = match (p.country.as_deref(), p.point) {
+                (Some(cc), Some((lat, lon))) => cc
+                    .parse::<CountryCode>()
+                    .ok()
+                    .and_then(|cc| Vantage::new(cc, lat, lon).ok())
+                    .map(|v| v.with_uncertainty(crate::sources::physics::VOTED_UNCERTAINTY_KM)),
+                _ => None,
+            };
+            if vantage.is_none() {
+                notes.push(format!(
+                    "Globalping probe {}: its voted place is missing or outside its country, so \
+                     its RTTs bound nothing",
+                    p.label()
+                ));
+            }
+            RemoteProbe {
+                id: p.id,
+                name: format!(
+                    "globalping probe {}",
+                    p.label().trim_start_matches("globalping:")
+                ),
+                measured_from: MeasuredFrom {
+                    kind: VantageKind::Globalping,
+                    label: p.label(),
+                    probe: None,
+                    asn: p.asn,
+                    location: vantage.map(|_| LocationKind::Voted),
+                    city: p.city.clone(),
+                },
+                vantage,
+            }
+        })
+        .collect();
+    Ok((results, remote))
 }

@@ -653,7 +653,9 @@ fn apply_physics(
         );
     };
     let countries = Countries::shipped().map_err(|e| e.to_string())?;
-    let bound = RttBound::from_rtt(min_rtt_ms);
+    let mut bound = RttBound::from_rtt(min_rtt_ms);
+    // A vantage placed by a vote rather than declared may be elsewhere: its bounds grow.
+    bound.max_km += vantage.uncertainty_km;
     // A claim refuted already (special-purpose space) keeps the first reason.
     for e in evidence.iter_mut().filter(|e| e.refuted.is_none()) {
         let check = match (&e.coordinates, e.country) {

@@ -324,3 +324,182 @@ fn a_price_over_max_credits_and_a_missing_key_stop_before_anything_is_created() 
         .output();
     assert!(String::from_utf8_lossy(&http.stderr).contains("use https"));
 }
+
+/// A Globalping API on loopback. Its answers carry the RTTs of the corpus's real K-root
+/// measurements from probe 12089 (Globalping publishes no results file to read), in
+/// Globalping's own shape: a ping's `stats` and `timings`, a traceroute's `hops`.
+fn globalping(always_429: bool) -> (HttpServer, Calls) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let creates = Arc::new(AtomicUsize::new(0));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let ping: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::corpus("atlas/v6-path-inflation/12089-msm1001.json"))
+            .expect("ping results"),
+    )
+    .expect("json");
+    let trace: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::corpus("atlas/v6-path-inflation/12089-msm5001.json"))
+            .expect("traceroute results"),
+    )
+    .expect("json");
+    let best_ping = ping.as_array().expect("results")[8].clone();
+    let timings: Vec<Value> = best_ping["result"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .map(|p| serde_json::json!({"ttl": 58, "rtt": p["rtt"]}))
+        .collect();
+    let hops: Vec<Value> = trace[1]["result"]
+        .as_array()
+        .expect("hops")
+        .iter()
+        .map(|h| {
+            let replies = h["result"].as_array().cloned().unwrap_or_default();
+            let from = replies.iter().find_map(|r| r["from"].as_str()).unwrap_or("*");
+            let timings: Vec<Value> = replies
+                .iter()
+                .filter(|r| r["rtt"].is_number())
+                .map(|r| serde_json::json!({"rtt": r["rtt"]}))
+                .collect();
+            serde_json::json!({"resolvedAddress": from, "resolvedHostname": from, "timings": timings})
+        })
+        .collect();
+    let probe = serde_json::json!({"continent": "AS", "region": "Southern Asia", "country": "IR", "city": "Tehran", "asn": 58224, "network": "TCI", "latitude": 35.69, "longitude": 51.39, "tags": [], "resolvers": []});
+    let server = HttpServer::start(move |r: &Request| {
+        log.lock().expect("log").push((
+            format!("{} {}", r.method, r.path),
+            r.header("authorization") == Some("Bearer gp-token-77"),
+        ));
+        if r.method == "POST" && r.path == "/v1/measurements" {
+            let n = creates.fetch_add(1, Ordering::SeqCst);
+            if always_429 || n == 0 {
+                return Reply {
+                    status: 429,
+                    headers: vec![("Retry-After".into(), "0".into())],
+                    body: r#"{"error":{"type":"rate_limit_exceeded","message":"API rate limit exceeded."}}"#.into(),
+                };
+            }
+            return json(202, format!(r#"{{"id":"gp{n}","probesCount":1}}"#));
+        }
+        if let Some(id) = r.path.strip_prefix("/v1/measurements/") {
+            let done = polls.fetch_add(1, Ordering::SeqCst) >= 1;
+            let status = if done { "finished" } else { "in-progress" };
+            let (kind, result) = if id == "gp1" {
+                (
+                    "ping",
+                    serde_json::json!({"status": "finished", "resolvedAddress": "193.0.14.129", "timings": timings, "stats": {"min": best_ping["min"], "avg": best_ping["avg"], "max": best_ping["max"], "total": 3, "rcv": 3, "drop": 0, "loss": 0}}),
+                )
+            } else {
+                (
+                    "traceroute",
+                    serde_json::json!({"status": "finished", "resolvedAddress": "193.0.14.129", "hops": hops}),
+                )
+            };
+            let body = serde_json::json!({"id": id, "type": kind, "status": status, "target": "193.0.14.129", "updatedAt": "2026-12-04T10:00:00.000Z", "probesCount": 1, "results": if done { serde_json::json!([{"probe": probe, "result": result}]) } else { serde_json::json!([]) }});
+            return json(200, body.to_string());
+        }
+        json(404, r#"{"error":{"message":"not found"}}"#.into())
+    });
+    (server, seen)
+}
+
+#[test]
+fn globalping_probes_are_reused_rate_limits_waited_for_and_their_runs_combined() {
+    let dir = setup();
+    std::fs::write(dir.path().join("gp.token"), "gp-token-77\n").expect("token");
+    let (server, seen) = globalping(false);
+    let url = server.base_url();
+    let out = Residency::new(dir.path())
+        .args([
+            "check",
+            "kroot.yaml",
+            "--no-trace",
+            "--no-registry",
+            "--resolver",
+            "127.0.0.1:9",
+            "--vantage-label",
+            "here",
+            "--globalping",
+            "country=IR:1",
+            "--globalping-url",
+            &url,
+            "--globalping-token-file",
+            "gp.token",
+            "--globalping-wait",
+            "20s",
+            "--format",
+            "json",
+        ])
+        .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("gp-token-77") && !stderr.contains("gp-token-77"));
+    let start = stdout.find("\n{").map_or(0, |i| i + 1);
+    let doc: Value = serde_json::from_str(&stdout[start..])
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    let vantages = doc["vantages"].as_array().expect("combined");
+    assert_eq!(vantages.len(), 2, "{stderr}");
+    assert_eq!(vantages[1]["label"], "globalping:IR-Tehran-AS58224");
+    assert_eq!(vantages[1]["kind"], "globalping");
+    assert_eq!(
+        vantages[1]["location"], "voted",
+        "Globalping's places are voted, not declared"
+    );
+    let k = &doc["endpoints"][0]["addresses"][0];
+    let from_probe = k["measured_from"]
+        .as_array()
+        .expect("per vantage")
+        .iter()
+        .find(|m| m["vantage"] == "globalping:IR-Tehran-AS58224")
+        .expect("the probe")
+        .clone();
+    // A voted place is uncertain: its disk is 250 km wider than the RTT alone allows.
+    let (ms, km) = (
+        from_probe["min_rtt_ms"].as_f64().expect("rtt"),
+        from_probe["max_km"].as_f64().expect("disk"),
+    );
+    assert!(
+        (km - (ms * 100.0 + 50.0 + 250.0)).abs() < 1e-6,
+        "{from_probe}"
+    );
+    // The 429 was waited for; the second measurement reused the first one's probes; every call
+    // carried the token.
+    let calls = seen.lock().expect("log").clone();
+    assert!(calls.iter().all(|(_, t)| *t), "{calls:?}");
+    let posts = server.posts();
+    assert_eq!(posts.len(), 3, "one 429, then two creates");
+    let second: Value = serde_json::from_str(&posts[2]).expect("body");
+    assert_eq!(second["locations"], "gp1");
+    let first: Value = serde_json::from_str(&posts[1]).expect("body");
+    assert_eq!(
+        first["locations"],
+        serde_json::json!([{"country": "IR", "limit": 1}])
+    );
+}
+
+#[test]
+fn globalping_that_stays_rate_limited_says_what_to_do() {
+    let dir = setup();
+    let (server, _) = globalping(true);
+    let url = server.base_url();
+    let out = Residency::new(dir.path())
+        .args([
+            "check",
+            "kroot.yaml",
+            "--no-trace",
+            "--no-registry",
+            "--resolver",
+            "127.0.0.1:9",
+            "--globalping",
+            "country=IR:1",
+            "--globalping-url",
+            &url,
+        ])
+        .output();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Globalping kept answering 429"), "{stderr}");
+    assert!(stderr.contains("--globalping-token-file"), "{stderr}");
+    assert_eq!(server.posts().len(), 4, "bounded retries");
+}

@@ -304,7 +304,10 @@ mod tests {
         let names = resolutions(6001, "atlas probe 6001", "API.vendor.test.", &results);
         assert_eq!(names.len(), 1);
         assert_eq!(names[0].addresses, vec![target]);
-        assert_eq!(resolutions(6002, "atlas probe 6002", "api.vendor.test", &results).len(), 0);
+        assert_eq!(
+            resolutions(6002, "atlas probe 6002", "api.vendor.test", &results).len(),
+            0
+        );
     }
 
     #[test]

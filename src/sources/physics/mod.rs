@@ -99,7 +99,21 @@ pub struct Vantage {
     pub country: CountryCode,
     pub latitude: f64,
     pub longitude: f64,
+    /// How far the point may be from where the vantage really is, in km, beyond what
+    /// [`SLACK_KM`] covers: 0 for a declared point, [`VOTED_UNCERTAINTY_KM`] for one voted from
+    /// geolocation databases. Every bound from this vantage grows by it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uncertainty_km: f64,
 }
+
+fn is_zero(km: &f64) -> bool {
+    *km == 0.0
+}
+
+/// The extra radius of a vantage point placed by a vote of geolocation databases (Globalping's
+/// probes): city-level database answers are often off by a metro area and sometimes by a
+/// region, and a bound from a misplaced vantage is wrong, so 250 km is added to each.
+pub const VOTED_UNCERTAINTY_KM: f64 = 250.0;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,13 +121,16 @@ struct VantageFields {
     country: CountryCode,
     latitude: f64,
     longitude: f64,
+    #[serde(default)]
+    uncertainty_km: f64,
 }
 
 impl TryFrom<VantageFields> for Vantage {
     type Error = VantageError;
 
     fn try_from(f: VantageFields) -> Result<Self, Self::Error> {
-        Vantage::new(f.country, f.latitude, f.longitude)
+        let v = Vantage::new(f.country, f.latitude, f.longitude)?;
+        Ok(v.with_uncertainty(f.uncertainty_km))
     }
 }
 
@@ -150,9 +167,16 @@ impl Vantage {
             country,
             latitude,
             longitude,
+            uncertainty_km: 0.0,
         };
         v.validate()?;
         Ok(v)
+    }
+
+    /// The same point, known only to within `km` more (negative or non-finite: 0).
+    pub fn with_uncertainty(mut self, km: f64) -> Vantage {
+        self.uncertainty_km = if km.is_finite() && km > 0.0 { km } else { 0.0 };
+        self
     }
 
     /// `(latitude, longitude)`.
