@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of hostile input for a bounded time each, then says what ran.
 #
-#   fuzz/run.sh [SECONDS_PER_TARGET]     (default 60; seven targets, so about 7 minutes + build)
+#   fuzz/run.sh [SECONDS_PER_TARGET]     (default 60; nine targets, so about 9 minutes + build)
 #
 # Needs the nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz`). Seeds come from the real answers in ../shared/corpus (RDAP,
@@ -32,11 +32,12 @@ seed policy ../policies/*.yaml ../tests/scenarios/*.yaml
 seed provenance ../tests/fixtures/*.md
 seed capture "$corpus_root"/pcap/*/*.pcap "$corpus_root"/pcap/*/*.pcapng
 seed declared "$corpus_root"/geofeed/* "$corpus_root"/cloud/*.json
+seed atlas "$corpus_root"/atlas/**/*
 printf 'nameserver 192.0.2.53\nnameserver 2001:db8::53\noptions ndots:2\nsearch example\n' >"$scratch/rc"
 seed resolv_conf "$scratch/rc" /etc/resolv.conf
 
 # `fuzz run` builds the targets (the first one waits for that build, about 13 minutes clean).
-for target in ptr_hints whois rdap provenance resolv_conf policy capture declared; do
+for target in ptr_hints whois rdap provenance resolv_conf policy capture declared atlas; do
     mkdir -p "$scratch/$target"
     echo "== $target: $(ls "$scratch/$target" | wc -l) seeds, ${seconds}s"
     if ! cargo +nightly fuzz run "$target" "$scratch/$target" -- \
