@@ -326,7 +326,7 @@ pub struct AtlasArgs {
     #[arg(long, value_name = "N", default_value_t = 5000, requires = "atlas")]
     pub max_credits: u64,
     /// How long to wait for the probes' results; what came by then is used.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_window, requires = "atlas")]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_wait, requires = "atlas")]
     pub atlas_wait: Duration,
     /// Also measure every endpoint from Globalping probes chosen as FIELD=VALUE:COUNT,...
     /// (country, continent, region, state, city, asn, network, magic), e.g. country=IN:5; each
@@ -341,7 +341,7 @@ pub struct AtlasArgs {
     #[arg(long, value_name = "URL", default_value = crate::measure::globalping::DEFAULT_URL, requires = "globalping")]
     pub globalping_url: String,
     /// How long to wait for the Globalping results; what came by then is used.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_window, requires = "globalping")]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_wait, requires = "globalping")]
     pub globalping_wait: Duration,
 }
 
@@ -512,13 +512,25 @@ pub struct CombineArgs {
     pub db: DbArg,
 }
 
-/// `--window`: a duration of at least one second.
+/// `--window`: a duration of at least one second and at most a century.
 fn parse_window(s: &str) -> Result<Duration, String> {
     let d = schedule::parse_duration(s).map_err(|e| e.to_string())?;
     if d < Duration::from_secs(1) {
         return Err(format!(
             "`{s}` is too short: give a window of at least 1s, e.g. 1h"
         ));
+    }
+    if d > Duration::from_secs(100 * 365 * 86_400) {
+        return Err(format!("`{s}` is too long: give at most 100 years"));
+    }
+    Ok(d)
+}
+
+/// `--atlas-wait`, `--globalping-wait`: between one second and a day.
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    let d = schedule::parse_duration(s).map_err(|e| e.to_string())?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&d) {
+        return Err(format!("`{s}`: wait between 1s and 1d, e.g. 10m"));
     }
     Ok(d)
 }

@@ -173,8 +173,8 @@ impl RemoteRound {
         (local, stored): (&crate::record::RunDocument, &Stored),
     ) -> Result<(crate::record::RunDocument, Stored), CliError> {
         use crate::run::RunError;
-        let definitions = crate::run::remote::definitions(local);
         let mut notes = Vec::new();
+        let definitions = crate::run::remote::definitions(local, &mut notes);
         let bar = indicatif::ProgressBar::new(0);
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

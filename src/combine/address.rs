@@ -76,6 +76,29 @@ pub(super) fn combine_address(ip: IpAddr, seen: &[Seen<'_>], judge: &Judge<'_>) 
         };
         match common {
             Some(common) if common.empty => no_common_point(ip, seen, &disks),
+            Some(common) if !common.proven || common.countries.is_empty() => {
+                // Disks that meet only along their edges, or only where no country's land
+                // lies (at sea, on a coast the shapes leave out), prove nothing about a
+                // country: a vantage may be misplaced, or the address be in more places.
+                let named: Vec<String> = disks.iter().map(|(i, _)| seen[*i].describe()).collect();
+                let mut result = AddressResult {
+                    reasons: vec![format!(
+                        "the RTT disks from {} {}: nothing is concluded from them (a vantage \
+                         may be misplaced, or {ip} answer from more than one place)",
+                        and_list(&named),
+                        if common.proven {
+                            "overlap only where no country's territory lies"
+                        } else {
+                            "meet, if at all, only along their edges"
+                        }
+                    )],
+                    ..empty_result(ip)
+                };
+                result.anycast = Some(false);
+                result.sites = Some(Vec::new());
+                result.intersection = Some(Vec::new());
+                result
+            }
             Some(common) => {
                 let countries = common.countries;
                 if disks.len() >= 2 {
@@ -85,7 +108,8 @@ pub(super) fn combine_address(ip: IpAddr, seen: &[Seen<'_>], judge: &Judge<'_>) 
                 let basis = Some(match named.as_slice() {
                     [one] => format!("lies within the RTT disk from {one}"),
                     _ => format!(
-                        "lies where the RTT disks from {} overlap (multilateration)",
+                        "lies where the RTT disks from {} overlap (multilateration, taking it \
+                         for one site: no two of the disks are disjoint)",
                         and_list(&named)
                     ),
                 });
@@ -158,6 +182,21 @@ pub(super) fn combine_address(ip: IpAddr, seen: &[Seen<'_>], judge: &Judge<'_>) 
     );
     out.verdict = folded.verdict;
     out.reasons = folded.reasons;
+    // As for one vantage: where probes were sent and nothing answered from any vantage, the
+    // address's existence and place are unconfirmed, whatever the databases say.
+    let probed = seen.iter().any(|s| s.result.path.is_some());
+    let answered = seen.iter().any(|s| {
+        s.result
+            .rtt
+            .as_ref()
+            .is_some_and(|r| r.min_rtt_ms.is_some())
+    });
+    if probed && !answered && out.verdict == Verdict::Compliant {
+        out.verdict = Verdict::Inconclusive;
+        out.reasons.push(format!(
+            "{ip} answered no probe from any vantage: its existence and location are unconfirmed"
+        ));
+    }
     out.evidence = evidence;
     out
 }
@@ -271,7 +310,10 @@ fn anycast(
             if reaching.is_empty() {
                 String::new()
             } else {
-                format!("; reached from {}", reaching.join(", "))
+                format!(
+                    "; likely reached from {} (their disks overlap this site's alone)",
+                    reaching.join(", ")
+                )
             }
         ));
         sites.push(Site {
@@ -297,11 +339,61 @@ fn anycast(
     reasons.push(format!(
         "only the sites these vantages reach are judged: {ip} may have more"
     ));
-    let verdict = sites
+    // Each vantage's traffic reaches some site inside its own disk, found or not: the address
+    // is compliant only if every vantage's disk holds allowed countries alone, and a violation
+    // when some disk holds none.
+    let mut verdict = sites
         .iter()
         .map(|s| s.verdict)
         .max()
         .unwrap_or(Verdict::Inconclusive);
+    for (i, _) in disks {
+        let s = &seen[*i];
+        let countries: BTreeSet<CountryCode> = s
+            .result
+            .rtt
+            .iter()
+            .flat_map(|r| &r.reachable)
+            .map(|r| r.country)
+            .collect();
+        let allowed = countries.iter().filter(|c| judge.rules.permits(c)).count();
+        let own = if countries.is_empty() {
+            Verdict::Inconclusive
+        } else if allowed == countries.len() {
+            Verdict::Compliant
+        } else if allowed == 0 {
+            Verdict::Violation
+        } else {
+            Verdict::Inconclusive
+        };
+        if own > verdict {
+            reasons.push(format!(
+                "the site {} reaches lies within {} km of it, where {}: {own}",
+                s.label,
+                format_km(
+                    s.result
+                        .rtt
+                        .as_ref()
+                        .and_then(|r| r.max_km)
+                        .unwrap_or(f64::NAN)
+                ),
+                if allowed == 0 {
+                    "no country is allowed".to_string()
+                } else {
+                    format!(
+                        "allowed and other countries lie ({})",
+                        and_list(
+                            &countries
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                        )
+                    )
+                }
+            ));
+            verdict = own;
+        }
+    }
     let every: BTreeSet<CountryCode> = sites
         .iter()
         .flat_map(|s| s.countries.iter().copied())

@@ -116,7 +116,9 @@ pub struct GlobalpingProbe {
 }
 
 impl GlobalpingProbe {
-    /// A label that stays the same for the same probe: `globalping:IN-Mumbai-AS55836`.
+    /// A label that stays the same for the same probe: `globalping:IN-Mumbai-AS55836` (with
+    /// `-N` when another probe of the round has the same place and network: see
+    /// [`unique_labels`]).
     pub fn label(&self) -> String {
         let clean = |s: &str| -> String {
             s.chars()
@@ -136,12 +138,11 @@ impl GlobalpingProbe {
         )
     }
 
-    fn key(&self) -> (Option<String>, Option<String>, Option<u32>, Option<String>) {
-        (
-            self.country.clone(),
-            self.city.clone(),
-            self.asn,
-            self.network.clone(),
+    /// What tells two probes apart: Globalping gives them no id, so everything it says of them.
+    fn key(&self) -> String {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            self.country, self.city, self.asn, self.network, self.point
         )
     }
 }
@@ -157,6 +158,21 @@ fn probe_of(v: &Value) -> GlobalpingProbe {
         network: text("network"),
         point: point.filter(|(lat, lon)| lat.abs() <= 90.0 && lon.abs() <= 180.0),
     }
+}
+
+/// Labels for `probes`, unique within the round: a second probe with the same country, city
+/// and ASN gets `-2`, a third `-3`, by id order.
+pub fn unique_labels(probes: &[GlobalpingProbe]) -> Vec<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    probes
+        .iter()
+        .map(|p| {
+            let base = p.label();
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}-{n}") }
+        })
+        .collect()
 }
 
 /// A measurement's answer read as Atlas-shaped results, each naming its probe by id (new
@@ -315,9 +331,17 @@ impl GlobalpingApi {
                     .trim()
                     .to_string(),
             ),
-            None => std::env::var(TOKEN_ENV).ok(),
+            None => std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_string()),
+        };
+        if token_file.is_some() && token.as_deref().is_none_or(str::is_empty) {
+            return Err(GlobalpingError::TokenFile {
+                path: token_file
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                reason: "it is empty: write the token on its first line".into(),
+            });
         }
-        .filter(|t| !t.is_empty());
+        let token = token.filter(|t| !t.is_empty());
         let mut builder = reqwest::Client::builder();
         if is_loopback(&url) {
             builder = builder.no_proxy();

@@ -62,7 +62,8 @@ pub struct Site {
     pub placed_by: String,
     /// The site's disk: its centre is that vantage.
     pub max_km: Option<f64>,
-    /// Vantages whose traffic reaches this site and no other site found.
+    /// Vantages whose disks overlap this site's and no other site's found: their traffic likely
+    /// reaches it (it may reach a site no vantage placed).
     pub vantages: Vec<String>,
     pub verdict: Verdict,
 }

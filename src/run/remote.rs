@@ -42,8 +42,9 @@ impl AtlasPlan {
 }
 
 /// A ping and a traceroute of every endpoint's name (resolved on the probe) and of every
-/// address this machine's run judged, in the document's order, at most [`MAX_DEFINITIONS`].
-pub fn definitions(doc: &RunDocument) -> Vec<Definition> {
+/// address this machine's run judged, in the document's order, at most [`MAX_DEFINITIONS`];
+/// `notes` says what was left out.
+pub fn definitions(doc: &RunDocument, notes: &mut Vec<String>) -> Vec<Definition> {
     let mut targets: Vec<String> = Vec::new();
     for e in &doc.endpoints {
         if !targets.contains(&e.host) {
@@ -56,11 +57,16 @@ pub fn definitions(doc: &RunDocument) -> Vec<Definition> {
             }
         }
     }
-    targets
-        .iter()
-        .flat_map(|t| Definition::both(t))
-        .take(MAX_DEFINITIONS)
-        .collect()
+    let all: Vec<Definition> = targets.iter().flat_map(|t| Definition::both(t)).collect();
+    if all.len() > MAX_DEFINITIONS {
+        notes.push(format!(
+            "only the first {} of {} targets are measured from remote probes (at most {MAX_DEFINITIONS} \
+             measurements a run); the others stay as this machine measured them",
+            MAX_DEFINITIONS / 2,
+            all.len() / 2
+        ));
+    }
+    all.into_iter().take(MAX_DEFINITIONS).collect()
 }
 
 /// Creates the measurements, waits for them within the plan's bound (ticking `progress`), and
@@ -89,6 +95,12 @@ pub async fn measure(
         }
     });
     let ids = api.create(definitions, &plan.probes, description).await?;
+    // From here the credits are spent: a failure must name the measurements, so their results
+    // can still be fetched (`import atlas`).
+    let spent = |e: AtlasApiError| AtlasApiError::AfterCreate {
+        ids: ids.clone(),
+        source: Box::new(e),
+    };
     let deadline = Instant::now() + plan.wait;
     progress.set_length(ids.len() as u64);
     progress.set_message(format!("waiting for RIPE Atlas measurements {ids:?}"));
@@ -96,7 +108,7 @@ pub async fn measure(
     let mut expected: Vec<(u64, Option<u64>)> = Vec::new();
     while !pending.is_empty() && Instant::now() < deadline {
         for id in pending.clone() {
-            let status = api.status(id).await?;
+            let status = api.status(id).await.map_err(spent)?;
             if status.is_final() {
                 pending.remove(&id);
                 expected.push((id, status.participants));
@@ -122,7 +134,7 @@ pub async fn measure(
     for (id, participants) in expected {
         // Results trickle in after a measurement stops: look again until every probe that took
         // part has reported, or the wait is over.
-        let (mut results, mut problems) = api.results(id).await?;
+        let (mut results, mut problems) = api.results(id).await.map_err(spent)?;
         while let Some(want) = participants {
             let have = results
                 .iter()
@@ -138,7 +150,7 @@ pub async fn measure(
                 break;
             }
             tokio::time::sleep(plan.poll()).await;
-            (results, problems) = api.results(id).await?;
+            (results, problems) = api.results(id).await.map_err(spent)?;
         }
         input.files.push(super::import::ReadFile {
             file: format!("RIPE Atlas measurement {id}").into(),
@@ -155,7 +167,7 @@ pub async fn measure(
         .into_iter()
         .collect();
     if !probes.is_empty() {
-        let (info, problems) = api.probes(&probes).await?;
+        let (info, problems) = api.probes(&probes).await.map_err(spent)?;
         input.files.push(super::import::ReadFile {
             file: "RIPE Atlas probe metadata".into(),
             results: info.len(),
@@ -212,9 +224,11 @@ pub async fn measure_globalping(
         progress.inc(1);
     }
     progress.finish_and_clear();
+    let labels = globalping::unique_labels(&probes);
     let remote = probes
         .iter()
-        .map(|p| {
+        .zip(labels)
+        .map(|(p, label)| {
             let vantage = match (p.country.as_deref(), p.point) {
                 (Some(cc), Some((lat, lon))) => cc
                     .parse::<CountryCode>()
@@ -225,9 +239,8 @@ pub async fn measure_globalping(
             };
             if vantage.is_none() {
                 notes.push(format!(
-                    "Globalping probe {}: its voted place is missing or outside its country, so \
-                     its RTTs bound nothing",
-                    p.label()
+                    "Globalping probe {label}: its voted place is missing or outside its country, \
+                     so its RTTs bound nothing"
                 ));
             }
             RemoteProbe {

@@ -350,16 +350,25 @@ fn globalping(always_429: bool) -> (HttpServer, Calls) {
         .iter()
         .map(|p| serde_json::json!({"ttl": 58, "rtt": p["rtt"]}))
         .collect();
-    let hops: Vec<Value> = trace[1]["result"]
-        .as_array()
-        .expect("hops")
+    // One Globalping traceroute with both real traceroutes' replies at each hop (six packets a
+    // hop): what Globalping's own probe would have answered over more rounds.
+    let both: Vec<&Value> = trace.as_array().expect("traceroutes").iter().collect();
+    let deepest = both
         .iter()
-        .map(|h| {
-            let replies = h["result"].as_array().cloned().unwrap_or_default();
+        .map(|t| t["result"].as_array().map_or(0, Vec::len))
+        .max()
+        .unwrap_or(0);
+    let hops: Vec<Value> = (0..deepest)
+        .map(|i| {
+            let replies: Vec<Value> = both
+                .iter()
+                .filter_map(|t| t["result"].get(i))
+                .flat_map(|h| h["result"].as_array().cloned().unwrap_or_default())
+                .collect();
             let from = replies.iter().find_map(|r| r["from"].as_str()).unwrap_or("*");
             let timings: Vec<Value> = replies
                 .iter()
-                .filter(|r| r["rtt"].is_number())
+                .filter(|r| r["rtt"].is_number() && r["from"].as_str() == Some(from))
                 .map(|r| serde_json::json!({"rtt": r["rtt"]}))
                 .collect();
             serde_json::json!({"resolvedAddress": from, "resolvedHostname": from, "timings": timings})

@@ -75,6 +75,14 @@ pub enum AtlasApiError {
          request fewer probes or targets, or raise --max-credits"
     )]
     TooExpensive { estimate: u64, max: u64 },
+    #[error(
+        "{source}; the measurements {ids:?} were created (and paid for): fetch their results \
+         later from /api/v2/measurements/ID/results/ and record them with `residency import atlas`"
+    )]
+    AfterCreate {
+        ids: Vec<u64>,
+        source: Box<AtlasApiError>,
+    },
 }
 
 /// An API key. Its `Debug` shows nothing of it.

@@ -81,11 +81,23 @@ pub fn trace_path(t: &AtlasTraceroute, target: IpAddr) -> TracePath {
             break;
         }
     }
+    // A traceroute that failed on the probe ("connect failed: Network is unreachable") or has
+    // no hop at all measured nothing: it must not read as a path that crossed nothing.
+    let failed = t.hops.iter().find_map(|h| h.error.clone());
+    let answered = hops.iter().any(|h| h.addr.is_some());
+    let status = match (failed, hops.is_empty(), answered) {
+        (Some(error), _, false) => TraceStatus::NotMeasured(format!(
+            "the probe's traceroute failed: {}",
+            crate::text::visible(&error)
+        )),
+        (_, true, _) => TraceStatus::NotMeasured("the probe's traceroute has no hop".into()),
+        _ => TraceStatus::Measured,
+    };
     TracePath {
         target,
         protocol,
         port: None,
-        status: TraceStatus::Measured,
+        status,
         reached,
         hops,
     }
@@ -125,9 +137,10 @@ pub struct RecordedTracer {
 }
 
 impl RecordedTracer {
-    /// The tracer of probe `probe`'s results (results of other probes are ignored). Of several
-    /// traceroutes of one target the one that reached it soonest is kept (the lowest RTT is
-    /// what physics reads); several pings add up into one sample with the smallest RTT.
+    /// The tracer of probe `probe`'s results (results of other probes are ignored). Several
+    /// traceroutes of one target are merged hop by hop ([`merge_paths`]), so each router's
+    /// best reply is over all their rounds; several pings add up into one sample with the
+    /// smallest RTT.
     pub fn new<'a>(
         probe: u64,
         name: &str,
@@ -142,13 +155,11 @@ impl RecordedTracer {
             match &r.kind {
                 AtlasKind::Traceroute(t) => {
                     let path = trace_path(t, target);
-                    let better = match tracer.paths.get(&target) {
-                        None => true,
-                        Some(old) => rank(&path) < rank(old),
+                    let merged = match tracer.paths.remove(&target) {
+                        None => path,
+                        Some(old) => merge_paths(old, path),
                     };
-                    if better {
-                        tracer.paths.insert(target, path);
-                    }
+                    tracer.paths.insert(target, merged);
                 }
                 AtlasKind::Ping(p) => {
                     let sample = ping_sample(p);
@@ -180,10 +191,61 @@ impl RecordedTracer {
     }
 }
 
-/// Reached paths first, then by the target's RTT.
-fn rank(p: &TracePath) -> (bool, f64) {
-    let rtt = p.target_rtt().min_rtt_ms.unwrap_or(f64::INFINITY);
-    (!p.reached, rtt)
+/// Two traceroutes of one target from one probe as one path with more rounds: TTL by TTL, the
+/// first answering address stays the hop (others join `other_addrs`), packets add up, and the
+/// best RTT is the least over the replies of that address. Routers' ICMP slow path makes their
+/// best reply of three packets late by milliseconds; over more rounds it comes down to the
+/// propagation the path-floor rule needs. A path that was not measured gives way to one that
+/// was; the merged path is cut where either reached the target.
+pub fn merge_paths(a: TracePath, b: TracePath) -> TracePath {
+    match (&a.status, &b.status) {
+        (TraceStatus::NotMeasured(_), _) => return b,
+        (_, TraceStatus::NotMeasured(_)) => return a,
+        _ => {}
+    }
+    let target = a.target;
+    let mut hops: Vec<Hop> = Vec::new();
+    let deepest = a.hops.len().max(b.hops.len());
+    for i in 0..deepest {
+        let (x, y) = (a.hops.get(i), b.hops.get(i));
+        let hop = match (x, y) {
+            (Some(x), None) => x.clone(),
+            (None, Some(y)) => y.clone(),
+            (Some(x), Some(y)) => {
+                let (first, second) = if x.addr.is_some() { (x, y) } else { (y, x) };
+                let mut h = first.clone();
+                h.sent = x.sent.saturating_add(y.sent);
+                h.received = x.received.saturating_add(y.received);
+                if second.addr.is_some() && second.addr == first.addr {
+                    h.best_rtt_ms = match (first.best_rtt_ms, second.best_rtt_ms) {
+                        (Some(p), Some(q)) => Some(p.min(q)),
+                        (p, q) => p.or(q),
+                    };
+                    h.avg_rtt_ms = match (first.avg_rtt_ms, second.avg_rtt_ms) {
+                        (Some(p), Some(q)) => Some((p + q) / 2.0),
+                        (p, q) => p.or(q),
+                    };
+                }
+                for other in second.addr.iter().chain(&second.other_addrs) {
+                    if Some(*other) != h.addr && !h.other_addrs.contains(other) {
+                        h.other_addrs.push(*other);
+                    }
+                }
+                h
+            }
+            (None, None) => break,
+        };
+        let at_target = hop.addr == Some(target);
+        hops.push(hop);
+        if at_target {
+            break;
+        }
+    }
+    TracePath {
+        reached: hops.last().is_some_and(|h| h.addr == Some(target)),
+        hops,
+        ..a
+    }
 }
 
 impl Trace for RecordedTracer {
@@ -239,12 +301,41 @@ pub fn resolutions<'a>(
     let wanted = host.trim_end_matches('.').to_ascii_lowercase();
     let mut out = Vec::new();
     for r in results.into_iter().filter(|r| r.prb_id == Some(probe)) {
-        let (Some(dst), Some(addr)) = (&r.dst_name, r.dst_addr) else {
-            continue;
-        };
+        let Some(dst) = &r.dst_name else { continue };
         if dst.trim_end_matches('.').to_ascii_lowercase() != wanted {
             continue;
         }
+        let Some(addr) = r.dst_addr else {
+            // The probe could not resolve the name: a failed lookup, which the endpoint's
+            // verdict must count.
+            let attempt = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
+            out.push(Resolution {
+                resolver: resolver_label(name),
+                client_subnet: None,
+                scope_prefix: None,
+                record_type: if r.af == Some(6) {
+                    RecordType::Aaaa
+                } else {
+                    RecordType::A
+                },
+                attempt,
+                outcome: Outcome::Error,
+                rcode: None,
+                cname_chain: Vec::new(),
+                addresses: Vec::new(),
+                names: Vec::new(),
+                ttl: None,
+                transport: None,
+                elapsed_ms: 0,
+                error: Some(
+                    "the probe did not resolve the name (no dst_addr in its result)".into(),
+                ),
+                rtt_ms: None,
+                nsid: None,
+                untrusted: None,
+            });
+            continue;
+        };
         let attempt = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
         out.push(Resolution {
             resolver: resolver_label(name),

@@ -8,12 +8,12 @@
 //! discarded, with the numbers.
 //!
 //! The margin allows for jitter and for the ICMP slow path of routers (their time-exceeded
-//! replies are generated in software and can be late): a reply counts as sooner only when it
-//! beats the router by more than 1 ms and by more than half the router's RTT. Half, because
-//! real paths show it: in the corpus's 2019 Atlas traceroute from probe 12089 (IR) to K-root,
-//! hop 5 answers in 6.24 ms at best while K-root's own echo replies take 4.13 ms, a third less.
-//! What the rule is for is an order of magnitude apart (a proxy answering in 0.05 ms for a
-//! target behind a 60 ms router), which half still catches.
+//! replies are generated in software and can be a little late): a reply counts as sooner only
+//! when it beats the router by more than 1 ms and by more than a fifth of the router's RTT.
+//! The margin stays strict, because a proxy's reply wrongly kept makes the bound too tight;
+//! what keeps the slow path from raising false alarms is the best reply over many rounds. One
+//! 2019 Atlas traceroute of the corpus has hop 5 at 6.24 ms and K-root at 4.23 ms; over both of
+//! the probe's traceroutes hop 5's best is 4.10 ms, no alarm (see `atlas::recorded`).
 
 use std::net::IpAddr;
 
@@ -24,7 +24,7 @@ use crate::measure::trace::Hop;
 pub const MARGIN_MIN_MS: f64 = 1.0;
 
 /// ... and the share of the router's RTT it must beat it by.
-pub const MARGIN_SHARE: f64 = 0.5;
+pub const MARGIN_SHARE: f64 = 0.2;
 
 /// The jitter margin for a path floor of `floor_ms`.
 pub fn margin_ms(floor_ms: f64) -> f64 {
@@ -155,11 +155,9 @@ mod tests {
     fn jitter_within_the_margin_is_not_an_alarm() {
         // A target 0.5 ms "faster" than a 2 ms router: ICMP slow path, not interception.
         assert!(!sooner_than(1.5, 2.0));
-        // 20 ms against a 60 ms router is beyond half: impossible.
-        assert!(sooner_than(20.0, 60.0));
-        assert!(!sooner_than(40.0, 60.0));
-        // The real slow path of the corpus's Atlas trace to K-root (see the module doc).
-        assert!(!sooner_than(4.13, 6.24));
+        // 40 ms against a 60 ms router is beyond 20 %: impossible.
+        assert!(sooner_than(40.0, 60.0));
+        assert!(!sooner_than(50.0, 60.0));
         assert!(!sooner_than(61.0, 60.0));
     }
 }

@@ -74,7 +74,7 @@ pub(super) fn address(out: &mut String, a: &AddressResult, pad: &str) {
                 if s.vantages.is_empty() {
                     String::new()
                 } else {
-                    format!("; reached from {}", s.vantages.join(", "))
+                    format!("; likely reached from {}", s.vantages.join(", "))
                 }
             );
         }

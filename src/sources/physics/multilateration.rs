@@ -36,6 +36,10 @@ pub struct Intersection {
     /// No point lies in every disk: the address answers different vantages from different
     /// places.
     pub empty: bool,
+    /// A point in every disk was found (not only cells that touch each disk): the disks share a
+    /// region for certain. `!empty && !proven`: they meet, if at all, only along their edges,
+    /// within the search's resolution.
+    pub proven: bool,
 }
 
 /// The disks' common region: is it empty, and which countries may lie in it.
@@ -55,6 +59,7 @@ pub fn intersect(countries: &Countries, disks: &[Disk]) -> Intersection {
         return Intersection {
             countries: countries.codes().collect(),
             empty: false,
+            proven: true,
         };
     }
     // A country must be near every disk's centre to be in their common region at all.
@@ -73,6 +78,7 @@ pub fn intersect(countries: &Countries, disks: &[Disk]) -> Intersection {
         pending,
         found: BTreeSet::new(),
         nonempty: false,
+        proven: false,
     };
     let step = 10.0;
     let mut lat = -90.0;
@@ -92,6 +98,7 @@ pub fn intersect(countries: &Countries, disks: &[Disk]) -> Intersection {
     Intersection {
         countries: search.found,
         empty: !search.nonempty,
+        proven: search.proven,
     }
 }
 
@@ -182,6 +189,8 @@ struct Search<'a> {
     found: BTreeSet<CountryCode>,
     /// Some cell may hold a point of every disk.
     nonempty: bool,
+    /// Some point in every disk was found.
+    proven: bool,
 }
 
 impl Search<'_> {
@@ -197,8 +206,13 @@ impl Search<'_> {
                 inside_all = false;
             }
         }
-        if inside_all {
+        let center_inside = self
+            .disks
+            .iter()
+            .all(|d| great_circle_km(center, d.center) <= d.radius_km);
+        if inside_all || center_inside {
             self.nonempty = true;
+            self.proven = true;
         }
         let near: Vec<CountryCode> = self
             .pending
@@ -215,14 +229,10 @@ impl Search<'_> {
             }
             return;
         }
-        if near.is_empty() && self.nonempty {
+        if near.is_empty() && self.proven {
             return;
         }
-        if self
-            .disks
-            .iter()
-            .all(|d| great_circle_km(center, d.center) <= d.radius_km)
-        {
+        if center_inside {
             // The centre is a point of the common region: a country containing it is there.
             for cc in near {
                 if self.countries.contains(cc, center) {
@@ -232,7 +242,7 @@ impl Search<'_> {
             }
         }
         for quarter in cell.quarters() {
-            if self.pending.is_empty() && self.nonempty {
+            if self.pending.is_empty() && self.proven {
                 return;
             }
             self.cell(quarter);
@@ -270,7 +280,7 @@ mod tests {
             .collect();
         assert!(alone.contains(&"PK".to_string()) && alone.contains(&"NP".to_string()));
         let both = intersect(countries, &[delhi, chennai]);
-        assert!(!both.empty);
+        assert!(!both.empty && both.proven);
         assert_eq!(codes(&both.countries), ["IN"]);
     }
 
@@ -292,7 +302,7 @@ mod tests {
             },
         ];
         let common = intersect(countries, &disks);
-        assert!(common.empty);
+        assert!(common.empty && !common.proven);
         assert!(common.countries.is_empty());
         assert_eq!(greedy_sites(&disks), vec![0, 1]);
     }
@@ -337,6 +347,34 @@ mod tests {
             "{got:?}"
         );
         assert!(!got.contains(&"NP".to_string()), "{got:?}");
+    }
+
+    #[test]
+    fn disks_that_only_touch_are_not_a_proven_region() {
+        let countries = Countries::shipped().expect("shipped shapes");
+        let d = great_circle_km(DELHI, CHENNAI);
+        // Radii that add up to 0.1 km less than the distance: no common point, but cells at
+        // the tangent point cannot be ruled out, so the region is neither empty nor proven.
+        let touching = [
+            Disk {
+                center: DELHI,
+                radius_km: d / 2.0,
+            },
+            Disk {
+                center: CHENNAI,
+                radius_km: d / 2.0 - 0.1,
+            },
+        ];
+        let common = intersect(countries, &touching);
+        assert!(!common.proven, "no point is in both");
+        let wide = [
+            touching[0],
+            Disk {
+                center: CHENNAI,
+                radius_km: d / 2.0 + 200.0,
+            },
+        ];
+        assert!(intersect(countries, &wide).proven);
     }
 
     #[test]
