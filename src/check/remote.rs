@@ -20,7 +20,7 @@ use super::{CheckSettings, Located, Measured, judge_measured};
 use crate::measure::atlas::recorded::{self, RecordedTracer};
 use crate::measure::atlas::{AtlasKind, AtlasResult};
 use crate::measure::integrity::Survey;
-use crate::measure::resolve::{DnsResolver, Outcome, RecordType, Resolution};
+use crate::measure::resolve::{DnsResolver, RecordType, Resolution};
 use crate::measure::trace::{Protocol, TraceSettings};
 use crate::measure::vantage::MeasuredFrom;
 use crate::policy::{Policy, Target};
@@ -157,31 +157,20 @@ fn attributed(
     addrs
         .into_iter()
         .enumerate()
-        .map(|(i, addr)| Resolution {
-            resolver: format!(
-                "{probe}: measured by address, which {} resolved {host} to",
-                attribution.from
-            ),
-            client_subnet: None,
-            scope_prefix: None,
-            record_type: if addr.is_ipv4() {
-                RecordType::A
-            } else {
-                RecordType::Aaaa
-            },
-            attempt: u32::try_from(i + 1).unwrap_or(u32::MAX),
-            outcome: Outcome::Answer,
-            rcode: None,
-            cname_chain: Vec::new(),
-            addresses: vec![addr],
-            names: Vec::new(),
-            ttl: None,
-            transport: None,
-            elapsed_ms: 0,
-            error: None,
-            rtt_ms: None,
-            nsid: None,
-            untrusted: None,
+        .map(|(i, addr)| {
+            recorded::probe_answer(
+                format!(
+                    "{probe}: measured by address, which {} resolved {host} to",
+                    attribution.from
+                ),
+                if addr.is_ipv4() {
+                    RecordType::A
+                } else {
+                    RecordType::Aaaa
+                },
+                u32::try_from(i + 1).unwrap_or(u32::MAX),
+                Ok(addr),
+            )
         })
         .collect()
 }

@@ -30,19 +30,7 @@ pub(super) fn combine(args: &CombineArgs) -> Result<Exit, CliError> {
         since: crate::time::seconds(&since),
         until: crate::time::seconds(&until),
     })?;
-    let stored = history.append(&NewRun {
-        policy_id: doc.policy.id.clone(),
-        started_at: doc.started_at,
-        finished_at: doc.finished_at,
-        verdict: doc.verdict,
-        document: serde_json::to_value(&doc)?,
-    })?;
-    let stored = Stored {
-        run_id: stored.id,
-        seq: stored.seq,
-        hash: stored.hash,
-        database: history.path().display().to_string(),
-    };
+    let stored = append(&mut history, &doc)?;
     match args.format {
         Format::Table => out!("{}", table::run_document(&doc, Some(&stored))),
         Format::Json => text::print_json(&serde_json::to_string_pretty(&with_history(
@@ -293,18 +281,23 @@ fn record_combined(
             since: crate::time::seconds(&since),
             until: crate::time::seconds(&until),
         })?;
+    let at = append(history, &doc)?;
+    Ok((doc, at))
+}
+
+/// Records a combined run in its policy's chain.
+fn append(history: &mut History, doc: &crate::record::RunDocument) -> Result<Stored, CliError> {
     let recorded = history.append(&NewRun {
         policy_id: doc.policy.id.clone(),
         started_at: doc.started_at,
         finished_at: doc.finished_at,
         verdict: doc.verdict,
-        document: serde_json::to_value(&doc)?,
+        document: serde_json::to_value(doc)?,
     })?;
-    let at = Stored {
+    Ok(Stored {
         run_id: recorded.id,
         seq: recorded.seq,
         hash: recorded.hash,
         database: history.path().display().to_string(),
-    };
-    Ok((doc, at))
+    })
 }

@@ -217,26 +217,14 @@ fn judged(
         j.reasons.extend(reasons);
     }
     AddressResult {
-        ip,
         country: j.country,
         countries: j.countries.into_iter().collect(),
-        evidence: Vec::new(),
         verdict: j.verdict,
         reasons: j.reasons,
-        seen: 0,
-        via: Vec::new(),
-        names: Vec::new(),
-        registry: None,
-        anycast: None,
-        sites: None,
-        intersection: None,
-        measured_from: Vec::new(),
         confidence: fused.confidence,
         decided_by: fused.decided_by,
         conflicts: fused.conflicts,
-        path: None,
-        rtt: None,
-        http: Vec::new(),
+        ..empty_result(ip)
     }
 }
 
@@ -263,23 +251,7 @@ fn anycast(
     for (n, &c) in chosen.iter().enumerate() {
         let (i, disk) = disks[c];
         let s = &seen[i];
-        let countries: BTreeSet<CountryCode> = s
-            .result
-            .rtt
-            .iter()
-            .flat_map(|r| &r.reachable)
-            .map(|r| r.country)
-            .collect();
-        let allowed = countries.iter().filter(|c| judge.rules.permits(c)).count();
-        let verdict = if countries.is_empty() {
-            Verdict::Inconclusive
-        } else if allowed == countries.len() {
-            Verdict::Compliant
-        } else if allowed == 0 {
-            Verdict::Violation
-        } else {
-            Verdict::Inconclusive
-        };
+        let (countries, _, verdict) = disk_verdict(s, judge);
         // A vantage reaches this site when its disk overlaps this site's disk and no other.
         let reaching: Vec<String> = disks
             .iter()
@@ -349,23 +321,7 @@ fn anycast(
         .unwrap_or(Verdict::Inconclusive);
     for (i, _) in disks {
         let s = &seen[*i];
-        let countries: BTreeSet<CountryCode> = s
-            .result
-            .rtt
-            .iter()
-            .flat_map(|r| &r.reachable)
-            .map(|r| r.country)
-            .collect();
-        let allowed = countries.iter().filter(|c| judge.rules.permits(c)).count();
-        let own = if countries.is_empty() {
-            Verdict::Inconclusive
-        } else if allowed == countries.len() {
-            Verdict::Compliant
-        } else if allowed == 0 {
-            Verdict::Violation
-        } else {
-            Verdict::Inconclusive
-        };
+        let (countries, allowed, own) = disk_verdict(s, judge);
         if own > verdict {
             reasons.push(format!(
                 "the site {} reaches lies within {} km of it, where {}: {own}",
@@ -441,6 +397,29 @@ fn anycast(
     result.sites = Some(sites);
     result.intersection = Some(Vec::new());
     result
+}
+
+/// The countries within a vantage's own disk, how many are allowed, and what that alone
+/// says: compliant when all are allowed, a violation when none is, else inconclusive.
+fn disk_verdict(s: &Seen<'_>, judge: &Judge<'_>) -> (BTreeSet<CountryCode>, usize, Verdict) {
+    let countries: BTreeSet<CountryCode> = s
+        .result
+        .rtt
+        .iter()
+        .flat_map(|r| &r.reachable)
+        .map(|r| r.country)
+        .collect();
+    let allowed = countries.iter().filter(|c| judge.rules.permits(c)).count();
+    let verdict = if countries.is_empty() {
+        Verdict::Inconclusive
+    } else if allowed == countries.len() {
+        Verdict::Compliant
+    } else if allowed == 0 {
+        Verdict::Violation
+    } else {
+        Verdict::Inconclusive
+    };
+    (countries, allowed, verdict)
 }
 
 /// Three or more disks that overlap two by two but share no point: more than one place, and

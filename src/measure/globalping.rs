@@ -19,6 +19,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
 use super::atlas::{AtlasHop, AtlasKind, AtlasPing, AtlasReply, AtlasResult, AtlasTraceroute};
+use super::remote_api;
 
 /// The public API.
 pub const DEFAULT_URL: &str = "https://api.globalping.io/";
@@ -72,10 +73,8 @@ pub fn parse_locations(text: &str) -> Result<Vec<Location>, String> {
                  (fields: country, continent, region, state, city, asn, network, magic)"
             )
         };
-        let (field, rest) = item.split_once('=').ok_or_else(bad)?;
-        let (value, count) = rest.rsplit_once(':').ok_or_else(bad)?;
-        let limit: u32 = count.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
-        let field = field.trim().to_ascii_lowercase();
+        let (field, value, limit) =
+            crate::measure::remote_api::selection_item(item).ok_or_else(bad)?;
         let value = match field.as_str() {
             "country" => {
                 let cc: crate::model::CountryCode =
@@ -296,14 +295,6 @@ impl std::fmt::Debug for GlobalpingApi {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    url.host_str().is_some_and(|h| {
-        h.trim_matches(['[', ']'])
-            .parse::<IpAddr>()
-            .map_or(h.eq_ignore_ascii_case("localhost"), |ip| ip.is_loopback())
-    })
-}
-
 impl GlobalpingApi {
     /// A client of `base`; the token (optional) from `token_file` or [`TOKEN_ENV`].
     pub fn new(
@@ -311,13 +302,8 @@ impl GlobalpingApi {
         token_file: Option<&Path>,
         timeout: Duration,
     ) -> Result<GlobalpingApi, GlobalpingError> {
-        let mut url = Url::parse(base).map_err(|_| GlobalpingError::NotHttps(base.into()))?;
-        if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(&url)) {
-            return Err(GlobalpingError::NotHttps(base.into()));
-        }
-        if !url.path().ends_with('/') {
-            url.set_path(&format!("{}/", url.path()));
-        }
+        let url =
+            remote_api::base_url(base).ok_or_else(|| GlobalpingError::NotHttps(base.into()))?;
         let token = match token_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
@@ -342,19 +328,10 @@ impl GlobalpingApi {
             });
         }
         let token = token.filter(|t| !t.is_empty());
-        let mut builder = reqwest::Client::builder();
-        if is_loopback(&url) {
-            builder = builder.no_proxy();
-        }
-        let http = builder
-            .user_agent(concat!("residency/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| GlobalpingError::Transport {
+        let http =
+            remote_api::client(&url, timeout).map_err(|reason| GlobalpingError::Transport {
                 url: url.to_string(),
-                reason: e.to_string(),
+                reason,
             })?;
         Ok(GlobalpingApi {
             base: url,
@@ -379,7 +356,7 @@ impl GlobalpingApi {
             if let Some(token) = &self.token {
                 request = request.header("Authorization", format!("Bearer {token}"));
             }
-            let mut response = request
+            let response = request
                 .send()
                 .await
                 .map_err(|e| GlobalpingError::Transport {
@@ -388,36 +365,19 @@ impl GlobalpingApi {
                 })?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map_or(Duration::from_secs(1), Duration::from_secs);
+                let after = remote_api::retry_after(response.headers());
                 if after > MAX_RETRY_AFTER {
                     break;
                 }
                 tokio::time::sleep(after).await;
                 continue;
             }
-            let mut bytes = Vec::new();
-            while let Some(chunk) =
-                response
-                    .chunk()
-                    .await
-                    .map_err(|e| GlobalpingError::Transport {
-                        url: url.to_string(),
-                        reason: e.without_url().to_string(),
-                    })?
-            {
-                if bytes.len() + chunk.len() > MAX_BODY {
-                    return Err(GlobalpingError::Unexpected {
-                        url: url.to_string(),
-                        reason: format!("the answer is larger than {MAX_BODY} bytes"),
-                    });
-                }
-                bytes.extend_from_slice(&chunk);
-            }
+            let bytes = remote_api::read_bounded(response, MAX_BODY)
+                .await
+                .map_err(|reason| GlobalpingError::Transport {
+                    url: url.to_string(),
+                    reason,
+                })?;
             let value: Option<Value> = serde_json::from_slice(&bytes).ok();
             if !status.is_success() {
                 let detail = value

@@ -15,6 +15,7 @@ pub mod capture;
 pub mod globalping;
 pub mod http;
 pub mod integrity;
+pub mod remote_api;
 pub mod resolve;
 pub mod trace;
 pub mod vantage;

@@ -217,15 +217,7 @@ fn late_results_and_a_429_are_waited_for_and_the_probe_run_is_combined() {
         .collect();
     assert_eq!(kinds, ["ping", "traceroute"]);
     // Three runs in the chain: this machine's, the probe's and the combined one; all verify.
-    let verify = Residency::new(dir.path())
-        .args(["history", "verify", "--policy", "kroot"])
-        .output();
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    crate::common::cmd::assert_chain_intact(dir.path(), "kroot");
     assert_eq!(doc["history"]["seq"], 3);
 }
 

@@ -103,15 +103,7 @@ fn a_combined_run_is_recorded_in_the_chain_verified_compared_and_reported() {
     assert_eq!(doc["history"]["seq"], 3);
 
     // Chained like every run.
-    let verify = Residency::new(dir.path())
-        .args(["history", "verify", "--policy", "lens"])
-        .output();
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    crate::common::cmd::assert_chain_intact(dir.path(), "lens");
 
     // Combining again takes the vantage runs, never the combined one.
     let again = json(

@@ -220,15 +220,7 @@ fn three_vantages_find_two_anycast_sites_and_multilaterate_an_unlisted_address()
     );
 
     // Recorded and chained; and reported with the vantages on the map.
-    let verify = Residency::new(dir.path())
-        .args(["history", "verify", "--policy", "lab"])
-        .output();
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    crate::common::cmd::assert_chain_intact(dir.path(), "lab");
     let id = combined["history"]["run_id"].to_string();
     let report = Residency::new(dir.path())
         .args(["report", "lab", "--run", &id, "--out", "lab.html"])

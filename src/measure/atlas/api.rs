@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::probes::{ProbeInfo, read_probes};
 use super::{AtlasProblem, AtlasResult, read_results};
+use crate::measure::remote_api;
 
 /// The public API.
 pub const DEFAULT_URL: &str = "https://atlas.ripe.net/";
@@ -143,10 +144,9 @@ pub fn parse_selection(text: &str) -> Result<Vec<ProbeRequest>, String> {
                  (kinds: countries, asn, prefix, area, probes)"
             )
         };
-        let (kind, rest) = item.split_once('=').ok_or_else(bad)?;
-        let (value, count) = rest.rsplit_once(':').ok_or_else(bad)?;
-        let requested: u32 = count.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
-        let kind = match kind.trim().to_ascii_lowercase().as_str() {
+        let (kind, value, requested) =
+            crate::measure::remote_api::selection_item(item).ok_or_else(bad)?;
+        let kind = match kind.as_str() {
             "country" | "countries" => {
                 value
                     .parse::<crate::model::CountryCode>()
@@ -286,38 +286,16 @@ pub struct AtlasApi {
     http: reqwest::Client,
 }
 
-fn is_loopback(url: &Url) -> bool {
-    url.host_str().is_some_and(|h| {
-        h.trim_matches(['[', ']'])
-            .parse::<IpAddr>()
-            .map_or(h.eq_ignore_ascii_case("localhost"), |ip| ip.is_loopback())
-    })
-}
-
 impl AtlasApi {
     /// A client of the API at `base` (default [`DEFAULT_URL`]) with `key`; `timeout` bounds
     /// every call.
     pub fn new(base: &str, key: AtlasKey, timeout: Duration) -> Result<AtlasApi, AtlasApiError> {
-        let mut base = Url::parse(base).map_err(|_| AtlasApiError::NotHttps(base.to_string()))?;
-        if base.scheme() != "https" && !(base.scheme() == "http" && is_loopback(&base)) {
-            return Err(AtlasApiError::NotHttps(base.to_string()));
-        }
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let mut builder = reqwest::Client::builder();
-        if is_loopback(&base) {
-            builder = builder.no_proxy();
-        }
-        let http = builder
-            .user_agent(concat!("residency/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| AtlasApiError::Transport {
+        let base =
+            remote_api::base_url(base).ok_or_else(|| AtlasApiError::NotHttps(base.into()))?;
+        let http =
+            remote_api::client(&base, timeout).map_err(|reason| AtlasApiError::Transport {
                 url: base.to_string(),
-                reason: e.to_string(),
+                reason,
             })?;
         Ok(AtlasApi { base, key, http })
     }
@@ -353,12 +331,7 @@ impl AtlasApi {
                 })?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map_or(Duration::from_secs(1), Duration::from_secs);
+                let after = remote_api::retry_after(response.headers());
                 last_after = format!(", last Retry-After {}s", after.as_secs());
                 if after > MAX_RETRY_AFTER {
                     break;
@@ -366,13 +339,13 @@ impl AtlasApi {
                 tokio::time::sleep(after).await;
                 continue;
             }
-            let text =
-                read_text(response, MAX_BODY)
-                    .await
-                    .map_err(|reason| AtlasApiError::Transport {
-                        url: shown(),
-                        reason,
-                    })?;
+            let body = remote_api::read_bounded(response, MAX_BODY)
+                .await
+                .map_err(|reason| AtlasApiError::Transport {
+                    url: shown(),
+                    reason,
+                })?;
+            let text = String::from_utf8_lossy(&body).into_owned();
             if status.is_success() {
                 return Ok(text);
             }
@@ -491,22 +464,6 @@ impl AtlasApi {
             Err(e) => Err(e),
         }
     }
-}
-
-/// A body of at most `max` bytes, as text.
-async fn read_text(mut response: reqwest::Response, max: usize) -> Result<String, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| e.without_url().to_string())?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(format!("the answer is larger than {max} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// What a refusal says: Atlas's `error.detail` (or `title`), with a hint for the usual causes.

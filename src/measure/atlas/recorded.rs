@@ -308,60 +308,66 @@ pub fn resolutions<'a>(
         let Some(addr) = r.dst_addr else {
             // The probe could not resolve the name: a failed lookup, which the endpoint's
             // verdict must count.
+            let record_type = if r.af == Some(6) {
+                RecordType::Aaaa
+            } else {
+                RecordType::A
+            };
             let attempt = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
-            out.push(Resolution {
-                resolver: resolver_label(name),
-                client_subnet: None,
-                scope_prefix: None,
-                record_type: if r.af == Some(6) {
-                    RecordType::Aaaa
-                } else {
-                    RecordType::A
-                },
+            out.push(probe_answer(
+                resolver_label(name),
+                record_type,
                 attempt,
-                outcome: Outcome::Error,
-                rcode: None,
-                cname_chain: Vec::new(),
-                addresses: Vec::new(),
-                names: Vec::new(),
-                ttl: None,
-                transport: None,
-                elapsed_ms: 0,
-                error: Some(
-                    "the probe did not resolve the name (no dst_addr in its result)".into(),
-                ),
-                rtt_ms: None,
-                nsid: None,
-                untrusted: None,
-            });
+                Err("the probe did not resolve the name (no dst_addr in its result)".into()),
+            ));
             continue;
         };
         let attempt = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
-        out.push(Resolution {
-            resolver: resolver_label(name),
-            client_subnet: None,
-            scope_prefix: None,
-            record_type: if addr.is_ipv4() {
-                RecordType::A
-            } else {
-                RecordType::Aaaa
-            },
+        let record_type = if addr.is_ipv4() {
+            RecordType::A
+        } else {
+            RecordType::Aaaa
+        };
+        out.push(probe_answer(
+            resolver_label(name),
+            record_type,
             attempt,
-            outcome: Outcome::Answer,
-            rcode: None,
-            cname_chain: Vec::new(),
-            addresses: vec![addr],
-            names: Vec::new(),
-            ttl: None,
-            transport: None,
-            elapsed_ms: 0,
-            error: None,
-            rtt_ms: None,
-            nsid: None,
-            untrusted: None,
-        });
+            Ok(addr),
+        ));
     }
     out
+}
+
+/// One answer a probe got for a name: the address, or why there was none.
+pub fn probe_answer(
+    resolver: String,
+    record_type: RecordType,
+    attempt: u32,
+    answer: Result<IpAddr, String>,
+) -> Resolution {
+    let (outcome, addresses, error) = match answer {
+        Ok(addr) => (Outcome::Answer, vec![addr], None),
+        Err(why) => (Outcome::Error, Vec::new(), Some(why)),
+    };
+    Resolution {
+        resolver,
+        client_subnet: None,
+        scope_prefix: None,
+        record_type,
+        attempt,
+        outcome,
+        rcode: None,
+        cname_chain: Vec::new(),
+        addresses,
+        names: Vec::new(),
+        ttl: None,
+        transport: None,
+        elapsed_ms: 0,
+        error,
+        rtt_ms: None,
+        nsid: None,
+        untrusted: None,
+    }
 }
 
 #[cfg(test)]

@@ -154,3 +154,18 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<V
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
+
+/// `residency history verify --policy POLICY` on the history in `dir` must find the chain
+/// intact (exit 0); its report is shown when it does not.
+pub fn assert_chain_intact(dir: &Path, policy: &str) {
+    let out = Residency::new(dir)
+        .args(["history", "verify", "--policy", policy])
+        .output();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "history verify --policy {policy}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
