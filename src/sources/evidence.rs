@@ -189,7 +189,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     }
     // Routers' time-exceeded replies are ICMP: an ICMP responder could fake those too.
     let hop_physics = !integrity.icmp.is_intercepted();
-    let names = match reverse {
+    let (names, ptr_failures) = match reverse {
         Some(reverse) => {
             let mut wanted: Vec<IpAddr> = ips.to_vec();
             wanted.extend(
@@ -199,7 +199,7 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
             );
             ptr_names(wanted, reverse, settings.concurrency).await
         }
-        None => HashMap::new(),
+        None => (HashMap::new(), HashMap::new()),
     };
     let mut registered = match &settings.registry {
         Some(registry) => registry_records(ips, registry, settings.concurrency).await,
@@ -212,9 +212,18 @@ pub async fn gather<R: Resolve + 'static, T: Trace + 'static>(
     };
     let names_of = |ip: &IpAddr| names.get(ip).cloned().unwrap_or_default();
     // Every source that speaks about an address: the databases, then its PTR names' hints.
+    // A PTR lookup that failed is recorded as such, not logged: the run says it, once per
+    // address, where the evidence is read.
     let locate = |ip: IpAddr| {
         let mut evidence = geo.locate_all(ip);
         evidence.extend(ptr::ptr_evidence(ip, &names_of(&ip)));
+        if let Some(why) = ptr_failures.get(&ip) {
+            evidence.push(Evidence::unlocated(
+                "ptr",
+                SourceKind::PtrHint,
+                format!("PTR lookup failed: {why}"),
+            ));
+        }
         evidence
     };
     let mut hop_evidence: HashMap<IpAddr, Vec<Evidence>> = HashMap::new();
@@ -446,12 +455,13 @@ async fn linked_geofeed(
     }
 }
 
-/// Reverse DNS names of every address (one PTR query each, at most `concurrency` at once).
+/// Reverse DNS names of every address (one PTR query each, at most `concurrency` at once), and
+/// why the lookup failed for the addresses whose lookup did (timeout, SERVFAIL, …).
 async fn ptr_names<R: Resolve + 'static>(
     mut ips: Vec<IpAddr>,
     reverse: ReverseDns<R>,
     concurrency: usize,
-) -> HashMap<IpAddr, Vec<String>> {
+) -> (HashMap<IpAddr, Vec<String>>, HashMap<IpAddr, String>) {
     ips.sort();
     ips.dedup();
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -469,22 +479,36 @@ async fn ptr_names<R: Resolve + 'static>(
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let answer = resolver.resolve(&query).await;
-            if !matches!(answer.outcome, Outcome::Answer | Outcome::NoData | Outcome::NxDomain) {
-                // Not evidence either way, but worth a word: a hop without its name loses a hint.
-                tracing::warn!(%ip, outcome = ?answer.outcome, error = ?answer.error, "PTR lookup failed");
-            }
-            (ip, answer.names)
+            // Not evidence either way: an observation of the run, recorded with the address
+            // (a hop without its name loses a hint), never a warning for the user to act on.
+            let failed = (!matches!(
+                answer.outcome,
+                Outcome::Answer | Outcome::NoData | Outcome::NxDomain
+            ))
+            .then(|| {
+                tracing::debug!(%ip, outcome = ?answer.outcome, error = ?answer.error, "PTR lookup failed");
+                match (&answer.rcode, &answer.error) {
+                    (Some(rcode), _) => format!("{rcode} from {}", answer.resolver),
+                    (None, Some(error)) => format!("{error} ({})", answer.resolver),
+                    (None, None) => format!("no answer from {}", answer.resolver),
+                }
+            });
+            (ip, answer.names, failed)
         });
     }
     let mut names = HashMap::new();
+    let mut failures = HashMap::new();
     while let Some(joined) = tasks.join_next().await {
-        if let Ok((ip, found)) = joined
-            && !found.is_empty()
-        {
-            names.insert(ip, found);
+        if let Ok((ip, found, failed)) = joined {
+            if !found.is_empty() {
+                names.insert(ip, found);
+            }
+            if let Some(why) = failed {
+                failures.insert(ip, why);
+            }
         }
     }
-    names
+    (names, failures)
 }
 
 /// Traces every address, then TCP-connects to those the trace did not reach (servers often

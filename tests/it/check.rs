@@ -867,3 +867,31 @@ fn min_confidence_makes_weak_evidence_inconclusive_either_way() {
     assert_eq!(tracker["confidence"], "medium");
     assert_eq!(tracker["verdict"], "violation");
 }
+
+/// A PTR lookup that fails (the resolver is silent, or answers SERVFAIL) is an observation of
+/// the run, recorded with the address, not a warning: a run over many addresses must not print
+/// a line per address.
+#[test]
+fn failed_ptr_lookups_are_recorded_not_warned() {
+    let silent = SilentServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "id: ptr-quiet\nallow: [IN]\nresolvers: [\"{}\"]\nrepeat: 1\ndns: {{ timeout_ms: 100, tries: 1 }}\ntrace: {{ enabled: false }}\nregistry: {{ enabled: false }}\nendpoints:\n  - host: 192.0.2.10\n  - host: 192.0.2.11\n  - host: 192.0.2.12\n",
+            silent.addr()
+        ),
+    )
+    .expect("policy");
+    let out = Residency::new(dir.path())
+        .args(["check", path_str(&policy), "--format", "json"])
+        .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("WARN"), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for e in doc["endpoints"].as_array().expect("endpoints") {
+        let evidence = e["addresses"][0]["evidence"].to_string();
+        assert!(evidence.contains("PTR lookup failed"), "{evidence}");
+    }
+}

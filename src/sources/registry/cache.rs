@@ -13,6 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Whether this process has warned that the cache cannot be written (it warns once).
+static WARNED_WRITE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Which source's answers a cache directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CacheSource {
@@ -91,11 +94,18 @@ impl DiskCache {
         (age >= chrono::Duration::zero() && age < ttl).then_some(entry)
     }
 
-    /// Store an answer; failures are logged and otherwise ignored (see the module doc).
+    /// Store an answer; failures are logged (the first at warn) and otherwise ignored (see the
+    /// module doc).
     pub fn put(&self, source: CacheSource, entry: &CacheEntry) {
         let path = self.path(source, &entry.key);
         if let Err(error) = write_atomically(&path, entry) {
-            tracing::warn!(path = %path.display(), %error, "cannot write registry cache entry");
+            // One warning a process, not one per address: the cause (a full disk, a read-only
+            // directory) is the same for all, and the run goes on without the cache.
+            if !WARNED_WRITE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(path = %path.display(), %error, "cannot write registry cache entries (answers are not cached; later failures are logged at debug)");
+            } else {
+                tracing::debug!(path = %path.display(), %error, "cannot write registry cache entry");
+            }
         }
     }
 
