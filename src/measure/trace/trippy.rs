@@ -400,10 +400,16 @@ impl SequenceWindow {
             }
             let now = Instant::now();
             if now >= deadline {
-                tracing::warn!(
-                    "no free sequence window of {len} after {wait:?}: concurrent UDP/TCP traces \
-                     to one address and port may take each other's replies"
-                );
+                // Once a process: the cause (too many traces at once) is the same for all.
+                static WARNED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        "no free sequence window of {len} after {wait:?}: concurrent UDP/TCP \
+                         traces to one address and port may take each other's replies (lower \
+                         --trace-concurrency); said once"
+                    );
+                }
                 break if u32::from(windows.cursor) + u32::from(len) > u32::from(SEQUENCE_END) {
                     SEQUENCE_FIRST
                 } else {
