@@ -124,7 +124,7 @@ pub fn append_year(
             verdict: doc.verdict,
             document: serde_json::to_value(&doc).map_err(|e| e.to_string())?,
         };
-        history.append(&run).map_err(|e| e.to_string())?;
+        history.append(run).map_err(|e| e.to_string())?;
     }
     Ok(fill_start.elapsed())
 }

@@ -287,7 +287,7 @@ fn record_combined(
 
 /// Records a combined run in its policy's chain.
 fn append(history: &mut History, doc: &crate::record::RunDocument) -> Result<Stored, CliError> {
-    let recorded = history.append(&NewRun {
+    let recorded = history.append(NewRun {
         policy_id: doc.policy.id.clone(),
         started_at: doc.started_at,
         finished_at: doc.finished_at,

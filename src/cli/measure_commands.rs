@@ -104,7 +104,7 @@ pub(super) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     let mut runner = Runner::new(history, options.clone(), stop);
 
     let mut worst = Verdict::Compliant;
-    let mut json_docs = Vec::new();
+    let mut json_docs: Vec<(RunDocument, Stored)> = Vec::new();
     for p in prepared {
         let outcome = runtime.block_on(runner.run_one(&p, &mut tell))?;
         let (doc, stored) = match outcome {
@@ -138,23 +138,26 @@ pub(super) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
             worst = worst.max(combined.verdict);
             match args.format {
                 Format::Table => out!("\n{}", table::run_document(&combined, Some(&at))),
-                Format::Json => json_docs.push(with_history(&combined, &at)?),
+                Format::Json => json_docs.push((combined, at)),
             }
             continue;
         }
         worst = worst.max(doc.verdict);
         match args.format {
             Format::Table => out!("{}", table::run_document(&doc, Some(&stored))),
-            Format::Json => json_docs.push(with_history(&doc, &stored)?),
+            Format::Json => json_docs.push((*doc, stored)),
         }
     }
     if args.format == Format::Json {
-        let out = if json_docs.len() == 1 {
-            json_docs.remove(0)
-        } else {
-            serde_json::Value::Array(json_docs)
+        let shown = json_docs
+            .iter()
+            .map(|(doc, stored)| with_history(doc, stored))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = match shown.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            all => serde_json::to_string_pretty(all)?,
         };
-        text::print_json(&serde_json::to_string_pretty(&out)?);
+        text::print_json(&out);
     }
     Ok(worst.into())
 }
@@ -400,21 +403,35 @@ pub(super) fn doctor(args: &DoctorArgs) -> Result<Exit, CliError> {
 }
 
 /// The run document plus where it was stored; the `history` key is outside the hashed document.
-pub(super) fn with_history(
-    doc: &RunDocument,
-    stored: &Stored,
-) -> Result<serde_json::Value, CliError> {
-    let mut value = serde_json::to_value(doc)?;
-    if let serde_json::Value::Object(map) = &mut value {
-        map.insert(
-            "history".into(),
-            serde_json::json!({
-                "run_id": stored.run_id,
-                "seq": stored.seq,
-                "hash": stored.hash,
-                "database": stored.database,
-            }),
-        );
-    }
-    Ok(value)
+pub(super) fn with_history<'a>(
+    doc: &'a RunDocument,
+    stored: &'a Stored,
+) -> Result<WithHistory<'a>, CliError> {
+    Ok(WithHistory {
+        doc,
+        history: HistoryRef {
+            run_id: stored.run_id,
+            seq: stored.seq,
+            hash: &stored.hash,
+            database: &stored.database,
+        },
+    })
+}
+
+/// A run document as `--format json` prints it: the stored document with a `history` object
+/// beside its fields (not part of what is stored). Serialised straight from the document, not
+/// through a JSON value, so a 10,000-endpoint run is not held twice more to be printed.
+#[derive(serde::Serialize)]
+pub(super) struct WithHistory<'a> {
+    #[serde(flatten)]
+    doc: &'a RunDocument,
+    history: HistoryRef<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct HistoryRef<'a> {
+    run_id: crate::history::RunId,
+    seq: crate::history::Seq,
+    hash: &'a str,
+    database: &'a str,
 }

@@ -329,7 +329,7 @@ mod tests {
         document: Value,
     ) -> Result<RunId, Box<dyn std::error::Error>> {
         let t = at(when)?;
-        Ok(h.append(&NewRun {
+        Ok(h.append(NewRun {
             policy_id: PolicyId::test("p"),
             started_at: t,
             finished_at: t,
@@ -557,7 +557,7 @@ mod tests {
         )?;
         let t = at("2026-01-11T00:00:00Z")?;
         let other = h
-            .append(&NewRun {
+            .append(NewRun {
                 policy_id: PolicyId::test("q"),
                 started_at: t,
                 finished_at: t,

@@ -355,7 +355,10 @@ impl History {
     /// that queues concurrent writers of the policy (threads, processes or, for PostgreSQL,
     /// other machines), so each sees the previous one's run and the chain cannot fork; and a
     /// crash part-way leaves nothing behind.
-    pub fn append(&mut self, run: &NewRun) -> Result<StoredRun, HistoryError> {
+    ///
+    /// It takes the run by value so that the returned [`StoredRun`] holds the same document,
+    /// not a copy: a 10,000-endpoint document is tens of megabytes.
+    pub fn append(&mut self, run: NewRun) -> Result<StoredRun, HistoryError> {
         if run.finished_at < run.started_at {
             return Err(HistoryError::InvalidRun(format!(
                 "run of {} finished ({}) before it started ({})",
@@ -374,7 +377,8 @@ impl History {
             compressed: &compressed,
             digest: &digest,
         };
-        let (id, link) = self.store.append(run, &new)?;
+        let (id, link) = self.store.append(&run, &new)?;
+        drop((document, compressed));
         Ok(StoredRun {
             id,
             policy_id: run.policy_id.clone(),
@@ -384,7 +388,7 @@ impl History {
             verdict: run.verdict,
             prev_hash: link.prev_hash,
             hash: link.link.hash,
-            document: run.document.clone(),
+            document: run.document,
         })
     }
 

@@ -842,7 +842,7 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| HistoryError::InvalidRun(e.to_string()))?;
         let path = dir.path().join("h.sqlite");
         let mut history = History::open(&path)?;
-        let first = history.append(&run("p", Verdict::Compliant))?;
+        let first = history.append(run("p", Verdict::Compliant))?;
         // Make the chain-head update, the step after the run insert, fail: the insert before it
         // must be rolled back with it.
         outside(
@@ -850,7 +850,7 @@ mod tests {
             "CREATE TRIGGER fail_head BEFORE UPDATE ON chain_head
              BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
         )?;
-        let failed = history.append(&run("p", Verdict::Violation));
+        let failed = history.append(run("p", Verdict::Violation));
         assert!(
             matches!(&failed, Err(HistoryError::Sqlite { context, .. }) if context.contains("chain head")),
             "{failed:?}"
@@ -863,7 +863,7 @@ mod tests {
         assert!(history.verify(None)?.is_intact());
 
         outside(&path, "DROP TRIGGER fail_head;")?;
-        let second = history.append(&run("p", Verdict::Violation))?;
+        let second = history.append(run("p", Verdict::Violation))?;
         assert_eq!(
             (second.seq, second.prev_hash.as_str()),
             (Seq(2), first.hash.as_str())
@@ -877,7 +877,7 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| HistoryError::InvalidRun(e.to_string()))?;
         let path = dir.path().join("h.sqlite");
         let mut history = History::open(&path)?;
-        let stored = history.append(&run("p", Verdict::Compliant))?;
+        let stored = history.append(run("p", Verdict::Compliant))?;
         outside(
             &path,
             "DROP TRIGGER runs_append_only_update;

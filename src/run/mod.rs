@@ -518,7 +518,7 @@ fn record(history: &mut History, doc: &RunDocument) -> Result<history::StoredRun
         verdict: doc.verdict,
         document: serde_json::to_value(doc)?,
     };
-    Ok(history.append(&run)?)
+    Ok(history.append(run)?)
 }
 
 /// The run of the same policy just before the run `(run_id, seq)`, if any.

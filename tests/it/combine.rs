@@ -32,7 +32,7 @@ fn vantage_runs(name: &str) -> Vec<RunDocument> {
 fn record(db: &Path, doc: &RunDocument) -> residency::history::StoredRun {
     let mut history = History::open(db).expect("the history opens");
     history
-        .append(&NewRun {
+        .append(NewRun {
             policy_id: doc.policy.id.clone(),
             started_at: doc.started_at,
             finished_at: doc.finished_at,

@@ -194,7 +194,7 @@ pub fn append(history: &mut History, doc: &RunDocument) -> StoredRun {
         verdict: doc.verdict,
         document: serde_json::to_value(doc).expect("encode run document"),
     };
-    match history.append(&run) {
+    match history.append(run) {
         Ok(stored) => stored,
         Err(e) => panic!("append: {e}"),
     }

@@ -118,12 +118,12 @@ fn seeded_in(kind: Kind) -> Result<Seeded, Box<dyn std::error::Error>> {
     let mut eu = Vec::new();
     let mut india = Vec::new();
     let doc = |n: i64| json!({"endpoints": [{"host": "api.example.com", "country": "DE"}], "n": n});
-    eu.push(history.append(&new_run("eu", 0, Verdict::Compliant, doc(1)))?);
-    india.push(history.append(&new_run("in", 1, Verdict::Violation, doc(2)))?);
-    eu.push(history.append(&new_run("eu", 2, Verdict::Compliant, doc(3)))?);
-    eu.push(history.append(&new_run("eu", 3, Verdict::Inconclusive, doc(4)))?);
-    india.push(history.append(&new_run("in", 4, Verdict::Compliant, doc(5)))?);
-    eu.push(history.append(&new_run("eu", 5, Verdict::Compliant, doc(6)))?);
+    eu.push(history.append(new_run("eu", 0, Verdict::Compliant, doc(1)))?);
+    india.push(history.append(new_run("in", 1, Verdict::Violation, doc(2)))?);
+    eu.push(history.append(new_run("eu", 2, Verdict::Compliant, doc(3)))?);
+    eu.push(history.append(new_run("eu", 3, Verdict::Inconclusive, doc(4)))?);
+    india.push(history.append(new_run("in", 4, Verdict::Compliant, doc(5)))?);
+    eu.push(history.append(new_run("eu", 5, Verdict::Compliant, doc(6)))?);
     Ok(Seeded {
         _store: store,
         path,
@@ -256,7 +256,7 @@ fn get_round_trips_the_document_and_stored_fields(kind: Kind) -> TestResult {
         "a": [],
         "m": {}
     });
-    let stored = history.append(&new_run("ch", 0, Verdict::Violation, document.clone()))?;
+    let stored = history.append(new_run("ch", 0, Verdict::Violation, document.clone()))?;
     let fetched = history.get(stored.id)?.ok_or("run missing")?;
     assert_eq!(fetched, stored);
     assert_eq!(fetched.document, document);
@@ -324,19 +324,19 @@ fn postgres_runs_record_their_vantage_point() -> TestResult {
     let store = store(Kind::Postgres)?;
     let mut history = History::open(&store.path)?;
     let vantage = |cc: &str, lat: f64, lon: f64| json!({"vantage": {"country": cc, "latitude": lat, "longitude": lon}});
-    let india = history.append(&new_run(
+    let india = history.append(new_run(
         "p",
         0,
         Verdict::Compliant,
         vantage("IN", 19.07, 72.87),
     ))?;
-    let us = history.append(&new_run(
+    let us = history.append(new_run(
         "p",
         1,
         Verdict::Compliant,
         vantage("US", 37.4, -122.1),
     ))?;
-    let none = history.append(&new_run("p", 2, Verdict::Compliant, json!({})))?;
+    let none = history.append(new_run("p", 2, Verdict::Compliant, json!({})))?;
     let url = store.path.to_str().ok_or("url")?;
     let mut client = postgres::Client::connect(url, postgres::NoTls)?;
     let rows = client.query("SELECT id, vantage FROM runs ORDER BY id", &[])?;
@@ -408,7 +408,7 @@ fn run_locks_and_audit_tables_work_alike(kind: Kind) -> TestResult {
         [(failed, "resolver unreachable", t0())]
     );
 
-    let run = history.append(&new_run("p", 0, Verdict::Violation, json!({})))?;
+    let run = history.append(new_run("p", 0, Verdict::Violation, json!({})))?;
     history.record_alert(
         run.id,
         &pid("p"),
@@ -446,7 +446,7 @@ fn concurrent_appends_from_two_handles_form_one_unbroken_chain(kind: Kind) -> Te
                             Verdict::Compliant,
                             json!({"worker": worker, "i": i}),
                         );
-                        history.append(&run).map(|stored| stored.seq.0)
+                        history.append(run).map(|stored| stored.seq.0)
                     })
                     .collect()
             })
@@ -520,7 +520,7 @@ fn a_newer_schema_version_asks_for_an_upgrade() -> TestResult {
 fn open_creates_parent_directories_uses_wal_and_keeps_runs() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("a/b/c/history.sqlite");
-    let stored = History::open(&path)?.append(&new_run("p", 0, Verdict::Compliant, json!([1])))?;
+    let stored = History::open(&path)?.append(new_run("p", 0, Verdict::Compliant, json!([1])))?;
     let reopened = History::open(&path)?;
     assert_eq!(reopened.path(), path);
     assert_eq!(reopened.get(stored.id)?, Some(stored));
@@ -556,7 +556,7 @@ fn an_uncommitted_append_leaves_no_trace() -> TestResult {
     }
     assert_eq!(history.list(&RunFilter::default())?, before);
     assert!(history.verify(None)?.is_intact());
-    let next = history.append(&new_run("eu", 10, Verdict::Compliant, json!({})))?;
+    let next = history.append(new_run("eu", 10, Verdict::Compliant, json!({})))?;
     assert_eq!(
         (next.seq, next.prev_hash.as_str()),
         (Seq(5), s.eu[3].hash.as_str())
@@ -570,7 +570,7 @@ fn invalid_runs_are_refused_before_touching_the_store(kind: Kind) -> TestResult 
     let mut backwards = new_run("p", 0, Verdict::Compliant, json!({}));
     backwards.finished_at = backwards.started_at - Duration::seconds(1);
     assert!(matches!(
-        history.append(&backwards),
+        history.append(backwards),
         Err(HistoryError::InvalidRun(_))
     ));
     // A run without a policy id cannot even be built: `NewRun` takes a parsed `PolicyId`.
@@ -610,7 +610,7 @@ fn judged_history() -> Result<(TempDir, PathBuf, Vec<StoredRun>), Box<dyn std::e
     let path = dir.path().join("history.sqlite");
     let mut history = History::open(&path)?;
     let runs = vec![
-        history.append(&new_run(
+        history.append(new_run(
             "p",
             0,
             Verdict::Compliant,
@@ -619,7 +619,7 @@ fn judged_history() -> Result<(TempDir, PathBuf, Vec<StoredRun>), Box<dyn std::e
                 ("bb.test", "compliant", "IN"),
             ]),
         ))?,
-        history.append(&new_run(
+        history.append(new_run(
             "p",
             1,
             Verdict::Violation,
@@ -628,7 +628,7 @@ fn judged_history() -> Result<(TempDir, PathBuf, Vec<StoredRun>), Box<dyn std::e
                 ("bb.test", "compliant", "IN"),
             ]),
         ))?,
-        history.append(&new_run(
+        history.append(new_run(
             "p",
             2,
             Verdict::Compliant,

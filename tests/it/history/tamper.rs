@@ -190,7 +190,7 @@ fn appending_after_a_deleted_last_run_keeps_the_gap_visible() -> TestResult {
     let s = seeded()?;
     tamperer(&s.path)?.execute("DELETE FROM runs WHERE id = ?1", [s.eu[3].id])?;
     let mut history = History::open(&s.path)?;
-    let next = history.append(&new_run("eu", 9, Verdict::Compliant, json!({})))?;
+    let next = history.append(new_run("eu", 9, Verdict::Compliant, json!({})))?;
     assert_eq!(
         next.seq.0, 5,
         "chains from the head, not from the surviving rows"
