@@ -13,8 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Whether this process has warned that the cache cannot be written (it warns once).
+/// Whether this process has warned that the cache cannot be written, or read (once each).
 static WARNED_WRITE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static WARNED_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Which source's answers a cache directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,7 +81,12 @@ impl DiskCache {
         let entry: CacheEntry = match serde_json::from_str(&text) {
             Ok(entry) => entry,
             Err(error) => {
-                tracing::warn!(path = %path.display(), %error, "ignoring unreadable cache entry");
+                // Once a process at warn: a damaged cache directory damages many entries.
+                if !WARNED_READ.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(path = %path.display(), %error, "ignoring unreadable registry cache entries (`residency clear-cache` removes them; later ones are logged at debug)");
+                } else {
+                    tracing::debug!(path = %path.display(), %error, "ignoring unreadable cache entry");
+                }
                 return None;
             }
         };
