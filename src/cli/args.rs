@@ -250,8 +250,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Do not recompute the policy's hash chain before reporting (faster on long histories).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "full_verify")]
     pub no_verify: bool,
+    /// Rehash every run of the chain, not only those since its verified checkpoint (the head
+    /// of the last verification that found it intact, kept in the state directory).
+    #[arg(long)]
+    pub full_verify: bool,
     #[command(flatten)]
     pub db: DbArg,
 }

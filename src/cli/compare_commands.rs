@@ -80,6 +80,7 @@ pub(super) fn report(args: &ReportArgs) -> Result<Exit, CliError> {
     let options = context::Options {
         generated_at: Utc::now(),
         verify_chain: !args.no_verify,
+        full_verify: args.full_verify,
     };
     let ctx = context::build(&history, &db, &args.policy_id, &selection, &options)?;
     let bytes = render::render(&ctx, format, args.template.as_deref())?;

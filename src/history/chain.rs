@@ -115,8 +115,12 @@ pub struct PolicyVerification {
     pub runs_checked: u64,
     /// The link of the policy's last run, when the chain is intact and non-empty.
     pub head: Option<Link>,
-    /// The first problem found walking the chain from seq 1, if any.
+    /// The first problem found walking the chain from seq 1 (or from `from_seq`), if any.
     pub broken: Option<ChainBreak>,
+    /// Set when the walk started at a verified checkpoint instead of seq 1: the runs before
+    /// it were not rehashed this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_seq: Option<Seq>,
 }
 
 /// The first place a policy's chain is broken.
@@ -167,11 +171,18 @@ pub enum ChainProblem {
     /// The run's row in the index (`run_digests`, `endpoint_changes`) is not what its document
     /// says: the index was edited, so timelines read from it cannot be trusted.
     IndexMismatch { detail: String },
+    /// The run at a verified checkpoint is gone or not the one verified: the history was
+    /// edited after that verification.
+    CheckpointMismatch { checkpoint_seq: Seq },
 }
 
 impl ChainProblem {
     fn message(&self) -> String {
         match self {
+            ChainProblem::CheckpointMismatch { checkpoint_seq } => format!(
+                "the run at the verified checkpoint (seq {checkpoint_seq}) is gone or not the one \
+                 verified: the history was edited since; run `residency history verify`"
+            ),
             ChainProblem::HashMismatch => "hash mismatch: row edited".into(),
             ChainProblem::Unreadable { detail } => format!("unreadable row ({detail}): row edited"),
             ChainProblem::SeqGap { missing_seq } => {
@@ -351,17 +362,27 @@ pub(crate) struct Chained {
 pub(crate) fn verify(
     store: &dyn Store,
     policy_id: Option<&PolicyId>,
+    checkpoints: &BTreeMap<PolicyId, Link>,
 ) -> Result<VerifyReport, HistoryError> {
     let mut report = VerifyReport {
         policies: Vec::new(),
     };
+    let from: BTreeMap<PolicyId, Seq> = checkpoints
+        .iter()
+        .map(|(p, link)| (p.clone(), link.seq))
+        .collect();
     let mut walk: Option<ChainWalk> = None;
-    store.read_chains(policy_id, &mut |part| match part {
+    store.read_chains(policy_id, &from, &mut |part| match part {
         ChainPart::Policy { policy_id, index } => {
             if let Some(done) = walk.take() {
                 report.policies.push(done.result);
             }
-            walk = Some(ChainWalk::new(policy_id, IndexCheck::new(index)));
+            let start = checkpoints.get(&policy_id).cloned();
+            let mut index = IndexCheck::new(index);
+            if let Some(start) = &start {
+                index.skip_before(start.seq);
+            }
+            walk = Some(ChainWalk::new(policy_id, index, start));
             true
         }
         ChainPart::Run(raw) => walk
@@ -389,19 +410,23 @@ struct ChainWalk {
     /// The id and link of the last run that checked out.
     previous: Option<(RunId, Link)>,
     index: IndexCheck,
+    /// The verified checkpoint the walk starts at, until its run is seen.
+    start: Option<Link>,
 }
 
 impl ChainWalk {
-    fn new(policy_id: PolicyId, index: IndexCheck) -> ChainWalk {
+    fn new(policy_id: PolicyId, index: IndexCheck, start: Option<Link>) -> ChainWalk {
         ChainWalk {
             result: PolicyVerification {
                 policy_id,
                 runs_checked: 0,
                 head: None,
                 broken: None,
+                from_seq: start.as_ref().map(|l| l.seq),
             },
             previous: None,
             index,
+            start,
         }
     }
 
@@ -425,6 +450,26 @@ impl ChainWalk {
             document: &raw.document,
         }
         .hash();
+        // The first run of a walk from a checkpoint must be the checkpoint's run, unchanged:
+        // its hash covers its prev_hash, so the chain up to it is as it was verified.
+        if let Some(start) = self.start.take() {
+            if raw.seq != start.seq || raw.hash != start.hash || recomputed != raw.hash {
+                self.result.broken = Some(
+                    ChainProblem::CheckpointMismatch {
+                        checkpoint_seq: start.seq,
+                    }
+                    .at(Some(raw.id), raw.seq),
+                );
+                return false;
+            }
+            if let Err(detail) = self.index.check(raw.seq, &raw.document) {
+                self.result.broken =
+                    Some(ChainProblem::IndexMismatch { detail }.at(Some(raw.id), raw.seq));
+                return false;
+            }
+            self.previous = Some((raw.id, start));
+            return true;
+        }
         let previous = &self.previous;
         // Order matters: an edited row is the most specific diagnosis, then a missing seq,
         // then a link that points elsewhere (a replaced or reordered run).
@@ -467,8 +512,19 @@ impl ChainWalk {
         let ChainWalk {
             mut result,
             previous,
+            start,
             ..
         } = self;
+        // A checkpoint whose run never came: it was deleted (with everything after it).
+        if let Some(start) = start {
+            result.broken = Some(
+                ChainProblem::CheckpointMismatch {
+                    checkpoint_seq: start.seq,
+                }
+                .at(None, start.seq),
+            );
+            return result;
+        }
         let last_seq = previous.as_ref().map_or(Seq(0), |p| p.1.seq);
         let last_id = previous.as_ref().map(|p| p.0);
         result.broken = match (&head, &previous) {
@@ -544,6 +600,20 @@ impl IndexCheck {
             digests,
             changes,
             state: BTreeMap::new(),
+        }
+    }
+
+    /// Replays the endpoint changes of the runs before `seq` without checking them (they were
+    /// checked when the checkpoint at `seq` was verified), so the walk can start there.
+    fn skip_before(&mut self, seq: Seq) {
+        let before: Vec<Seq> = self.changes.range(..seq).map(|(s, _)| *s).collect();
+        for s in before {
+            for (host, verdict) in self.changes.remove(&s).unwrap_or_default() {
+                match verdict {
+                    Some(v) => self.state.insert(host, v),
+                    None => self.state.remove(&host),
+                };
+            }
         }
     }
 

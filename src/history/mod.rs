@@ -37,6 +37,7 @@ use crate::policy::PolicyId;
 use store::{Prepared, Store};
 
 mod audit;
+pub mod checkpoint;
 mod chain;
 pub mod digest;
 mod ids;
@@ -498,7 +499,30 @@ impl History {
     /// A `policy_id` with no runs yields an entry with `runs_checked == 0`, so a misspelt policy
     /// is visible rather than silently "intact".
     pub fn verify(&self, policy_id: Option<&PolicyId>) -> Result<VerifyReport, HistoryError> {
-        chain::verify(&*self.store, policy_id)
+        chain::verify(&*self.store, policy_id, &BTreeMap::new())
+    }
+
+    /// Checks `policy_id`'s chain from its verified checkpoint when it has one and `full` is
+    /// false (see [`checkpoint`]), else in full; when the chain is found intact its head
+    /// becomes the checkpoint. The report's `from_seq` says which was done.
+    pub fn verify_since_checkpoint(
+        &self,
+        policy_id: &PolicyId,
+        full: bool,
+    ) -> Result<VerifyReport, HistoryError> {
+        let mut checkpoints = checkpoint::Checkpoints::load(&self.path.display().to_string());
+        let start: BTreeMap<PolicyId, Link> = match checkpoints.get(policy_id) {
+            Some(c) if !full => [(policy_id.clone(), c.link())].into(),
+            _ => BTreeMap::new(),
+        };
+        let report = chain::verify(&*self.store, Some(policy_id), &start)?;
+        if let Some(p) = report.policies.iter().find(|p| &p.policy_id == policy_id)
+            && p.broken.is_none()
+            && let Some(head) = &p.head
+        {
+            checkpoints.set(policy_id, head);
+        }
+        Ok(report)
     }
 
     /// In one transaction that queues other takers: reads `policy_id`'s run lock and writes the

@@ -17,6 +17,7 @@
 //! call to a short-lived thread when called from async code. No TLS: connections are plain
 //! text, fit for a loopback or unix-socket server, or a remote one reached through a tunnel.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -698,6 +699,7 @@ impl Store for PgStore {
     fn read_chains(
         &self,
         policy_id: Option<&PolicyId>,
+        from: &BTreeMap<PolicyId, Seq>,
         walk: &mut (dyn FnMut(ChainPart) -> bool + Send),
     ) -> Result<(), HistoryError> {
         let path = &self.path;
@@ -725,8 +727,12 @@ impl Store for PgStore {
                     policy_id: PolicyId::from_stored(policy.clone()),
                     index,
                 });
+                let start = from
+                    .get(&PolicyId::from_stored(policy.clone()))
+                    .copied()
+                    .unwrap_or(Seq::FIRST);
                 let runs = tx
-                    .query(&placeholders(CHAIN_SQL), &[&policy])
+                    .query(&placeholders(CHAIN_SQL), &[&policy, &start.0])
                     .map_err(e("cannot read runs to verify"))?;
                 for row in &runs {
                     let raw = raw_row(row).map_err(e("cannot read runs to verify"))?;

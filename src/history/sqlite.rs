@@ -473,6 +473,7 @@ impl Store for SqliteStore {
     fn read_chains(
         &self,
         policy_id: Option<&PolicyId>,
+        from: &BTreeMap<PolicyId, Seq>,
         walk: &mut (dyn FnMut(ChainPart) -> bool + Send),
     ) -> Result<(), HistoryError> {
         let path = &self.path;
@@ -505,8 +506,9 @@ impl Store for SqliteStore {
             let mut stmt = tx
                 .prepare(CHAIN_SQL)
                 .map_err(e("cannot read runs to verify"))?;
+            let start = from.get(&policy).copied().unwrap_or(Seq::FIRST);
             let mut rows = stmt
-                .query([&policy])
+                .query(rusqlite::params![policy.as_str(), start.0])
                 .map_err(e("cannot read runs to verify"))?;
             while let Some(row) = rows.next().map_err(e("cannot read runs to verify"))? {
                 let raw = read_raw_row(row).map_err(e("cannot read runs to verify"))?;

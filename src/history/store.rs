@@ -8,6 +8,8 @@
 //! transaction that serialises writers of a policy, and it reads every row exactly as stored so
 //! that verification sees edits instead of tripping over them.
 
+use std::collections::BTreeMap;
+
 use super::chain::{Chained, IndexRows, RawRow};
 use super::digest::RunDigest;
 use super::{HistoryError, Link, NewRun, RunFilter, RunId, Seq};
@@ -154,9 +156,12 @@ pub(crate) trait Store: Send {
     /// for each policy a [`ChainPart::Policy`], its runs in seq order, then its head. When
     /// `walk` returns false the rest of that policy is skipped (its chain is already broken).
     /// Policies come sorted by id; a `policy_id` with no rows still gets its three parts.
+    ///
+    /// `from` starts a policy's runs at that seq (a verified checkpoint); others start at 1.
     fn read_chains(
         &self,
         policy_id: Option<&PolicyId>,
+        from: &BTreeMap<PolicyId, Seq>,
         walk: &mut (dyn FnMut(ChainPart) -> bool + Send),
     ) -> Result<(), HistoryError>;
 
@@ -204,7 +209,7 @@ pub(crate) const POLICIES_SQL: &str =
 /// A policy's runs for verification, every column the hash covers.
 pub(crate) const CHAIN_SQL: &str =
     "SELECT id, seq, started_at, finished_at, verdict, document, prev_hash, hash, document_zstd
-     FROM runs WHERE policy_id = ?1 ORDER BY seq, id";
+     FROM runs WHERE policy_id = ?1 AND seq >= ?2 ORDER BY seq, id";
 pub(crate) const HEAD_SQL: &str = "SELECT seq, hash FROM chain_head WHERE policy_id = ?1";
 pub(crate) const LAST_RUN_SQL: &str =
     "SELECT seq, hash FROM runs WHERE policy_id = ?1 ORDER BY seq DESC LIMIT 1";

@@ -293,6 +293,8 @@ pub struct Options {
     pub generated_at: DateTime<Utc>,
     /// Recompute the policy's hash chain before reporting (`provenance.chain_verified`).
     pub verify_chain: bool,
+    /// Recompute all of it, not only the runs since its verified checkpoint.
+    pub full_verify: bool,
 }
 
 /// Builds the context of a report on `policy` from the history at `db`.
@@ -444,15 +446,28 @@ pub fn build(
         ),
     };
 
-    let chain_verified = if options.verify_chain {
-        let report = history.verify(Some(policy))?;
-        Some(report.is_intact())
+    let (chain_verified, chain_check) = if options.verify_chain {
+        let report = history.verify_since_checkpoint(policy, options.full_verify)?;
+        let from = report
+            .policies
+            .iter()
+            .find(|p| &p.policy_id == policy)
+            .and_then(|p| p.from_seq);
+        let check = match from {
+            Some(seq) => format!(
+                "The runs from seq {seq} on were rehashed; those before were verified in full \
+                 earlier (a verified checkpoint; `--full-verify` rehashes every run)."
+            ),
+            None => "Every run of the chain was rehashed.".to_string(),
+        };
+        (Some(report.is_intact()), Some(check))
     } else {
-        None
+        (None, None)
     };
     let head = latest_seq(&all);
     // Shown in the report: for PostgreSQL the URL without its password.
-    let provenance = Provenance::new(policy, &scope, head, chain_verified, history.path());
+    let mut provenance = Provenance::new(policy, &scope, head, chain_verified, history.path());
+    provenance.chain_check = chain_check;
 
     let title = format!(
         "{} — {}",

@@ -51,6 +51,8 @@ pub struct Provenance {
     /// Whether the policy's chain was recomputed and found intact when the report was made;
     /// null when it was not checked.
     pub chain_verified: Option<bool>,
+    /// How much of the chain was rehashed: every run, or the runs since a verified checkpoint.
+    pub chain_check: Option<String>,
     /// The machine-readable line (see the module doc).
     pub marker: String,
     /// The command that checks this report, for the reader.
@@ -93,6 +95,7 @@ impl Provenance {
             runs,
             chain_head,
             chain_verified,
+            chain_check: None,
             marker,
             verify_command: format!(
                 "residency history verify --report REPORT_FILE --db {}",

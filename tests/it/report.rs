@@ -484,6 +484,7 @@ fn markdown_matches_the_snapshot() {
         &Options {
             generated_at: t0() + Duration::days(1),
             verify_chain: true,
+            full_verify: true,
         },
     )
     .expect("context");
@@ -765,5 +766,64 @@ fn bad_selections_are_clear_errors() {
     assert!(
         page.contains("compliant → violation"),
         "verdict change shown"
+    );
+}
+
+/// After a verification finds the chain intact, its head is a checkpoint in the state
+/// directory: the next report rehashes only the runs from there, says so, and `--full-verify`
+/// rehashes all. A checkpoint the history no longer matches makes the report say the chain is
+/// broken, never intact.
+#[test]
+fn a_report_rehashes_only_the_runs_since_its_verified_checkpoint() {
+    let lab = Lab::new(false);
+    let read = |p: PathBuf| std::fs::read_to_string(p).expect("report");
+    let first = read(lab.report("first.md", &[]));
+    assert!(
+        first.contains("Every run of the chain was rehashed."),
+        "{first}"
+    );
+    let second = read(lab.report("second.md", &[]));
+    assert!(
+        second.contains(
+            "The runs from seq 3 on were rehashed; those before were verified in full earlier"
+        ),
+        "{second}"
+    );
+    assert!(second.contains("(chain verified intact)"), "{second}");
+    let full = read(lab.report("full.md", &["--full-verify"]));
+    assert!(
+        full.contains("Every run of the chain was rehashed."),
+        "{full}"
+    );
+
+    // The checkpoint names a hash the run at its seq does not have.
+    let dir = lab.path("state/residency/checkpoints");
+    let file = std::fs::read_dir(&dir)
+        .expect("a checkpoint file")
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .expect("one file");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let head = History::open(&lab.db())
+        .expect("open")
+        .get(lab.runs[2])
+        .expect("get")
+        .expect("run")
+        .hash;
+    assert!(text.contains(&head), "{text}");
+    std::fs::write(&file, text.replace(&head, &"0".repeat(64))).expect("write");
+    let html = read(lab.report("stale.html", &[]));
+    assert!(
+        html.contains("found BROKEN"),
+        "a stale checkpoint is not intact"
+    );
+    // A full verification finds the history itself intact, and rewrites the checkpoint.
+    let again = read(lab.report("again.html", &["--full-verify"]));
+    assert!(again.contains("recomputed and found intact"));
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("read")
+            .contains(&head)
     );
 }
