@@ -9,6 +9,7 @@
 //! - `sqlite.rs`: the embedded file (the default) and its migrations;
 //! - `postgres.rs`: a database shared by checkers at several vantage points, and its migrations;
 //! - `chain.rs`: canonical JSON, the link from run to run, and verification, written once;
+//! - `checkpoint.rs`: the verified checkpoints that let a report rehash only recent runs;
 //! - `digest.rs`: the index kept beside each document, for timelines;
 //! - `audit.rs`: the tables outside the chain (events, failed runs, alert deliveries).
 //!
