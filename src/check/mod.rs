@@ -563,15 +563,7 @@ fn document(
     endpoints: Vec<EndpointResult>,
 ) -> RunDocument {
     let verdict = judge_run(endpoints.iter().map(|e| e.verdict));
-    let count = |v: Verdict| endpoints.iter().filter(|e| e.verdict == v).count();
-    let summary = Summary {
-        endpoints: endpoints.len(),
-        compliant: count(Verdict::Compliant),
-        inconclusive: count(Verdict::Inconclusive),
-        violation: count(Verdict::Violation),
-        addresses,
-        queries,
-    };
+    let summary = Summary::of(&endpoints, addresses, queries);
     RunDocument {
         policy: PolicySnapshot {
             id: policy.id.clone(),

@@ -223,15 +223,8 @@ pub fn combine(runs: &[VantageRun], window: Window) -> Option<RunDocument> {
             addresses,
         });
     }
-    let count = |v: Verdict| endpoints.iter().filter(|e| e.verdict == v).count();
-    let summary = Summary {
-        endpoints: endpoints.len(),
-        compliant: count(Verdict::Compliant),
-        inconclusive: count(Verdict::Inconclusive),
-        violation: count(Verdict::Violation),
-        addresses: distinct.len(),
-        queries: endpoints.iter().map(|e| e.resolutions.len()).sum(),
-    };
+    let queries = endpoints.iter().map(|e| e.resolutions.len()).sum();
+    let summary = Summary::of(&endpoints, distinct.len(), queries);
     let union = |f: &dyn Fn(&RunDocument) -> Vec<String>| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for r in runs {

@@ -80,6 +80,21 @@ pub struct Summary {
     pub queries: usize,
 }
 
+impl Summary {
+    /// The counts of `endpoints` by verdict, with the run's distinct `addresses` and `queries`.
+    pub fn of(endpoints: &[EndpointResult], addresses: usize, queries: usize) -> Summary {
+        let count = |v: Verdict| endpoints.iter().filter(|e| e.verdict == v).count();
+        Summary {
+            endpoints: endpoints.len(),
+            compliant: count(Verdict::Compliant),
+            inconclusive: count(Verdict::Inconclusive),
+            violation: count(Verdict::Violation),
+            addresses,
+            queries,
+        }
+    }
+}
+
 /// One address an endpoint resolved to (or a literal address endpoint), with its evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AddressResult {
