@@ -8,8 +8,11 @@
 //! listed prefixes and half anywhere in IPv4 and IPv6, from a fixed seed. Nothing is sent
 //! anywhere: this only reads files. Median of 3 passes.
 
+#[path = "../tests/it/common/mod.rs"]
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use residency::sources::declared::geofeed::Geofeed;
@@ -24,28 +27,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn corpus(part: &str) -> std::path::PathBuf {
-    std::env::var_os("RESIDENCY_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-        })
-        .join(part)
-}
-
-fn gunzip(part: &str) -> Result<String, String> {
-    let path = corpus(part);
-    let out = Command::new("gzip")
-        .arg("-dc")
-        .arg(&path)
-        .output()
-        .map_err(|e| format!("gzip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("gzip -dc {} failed", path.display()));
-    }
-    String::from_utf8(out.stdout).map_err(|_| format!("{}: not UTF-8", path.display()))
 }
 
 /// A small fixed-seed generator (xorshift64*), so every run asks the same addresses.
@@ -67,21 +48,15 @@ fn run() -> Result<(), String> {
         .unwrap_or(1_000_000);
     let load = Instant::now();
     let mut ranges = load_cloud_ranges(None, &[]).map_err(|e| e.to_string())?;
-    for (name, part) in [
-        ("gcp-cloud.json", "cloud/upstream-gz/gcp.json.gz"),
-        ("azure-service-tags.json", "cloud/upstream-gz/azure.json.gz"),
-        (
-            "cloudflare-ips-v4.txt",
-            "cloud/upstream-gz/cloudflare-v4.txt.gz",
-        ),
-        (
-            "cloudflare-ips-v6.txt",
-            "cloud/upstream-gz/cloudflare-v6.txt.gz",
-        ),
-    ] {
-        ranges.push(RangeSet::parse(name, "corpus", &gunzip(part)?).map_err(|e| e.to_string())?);
+    // AWS's file is the shipped one, already loaded.
+    for (name, part) in common::PROVIDER_FILES
+        .into_iter()
+        .filter(|(name, _)| *name != "aws-ip-ranges.json")
+    {
+        let text = common::corpus_text(part);
+        ranges.push(RangeSet::parse(name, "corpus", &text).map_err(|e| e.to_string())?);
     }
-    let oracle = std::fs::read_to_string(corpus("cloud/oracle-public_ip_ranges.json"))
+    let oracle = std::fs::read_to_string(common::corpus("cloud/oracle-public_ip_ranges.json"))
         .map_err(|e| format!("oracle file: {e}"))?;
     ranges.push(RangeSet::parse("oracle", "corpus", &oracle).map_err(|e| e.to_string())?);
     let loaded = load.elapsed();
@@ -153,7 +128,7 @@ fn run() -> Result<(), String> {
     let mmdb = time(&|ip| db.locate(ip).detail.len());
     let per = |d: Duration| d.as_secs_f64() * 1e9 / n as f64;
     // Reading the corpus's largest geofeed (Linode's, about 4,000 rows), median of 5.
-    let linode = std::fs::read_to_string(corpus("geofeed/linode-geofeed.txt"))
+    let linode = std::fs::read_to_string(common::corpus("geofeed/linode-geofeed.txt"))
         .map_err(|e| format!("linode feed: {e}"))?;
     let mut reads: Vec<Duration> = (0..5)
         .map(|_| {

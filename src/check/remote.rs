@@ -21,7 +21,7 @@ use crate::measure::atlas::recorded::{self, RecordedTracer};
 use crate::measure::atlas::{AtlasKind, AtlasResult};
 use crate::measure::integrity::Survey;
 use crate::measure::resolve::{DnsResolver, RecordType, Resolution};
-use crate::measure::trace::{Protocol, TraceSettings};
+use crate::measure::trace::TraceSettings;
 use crate::measure::vantage::MeasuredFrom;
 use crate::policy::{Policy, Target};
 use crate::record::RunDocument;
@@ -188,16 +188,7 @@ fn trace_settings(mine: &[&AtlasResult], base: TraceSettings) -> TraceSettings {
     let Some(first) = traces.first() else {
         return base;
     };
-    let protocol = match first
-        .proto
-        .as_deref()
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        Some("UDP") => Protocol::Udp,
-        Some("TCP") => Protocol::Tcp,
-        _ => Protocol::Icmp,
-    };
+    let protocol = recorded::protocol(first);
     let deepest = traces
         .iter()
         .flat_map(|t| t.hops.iter().filter(|h| !h.is_sentinel()).map(|h| h.hop))

@@ -368,35 +368,36 @@ fn anycast(
             .collect::<Vec<_>>()
             .join(", ")
     )];
-    let mut result = judged(ip, evidence, None, judge);
     let confidence = if sites.iter().all(|s| s.countries.len() == 1) {
         Confidence::High
     } else {
         Confidence::Medium
     };
-    result.country = one_each;
-    result.countries = every.into_iter().collect();
-    result.verdict = verdict;
-    result.confidence = confidence;
-    result.decided_by = decided_by;
-    result.conflicts = Vec::new();
+    let mut final_verdict = verdict;
     if let Some((v, more)) = require_confidence(
         &crate::judge::fusion::Fused {
             confidence,
-            decided_by: result.decided_by.clone(),
+            decided_by: decided_by.clone(),
             ..Default::default()
         },
         verdict,
         judge.snapshot.min_confidence,
     ) {
-        result.verdict = v;
+        final_verdict = v;
         reasons.extend(more);
     }
-    result.reasons = reasons;
-    result.anycast = Some(true);
-    result.sites = Some(sites);
-    result.intersection = Some(Vec::new());
-    result
+    AddressResult {
+        country: one_each,
+        countries: every.into_iter().collect(),
+        verdict: final_verdict,
+        reasons,
+        confidence,
+        decided_by,
+        anycast: Some(true),
+        sites: Some(sites),
+        intersection: Some(Vec::new()),
+        ..empty_result(ip)
+    }
 }
 
 /// The countries within a vantage's own disk, how many are allowed, and what that alone

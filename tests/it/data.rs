@@ -13,19 +13,7 @@ use crate::common::{self, cmd::Residency};
 fn copies(dir: &Path) -> PathBuf {
     let src = dir.join("copies");
     std::fs::create_dir_all(&src).expect("mkdir");
-    for (name, part) in [
-        ("aws-ip-ranges.json", "cloud/upstream-gz/aws.json.gz"),
-        ("gcp-cloud.json", "cloud/upstream-gz/gcp.json.gz"),
-        ("azure-service-tags.json", "cloud/upstream-gz/azure.json.gz"),
-        (
-            "cloudflare-ips-v4.txt",
-            "cloud/upstream-gz/cloudflare-v4.txt.gz",
-        ),
-        (
-            "cloudflare-ips-v6.txt",
-            "cloud/upstream-gz/cloudflare-v6.txt.gz",
-        ),
-    ] {
+    for (name, part) in common::PROVIDER_FILES {
         std::fs::write(src.join(name), common::corpus_text(part)).expect("write copy");
     }
     std::fs::copy(

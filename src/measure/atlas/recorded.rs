@@ -11,6 +11,15 @@ use super::{AtlasKind, AtlasPing, AtlasResult, AtlasTraceroute};
 use crate::measure::resolve::{Outcome, RecordType, Resolution};
 use crate::measure::trace::{Hop, Protocol, RttSample, Trace, TracePath, TraceStatus};
 
+/// The traceroute's probe protocol (`proto`; ICMP when it names none or another).
+pub fn protocol(t: &AtlasTraceroute) -> Protocol {
+    match t.proto.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("UDP") => Protocol::Udp,
+        Some("TCP") => Protocol::Tcp,
+        _ => Protocol::Icmp,
+    }
+}
+
 /// The method of an Atlas ping's sample, as the run document lists it.
 pub const PING_METHOD: &str = "atlas_ping";
 
@@ -25,11 +34,7 @@ pub fn resolver_label(name: &str) -> String {
 /// (duplicates of earlier packets) not counted, and the path cut at the first hop where the
 /// target answered.
 pub fn trace_path(t: &AtlasTraceroute, target: IpAddr) -> TracePath {
-    let protocol = match t.proto.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        Some("UDP") => Protocol::Udp,
-        Some("TCP") => Protocol::Tcp,
-        _ => Protocol::Icmp,
-    };
+    let protocol = protocol(t);
     let mut hops = Vec::new();
     let mut reached = false;
     for h in t.hops.iter().filter(|h| !h.is_sentinel()) {

@@ -33,6 +33,22 @@ pub fn corpus(part: &str) -> std::path::PathBuf {
     path
 }
 
+/// The providers' complete range files in the corpus (gzipped as published), each under the
+/// name `data update` installs it by.
+pub const PROVIDER_FILES: [(&str, &str); 5] = [
+    ("aws-ip-ranges.json", "cloud/upstream-gz/aws.json.gz"),
+    ("gcp-cloud.json", "cloud/upstream-gz/gcp.json.gz"),
+    ("azure-service-tags.json", "cloud/upstream-gz/azure.json.gz"),
+    (
+        "cloudflare-ips-v4.txt",
+        "cloud/upstream-gz/cloudflare-v4.txt.gz",
+    ),
+    (
+        "cloudflare-ips-v6.txt",
+        "cloud/upstream-gz/cloudflare-v6.txt.gz",
+    ),
+];
+
 /// The text of a corpus file, unpacked with the system's `gzip` when its name ends in `.gz`.
 pub fn corpus_text(part: &str) -> String {
     let path = corpus(part);
